@@ -1,0 +1,125 @@
+//! Errors in two layers: [`Error`] carries the detail a developer needs to fix a call, and
+//! [`ErrorCode`] is the small, stable set of kinds a caller branches on (and that the JS
+//! boundary exposes as `AnaxError.code`).
+
+use arrow_schema::ArrowError;
+
+/// The stable kind of an [`Error`]: what the caller should do about it.
+///
+/// The string form (see [`ErrorCode::as_str`]) is part of the public API and never changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// A malformed call: a bad option, an unknown column, a value out of range. Fix the call.
+    InvalidArgument,
+    /// The data does not have the table's schema, or a reopen declared another schema or key.
+    SchemaMismatch,
+    /// A key column is null or missing. Every row needs its whole primary key.
+    KeyNull,
+    /// A value has the wrong type for its column.
+    TypeMismatch,
+    /// A concurrent commit won; re-read and retry.
+    Conflict,
+    /// The named object or version does not exist.
+    NotFound,
+    /// The storage backend failed; the operation may succeed if retried.
+    Storage,
+    /// Stored bytes or supplied bytes (IPC, Parquet, manifest) failed validation.
+    Corrupt,
+    /// The database handle was closed.
+    Closed,
+    /// A bug in Anax. Please report it with the message.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The stable string of this code, as seen by JS callers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidArgument => "INVALID_ARGUMENT",
+            ErrorCode::SchemaMismatch => "SCHEMA_MISMATCH",
+            ErrorCode::KeyNull => "KEY_NULL",
+            ErrorCode::TypeMismatch => "TYPE_MISMATCH",
+            ErrorCode::Conflict => "CONFLICT",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::Storage => "STORAGE",
+            ErrorCode::Corrupt => "CORRUPT",
+            ErrorCode::Closed => "CLOSED",
+            ErrorCode::Internal => "INTERNAL",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Every failure Anax reports. Match on [`Error::code`] to decide what to do; the message says
+/// what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// See [`ErrorCode::InvalidArgument`].
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// See [`ErrorCode::SchemaMismatch`].
+    #[error("schema mismatch: {0}")]
+    SchemaMismatch(String),
+    /// A key column had no value in some row.
+    #[error("key column '{column}' is null in row {row}; every row needs a value for each key column")]
+    KeyNull {
+        /// The key column.
+        column: String,
+        /// The row index within the written batch.
+        row: usize,
+    },
+    /// A value did not fit its column's type.
+    #[error("column '{column}' expects {expected}, got {got}")]
+    TypeMismatch {
+        /// The column.
+        column: String,
+        /// The column's type, as a user would write it.
+        expected: String,
+        /// A description of the offending value.
+        got: String,
+    },
+    /// Invalid Arrow IPC or other supplied bytes.
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    /// The handle was closed.
+    #[error("the database is closed; open it again to continue")]
+    Closed,
+    /// An Arrow kernel failed; treated as a bug unless the input was bad.
+    #[error("arrow: {0}")]
+    Arrow(#[from] ArrowError),
+    /// A broken internal invariant.
+    #[error("internal error (please report): {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The stable kind of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            Error::SchemaMismatch(_) => ErrorCode::SchemaMismatch,
+            Error::KeyNull { .. } => ErrorCode::KeyNull,
+            Error::TypeMismatch { .. } => ErrorCode::TypeMismatch,
+            Error::Corrupt(_) => ErrorCode::Corrupt,
+            Error::Closed => ErrorCode::Closed,
+            Error::Arrow(e) => match e {
+                ArrowError::IpcError(_) | ArrowError::ParseError(_) | ArrowError::IoError(..) => {
+                    ErrorCode::Corrupt
+                }
+                ArrowError::InvalidArgumentError(_) => ErrorCode::InvalidArgument,
+                ArrowError::SchemaError(_) => ErrorCode::SchemaMismatch,
+                ArrowError::CastError(_) => ErrorCode::TypeMismatch,
+                _ => ErrorCode::Internal,
+            },
+            Error::Internal(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+/// Shorthand used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,52 @@
+//! Anax: an embedded LSM database for browsers and edge runtimes, compiled to WebAssembly.
+//!
+//! Rows are Arrow RecordBatches keyed by a primary key; writes are upserts, deletes are
+//! tombstones, and every commit carries a timestamp so reads see a consistent snapshot
+//! (MVCC). See `docs/architecture.md` for the layers and their invariants.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use arrow_array::{Int64Array, RecordBatch, StringArray};
+//! use arrow_schema::{DataType, Field, Schema};
+//! use anax::{DbBuilder, ScanOptions};
+//!
+//! # futures::executor::block_on(async {
+//! let schema = Arc::new(Schema::new(vec![
+//!     Field::new("id", DataType::Utf8, false),
+//!     Field::new("v", DataType::Int64, true),
+//! ]));
+//! let db = DbBuilder::from_schema_key_name(schema.clone(), "id")
+//!     .in_memory("demo")
+//!     .open()
+//!     .await?;
+//! let rows = RecordBatch::try_new(schema, vec![
+//!     Arc::new(StringArray::from(vec!["b", "a"])),
+//!     Arc::new(Int64Array::from(vec![2, 1])),
+//! ])?;
+//! db.put(rows).await?;
+//! let a = db.get(&["a".into()]).await?.expect("a was written");
+//! assert_eq!(a.num_rows(), 1);
+//! let all = db.scan(&ScanOptions::default()).await?;
+//! assert_eq!(all.num_rows(), 2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+pub mod db;
+pub mod error;
+pub mod ipc;
+pub mod key;
+pub mod memtable;
+pub mod rows;
+pub mod scan;
+pub mod schema;
+pub mod value;
+
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
+
+pub use db::{Db, DbBuilder};
+pub use error::{Error, ErrorCode, Result};
+pub use scan::ScanOptions;
+pub use schema::{KeySpec, TableSchema};
+pub use value::Value;

@@ -1,0 +1,171 @@
+//! The mutable memtable: ingested RecordBatches kept as they came (no row copies) plus an ordered
+//! index from (key asc, commit timestamp desc) to the row that holds that version.
+//!
+//! Invariant: for a key, the first index entry at or after `(key, Reverse(T))` is the newest
+//! version visible at read timestamp T. A tombstone and a put of one key never share a
+//! timestamp within a commit, and a later write in one batch replaces an earlier one (last row
+//! wins), so resolution is unambiguous. Pinned by `tests::newest_version_at_or_below_ts_wins`.
+
+use std::cmp::Reverse;
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use arrow_array::RecordBatch;
+
+use crate::key::KeyBytes;
+
+/// A commit timestamp. Timestamps of committed writes start at 1 and strictly increase.
+pub type Timestamp = u64;
+
+/// What one version of a key is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// Row `row` of the memtable's batch number `batch`.
+    Row {
+        /// Index into the memtable's batches.
+        batch: u32,
+        /// Row within that batch.
+        row: u32,
+    },
+    /// The key was deleted.
+    Tombstone,
+}
+
+type IndexKey = (KeyBytes, Reverse<Timestamp>);
+
+/// An in-memory, multi-version sorted table.
+#[derive(Debug, Default)]
+pub struct Memtable {
+    batches: Vec<RecordBatch>,
+    index: BTreeMap<IndexKey, Entry>,
+    bytes: usize,
+}
+
+impl Memtable {
+    /// An empty memtable.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `batch` whose row `i` has key `keys[i]`, all at timestamp `ts`.
+    pub fn insert_batch(&mut self, batch: RecordBatch, keys: Vec<KeyBytes>, ts: Timestamp) {
+        let batch_no = self.batches.len() as u32;
+        self.bytes += batch.get_array_memory_size();
+        for (row, key) in keys.into_iter().enumerate() {
+            self.bytes += key.len() + 48;
+            self.index.insert(
+                (key, Reverse(ts)),
+                Entry::Row {
+                    batch: batch_no,
+                    row: row as u32,
+                },
+            );
+        }
+        self.batches.push(batch);
+    }
+
+    /// Records a tombstone for `key` at `ts`.
+    pub fn delete(&mut self, key: KeyBytes, ts: Timestamp) {
+        self.bytes += key.len() + 48;
+        self.index.insert((key, Reverse(ts)), Entry::Tombstone);
+    }
+
+    /// The newest version of `key` with timestamp at or below `read_ts`.
+    pub fn get(&self, key: &[u8], read_ts: Timestamp) -> Option<(Timestamp, Entry)> {
+        let from: IndexKey = (key.into(), Reverse(read_ts));
+        let ((k, Reverse(ts)), entry) = self.index.range(from..).next()?;
+        (k.as_ref() == key).then_some((*ts, *entry))
+    }
+
+    /// The batches rows point into.
+    pub fn batches(&self) -> &[RecordBatch] {
+        &self.batches
+    }
+
+    /// Approximate heap bytes held (batches and index).
+    pub fn memory_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Number of versions (rows and tombstones) indexed.
+    pub fn versions(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Visible versions (newest at or below `read_ts` per key, tombstones included so callers
+    /// merging several sources can let them hide older data) with keys in `(start, end)`, in key
+    /// order, descending when `reverse`.
+    pub fn resolve_range<'a>(
+        &'a self,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        read_ts: Timestamp,
+        reverse: bool,
+    ) -> Box<dyn Iterator<Item = (&'a [u8], Timestamp, Entry)> + 'a> {
+        let lo: Bound<IndexKey> = match start {
+            Bound::Included(k) => Bound::Included((k.into(), Reverse(Timestamp::MAX))),
+            Bound::Excluded(k) => Bound::Excluded((k.into(), Reverse(0))),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        let hi: Bound<IndexKey> = match end {
+            Bound::Included(k) => Bound::Included((k.into(), Reverse(0))),
+            Bound::Excluded(k) => Bound::Excluded((k.into(), Reverse(Timestamp::MAX))),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        // BTreeMap::range panics on an inverted or empty-excluded range; both mean "no rows".
+        let empty = match (&lo, &hi) {
+            (Bound::Included(a), Bound::Included(b)) => a > b,
+            (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => {
+                a >= b
+            }
+            _ => false,
+        };
+        if empty {
+            return Box::new(std::iter::empty());
+        }
+        let range = self
+            .index
+            .range((lo, hi))
+            .map(|((k, Reverse(ts)), e)| (k.as_ref(), *ts, *e))
+            .filter(move |(_, ts, _)| *ts <= read_ts);
+        if reverse {
+            Box::new(ResolveDescending {
+                inner: range.rev(),
+                pending: None,
+            })
+        } else {
+            let mut last: Option<&'a [u8]> = None;
+            Box::new(range.filter(move |(k, _, _)| {
+                let fresh = last != Some(*k);
+                last = Some(*k);
+                fresh
+            }))
+        }
+    }
+}
+
+/// Walking the index backwards meets a key's versions oldest first, so the visible version of
+/// a key is the last one seen before the key changes.
+struct ResolveDescending<'a, I> {
+    inner: I,
+    pending: Option<(&'a [u8], Timestamp, Entry)>,
+}
+
+impl<'a, I: Iterator<Item = (&'a [u8], Timestamp, Entry)>> Iterator for ResolveDescending<'a, I> {
+    type Item = (&'a [u8], Timestamp, Entry);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.inner.next() {
+                Some(item) => match self.pending {
+                    Some(p) if p.0 != item.0 => return self.pending.replace(item),
+                    _ => self.pending = Some(item),
+                },
+                None => return self.pending.take(),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

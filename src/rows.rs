@@ -1,0 +1,375 @@
+//! Builds Arrow columns from rows of [`Value`]s, checking each value against its column.
+//!
+//! This is the path for plain JS objects and for keys named by value; Arrow input (RecordBatch,
+//! IPC) skips it entirely.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BinaryBuilder, BooleanBuilder, FixedSizeBinaryBuilder, LargeBinaryBuilder, LargeStringBuilder,
+    PrimitiveBuilder, StringBuilder,
+};
+use arrow_array::types::{
+    Date32Type, Date64Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type,
+    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+};
+use arrow_array::{ArrayRef, ArrowPrimitiveType, RecordBatch};
+use arrow_schema::{DataType, Field, SchemaRef, TimeUnit};
+
+use crate::error::{Error, Result};
+use crate::value::Value;
+
+/// Accumulates rows for one schema, then yields a [`RecordBatch`].
+pub struct RowsBuilder {
+    schema: SchemaRef,
+    columns: Vec<Column>,
+    key: Vec<bool>,
+    rows: usize,
+}
+
+enum Column {
+    Bool(BooleanBuilder),
+    I8(PrimitiveBuilder<Int8Type>),
+    I16(PrimitiveBuilder<Int16Type>),
+    I32(PrimitiveBuilder<Int32Type>),
+    I64(PrimitiveBuilder<Int64Type>),
+    U8(PrimitiveBuilder<UInt8Type>),
+    U16(PrimitiveBuilder<UInt16Type>),
+    U32(PrimitiveBuilder<UInt32Type>),
+    U64(PrimitiveBuilder<UInt64Type>),
+    F32(PrimitiveBuilder<Float32Type>),
+    F64(PrimitiveBuilder<Float64Type>),
+    Date32(PrimitiveBuilder<Date32Type>),
+    Date64(PrimitiveBuilder<Date64Type>),
+    TsS(PrimitiveBuilder<TimestampSecondType>),
+    TsMs(PrimitiveBuilder<TimestampMillisecondType>),
+    TsUs(PrimitiveBuilder<TimestampMicrosecondType>),
+    TsNs(PrimitiveBuilder<TimestampNanosecondType>),
+    Utf8(StringBuilder),
+    LargeUtf8(LargeStringBuilder),
+    Binary(BinaryBuilder),
+    LargeBinary(LargeBinaryBuilder),
+    FixedBinary(FixedSizeBinaryBuilder, usize),
+}
+
+impl RowsBuilder {
+    /// A builder for `schema`; `key` lists the indices of key columns (a null there is
+    /// [`Error::KeyNull`]). Fails for column types that cannot be built from values.
+    pub fn new(schema: SchemaRef, key: &[usize]) -> Result<Self> {
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| Column::for_field(f))
+            .collect::<Result<Vec<_>>>()?;
+        let key = (0..schema.fields().len()).map(|i| key.contains(&i)).collect();
+        Ok(Self {
+            schema,
+            columns,
+            key,
+            rows: 0,
+        })
+    }
+
+    /// The schema rows are built for.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Appends one row; `cell(i)` yields the value of column `i`. On error the builder must be
+    /// dropped (the row may be half-appended).
+    pub fn push_row(&mut self, mut cell: impl FnMut(usize) -> Result<Value>) -> Result<()> {
+        let row = self.rows;
+        for (i, ((col, field), is_key)) in self
+            .columns
+            .iter_mut()
+            .zip(self.schema.fields().iter())
+            .zip(&self.key)
+            .enumerate()
+        {
+            let value = cell(i)?;
+            if matches!(value, Value::Null) && !field.is_nullable() {
+                return Err(if *is_key {
+                    Error::KeyNull {
+                        column: field.name().clone(),
+                        row,
+                    }
+                } else {
+                    Error::TypeMismatch {
+                        column: field.name().clone(),
+                        expected: format!("a non-null {}", field.data_type()),
+                        got: "null".into(),
+                    }
+                });
+            }
+            col.append(value, field)?;
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Appends one row given as a slice of values in column order.
+    pub fn push_values(&mut self, values: &[Value]) -> Result<()> {
+        if values.len() != self.columns.len() {
+            return Err(Error::InvalidArgument(format!(
+                "expected {} values, got {}",
+                self.columns.len(),
+                values.len()
+            )));
+        }
+        self.push_row(|i| Ok(values.get(i).cloned().unwrap_or(Value::Null)))
+    }
+
+    /// The rows appended so far.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether no row was appended.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Finishes the batch.
+    pub fn finish(self) -> Result<RecordBatch> {
+        let arrays: Vec<ArrayRef> = self.columns.into_iter().map(Column::finish).collect();
+        Ok(RecordBatch::try_new(self.schema, arrays)?)
+    }
+}
+
+fn mismatch(field: &Field, v: &Value) -> Error {
+    Error::TypeMismatch {
+        column: field.name().clone(),
+        expected: field.data_type().to_string(),
+        got: v.describe(),
+    }
+}
+
+/// The value as an exact integer, if it is one.
+fn as_i128(v: &Value) -> Option<i128> {
+    match v {
+        Value::Int(i) => Some(i128::from(*i)),
+        Value::UInt(u) => Some(i128::from(*u)),
+        Value::Float(f) if f.fract() == 0.0 && f.abs() < 1.8e19 => Some(*f as i128),
+        _ => None,
+    }
+}
+
+fn append_int<T>(b: &mut PrimitiveBuilder<T>, v: Value, field: &Field) -> Result<()>
+where
+    T: ArrowPrimitiveType,
+    T::Native: TryFrom<i128>,
+{
+    match v {
+        Value::Null => b.append_null(),
+        ref other => {
+            let n = as_i128(other)
+                .and_then(|i| T::Native::try_from(i).ok())
+                .ok_or_else(|| mismatch(field, other))?;
+            b.append_value(n);
+        }
+    }
+    Ok(())
+}
+
+fn as_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::UInt(u) => Some(*u as f64),
+        Value::Float(f) => Some(*f),
+        _ => None,
+    }
+}
+
+impl Column {
+    fn for_field(field: &Field) -> Result<Self> {
+        Ok(match field.data_type() {
+            DataType::Boolean => Column::Bool(BooleanBuilder::new()),
+            DataType::Int8 => Column::I8(PrimitiveBuilder::new()),
+            DataType::Int16 => Column::I16(PrimitiveBuilder::new()),
+            DataType::Int32 => Column::I32(PrimitiveBuilder::new()),
+            DataType::Int64 => Column::I64(PrimitiveBuilder::new()),
+            DataType::UInt8 => Column::U8(PrimitiveBuilder::new()),
+            DataType::UInt16 => Column::U16(PrimitiveBuilder::new()),
+            DataType::UInt32 => Column::U32(PrimitiveBuilder::new()),
+            DataType::UInt64 => Column::U64(PrimitiveBuilder::new()),
+            DataType::Float32 => Column::F32(PrimitiveBuilder::new()),
+            DataType::Float64 => Column::F64(PrimitiveBuilder::new()),
+            DataType::Date32 => Column::Date32(PrimitiveBuilder::new()),
+            DataType::Date64 => Column::Date64(PrimitiveBuilder::new()),
+            DataType::Timestamp(unit, tz) => match unit {
+                TimeUnit::Second => Column::TsS(PrimitiveBuilder::new().with_timezone_opt(tz.clone())),
+                TimeUnit::Millisecond => {
+                    Column::TsMs(PrimitiveBuilder::new().with_timezone_opt(tz.clone()))
+                }
+                TimeUnit::Microsecond => {
+                    Column::TsUs(PrimitiveBuilder::new().with_timezone_opt(tz.clone()))
+                }
+                TimeUnit::Nanosecond => {
+                    Column::TsNs(PrimitiveBuilder::new().with_timezone_opt(tz.clone()))
+                }
+            },
+            DataType::Utf8 => Column::Utf8(StringBuilder::new()),
+            DataType::LargeUtf8 => Column::LargeUtf8(LargeStringBuilder::new()),
+            DataType::Binary => Column::Binary(BinaryBuilder::new()),
+            DataType::LargeBinary => Column::LargeBinary(LargeBinaryBuilder::new()),
+            DataType::FixedSizeBinary(n) => {
+                let width = usize::try_from(*n).map_err(|_| {
+                    Error::InvalidArgument(format!("column '{}' has a negative width", field.name()))
+                })?;
+                Column::FixedBinary(FixedSizeBinaryBuilder::new(*n), width)
+            }
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "column '{}' has type {other}, which cannot be written from plain values yet; \
+                     write Arrow IPC instead",
+                    field.name()
+                )));
+            }
+        })
+    }
+
+    fn append(&mut self, v: Value, field: &Field) -> Result<()> {
+        match self {
+            Column::I8(b) => append_int(b, v, field),
+            Column::I16(b) => append_int(b, v, field),
+            Column::I32(b) => append_int(b, v, field),
+            Column::I64(b) => append_int(b, v, field),
+            Column::U8(b) => append_int(b, v, field),
+            Column::U16(b) => append_int(b, v, field),
+            Column::U32(b) => append_int(b, v, field),
+            Column::U64(b) => append_int(b, v, field),
+            Column::Date32(b) => append_int(b, v, field),
+            Column::Date64(b) => append_int(b, v, field),
+            Column::TsS(b) => append_int(b, v, field),
+            Column::TsMs(b) => append_int(b, v, field),
+            Column::TsUs(b) => append_int(b, v, field),
+            Column::TsNs(b) => append_int(b, v, field),
+            Column::F32(b) => match v {
+                Value::Null => Ok(b.append_null()),
+                ref o => Ok(b.append_value(as_f64(o).ok_or_else(|| mismatch(field, o))? as f32)),
+            },
+            Column::F64(b) => match v {
+                Value::Null => Ok(b.append_null()),
+                ref o => Ok(b.append_value(as_f64(o).ok_or_else(|| mismatch(field, o))?)),
+            },
+            Column::Bool(b) => match v {
+                Value::Null => Ok(b.append_null()),
+                Value::Bool(x) => Ok(b.append_value(x)),
+                ref o => Err(mismatch(field, o)),
+            },
+            Column::Utf8(b) => match v {
+                Value::Null => Ok(b.append_null()),
+                Value::Str(s) => Ok(b.append_value(s)),
+                ref o => Err(mismatch(field, o)),
+            },
+            Column::LargeUtf8(b) => match v {
+                Value::Null => Ok(b.append_null()),
+                Value::Str(s) => Ok(b.append_value(s)),
+                ref o => Err(mismatch(field, o)),
+            },
+            Column::Binary(b) => match v {
+                Value::Null => Ok(b.append_null()),
+                Value::Bytes(x) => Ok(b.append_value(x)),
+                ref o => Err(mismatch(field, o)),
+            },
+            Column::LargeBinary(b) => match v {
+                Value::Null => Ok(b.append_null()),
+                Value::Bytes(x) => Ok(b.append_value(x)),
+                ref o => Err(mismatch(field, o)),
+            },
+            Column::FixedBinary(b, width) => match v {
+                Value::Null => Ok(b.append_null()),
+                Value::Bytes(x) if x.len() == *width => Ok(b.append_value(x)?),
+                ref o => Err(mismatch(field, o)),
+            },
+        }
+    }
+
+    fn finish(self) -> ArrayRef {
+        match self {
+            Column::Bool(mut b) => Arc::new(b.finish()),
+            Column::I8(mut b) => Arc::new(b.finish()),
+            Column::I16(mut b) => Arc::new(b.finish()),
+            Column::I32(mut b) => Arc::new(b.finish()),
+            Column::I64(mut b) => Arc::new(b.finish()),
+            Column::U8(mut b) => Arc::new(b.finish()),
+            Column::U16(mut b) => Arc::new(b.finish()),
+            Column::U32(mut b) => Arc::new(b.finish()),
+            Column::U64(mut b) => Arc::new(b.finish()),
+            Column::F32(mut b) => Arc::new(b.finish()),
+            Column::F64(mut b) => Arc::new(b.finish()),
+            Column::Date32(mut b) => Arc::new(b.finish()),
+            Column::Date64(mut b) => Arc::new(b.finish()),
+            Column::TsS(mut b) => Arc::new(b.finish()),
+            Column::TsMs(mut b) => Arc::new(b.finish()),
+            Column::TsUs(mut b) => Arc::new(b.finish()),
+            Column::TsNs(mut b) => Arc::new(b.finish()),
+            Column::Utf8(mut b) => Arc::new(b.finish()),
+            Column::LargeUtf8(mut b) => Arc::new(b.finish()),
+            Column::Binary(mut b) => Arc::new(b.finish()),
+            Column::LargeBinary(mut b) => Arc::new(b.finish()),
+            Column::FixedBinary(mut b, _) => Arc::new(b.finish()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::cast::AsArray;
+    use arrow_schema::Schema;
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Utf8, false),
+            Field::new("n", DataType::Int32, true),
+            Field::new("x", DataType::Float64, true),
+            Field::new("ok", DataType::Boolean, true),
+        ]))
+    }
+
+    #[test]
+    fn builds_typed_columns_and_nulls() {
+        let mut b = RowsBuilder::new(schema(), &[0]).unwrap();
+        b.push_values(&["a".into(), 5.0f64.into(), Value::Int(2), true.into()])
+            .unwrap();
+        b.push_values(&["b".into(), Value::Null, Value::Null, Value::Null])
+            .unwrap();
+        let batch = b.finish().unwrap();
+        assert_eq!(batch.num_rows(), 2);
+        assert_eq!(batch.column(1).as_primitive::<Int32Type>().value(0), 5);
+        assert!(batch.column(1).is_null(1));
+        assert_eq!(batch.column(2).as_primitive::<Float64Type>().value(0), 2.0);
+    }
+
+    #[test]
+    fn wrong_types_and_null_keys_are_typed_errors() {
+        let cases: Vec<(Vec<Value>, crate::ErrorCode, &str)> = vec![
+            (vec![Value::Null, 1.into(), Value::Null, Value::Null], crate::ErrorCode::KeyNull, "'id'"),
+            (vec![1.into(), 1.into(), Value::Null, Value::Null], crate::ErrorCode::TypeMismatch, "'id'"),
+            (vec!["a".into(), 1.5f64.into(), Value::Null, Value::Null], crate::ErrorCode::TypeMismatch, "'n'"),
+            (vec!["a".into(), 3e9f64.into(), Value::Null, Value::Null], crate::ErrorCode::TypeMismatch, "'n'"),
+            (vec!["a".into(), Value::Null, "x".into(), Value::Null], crate::ErrorCode::TypeMismatch, "'x'"),
+            (vec!["a".into(), Value::Null, Value::Null, 1.into()], crate::ErrorCode::TypeMismatch, "'ok'"),
+            (vec!["a".into()], crate::ErrorCode::InvalidArgument, "expected 4"),
+        ];
+        for (row, code, needle) in cases {
+            let mut b = RowsBuilder::new(schema(), &[0]).unwrap();
+            let err = b.push_values(&row).unwrap_err();
+            assert_eq!(err.code(), code, "{row:?}: {err}");
+            assert!(err.to_string().contains(needle), "{row:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn unsupported_column_types_fail_at_construction() {
+        let s = Arc::new(Schema::new(vec![Field::new(
+            "l",
+            DataType::new_list(DataType::Int32, true),
+            true,
+        )]));
+        let err = RowsBuilder::new(s, &[]).err().unwrap();
+        assert_eq!(err.code(), crate::ErrorCode::InvalidArgument);
+    }
+}

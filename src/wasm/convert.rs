@@ -1,0 +1,262 @@
+//! Conversions between JS values and the core's types. Everything a caller can pass is
+//! validated here and turned into a typed [`Error`]; nothing here may panic.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use arrow_schema::{Field, Schema, SchemaRef};
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+
+use crate::error::{Error, Result};
+use crate::scan::ScanOptions;
+use crate::schema::parse_type_name;
+use crate::value::Value;
+
+/// Turns an [`Error`] into a JS `Error` whose `name` is `"AnaxError"` and whose `code` is the
+/// stable [`crate::ErrorCode`] string (the JS wrapper's `AnaxError` recognises these).
+pub fn to_js_error(e: Error) -> JsValue {
+    let err = js_sys::Error::new(&e.to_string());
+    err.set_name("AnaxError");
+    // Reflect::set on a fresh Error object cannot fail; ignore the impossible.
+    let _ = Reflect::set(&err, &"code".into(), &e.code().as_str().into());
+    err.into()
+}
+
+/// Reads property `name` of `obj` (undefined when absent).
+pub fn prop(obj: &JsValue, name: &str) -> Result<JsValue> {
+    Reflect::get(obj, &JsValue::from_str(name))
+        .map_err(|_| Error::InvalidArgument(format!("could not read property '{name}'")))
+}
+
+fn is_plain_object(v: &JsValue) -> bool {
+    v.is_object() && !Array::is_array(v) && !v.is_instance_of::<Uint8Array>()
+}
+
+/// One JS value as a cell.
+pub fn to_value(v: &JsValue, what: &dyn Fn() -> String) -> Result<Value> {
+    if v.is_null() || v.is_undefined() {
+        return Ok(Value::Null);
+    }
+    if let Some(b) = v.as_bool() {
+        return Ok(Value::Bool(b));
+    }
+    if let Some(f) = v.as_f64() {
+        return Ok(Value::Float(f));
+    }
+    if let Some(s) = v.as_string() {
+        return Ok(Value::Str(s));
+    }
+    if v.is_bigint() {
+        let big: js_sys::BigInt = v.clone().unchecked_into();
+        let text: String = big.to_string(10).map(String::from).unwrap_or_default();
+        if let Ok(i) = text.parse::<i64>() {
+            return Ok(Value::Int(i));
+        }
+        if let Ok(u) = text.parse::<u64>() {
+            return Ok(Value::UInt(u));
+        }
+        return Err(Error::InvalidArgument(format!(
+            "{} is a bigint outside the 64-bit range",
+            what()
+        )));
+    }
+    if let Some(bytes) = v.dyn_ref::<Uint8Array>() {
+        return Ok(Value::Bytes(bytes.to_vec()));
+    }
+    if let Some(date) = v.dyn_ref::<js_sys::Date>() {
+        return Ok(Value::Float(date.get_time()));
+    }
+    let kind = if Array::is_array(v) { "an array" } else { "an object" };
+    Err(Error::InvalidArgument(format!(
+        "{} is {kind}; expected a number, bigint, string, boolean, Uint8Array, Date or null",
+        what()
+    )))
+}
+
+/// A key: one value, or an array of values for a composite key.
+pub fn to_key(v: &JsValue) -> Result<Vec<Value>> {
+    if Array::is_array(v) {
+        let arr: &Array = v.unchecked_ref();
+        arr.iter()
+            .enumerate()
+            .map(|(i, x)| to_value(&x, &|| format!("key part {i}")))
+            .collect()
+    } else {
+        if v.is_undefined() || v.is_null() {
+            return Err(Error::InvalidArgument(
+                "a key is required (a value, or an array of values for a composite key)".into(),
+            ));
+        }
+        Ok(vec![to_value(v, &|| "the key".into())?])
+    }
+}
+
+/// Parses the JS schema description: `{ column: "type" | { type, nullable } , ... }` in
+/// property order, or Arrow IPC bytes (a stream whose schema is used).
+/// Key columns are made non-nullable; other columns are nullable unless `nullable: false`.
+pub fn to_schema(v: &JsValue, key: &[String]) -> Result<SchemaRef> {
+    if let Some(bytes) = v.dyn_ref::<Uint8Array>() {
+        let (schema, _) = crate::ipc::decode_stream(&bytes.to_vec())?;
+        return Ok(schema);
+    }
+    if !is_plain_object(v) {
+        return Err(Error::InvalidArgument(
+            "schema must be an object such as { id: \"utf8\", score: \"float64\" } or Arrow IPC \
+             bytes"
+                .into(),
+        ));
+    }
+    let entries = Object::entries(v.unchecked_ref::<Object>());
+    if entries.length() == 0 {
+        return Err(Error::InvalidArgument("schema has no columns".into()));
+    }
+    let mut fields = Vec::with_capacity(entries.length() as usize);
+    for entry in entries.iter() {
+        let pair: Array = entry.unchecked_into();
+        let name = pair.get(0).as_string().unwrap_or_default();
+        let spec = pair.get(1);
+        let is_key = key.contains(&name);
+        let (type_name, nullable) = if let Some(t) = spec.as_string() {
+            (t, !is_key)
+        } else if is_plain_object(&spec) {
+            let t = prop(&spec, "type")?.as_string().ok_or_else(|| {
+                Error::InvalidArgument(format!("column '{name}' needs a string 'type'"))
+            })?;
+            let nullable = prop(&spec, "nullable")?;
+            let nullable = if nullable.is_undefined() {
+                !is_key
+            } else {
+                nullable.as_bool().ok_or_else(|| {
+                    Error::InvalidArgument(format!("column '{name}': 'nullable' must be a boolean"))
+                })?
+            };
+            (t, nullable)
+        } else {
+            return Err(Error::InvalidArgument(format!(
+                "column '{name}' must be a type name such as \"int64\" or {{ type, nullable }}"
+            )));
+        };
+        let dt = parse_type_name(&type_name)
+            .map_err(|e| Error::InvalidArgument(format!("column '{name}': {e}")))?;
+        fields.push(Field::new(name, dt, nullable));
+    }
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+/// The `key` option: a column name or an array of names.
+pub fn to_key_names(v: &JsValue) -> Result<Vec<String>> {
+    if let Some(s) = v.as_string() {
+        return Ok(vec![s]);
+    }
+    if Array::is_array(v) {
+        let arr: &Array = v.unchecked_ref();
+        return arr
+            .iter()
+            .map(|x| {
+                x.as_string().ok_or_else(|| {
+                    Error::InvalidArgument("key must list column names as strings".into())
+                })
+            })
+            .collect();
+    }
+    Err(Error::InvalidArgument(
+        "key is required: a column name, or an array of names for a composite key".into(),
+    ))
+}
+
+/// Rows given as an array of plain objects, checked against `schema`: unknown properties are
+/// a schema mismatch (they usually mean a typo), missing ones are null.
+pub fn rows_to_batch(
+    rows: &Array,
+    schema: &crate::schema::TableSchema,
+) -> Result<arrow_array::RecordBatch> {
+    let arrow = schema.arrow();
+    let names: Vec<JsValue> = arrow
+        .fields()
+        .iter()
+        .map(|f| JsValue::from_str(f.name()))
+        .collect();
+    let mut b = crate::rows::RowsBuilder::new(arrow.clone(), schema.key_indices())?;
+    for (r, row) in rows.iter().enumerate() {
+        if !is_plain_object(&row) {
+            return Err(Error::InvalidArgument(format!(
+                "row {r} is not an object; pass an array of objects like {{ id: 1, name: \"x\" }}"
+            )));
+        }
+        let keys = Object::keys(row.unchecked_ref::<Object>());
+        for k in keys.iter() {
+            let k = k.as_string().unwrap_or_default();
+            if arrow.index_of(&k).is_err() {
+                return Err(Error::SchemaMismatch(format!(
+                    "row {r} has a property '{k}' that is not a column of the table"
+                )));
+            }
+        }
+        b.push_row(|i| {
+            let name = names
+                .get(i)
+                .ok_or_else(|| Error::Internal("column index out of range".into()))?;
+            let v = Reflect::get(&row, name)
+                .map_err(|_| Error::InvalidArgument(format!("row {r}: unreadable property")))?;
+            to_value(&v, &|| {
+                format!("row {r}, column '{}'", arrow.field(i).name())
+            })
+        })?;
+    }
+    b.finish()
+}
+
+fn opt_bool(obj: &JsValue, name: &str, default: bool) -> Result<bool> {
+    let v = prop(obj, name)?;
+    if v.is_undefined() || v.is_null() {
+        return Ok(default);
+    }
+    v.as_bool()
+        .ok_or_else(|| Error::InvalidArgument(format!("scan option '{name}' must be a boolean")))
+}
+
+/// Scan options: `{ start, end, startInclusive = true, endInclusive = false, prefix,
+/// projection, limit, reverse }`.
+pub fn to_scan_options(v: &JsValue) -> Result<ScanOptions> {
+    let mut o = ScanOptions::default();
+    if v.is_undefined() || v.is_null() {
+        return Ok(o);
+    }
+    if !is_plain_object(v) {
+        return Err(Error::InvalidArgument("scan options must be an object".into()));
+    }
+    let bound = |name: &str, inclusive: bool| -> Result<Bound<Vec<Value>>> {
+        let k = prop(v, name)?;
+        if k.is_undefined() || k.is_null() {
+            return Ok(Bound::Unbounded);
+        }
+        let key = to_key(&k)?;
+        Ok(if inclusive {
+            Bound::Included(key)
+        } else {
+            Bound::Excluded(key)
+        })
+    };
+    o.start = bound("start", opt_bool(v, "startInclusive", true)?)?;
+    o.end = bound("end", opt_bool(v, "endInclusive", false)?)?;
+    let prefix = prop(v, "prefix")?;
+    if !prefix.is_undefined() && !prefix.is_null() {
+        o.prefix = Some(to_key(&prefix)?);
+    }
+    let limit = prop(v, "limit")?;
+    if !limit.is_undefined() && !limit.is_null() {
+        let n = limit.as_f64().filter(|n| *n >= 0.0 && n.fract() == 0.0).ok_or_else(|| {
+            Error::InvalidArgument("scan option 'limit' must be a non-negative integer".into())
+        })?;
+        o.limit = Some(n.min(usize::MAX as f64) as usize);
+    }
+    o.reverse = opt_bool(v, "reverse", false)?;
+    let projection = prop(v, "projection")?;
+    if !projection.is_undefined() && !projection.is_null() {
+        o.projection = Some(to_key_names(&projection).map_err(|_| {
+            Error::InvalidArgument("scan option 'projection' must be an array of column names".into())
+        })?);
+    }
+    Ok(o)
+}

@@ -1,0 +1,145 @@
+//! The JS boundary (wasm-bindgen): converts and validates JS arguments, calls the pure-Rust
+//! core, and returns Promises. No engine logic lives here.
+
+mod convert;
+
+use js_sys::{Array, Promise, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::db::{Db, DbBuilder};
+use crate::error::{Error, Result};
+use convert::{prop, to_js_error, to_key, to_key_names, to_scan_options, to_schema};
+
+fn promise<F>(fut: F) -> Promise
+where
+    F: std::future::Future<Output = Result<JsValue>> + 'static,
+{
+    future_to_promise(async move { fut.await.map_err(to_js_error) })
+}
+
+/// Entry point of the JS API.
+#[wasm_bindgen]
+pub struct Anax;
+
+#[wasm_bindgen]
+impl Anax {
+    /// Opens a table.
+    ///
+    /// ```js
+    /// const db = await Anax.open({
+    ///   schema: { id: "utf8", name: "utf8", score: "float64" },
+    ///   key: "id",
+    ///   storage: { kind: "memory" },
+    /// });
+    /// ```
+    pub fn open(options: JsValue) -> Promise {
+        promise(async move {
+            if !options.is_object() {
+                return Err(Error::InvalidArgument(
+                    "Anax.open takes an options object { schema, key, storage }".into(),
+                ));
+            }
+            let key = to_key_names(&prop(&options, "key")?)?;
+            let schema = to_schema(&prop(&options, "schema")?, &key)?;
+            let names: Vec<&str> = key.iter().map(String::as_str).collect();
+            let mut builder = DbBuilder::from_schema_key_names(schema, &names);
+            let table = prop(&options, "tableName")?;
+            if let Some(t) = table.as_string() {
+                builder = builder.table_name(t);
+            } else if !table.is_undefined() {
+                return Err(Error::InvalidArgument("tableName must be a string".into()));
+            }
+            let storage = prop(&options, "storage")?;
+            let kind = if storage.is_undefined() {
+                "memory".to_owned()
+            } else {
+                prop(&storage, "kind")?.as_string().ok_or_else(|| {
+                    Error::InvalidArgument("storage.kind must be a string such as \"memory\"".into())
+                })?
+            };
+            builder = match kind.as_str() {
+                "memory" => builder.in_memory("js"),
+                other => {
+                    return Err(Error::InvalidArgument(format!(
+                        "storage kind '{other}' is not supported in this build; use \"memory\""
+                    )));
+                }
+            };
+            let db = builder.open().await?;
+            Ok(JsDb { db }.into())
+        })
+    }
+}
+
+/// An open table. Every method returns a Promise; failures reject with an `AnaxError`.
+#[wasm_bindgen(js_name = Db)]
+pub struct JsDb {
+    db: Db,
+}
+
+#[wasm_bindgen(js_class = Db)]
+impl JsDb {
+    /// Upserts rows: an array of plain objects, or Arrow IPC stream bytes. Resolves to the
+    /// commit timestamp (a number).
+    pub fn put(&self, rows: JsValue) -> Promise {
+        let db = self.db.clone();
+        promise(async move {
+            let ts = if let Some(bytes) = rows.dyn_ref::<Uint8Array>() {
+                db.put_ipc(&bytes.to_vec()).await?
+            } else if Array::is_array(&rows) {
+                let batch = convert::rows_to_batch(rows.unchecked_ref(), db.schema())?;
+                db.put(batch).await?
+            } else {
+                return Err(Error::InvalidArgument(
+                    "put takes an array of row objects or Arrow IPC stream bytes (Uint8Array)"
+                        .into(),
+                ));
+            };
+            Ok(JsValue::from_f64(ts as f64))
+        })
+    }
+
+    /// Deletes a key (or, given an array of keys for a single-column key, each of them).
+    pub fn delete(&self, key: JsValue) -> Promise {
+        let db = self.db.clone();
+        promise(async move {
+            let ts = db.delete(&to_key(&key)?).await?;
+            Ok(JsValue::from_f64(ts as f64))
+        })
+    }
+
+    /// Resolves to the row with this key as an Arrow IPC stream (`Uint8Array`), or `null`.
+    pub fn get(&self, key: JsValue) -> Promise {
+        let db = self.db.clone();
+        promise(async move {
+            match db.get(&to_key(&key)?).await? {
+                Some(batch) => {
+                    let bytes = crate::ipc::encode_stream(&batch.schema(), &[batch])?;
+                    Ok(Uint8Array::from(bytes.as_slice()).into())
+                }
+                None => Ok(JsValue::NULL),
+            }
+        })
+    }
+
+    /// Resolves to the selected rows as one Arrow IPC stream (`Uint8Array`).
+    pub fn scan(&self, options: JsValue) -> Promise {
+        let db = self.db.clone();
+        promise(async move {
+            let opts = to_scan_options(&options)?;
+            let batch = db.scan(&opts).await?;
+            let bytes = crate::ipc::encode_stream(&batch.schema(), &[batch])?;
+            Ok(Uint8Array::from(bytes.as_slice()).into())
+        })
+    }
+
+    /// Closes the handle; later calls reject with code `CLOSED`. Idempotent.
+    pub fn close(&self) -> Promise {
+        let db = self.db.clone();
+        promise(async move {
+            db.close().await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
