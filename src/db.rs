@@ -89,7 +89,9 @@ impl DbBuilder {
     pub async fn open(self) -> Result<Db> {
         let schema = TableSchema::new(self.schema, &self.key)?;
         if self.table_name.is_empty() {
-            return Err(Error::InvalidArgument("the table name must not be empty".into()));
+            return Err(Error::InvalidArgument(
+                "the table name must not be empty".into(),
+            ));
         }
         match self.storage {
             None => Err(Error::InvalidArgument(

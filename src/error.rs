@@ -66,7 +66,9 @@ pub enum Error {
     #[error("schema mismatch: {0}")]
     SchemaMismatch(String),
     /// A key column had no value in some row.
-    #[error("key column '{column}' is null in row {row}; every row needs a value for each key column")]
+    #[error(
+        "key column '{column}' is null in row {row}; every row needs a value for each key column"
+    )]
     KeyNull {
         /// The key column.
         column: String,

@@ -12,7 +12,11 @@ use crate::error::{Error, Result};
 /// Encodes `batches` (all of `schema`) as one IPC stream.
 pub fn encode_stream(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(
-        batches.iter().map(RecordBatch::get_array_memory_size).sum::<usize>() + 512,
+        batches
+            .iter()
+            .map(RecordBatch::get_array_memory_size)
+            .sum::<usize>()
+            + 512,
     );
     let mut writer = StreamWriter::try_new(&mut out, schema)?;
     for b in batches {

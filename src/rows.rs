@@ -62,7 +62,9 @@ impl RowsBuilder {
             .iter()
             .map(|f| Column::for_field(f))
             .collect::<Result<Vec<_>>>()?;
-        let key = (0..schema.fields().len()).map(|i| key.contains(&i)).collect();
+        let key = (0..schema.fields().len())
+            .map(|i| key.contains(&i))
+            .collect();
         Ok(Self {
             schema,
             columns,
@@ -160,15 +162,10 @@ where
     T: ArrowPrimitiveType,
     T::Native: TryFrom<i128>,
 {
-    match v {
-        Value::Null => b.append_null(),
-        ref other => {
-            let n = as_i128(other)
-                .and_then(|i| T::Native::try_from(i).ok())
-                .ok_or_else(|| mismatch(field, other))?;
-            b.append_value(n);
-        }
-    }
+    let n = as_i128(&v)
+        .and_then(|i| T::Native::try_from(i).ok())
+        .ok_or_else(|| mismatch(field, &v))?;
+    b.append_value(n);
     Ok(())
 }
 
@@ -198,7 +195,9 @@ impl Column {
             DataType::Date32 => Column::Date32(PrimitiveBuilder::new()),
             DataType::Date64 => Column::Date64(PrimitiveBuilder::new()),
             DataType::Timestamp(unit, tz) => match unit {
-                TimeUnit::Second => Column::TsS(PrimitiveBuilder::new().with_timezone_opt(tz.clone())),
+                TimeUnit::Second => {
+                    Column::TsS(PrimitiveBuilder::new().with_timezone_opt(tz.clone()))
+                }
                 TimeUnit::Millisecond => {
                     Column::TsMs(PrimitiveBuilder::new().with_timezone_opt(tz.clone()))
                 }
@@ -215,7 +214,10 @@ impl Column {
             DataType::LargeBinary => Column::LargeBinary(LargeBinaryBuilder::new()),
             DataType::FixedSizeBinary(n) => {
                 let width = usize::try_from(*n).map_err(|_| {
-                    Error::InvalidArgument(format!("column '{}' has a negative width", field.name()))
+                    Error::InvalidArgument(format!(
+                        "column '{}' has a negative width",
+                        field.name()
+                    ))
                 })?;
                 Column::FixedBinary(FixedSizeBinaryBuilder::new(*n), width)
             }
@@ -230,59 +232,66 @@ impl Column {
     }
 
     fn append(&mut self, v: Value, field: &Field) -> Result<()> {
+        if matches!(v, Value::Null) {
+            self.append_null();
+            return Ok(());
+        }
+        match (self, v) {
+            (Column::I8(b), v) => append_int(b, v, field)?,
+            (Column::I16(b), v) => append_int(b, v, field)?,
+            (Column::I32(b), v) => append_int(b, v, field)?,
+            (Column::I64(b), v) => append_int(b, v, field)?,
+            (Column::U8(b), v) => append_int(b, v, field)?,
+            (Column::U16(b), v) => append_int(b, v, field)?,
+            (Column::U32(b), v) => append_int(b, v, field)?,
+            (Column::U64(b), v) => append_int(b, v, field)?,
+            (Column::Date32(b), v) => append_int(b, v, field)?,
+            (Column::Date64(b), v) => append_int(b, v, field)?,
+            (Column::TsS(b), v) => append_int(b, v, field)?,
+            (Column::TsMs(b), v) => append_int(b, v, field)?,
+            (Column::TsUs(b), v) => append_int(b, v, field)?,
+            (Column::TsNs(b), v) => append_int(b, v, field)?,
+            (Column::F32(b), v) => {
+                b.append_value(as_f64(&v).ok_or_else(|| mismatch(field, &v))? as f32)
+            }
+            (Column::F64(b), v) => b.append_value(as_f64(&v).ok_or_else(|| mismatch(field, &v))?),
+            (Column::Bool(b), Value::Bool(x)) => b.append_value(x),
+            (Column::Utf8(b), Value::Str(s)) => b.append_value(s),
+            (Column::LargeUtf8(b), Value::Str(s)) => b.append_value(s),
+            (Column::Binary(b), Value::Bytes(x)) => b.append_value(x),
+            (Column::LargeBinary(b), Value::Bytes(x)) => b.append_value(x),
+            (Column::FixedBinary(b, width), Value::Bytes(x)) if x.len() == *width => {
+                b.append_value(x)?
+            }
+            (_, other) => return Err(mismatch(field, &other)),
+        }
+        Ok(())
+    }
+
+    fn append_null(&mut self) {
         match self {
-            Column::I8(b) => append_int(b, v, field),
-            Column::I16(b) => append_int(b, v, field),
-            Column::I32(b) => append_int(b, v, field),
-            Column::I64(b) => append_int(b, v, field),
-            Column::U8(b) => append_int(b, v, field),
-            Column::U16(b) => append_int(b, v, field),
-            Column::U32(b) => append_int(b, v, field),
-            Column::U64(b) => append_int(b, v, field),
-            Column::Date32(b) => append_int(b, v, field),
-            Column::Date64(b) => append_int(b, v, field),
-            Column::TsS(b) => append_int(b, v, field),
-            Column::TsMs(b) => append_int(b, v, field),
-            Column::TsUs(b) => append_int(b, v, field),
-            Column::TsNs(b) => append_int(b, v, field),
-            Column::F32(b) => match v {
-                Value::Null => Ok(b.append_null()),
-                ref o => Ok(b.append_value(as_f64(o).ok_or_else(|| mismatch(field, o))? as f32)),
-            },
-            Column::F64(b) => match v {
-                Value::Null => Ok(b.append_null()),
-                ref o => Ok(b.append_value(as_f64(o).ok_or_else(|| mismatch(field, o))?)),
-            },
-            Column::Bool(b) => match v {
-                Value::Null => Ok(b.append_null()),
-                Value::Bool(x) => Ok(b.append_value(x)),
-                ref o => Err(mismatch(field, o)),
-            },
-            Column::Utf8(b) => match v {
-                Value::Null => Ok(b.append_null()),
-                Value::Str(s) => Ok(b.append_value(s)),
-                ref o => Err(mismatch(field, o)),
-            },
-            Column::LargeUtf8(b) => match v {
-                Value::Null => Ok(b.append_null()),
-                Value::Str(s) => Ok(b.append_value(s)),
-                ref o => Err(mismatch(field, o)),
-            },
-            Column::Binary(b) => match v {
-                Value::Null => Ok(b.append_null()),
-                Value::Bytes(x) => Ok(b.append_value(x)),
-                ref o => Err(mismatch(field, o)),
-            },
-            Column::LargeBinary(b) => match v {
-                Value::Null => Ok(b.append_null()),
-                Value::Bytes(x) => Ok(b.append_value(x)),
-                ref o => Err(mismatch(field, o)),
-            },
-            Column::FixedBinary(b, width) => match v {
-                Value::Null => Ok(b.append_null()),
-                Value::Bytes(x) if x.len() == *width => Ok(b.append_value(x)?),
-                ref o => Err(mismatch(field, o)),
-            },
+            Column::Bool(b) => b.append_null(),
+            Column::I8(b) => b.append_null(),
+            Column::I16(b) => b.append_null(),
+            Column::I32(b) => b.append_null(),
+            Column::I64(b) => b.append_null(),
+            Column::U8(b) => b.append_null(),
+            Column::U16(b) => b.append_null(),
+            Column::U32(b) => b.append_null(),
+            Column::U64(b) => b.append_null(),
+            Column::F32(b) => b.append_null(),
+            Column::F64(b) => b.append_null(),
+            Column::Date32(b) => b.append_null(),
+            Column::Date64(b) => b.append_null(),
+            Column::TsS(b) => b.append_null(),
+            Column::TsMs(b) => b.append_null(),
+            Column::TsUs(b) => b.append_null(),
+            Column::TsNs(b) => b.append_null(),
+            Column::Utf8(b) => b.append_null(),
+            Column::LargeUtf8(b) => b.append_null(),
+            Column::Binary(b) => b.append_null(),
+            Column::LargeBinary(b) => b.append_null(),
+            Column::FixedBinary(b, _) => b.append_null(),
         }
     }
 
@@ -346,13 +355,41 @@ mod tests {
     #[test]
     fn wrong_types_and_null_keys_are_typed_errors() {
         let cases: Vec<(Vec<Value>, crate::ErrorCode, &str)> = vec![
-            (vec![Value::Null, 1.into(), Value::Null, Value::Null], crate::ErrorCode::KeyNull, "'id'"),
-            (vec![1.into(), 1.into(), Value::Null, Value::Null], crate::ErrorCode::TypeMismatch, "'id'"),
-            (vec!["a".into(), 1.5f64.into(), Value::Null, Value::Null], crate::ErrorCode::TypeMismatch, "'n'"),
-            (vec!["a".into(), 3e9f64.into(), Value::Null, Value::Null], crate::ErrorCode::TypeMismatch, "'n'"),
-            (vec!["a".into(), Value::Null, "x".into(), Value::Null], crate::ErrorCode::TypeMismatch, "'x'"),
-            (vec!["a".into(), Value::Null, Value::Null, 1.into()], crate::ErrorCode::TypeMismatch, "'ok'"),
-            (vec!["a".into()], crate::ErrorCode::InvalidArgument, "expected 4"),
+            (
+                vec![Value::Null, 1.into(), Value::Null, Value::Null],
+                crate::ErrorCode::KeyNull,
+                "'id'",
+            ),
+            (
+                vec![1.into(), 1.into(), Value::Null, Value::Null],
+                crate::ErrorCode::TypeMismatch,
+                "'id'",
+            ),
+            (
+                vec!["a".into(), 1.5f64.into(), Value::Null, Value::Null],
+                crate::ErrorCode::TypeMismatch,
+                "'n'",
+            ),
+            (
+                vec!["a".into(), 3e9f64.into(), Value::Null, Value::Null],
+                crate::ErrorCode::TypeMismatch,
+                "'n'",
+            ),
+            (
+                vec!["a".into(), Value::Null, "x".into(), Value::Null],
+                crate::ErrorCode::TypeMismatch,
+                "'x'",
+            ),
+            (
+                vec!["a".into(), Value::Null, Value::Null, 1.into()],
+                crate::ErrorCode::TypeMismatch,
+                "'ok'",
+            ),
+            (
+                vec!["a".into()],
+                crate::ErrorCode::InvalidArgument,
+                "expected 4",
+            ),
         ];
         for (row, code, needle) in cases {
             let mut b = RowsBuilder::new(schema(), &[0]).unwrap();

@@ -65,7 +65,7 @@ impl TableSchema {
             ));
         }
         for (pos, &i) in key.iter().enumerate() {
-            if key[..pos].contains(&i) {
+            if key.iter().take(pos).any(|&k| k == i) {
                 return Err(Error::InvalidArgument(format!(
                     "key column '{}' is listed twice",
                     schema.field(i).name()
@@ -357,7 +357,9 @@ mod tests {
             Field::new("b", DataType::Int32, false).with_metadata(meta("true")),
         ]));
         assert_eq!(
-            TableSchema::new(single, &KeySpec::Metadata).unwrap().key_indices(),
+            TableSchema::new(single, &KeySpec::Metadata)
+                .unwrap()
+                .key_indices(),
             &[1]
         );
     }
@@ -375,7 +377,13 @@ mod tests {
             parse_type_name("fixed_size_binary[16]").unwrap(),
             DataType::FixedSizeBinary(16)
         );
-        for bad in ["int128", "timestamp[m]", "fixed_size_binary[0]", "fixed_size_binary[x]", ""] {
+        for bad in [
+            "int128",
+            "timestamp[m]",
+            "fixed_size_binary[0]",
+            "fixed_size_binary[x]",
+            "",
+        ] {
             let err = parse_type_name(bad).unwrap_err();
             assert_eq!(err.code(), crate::ErrorCode::InvalidArgument, "{bad}");
         }

@@ -1,6 +1,11 @@
 //! Reads through the native API: point gets, ranges (full and partial composite bounds),
 //! prefixes, projection, limits and both orders, over upserts and deletes.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use std::ops::Bound;
 use std::sync::Arc;
@@ -155,7 +160,10 @@ fn upserts_replace_deletes_hide_and_get_sees_the_newest() {
         assert!(db.get(&k("bob", 2)).await.unwrap().is_none());
         assert!(db.get(&k("bob", 3)).await.unwrap().is_none());
         db.put(batch(&[("bob", 2, Some(7))])).await.unwrap();
-        assert!(db.get(&k("bob", 2)).await.unwrap().is_some(), "a put after a delete revives");
+        assert!(
+            db.get(&k("bob", 2)).await.unwrap().is_some(),
+            "a put after a delete revives"
+        );
         let all = db.scan(&ScanOptions::default()).await.unwrap();
         assert_eq!(all.num_rows(), 5);
     });
@@ -173,7 +181,12 @@ fn projection_returns_named_columns_in_order() {
             })
             .await
             .unwrap();
-        let names: Vec<_> = out.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let names: Vec<_> = out
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
         assert_eq!(names, vec!["v", "user"]);
         assert_eq!(out.num_rows(), 1);
         let err = db
@@ -205,7 +218,10 @@ fn bad_writes_and_keys_are_typed_errors_that_change_nothing() {
             ],
         )
         .unwrap();
-        assert_eq!(db.put(b).await.unwrap_err().code(), ErrorCode::SchemaMismatch);
+        assert_eq!(
+            db.put(b).await.unwrap_err().code(),
+            ErrorCode::SchemaMismatch
+        );
         let nullable = Arc::new(Schema::new(vec![
             Field::new("user", DataType::Utf8, true),
             Field::new("seq", DataType::Int64, false),
@@ -227,19 +243,31 @@ fn bad_writes_and_keys_are_typed_errors_that_change_nothing() {
             "a get needs the whole key"
         );
         assert_eq!(
-            db.get(&k("al", 0)[..1].iter().cloned().chain([Value::Str("x".into())]).collect::<Vec<_>>())
-                .await
-                .unwrap_err()
-                .code(),
+            db.get(
+                &k("al", 0)[..1]
+                    .iter()
+                    .cloned()
+                    .chain([Value::Str("x".into())])
+                    .collect::<Vec<_>>()
+            )
+            .await
+            .unwrap_err()
+            .code(),
             ErrorCode::TypeMismatch
         );
         assert_eq!(
             db.put_ipc(b"not ipc").await.unwrap_err().code(),
             ErrorCode::InvalidArgument
         );
-        assert_eq!(db.scan(&ScanOptions::default()).await.unwrap().num_rows(), 5);
+        assert_eq!(
+            db.scan(&ScanOptions::default()).await.unwrap().num_rows(),
+            5
+        );
         db.close().await.unwrap();
-        assert_eq!(db.get(&k("al", 5)).await.unwrap_err().code(), ErrorCode::Closed);
+        assert_eq!(
+            db.get(&k("al", 5)).await.unwrap_err().code(),
+            ErrorCode::Closed
+        );
     });
 }
 

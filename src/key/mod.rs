@@ -65,7 +65,9 @@ fn encode_column(col: &ArrayRef, out: &mut [Vec<u8>], name: &str) -> Result<()> 
             }
         }
         DataType::Int8 => fixed::<Int8Type, _>(col, out, |v| (v as u8 ^ 0x80).to_be_bytes()),
-        DataType::Int16 => fixed::<Int16Type, _>(col, out, |v| (v as u16 ^ (1 << 15)).to_be_bytes()),
+        DataType::Int16 => {
+            fixed::<Int16Type, _>(col, out, |v| (v as u16 ^ (1 << 15)).to_be_bytes())
+        }
         DataType::Int32 | DataType::Date32 => {
             if let DataType::Date32 = col.data_type() {
                 fixed::<Date32Type, _>(col, out, |v| (v as u32 ^ (1 << 31)).to_be_bytes())
@@ -87,12 +89,20 @@ fn encode_column(col: &ArrayRef, out: &mut [Vec<u8>], name: &str) -> Result<()> 
         DataType::UInt64 => fixed::<UInt64Type, _>(col, out, |v| v.to_be_bytes()),
         DataType::Float32 => fixed::<Float32Type, _>(col, out, |v| {
             let bits = v.to_bits();
-            let flipped = if bits >> 31 == 1 { !bits } else { bits ^ (1 << 31) };
+            let flipped = if bits >> 31 == 1 {
+                !bits
+            } else {
+                bits ^ (1 << 31)
+            };
             flipped.to_be_bytes()
         }),
         DataType::Float64 => fixed::<Float64Type, _>(col, out, |v| {
             let bits = v.to_bits();
-            let flipped = if bits >> 63 == 1 { !bits } else { bits ^ (1 << 63) };
+            let flipped = if bits >> 63 == 1 {
+                !bits
+            } else {
+                bits ^ (1 << 63)
+            };
             flipped.to_be_bytes()
         }),
         DataType::Utf8 => {

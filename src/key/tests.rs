@@ -81,7 +81,9 @@ fn matches_arrow_order_for_floats_including_nan_and_signed_zero() {
 
 #[test]
 fn matches_arrow_order_for_strings_with_embedded_zero_bytes() {
-    let v = vec!["", "a", "a\0", "a\0\0", "a\u{1}", "ab", "b", "\0", "\u{ff}", "é"];
+    let v = vec![
+        "", "a", "a\0", "a\0\0", "a\u{1}", "ab", "b", "\0", "\u{ff}", "é",
+    ];
     assert_same_order(vec![Arc::new(StringArray::from(v))]);
     let b: Vec<&[u8]> = vec![b"", b"\x00", b"\x00\xff", b"\xff", b"\xff\x00", b"a"];
     assert_same_order(vec![Arc::new(BinaryArray::from(b))]);
@@ -134,12 +136,18 @@ fn composite_prefix_is_a_byte_prefix() {
     let a: ArrayRef = Arc::new(StringArray::from(vec!["x", "x", "xy"]));
     let b: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 0]));
     let full = encode_rows(&[a.clone(), b], &["a", "b"]).unwrap();
-    let prefix = encode_rows(&[Arc::new(StringArray::from(vec!["x"])) as ArrayRef], &["a"])
-        .unwrap()
-        .remove(0);
+    let prefix = encode_rows(
+        &[Arc::new(StringArray::from(vec!["x"])) as ArrayRef],
+        &["a"],
+    )
+    .unwrap()
+    .remove(0);
     assert!(full[0].starts_with(&prefix));
     assert!(full[1].starts_with(&prefix));
-    assert!(!full[2].starts_with(&prefix), "'xy' must not match prefix 'x'");
+    assert!(
+        !full[2].starts_with(&prefix),
+        "'xy' must not match prefix 'x'"
+    );
     let succ = prefix_successor(&prefix).unwrap();
     assert!(full[..2].iter().all(|k| k.as_ref() < succ.as_ref()));
     assert!(full[2].as_ref() > succ.as_ref());

@@ -60,16 +60,36 @@ fn resolve_range_yields_one_visible_version_per_key_both_directions() {
 fn bounds_are_respected_and_inverted_ranges_are_empty() {
     let m = table();
     let keys = |s, e, rev| -> Vec<Vec<u8>> {
-        m.resolve_range(s, e, 9, rev).map(|(k, _, _)| k.to_vec()).collect()
+        m.resolve_range(s, e, 9, rev)
+            .map(|(k, _, _)| k.to_vec())
+            .collect()
     };
     assert_eq!(
-        keys(Bound::Excluded(&b"a"[..]), Bound::Included(&b"c"[..]), false),
+        keys(
+            Bound::Excluded(&b"a"[..]),
+            Bound::Included(&b"c"[..]),
+            false
+        ),
         vec![b"b".to_vec(), b"c".to_vec()]
     );
     assert_eq!(
         keys(Bound::Included(&b"a"[..]), Bound::Excluded(&b"c"[..]), true),
         vec![b"b".to_vec(), b"a".to_vec()]
     );
-    assert!(keys(Bound::Included(&b"c"[..]), Bound::Included(&b"a"[..]), false).is_empty());
-    assert!(keys(Bound::Excluded(&b"b"[..]), Bound::Excluded(&b"b"[..]), false).is_empty());
+    assert!(
+        keys(
+            Bound::Included(&b"c"[..]),
+            Bound::Included(&b"a"[..]),
+            false
+        )
+        .is_empty()
+    );
+    assert!(
+        keys(
+            Bound::Excluded(&b"b"[..]),
+            Bound::Excluded(&b"b"[..]),
+            false
+        )
+        .is_empty()
+    );
 }

@@ -67,7 +67,11 @@ pub fn to_value(v: &JsValue, what: &dyn Fn() -> String) -> Result<Value> {
     if let Some(date) = v.dyn_ref::<js_sys::Date>() {
         return Ok(Value::Float(date.get_time()));
     }
-    let kind = if Array::is_array(v) { "an array" } else { "an object" };
+    let kind = if Array::is_array(v) {
+        "an array"
+    } else {
+        "an object"
+    };
     Err(Error::InvalidArgument(format!(
         "{} is {kind}; expected a number, bigint, string, boolean, Uint8Array, Date or null",
         what()
@@ -224,7 +228,9 @@ pub fn to_scan_options(v: &JsValue) -> Result<ScanOptions> {
         return Ok(o);
     }
     if !is_plain_object(v) {
-        return Err(Error::InvalidArgument("scan options must be an object".into()));
+        return Err(Error::InvalidArgument(
+            "scan options must be an object".into(),
+        ));
     }
     let bound = |name: &str, inclusive: bool| -> Result<Bound<Vec<Value>>> {
         let k = prop(v, name)?;
@@ -246,16 +252,21 @@ pub fn to_scan_options(v: &JsValue) -> Result<ScanOptions> {
     }
     let limit = prop(v, "limit")?;
     if !limit.is_undefined() && !limit.is_null() {
-        let n = limit.as_f64().filter(|n| *n >= 0.0 && n.fract() == 0.0).ok_or_else(|| {
-            Error::InvalidArgument("scan option 'limit' must be a non-negative integer".into())
-        })?;
+        let n = limit
+            .as_f64()
+            .filter(|n| *n >= 0.0 && n.fract() == 0.0)
+            .ok_or_else(|| {
+                Error::InvalidArgument("scan option 'limit' must be a non-negative integer".into())
+            })?;
         o.limit = Some(n.min(usize::MAX as f64) as usize);
     }
     o.reverse = opt_bool(v, "reverse", false)?;
     let projection = prop(v, "projection")?;
     if !projection.is_undefined() && !projection.is_null() {
         o.projection = Some(to_key_names(&projection).map_err(|_| {
-            Error::InvalidArgument("scan option 'projection' must be an array of column names".into())
+            Error::InvalidArgument(
+                "scan option 'projection' must be an array of column names".into(),
+            )
         })?);
     }
     Ok(o)

@@ -55,7 +55,9 @@ impl Anax {
                 "memory".to_owned()
             } else {
                 prop(&storage, "kind")?.as_string().ok_or_else(|| {
-                    Error::InvalidArgument("storage.kind must be a string such as \"memory\"".into())
+                    Error::InvalidArgument(
+                        "storage.kind must be a string such as \"memory\"".into(),
+                    )
                 })?
             };
             builder = match kind.as_str() {

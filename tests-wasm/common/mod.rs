@@ -1,9 +1,9 @@
 //! Test cases shared by every browser placement. They drive the exported API the way JS does:
 //! methods are looked up on the objects and called with plain JS values.
 
+use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
-use arrow_array::RecordBatch;
 use js_sys::{Function, JSON, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -14,7 +14,10 @@ fn js(text: &str) -> JsValue {
 }
 
 async fn call(obj: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
-    let f: Function = Reflect::get(obj, &method.into()).unwrap().dyn_into().unwrap();
+    let f: Function = Reflect::get(obj, &method.into())
+        .unwrap()
+        .dyn_into()
+        .unwrap();
     let arr: js_sys::Array = args.iter().collect();
     let promise: js_sys::Promise = f.apply(obj, &arr)?.dyn_into().unwrap();
     JsFuture::from(promise).await
@@ -38,10 +41,16 @@ fn decode(v: &JsValue) -> RecordBatch {
 
 fn code_of(err: &JsValue) -> String {
     assert_eq!(
-        Reflect::get(err, &"name".into()).unwrap().as_string().as_deref(),
+        Reflect::get(err, &"name".into())
+            .unwrap()
+            .as_string()
+            .as_deref(),
         Some("AnaxError")
     );
-    Reflect::get(err, &"code".into()).unwrap().as_string().expect("a code")
+    Reflect::get(err, &"code".into())
+        .unwrap()
+        .as_string()
+        .expect("a code")
 }
 
 fn strings(b: &RecordBatch, col: &str) -> Vec<String> {
@@ -56,27 +65,46 @@ fn strings(b: &RecordBatch, col: &str) -> Vec<String> {
 #[wasm_bindgen_test]
 async fn open_put_get_scan_round_trip() {
     let db = people().await;
-    let rows = js(r#"[{"id":"b","name":"Bo","score":2.5},{"id":"c","name":"Cy","score":3},{"id":"a","name":"Al","score":1.25}]"#);
+    let rows = js(
+        r#"[{"id":"b","name":"Bo","score":2.5},{"id":"c","name":"Cy","score":3},{"id":"a","name":"Al","score":1.25}]"#,
+    );
     call(&db, "put", &[rows]).await.unwrap();
 
     let got = decode(&call(&db, "get", &["b".into()]).await.unwrap());
     assert_eq!(got.num_rows(), 1);
     assert_eq!(strings(&got, "id"), vec!["b"]);
     assert_eq!(strings(&got, "name"), vec!["Bo"]);
-    let score = got.column_by_name("score").unwrap().as_primitive::<Float64Type>();
+    let score = got
+        .column_by_name("score")
+        .unwrap()
+        .as_primitive::<Float64Type>();
     assert_eq!(score.value(0), 2.5);
 
     assert!(call(&db, "get", &["zz".into()]).await.unwrap().is_null());
 
     let all = decode(&call(&db, "scan", &[js("{}")]).await.unwrap());
     assert_eq!(strings(&all, "id"), vec!["a", "b", "c"]);
-    let ranged = decode(&call(&db, "scan", &[js(r#"{"start":"b","limit":1}"#)]).await.unwrap());
+    let ranged = decode(
+        &call(&db, "scan", &[js(r#"{"start":"b","limit":1}"#)])
+            .await
+            .unwrap(),
+    );
     assert_eq!(strings(&ranged, "id"), vec!["b"]);
-    let back = decode(&call(&db, "scan", &[js(r#"{"end":"c","reverse":true}"#)]).await.unwrap());
+    let back = decode(
+        &call(&db, "scan", &[js(r#"{"end":"c","reverse":true}"#)])
+            .await
+            .unwrap(),
+    );
     assert_eq!(strings(&back, "id"), vec!["b", "a"]);
 
     // An upsert replaces the row; a delete hides it.
-    call(&db, "put", &[js(r#"[{"id":"a","name":"Ann","score":null}]"#)]).await.unwrap();
+    call(
+        &db,
+        "put",
+        &[js(r#"[{"id":"a","name":"Ann","score":null}]"#)],
+    )
+    .await
+    .unwrap();
     let a = decode(&call(&db, "get", &["a".into()]).await.unwrap());
     assert_eq!(strings(&a, "name"), vec!["Ann"]);
     assert!(a.column_by_name("score").unwrap().is_null(0));
@@ -89,7 +117,13 @@ async fn open_put_get_scan_round_trip() {
 async fn put_accepts_arrow_ipc_bytes() {
     let db = people().await;
     let source = people().await;
-    call(&source, "put", &[js(r#"[{"id":"x","name":"X","score":9}]"#)]).await.unwrap();
+    call(
+        &source,
+        "put",
+        &[js(r#"[{"id":"x","name":"X","score":9}]"#)],
+    )
+    .await
+    .unwrap();
     let ipc = call(&source, "scan", &[]).await.unwrap();
     call(&db, "put", &[ipc]).await.unwrap();
     let got = decode(&call(&db, "get", &["x".into()]).await.unwrap());
@@ -99,7 +133,13 @@ async fn put_accepts_arrow_ipc_bytes() {
 #[wasm_bindgen_test]
 async fn bad_input_rejects_with_a_code_and_the_db_keeps_working() {
     let db = people().await;
-    call(&db, "put", &[js(r#"[{"id":"ok","name":"fine","score":1}]"#)]).await.unwrap();
+    call(
+        &db,
+        "put",
+        &[js(r#"[{"id":"ok","name":"fine","score":1}]"#)],
+    )
+    .await
+    .unwrap();
     let cases: &[(&str, &str)] = &[
         (r#"[{"name":"no key","score":1}]"#, "KEY_NULL"),
         (r#"[{"id":null,"name":"null key"}]"#, "KEY_NULL"),
@@ -116,7 +156,9 @@ async fn bad_input_rejects_with_a_code_and_the_db_keeps_working() {
     let garbage = Uint8Array::from(&[1u8, 2, 3, 4, 5][..]);
     let err = call(&db, "put", &[garbage.into()]).await.unwrap_err();
     assert_eq!(code_of(&err), "INVALID_ARGUMENT");
-    let err = call(&db, "scan", &[js(r#"{"projection":["nope"]}"#)]).await.unwrap_err();
+    let err = call(&db, "scan", &[js(r#"{"projection":["nope"]}"#)])
+        .await
+        .unwrap_err();
     assert_eq!(code_of(&err), "INVALID_ARGUMENT");
     let err = call(&db, "get", &[JsValue::UNDEFINED]).await.unwrap_err();
     assert_eq!(code_of(&err), "INVALID_ARGUMENT");

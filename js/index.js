@@ -1,0 +1,17 @@
+// Browser (and bundler) entry: fetches and instantiates the wasm next to this package on first
+// use, or from `initialize(urlOrModule)` when the app hosts the .wasm elsewhere.
+import init, { Anax as RawAnax, Db } from "../pkg/anax.js";
+import { makeAnax } from "./api.js";
+
+export { AnaxError, ErrorCodes } from "./api.js";
+export { Db };
+
+let loading;
+
+/** Loads the wasm module once; optional `source` is a URL, Response, bytes or a compiled Module. */
+export function initialize(source) {
+  loading ??= init(source === undefined ? undefined : { module_or_path: source });
+  return loading;
+}
+
+export const Anax = makeAnax(() => initialize(), RawAnax);

@@ -1,0 +1,48 @@
+// The npm package's Node entry: the same API the browser and Workers entries expose.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { tableFromIPC, tableToIPC, Table, vectorFromArray, Utf8, Float64 } from "apache-arrow";
+import { Anax, AnaxError } from "anax";
+
+const schema = { id: "utf8", n: "int64", tag: { type: "utf8", nullable: true } };
+
+test("open, put, get, scan, delete, close", async () => {
+  const db = await Anax.open({ schema, key: "id" });
+  await db.put([
+    { id: "b", n: 2, tag: "x" },
+    { id: "a", n: 1 },
+    { id: "c", n: 3, tag: "z" },
+  ]);
+  const a = tableFromIPC(await db.get("a"));
+  assert.equal(a.getChild("n").get(0), 1n);
+  assert.equal(a.getChild("tag").get(0), null);
+  assert.equal(await db.get("zz"), null);
+  const scan = tableFromIPC(await db.scan({ start: "b", endInclusive: true, end: "c" }));
+  assert.deepEqual(scan.getChild("id").toArray(), ["b", "c"]);
+  await db.delete("b");
+  const rest = tableFromIPC(await db.scan());
+  assert.deepEqual(rest.getChild("id").toArray(), ["a", "c"]);
+  await db.close();
+  await assert.rejects(db.get("a"), (e) => e instanceof AnaxError && e.code === "CLOSED");
+});
+
+test("put accepts apache-arrow tableToIPC output", async () => {
+  const db = await Anax.open({ schema: { id: "utf8", v: "float64" }, key: "id" });
+  const source = new Table({
+    id: vectorFromArray(["q", "p"], new Utf8()),
+    v: vectorFromArray([1.5, 0.5], new Float64()),
+  });
+  await db.put(tableToIPC(source, "stream"));
+  const all = tableFromIPC(await db.scan());
+  assert.deepEqual(all.getChild("id").toArray(), ["p", "q"]);
+  assert.deepEqual(Array.from(all.getChild("v").toArray()), [0.5, 1.5]);
+});
+
+test("errors are AnaxError with stable codes", async () => {
+  await assert.rejects(Anax.open({ schema: { id: "utf8" } }), (e) => e instanceof AnaxError && e.code === "INVALID_ARGUMENT");
+  const db = await Anax.open({ schema, key: "id" });
+  await assert.rejects(db.put([{ n: 1 }]), (e) => e instanceof AnaxError && e.code === "KEY_NULL");
+  await assert.rejects(db.put([{ id: "x", n: "one" }]), (e) => e.code === "TYPE_MISMATCH");
+  await assert.rejects(db.put(new Uint8Array([9, 9, 9])), (e) => e.code === "INVALID_ARGUMENT");
+  assert.ok(!(new Error("plain") instanceof AnaxError));
+});
