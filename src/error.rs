@@ -85,7 +85,19 @@ pub enum Error {
         /// A description of the offending value.
         got: String,
     },
-    /// Invalid Arrow IPC or other supplied bytes.
+    /// The object or version does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A compare-and-swap lost to a concurrent writer.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The storage backend failed.
+    #[error("storage: {0}")]
+    Storage(String),
+    /// Parquet encoding or decoding failed.
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// Stored bytes failed validation.
     #[error("corrupt data: {0}")]
     Corrupt(String),
     /// The handle was closed.
@@ -107,7 +119,10 @@ impl Error {
             Error::SchemaMismatch(_) => ErrorCode::SchemaMismatch,
             Error::KeyNull { .. } => ErrorCode::KeyNull,
             Error::TypeMismatch { .. } => ErrorCode::TypeMismatch,
-            Error::Corrupt(_) => ErrorCode::Corrupt,
+            Error::Corrupt(_) | Error::Parquet(_) => ErrorCode::Corrupt,
+            Error::NotFound(_) => ErrorCode::NotFound,
+            Error::Conflict(_) => ErrorCode::Conflict,
+            Error::Storage(_) => ErrorCode::Storage,
             Error::Closed => ErrorCode::Closed,
             Error::Arrow(e) => match e {
                 ArrowError::IpcError(_) | ArrowError::ParseError(_) | ArrowError::IoError(..) => {

@@ -40,6 +40,7 @@ pub mod memtable;
 pub mod rows;
 pub mod scan;
 pub mod schema;
+pub mod storage;
 pub mod value;
 
 #[cfg(target_arch = "wasm32")]

@@ -1,0 +1,233 @@
+//! Local disk storage (native only). Writes go to a temporary file that is renamed (or
+//! hard-linked, for create-if-absent) into place, so a reader never sees a partial object.
+//!
+//! I/O is synchronous `std::fs`: on a local disk a call is short, and the engine runs on a
+//! single-threaded executor anyway. Compare-and-swap ([`PutMode::IfMatch`]) is atomic between
+//! handles of one process (a process-wide lock), not yet across processes.
+
+use std::fs;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::ops::Range;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+
+use super::{BoxFuture, ObjectMeta, PutMode, Storage, clamp};
+use crate::error::{Error, Result};
+
+static CAS_LOCK: Mutex<()> = Mutex::new(());
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Objects as files under a root directory.
+#[derive(Debug, Clone)]
+pub struct DiskStorage {
+    root: PathBuf,
+    sync: bool,
+}
+
+impl DiskStorage {
+    /// Storage under `root` (created if missing). With `sync`, every put is fsynced (file and
+    /// directory) before it resolves.
+    pub fn new(root: impl Into<PathBuf>, sync: bool) -> Result<Self> {
+        let root = root.into();
+        fs::create_dir_all(&root).map_err(|e| {
+            Error::Storage(format!("cannot create directory {}: {e}", root.display()))
+        })?;
+        Ok(Self { root, sync })
+    }
+
+    fn file(&self, path: &str) -> Result<PathBuf> {
+        let rel = Path::new(path);
+        if path.is_empty()
+            || !rel
+                .components()
+                .all(|c| matches!(c, Component::Normal(_)))
+        {
+            return Err(Error::InvalidArgument(format!("invalid object path '{path}'")));
+        }
+        Ok(self.root.join(rel))
+    }
+
+    fn meta_of(&self, path: &str, md: &fs::Metadata) -> ObjectMeta {
+        let mtime = md
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        // Every put writes a new file, so (inode, mtime, size) changes with each version.
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(md);
+        #[cfg(not(unix))]
+        let inode = 0u64;
+        ObjectMeta {
+            path: path.to_owned(),
+            size: md.len(),
+            etag: format!("{inode:x}-{mtime:x}-{:x}", md.len()),
+        }
+    }
+
+    fn write_tmp(&self, target: &Path, data: &[u8]) -> Result<PathBuf> {
+        let dir = target
+            .parent()
+            .ok_or_else(|| Error::Internal("object path without a parent".into()))?;
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(".tmp-{}-{n}", std::process::id()));
+        let mut f = fs::File::create(&tmp).map_err(io_err(&tmp))?;
+        f.write_all(data).map_err(io_err(&tmp))?;
+        if self.sync {
+            f.sync_all().map_err(io_err(&tmp))?;
+        }
+        Ok(tmp)
+    }
+
+    fn sync_dir(&self, target: &Path) -> Result<()> {
+        if self.sync
+            && let Some(dir) = target.parent()
+        {
+            fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io_err(dir))?;
+        }
+        Ok(())
+    }
+
+    fn put_sync(&self, path: &str, data: &[u8], mode: &PutMode) -> Result<ObjectMeta> {
+        let target = self.file(path)?;
+        let tmp = self.write_tmp(&target, data)?;
+        let result = match mode {
+            PutMode::Overwrite => fs::rename(&tmp, &target).map_err(io_err(&target)),
+            PutMode::CreateNew => match fs::hard_link(&tmp, &target) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    Err(Error::Conflict(format!("{path} already exists")))
+                }
+                Err(e) => Err(io_err(&target)(e)),
+            },
+            PutMode::IfMatch(etag) => {
+                let _guard = CAS_LOCK
+                    .lock()
+                    .map_err(|_| Error::Internal("disk CAS lock poisoned".into()))?;
+                match fs::metadata(&target) {
+                    Ok(md) if &self.meta_of(path, &md).etag == etag => {
+                        fs::rename(&tmp, &target).map_err(io_err(&target))
+                    }
+                    Ok(_) | Err(_) => Err(Error::Conflict(format!("{path} changed since it was read"))),
+                }
+            }
+        };
+        if !matches!(mode, PutMode::Overwrite) || result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result?;
+        self.sync_dir(&target)?;
+        let md = fs::metadata(&target).map_err(io_err(&target))?;
+        Ok(self.meta_of(path, &md))
+    }
+
+    fn list_sync(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.root.clone()];
+        while let Some(dir) = stack.pop() {
+            let entries = match fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err(&dir)(e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(io_err(&dir))?;
+                let p = entry.path();
+                let md = entry.metadata().map_err(io_err(&p))?;
+                if md.is_dir() {
+                    stack.push(p);
+                    continue;
+                }
+                let Ok(rel) = p.strip_prefix(&self.root) else {
+                    continue;
+                };
+                let rel = rel.to_string_lossy().replace('\\', "/");
+                let hidden = rel.rsplit('/').next().is_some_and(|n| n.starts_with(".tmp-"));
+                if !hidden && rel.starts_with(prefix) {
+                    out.push(self.meta_of(&rel, &md));
+                }
+            }
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::Storage(format!("{}: {e}", path.display()))
+}
+
+fn not_found_or(path: &str, file: &Path) -> impl Fn(std::io::Error) -> Error {
+    let path = path.to_owned();
+    let file = file.to_path_buf();
+    move |e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::NotFound(path.clone())
+        } else {
+            Error::Storage(format!("{}: {e}", file.display()))
+        }
+    }
+}
+
+impl Storage for DiskStorage {
+    fn get<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Bytes>> {
+        Box::pin(async move {
+            let f = self.file(path)?;
+            fs::read(&f).map(Bytes::from).map_err(not_found_or(path, &f))
+        })
+    }
+
+    fn get_range<'a>(&'a self, path: &'a str, range: Range<u64>) -> BoxFuture<'a, Result<Bytes>> {
+        Box::pin(async move {
+            let f = self.file(path)?;
+            let mut file = fs::File::open(&f).map_err(not_found_or(path, &f))?;
+            let len = file.metadata().map_err(io_err(&f))?.len();
+            let r = clamp(range, len);
+            let mut buf = vec![0u8; (r.end - r.start) as usize];
+            file.seek(SeekFrom::Start(r.start)).map_err(io_err(&f))?;
+            file.read_exact(&mut buf).map_err(io_err(&f))?;
+            Ok(Bytes::from(buf))
+        })
+    }
+
+    fn put<'a>(
+        &'a self,
+        path: &'a str,
+        data: Bytes,
+        mode: PutMode,
+    ) -> BoxFuture<'a, Result<ObjectMeta>> {
+        Box::pin(async move { self.put_sync(path, &data, &mode) })
+    }
+
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<ObjectMeta>>> {
+        Box::pin(async move { self.list_sync(prefix) })
+    }
+
+    fn delete<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let f = self.file(path)?;
+            match fs::remove_file(&f) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(io_err(&f)(e)),
+            }
+        })
+    }
+
+    fn head<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Option<ObjectMeta>>> {
+        Box::pin(async move {
+            let f = self.file(path)?;
+            match fs::metadata(&f) {
+                Ok(md) => Ok(Some(self.meta_of(path, &md))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(io_err(&f)(e)),
+            }
+        })
+    }
+}

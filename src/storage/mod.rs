@@ -1,0 +1,77 @@
+//! The one narrow async storage interface every layer above uses, and its backends.
+//!
+//! Objects are immutable blobs addressed by a `/`-separated path under the database root. The
+//! only mutable object (the manifest head) moves by compare-and-swap: [`PutMode::CreateNew`]
+//! (create-if-absent) and [`PutMode::IfMatch`] (replace only the version you read). A lost race
+//! is always [`crate::Error::Conflict`], whatever the backend said.
+//!
+//! Futures are not `Send`: Anax runs on a single-threaded executor (wasm has no other), and the
+//! browser/Workers backends hold JS values.
+
+mod memory;
+#[cfg(not(target_arch = "wasm32"))]
+mod disk;
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::ops::Range;
+use std::pin::Pin;
+
+use bytes::Bytes;
+
+use crate::error::Result;
+
+pub use memory::MemoryStorage;
+#[cfg(not(target_arch = "wasm32"))]
+pub use disk::DiskStorage;
+
+/// A boxed, non-`Send` future.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// What a listing or a write reports about an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// The object's path.
+    pub path: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// An opaque version tag: equal tags mean equal contents of this path.
+    pub etag: String,
+}
+
+/// How a put treats an existing object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutMode {
+    /// Replace whatever is there.
+    Overwrite,
+    /// Fail with a conflict if the path exists.
+    CreateNew,
+    /// Replace only if the current version's etag is this one; else a conflict.
+    IfMatch(String),
+}
+
+/// An object store. Paths never start with `/`.
+pub trait Storage: Debug {
+    /// The whole object; [`crate::Error::NotFound`] when absent.
+    fn get<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Bytes>>;
+    /// Bytes `range` of the object (clamped to its end).
+    fn get_range<'a>(&'a self, path: &'a str, range: Range<u64>) -> BoxFuture<'a, Result<Bytes>>;
+    /// Writes an object.
+    fn put<'a>(&'a self, path: &'a str, data: Bytes, mode: PutMode)
+    -> BoxFuture<'a, Result<ObjectMeta>>;
+    /// Every object whose path starts with `prefix`, sorted by path.
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<ObjectMeta>>>;
+    /// Removes an object; removing an absent one succeeds.
+    fn delete<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<()>>;
+    /// The object's metadata, or `None`.
+    fn head<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Option<ObjectMeta>>>;
+}
+
+/// Clamps `range` to an object of `len` bytes.
+pub(crate) fn clamp(range: Range<u64>, len: u64) -> Range<u64> {
+    let end = range.end.min(len);
+    range.start.min(end)..end
+}
+
+#[cfg(test)]
+mod tests;
