@@ -1,21 +1,27 @@
 //! The database handle: the builder that opens it and the operations users call.
 //!
-//! Every method takes `&self` and is `async`, because the storage layers below will await I/O;
-//! state lives behind one mutex held only for short, non-awaiting critical sections.
+//! Every method takes `&self` and is `async`; shared state lives behind one mutex held only for
+//! short, non-awaiting critical sections. A read takes a [`Snapshot`] (the read timestamp plus
+//! the memtables and SSTs live at that moment) and then reads without the lock.
 
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arrow_array::{Array, RecordBatch};
-use arrow_schema::{Schema, SchemaRef};
+use arrow_schema::{Field, Schema, SchemaRef};
 use arrow_select::interleave::interleave;
 
 use crate::error::{Error, Result};
 use crate::key::{KeyBytes, encode_rows};
 use crate::memtable::{Entry, Memtable, Timestamp};
+use crate::options::{Clock, MinorCompaction, SealPolicy, SystemClock};
+use crate::read::mem_source::{MemRef, MemSource, lock};
+use crate::read::merge::{ScanStream, Source};
 use crate::rows::RowsBuilder;
 use crate::scan::{KeyRange, ScanOptions};
 use crate::schema::{KeySpec, TableSchema};
+use crate::sst::{Found, Sst};
+use crate::storage::{MemoryStorage, PutMode, Storage};
 use crate::value::Value;
 
 /// The table name used when none is given.
@@ -23,7 +29,10 @@ pub const DEFAULT_TABLE_NAME: &str = "anax-default";
 
 #[derive(Debug, Clone)]
 enum StorageChoice {
-    InMemory(#[allow(dead_code)] String),
+    InMemory,
+    #[cfg(not(target_arch = "wasm32"))]
+    OnDisk(std::path::PathBuf),
+    Custom(Arc<dyn Storage>),
 }
 
 /// Configures and opens a [`Db`]. Choose exactly one storage backend before `open`.
@@ -33,6 +42,9 @@ pub struct DbBuilder {
     key: KeySpec,
     storage: Option<StorageChoice>,
     table_name: String,
+    seal: SealPolicy,
+    minor: Option<MinorCompaction>,
+    clock: Arc<dyn Clock>,
 }
 
 impl DbBuilder {
@@ -42,6 +54,9 @@ impl DbBuilder {
             key,
             storage: None,
             table_name: DEFAULT_TABLE_NAME.to_owned(),
+            seal: SealPolicy::default(),
+            minor: Some(MinorCompaction::default()),
+            clock: Arc::new(SystemClock),
         }
     }
 
@@ -75,7 +90,21 @@ impl DbBuilder {
 
     /// Volatile storage in this process's memory; `label` names it in diagnostics.
     pub fn in_memory(mut self, label: impl Into<String>) -> Self {
-        self.storage = Some(StorageChoice::InMemory(label.into()));
+        let _ = label.into();
+        self.storage = Some(StorageChoice::InMemory);
+        self
+    }
+
+    /// Files under `path` on the local disk (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn on_disk(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.storage = Some(StorageChoice::OnDisk(path.into()));
+        self
+    }
+
+    /// Any [`Storage`] implementation (tests use this to inject faults or share a store).
+    pub fn with_storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.storage = Some(StorageChoice::Custom(storage));
         self
     }
 
@@ -85,21 +114,70 @@ impl DbBuilder {
         self
     }
 
+    /// When the mutable memtable seals (default: 8 MiB).
+    pub fn with_seal_policy(mut self, policy: SealPolicy) -> Self {
+        self.seal = policy;
+        self
+    }
+
+    /// Flush sealed memtables into an SST at `target_level` once `segment_threshold` of them
+    /// wait (default 4, level 0).
+    pub fn with_minor_compaction(mut self, segment_threshold: usize, target_level: u32) -> Self {
+        self.minor = Some(MinorCompaction {
+            segment_threshold: segment_threshold.max(1),
+            target_level,
+        });
+        self
+    }
+
+    /// Never flush on its own: sealed memtables wait for [`Db::flush`].
+    pub fn disable_minor_compaction(mut self) -> Self {
+        self.minor = None;
+        self
+    }
+
+    /// The clock used for age-based sealing.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Validates the configuration and opens the database.
     pub async fn open(self) -> Result<Db> {
         let schema = TableSchema::new(self.schema, &self.key)?;
         if self.table_name.is_empty() {
+            return Err(Error::InvalidArgument("the table name must not be empty".into()));
+        }
+        if let SealPolicy::BatchesThreshold { batches: 0 } | SealPolicy::Rows(0) | SealPolicy::Bytes(0) =
+            self.seal
+        {
             return Err(Error::InvalidArgument(
-                "the table name must not be empty".into(),
+                "a seal threshold must be at least 1".into(),
             ));
         }
-        match self.storage {
-            None => Err(Error::InvalidArgument(
-                "storage backend not selected: call in_memory(..) (or another backend) before open"
-                    .into(),
-            )),
-            Some(StorageChoice::InMemory(_)) => Ok(Db::new(schema, self.table_name)),
-        }
+        let storage: Arc<dyn Storage> = match self.storage {
+            None => {
+                return Err(Error::InvalidArgument(
+                    "storage backend not selected: call in_memory(..) (or another backend) \
+                     before open"
+                        .into(),
+                ));
+            }
+            Some(StorageChoice::InMemory) => Arc::new(MemoryStorage::new()),
+            #[cfg(not(target_arch = "wasm32"))]
+            Some(StorageChoice::OnDisk(path)) => {
+                Arc::new(crate::storage::DiskStorage::new(path, true)?)
+            }
+            Some(StorageChoice::Custom(s)) => s,
+        };
+        Ok(Db::new(
+            schema,
+            self.table_name,
+            storage,
+            self.seal,
+            self.minor,
+            self.clock,
+        ))
     }
 
     /// Alias of [`DbBuilder::open`].
@@ -117,29 +195,92 @@ pub struct Db {
 #[derive(Debug)]
 struct Shared {
     schema: TableSchema,
+    sst_schema: SchemaRef,
     key_names: Vec<String>,
     table_name: String,
+    storage: Arc<dyn Storage>,
+    seal: SealPolicy,
+    minor: Option<MinorCompaction>,
+    clock: Arc<dyn Clock>,
     state: Mutex<State>,
+}
+
+/// The SSTs live at one moment, newest first.
+#[derive(Debug, Default)]
+struct Version {
+    ssts: Vec<Arc<Sst>>,
 }
 
 #[derive(Debug)]
 struct State {
-    mem: Memtable,
+    mutable: MemRef,
+    mutable_since_ms: Option<u64>,
+    /// Sealed memtables, oldest first.
+    immutables: Vec<MemRef>,
+    version: Arc<Version>,
     last_ts: Timestamp,
+    next_sst_id: u64,
+    flushing: bool,
     closed: bool,
 }
 
+/// A consistent read view: everything committed at or before its timestamp, nothing after.
+/// It keeps the memtables and SSTs it needs alive while it exists.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    db: Db,
+    ts: Timestamp,
+    /// Newest first.
+    mems: Vec<MemRef>,
+    version: Arc<Version>,
+}
+
+/// Where rows are, for diagnostics and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DbStats {
+    /// Sealed memtables waiting for a flush.
+    pub immutable_memtables: usize,
+    /// Versions in the mutable memtable.
+    pub mutable_rows: usize,
+    /// SST count.
+    pub ssts: usize,
+    /// Versions in SSTs.
+    pub sst_rows: u64,
+    /// Bytes of SSTs.
+    pub sst_bytes: u64,
+    /// The newest commit timestamp.
+    pub last_ts: Timestamp,
+}
+
 impl Db {
-    fn new(schema: TableSchema, table_name: String) -> Self {
+    fn new(
+        schema: TableSchema,
+        table_name: String,
+        storage: Arc<dyn Storage>,
+        seal: SealPolicy,
+        minor: Option<MinorCompaction>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let key_names = schema.key_fields().map(|f| f.name().clone()).collect();
+        let sst_schema = crate::sst::format::sst_schema(&schema);
         Self {
             shared: Arc::new(Shared {
                 schema,
+                sst_schema,
                 key_names,
                 table_name,
+                storage,
+                seal,
+                minor,
+                clock,
                 state: Mutex::new(State {
-                    mem: Memtable::new(),
+                    mutable: Arc::new(Mutex::new(Memtable::new())),
+                    mutable_since_ms: None,
+                    immutables: Vec::new(),
+                    version: Arc::new(Version::default()),
                     last_ts: 0,
+                    next_sst_id: 1,
+                    flushing: false,
                     closed: false,
                 }),
             }),
@@ -154,6 +295,11 @@ impl Db {
     /// The table's name.
     pub fn table_name(&self) -> &str {
         &self.shared.table_name
+    }
+
+    /// The storage the table lives on.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.shared.storage
     }
 
     fn state(&self) -> Result<MutexGuard<'_, State>> {
@@ -197,14 +343,121 @@ impl Db {
         // Store the rows under the table's own schema (nullability, metadata) so results are
         // uniform whatever the writer's schema said.
         let batch = RecordBatch::try_new(schema.clone(), batch.columns().to_vec())?;
-        let mut st = self.state()?;
         if batch.num_rows() == 0 {
-            return Ok(st.last_ts);
+            return Ok(self.state()?.last_ts);
         }
+        let ts = self.commit(|mem, ts| mem.insert_batch(batch, keys, ts))?;
+        self.maybe_flush().await?;
+        Ok(ts)
+    }
+
+    /// Applies one commit to the mutable memtable under the state lock, then seals per policy.
+    fn commit(&self, apply: impl FnOnce(&mut Memtable, Timestamp)) -> Result<Timestamp> {
+        let mut st = self.state()?;
         st.last_ts += 1;
         let ts = st.last_ts;
-        st.mem.insert_batch(batch, keys, ts);
+        let now = self.shared.clock.now_millis();
+        let since = *st.mutable_since_ms.get_or_insert(now);
+        let seal = {
+            let mut mem = lock(&st.mutable)?;
+            apply(&mut mem, ts);
+            match self.shared.seal {
+                SealPolicy::BatchesThreshold { batches } => mem.batch_count() >= batches,
+                SealPolicy::Rows(n) => mem.rows() >= n,
+                SealPolicy::Bytes(n) => mem.memory_bytes() >= n,
+                SealPolicy::AgeMillis(ms) => now.saturating_sub(since) >= ms,
+                SealPolicy::Never => false,
+            }
+        };
+        if seal {
+            Self::seal_locked(&mut st);
+        }
         Ok(ts)
+    }
+
+    fn seal_locked(st: &mut State) {
+        let fresh = Arc::new(Mutex::new(Memtable::new()));
+        let old = std::mem::replace(&mut st.mutable, fresh);
+        st.immutables.push(old);
+        st.mutable_since_ms = None;
+    }
+
+    async fn maybe_flush(&self) -> Result<()> {
+        let due = match self.shared.minor {
+            Some(m) => self.state()?.immutables.len() >= m.segment_threshold,
+            None => false,
+        };
+        if due {
+            self.flush_immutables().await?;
+        }
+        Ok(())
+    }
+
+    /// Writes every sealed memtable into one SST and installs it. Sealed memtables stay
+    /// readable until the SST replaces them in one step, so readers never miss rows.
+    async fn flush_immutables(&self) -> Result<()> {
+        let (mems, id) = {
+            let mut st = self.state()?;
+            if st.flushing || st.immutables.is_empty() {
+                return Ok(());
+            }
+            st.flushing = true;
+            let id = st.next_sst_id;
+            st.next_sst_id += 1;
+            (st.immutables.clone(), id)
+        };
+        let result = self.write_and_install(&mems, id).await;
+        if let Ok(mut st) = self.shared.state.lock() {
+            st.flushing = false;
+        }
+        result
+    }
+
+    async fn write_and_install(&self, mems: &[MemRef], id: u64) -> Result<()> {
+        let level = self.shared.minor.map_or(0, |m| m.target_level);
+        let path = format!("sst/L{level}/{id:020}.parquet");
+        let written = {
+            let guards = mems.iter().map(lock).collect::<Result<Vec<_>>>()?;
+            let refs: Vec<&Memtable> = guards.iter().map(|g| &**g).collect();
+            crate::sst::writer::write_sst(&self.shared.schema, &refs, id, level, path.clone())?
+        };
+        if let Some((bytes, _)) = &written {
+            self.shared
+                .storage
+                .put(&path, bytes.clone(), PutMode::CreateNew)
+                .await?;
+        }
+        let mut st = self.state()?;
+        let mut ssts = Vec::with_capacity(st.version.ssts.len() + 1);
+        if let Some((_, sst)) = written {
+            ssts.push(sst);
+        }
+        ssts.extend(st.version.ssts.iter().cloned());
+        st.version = Arc::new(Version { ssts });
+        st.immutables
+            .retain(|m| !mems.iter().any(|f| Arc::ptr_eq(f, m)));
+        Ok(())
+    }
+
+    /// Seals the mutable memtable and writes everything sealed into an SST now.
+    pub async fn flush(&self) -> Result<()> {
+        {
+            let mut st = self.state()?;
+            let empty = lock(&st.mutable)?.versions() == 0;
+            if !empty {
+                Self::seal_locked(&mut st);
+            }
+        }
+        self.flush_immutables().await
+    }
+
+    /// Seals the mutable memtable without flushing it.
+    pub async fn seal(&self) -> Result<()> {
+        let mut st = self.state()?;
+        if lock(&st.mutable)?.versions() > 0 {
+            Self::seal_locked(&mut st);
+        }
+        Ok(())
     }
 
     /// Upserts the rows of an Arrow IPC stream (all its batches) in one commit.
@@ -227,19 +480,12 @@ impl Db {
 
     /// Deletes the rows with these keys (each a full key) in one commit.
     pub async fn delete_many(&self, keys: &[Vec<Value>]) -> Result<Timestamp> {
-        let encoded = keys
-            .iter()
-            .map(|k| self.encode_key(k, false).map(|(k, _)| k))
-            .collect::<Result<Vec<_>>>()?;
-        let mut st = self.state()?;
-        if encoded.is_empty() {
-            return Ok(st.last_ts);
+        if keys.is_empty() {
+            return Ok(self.state()?.last_ts);
         }
-        st.last_ts += 1;
-        let ts = st.last_ts;
-        for k in encoded {
-            st.mem.delete(k, ts);
-        }
+        let (batch, encoded) = self.key_batch(keys)?;
+        let ts = self.commit(|mem, ts| mem.delete_batch(batch, encoded, ts))?;
+        self.maybe_flush().await?;
         Ok(ts)
     }
 
@@ -248,38 +494,56 @@ impl Db {
         self.delete_many(&[key.to_vec()]).await
     }
 
+    /// A consistent view of everything committed so far.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        let st = self.state()?;
+        let mut mems = vec![st.mutable.clone()];
+        mems.extend(st.immutables.iter().rev().cloned());
+        Ok(Snapshot {
+            db: self.clone(),
+            ts: st.last_ts,
+            mems,
+            version: st.version.clone(),
+        })
+    }
+
     /// The row with this key, as a one-row batch, or `None`.
     pub async fn get(&self, key: &[Value]) -> Result<Option<RecordBatch>> {
-        let (key, _) = self.encode_key(key, false)?;
-        let st = self.state()?;
-        match st.mem.get(&key, st.last_ts) {
-            Some((_, Entry::Row { batch, row })) => {
-                let rows = [(batch as usize, row as usize)];
-                Ok(Some(self.gather(st.mem.batches(), &rows, None)?))
-            }
-            Some((_, Entry::Tombstone)) | None => Ok(None),
-        }
+        self.snapshot()?.get(key).await
     }
 
     /// The rows selected by `opts`, as one batch.
     pub async fn scan(&self, opts: &ScanOptions) -> Result<RecordBatch> {
-        let projection = self.projection(opts.projection.as_deref())?;
-        let Some(range) = self.key_range(opts)? else {
-            return Ok(RecordBatch::new_empty(self.projected_schema(&projection)?));
-        };
+        self.snapshot()?.scan(opts).await
+    }
+
+    /// The rows selected by `opts` as a stream of bounded batches.
+    pub async fn scan_stream(&self, opts: &ScanOptions) -> Result<ScanStream> {
+        self.snapshot()?.scan_stream(opts)
+    }
+
+    /// Where rows are now.
+    pub fn stats(&self) -> Result<DbStats> {
         let st = self.state()?;
-        let (lo, hi) = range.as_slices();
-        let limit = opts.limit.unwrap_or(usize::MAX);
-        let rows: Vec<(usize, usize)> = st
-            .mem
-            .resolve_range(lo, hi, st.last_ts, opts.reverse)
-            .filter_map(|(_, _, e)| match e {
-                Entry::Row { batch, row } => Some((batch as usize, row as usize)),
-                Entry::Tombstone => None,
-            })
-            .take(limit)
-            .collect();
-        self.gather(st.mem.batches(), &rows, Some(&projection))
+        Ok(DbStats {
+            immutable_memtables: st.immutables.len(),
+            mutable_rows: lock(&st.mutable)?.rows(),
+            ssts: st.version.ssts.len(),
+            sst_rows: st.version.ssts.iter().map(|s| s.meta.rows).sum(),
+            sst_bytes: st.version.ssts.iter().map(|s| s.meta.bytes).sum(),
+            last_ts: st.last_ts,
+        })
+    }
+
+    /// The paths of the live SSTs, newest first.
+    pub fn sst_paths(&self) -> Result<Vec<String>> {
+        Ok(self
+            .state()?
+            .version
+            .ssts
+            .iter()
+            .map(|s| s.meta.path.clone())
+            .collect())
     }
 
     /// Marks the handle closed; later calls fail with [`crate::ErrorCode::Closed`]. Idempotent.
@@ -293,17 +557,39 @@ impl Db {
         Ok(())
     }
 
+    /// One batch of the key columns of `keys`, and their encodings.
+    fn key_batch(&self, keys: &[Vec<Value>]) -> Result<(RecordBatch, Vec<KeyBytes>)> {
+        let schema = &self.shared.schema;
+        let n = schema.key_indices().len();
+        let key_schema = schema.key_schema();
+        let idx: Vec<usize> = (0..n).collect();
+        let mut b = RowsBuilder::new(key_schema, &idx)?;
+        for k in keys {
+            if k.len() != n {
+                return Err(self.key_len_error(k.len()));
+            }
+            b.push_values(k)?;
+        }
+        let batch = b.finish()?;
+        let encoded = encode_rows(batch.columns(), &self.key_name_refs())?;
+        Ok((batch, encoded))
+    }
+
+    fn key_len_error(&self, got: usize) -> Error {
+        Error::InvalidArgument(format!(
+            "a key of this table has {} column(s) ({}), got {got} value(s)",
+            self.shared.key_names.len(),
+            self.shared.key_names.join(", "),
+        ))
+    }
+
     /// Encodes a full key (or, with `allow_prefix`, leading key columns). Returns the bytes and
     /// whether all key columns were given.
     fn encode_key(&self, values: &[Value], allow_prefix: bool) -> Result<(KeyBytes, bool)> {
         let schema = &self.shared.schema;
         let n = schema.key_indices().len();
         if values.is_empty() || values.len() > n || (!allow_prefix && values.len() != n) {
-            return Err(Error::InvalidArgument(format!(
-                "a key of this table has {n} column(s) ({}), got {} value(s)",
-                self.shared.key_names.join(", "),
-                values.len()
-            )));
+            return Err(self.key_len_error(values.len()));
         }
         let fields: Vec<_> = schema.key_fields().take(values.len()).cloned().collect();
         let key_schema = Arc::new(Schema::new(fields));
@@ -341,52 +627,151 @@ impl Db {
         Ok(Some(range))
     }
 
-    fn projection(&self, names: Option<&[String]>) -> Result<Vec<usize>> {
-        let schema = self.shared.schema.arrow();
-        match names {
-            None => Ok((0..schema.fields().len()).collect()),
-            Some(names) => names
-                .iter()
-                .map(|n| {
-                    schema.index_of(n).map_err(|_| {
-                        Error::InvalidArgument(format!("unknown column '{n}' in projection"))
-                    })
-                })
-                .collect(),
-        }
-    }
-
-    fn projected_schema(&self, projection: &[usize]) -> Result<SchemaRef> {
-        Ok(Arc::new(self.shared.schema.arrow().project(projection)?))
-    }
-
-    /// Builds one batch from `(batch, row)` positions with Arrow's interleave kernel.
-    fn gather(
-        &self,
-        batches: &[RecordBatch],
-        rows: &[(usize, usize)],
-        projection: Option<&[usize]>,
-    ) -> Result<RecordBatch> {
-        let all: Vec<usize>;
-        let projection = match projection {
-            Some(p) => p,
-            None => {
-                all = (0..self.shared.schema.arrow().fields().len()).collect();
-                &all
-            }
-        };
-        let schema = self.projected_schema(projection)?;
-        if rows.is_empty() {
-            return Ok(RecordBatch::new_empty(schema));
-        }
-        let columns = projection
-            .iter()
-            .map(|&c| {
-                let sources: Vec<&dyn Array> =
-                    batches.iter().map(|b| b.column(c).as_ref()).collect();
-                interleave(&sources, rows)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(RecordBatch::try_new(schema, columns)?)
+    fn column_index(&self, name: &str, what: &str) -> Result<usize> {
+        self.shared
+            .schema
+            .arrow()
+            .index_of(name)
+            .map_err(|_| Error::InvalidArgument(format!("unknown column '{name}' in {what}")))
     }
 }
+
+impl Snapshot {
+    /// The read timestamp: commits at or below it are visible.
+    pub fn ts(&self) -> Timestamp {
+        self.ts
+    }
+
+    /// The row with this key as of this snapshot, or `None`.
+    pub async fn get(&self, key: &[Value]) -> Result<Option<RecordBatch>> {
+        let db = &self.db;
+        let (key, _) = db.encode_key(key, false)?;
+        let table = db.shared.schema.arrow();
+        for mem in &self.mems {
+            let mem = lock(mem)?;
+            match mem.get(&key, self.ts) {
+                Some((_, e @ Entry::Row { .. })) => {
+                    let pick = [mem.locate(e)];
+                    let mut cols = Vec::with_capacity(table.fields().len());
+                    for (c, field) in table.fields().iter().enumerate() {
+                        let sources = mem.column_sources(c, None, field.data_type());
+                        let refs: Vec<&dyn Array> = sources.iter().map(|a| a.as_ref()).collect();
+                        cols.push(interleave(&refs, &pick)?);
+                    }
+                    return Ok(Some(RecordBatch::try_new(table.clone(), cols)?));
+                }
+                Some((_, Entry::Tombstone { .. })) => return Ok(None),
+                None => {}
+            }
+        }
+        let all: Vec<usize> = (0..table.fields().len()).collect();
+        for sst in &self.version.ssts {
+            match sst
+                .get(db.shared.storage.as_ref(), &key, self.ts, &all)
+                .await?
+            {
+                Some(Found::Row(batch, _)) => {
+                    return Ok(Some(RecordBatch::try_new(
+                        table.clone(),
+                        batch.columns().to_vec(),
+                    )?));
+                }
+                Some(Found::Deleted(_)) => return Ok(None),
+                None => {}
+            }
+        }
+        Ok(None)
+    }
+
+    /// The rows selected by `opts` as of this snapshot, as one batch.
+    pub async fn scan(&self, opts: &ScanOptions) -> Result<RecordBatch> {
+        self.scan_stream(opts)?.collect().await
+    }
+
+    /// The rows selected by `opts` as of this snapshot, as a stream of bounded batches.
+    pub fn scan_stream(&self, opts: &ScanOptions) -> Result<ScanStream> {
+        let db = &self.db;
+        let table = db.shared.schema.arrow();
+        let projection: Vec<usize> = match &opts.projection {
+            None => (0..table.fields().len()).collect(),
+            Some(names) => names
+                .iter()
+                .map(|n| db.column_index(n, "projection"))
+                .collect::<Result<_>>()?,
+        };
+        let filter_cols: Vec<usize> = match &opts.filter {
+            None => Vec::new(),
+            Some(f) => f
+                .columns()
+                .iter()
+                .map(|n| db.column_index(n, "filter"))
+                .collect::<Result<_>>()?,
+        };
+        let mut needed: Vec<usize> = projection.iter().chain(&filter_cols).copied().collect();
+        needed.sort_unstable();
+        needed.dedup();
+        let sst_fields = db.shared.sst_schema.fields();
+        let needed_schema: SchemaRef = Arc::new(Schema::new(
+            needed
+                .iter()
+                .filter_map(|&c| sst_fields.get(c).map(|f| f.as_ref().clone().with_nullable(true)))
+                .collect::<Vec<Field>>(),
+        ));
+        if let Some(f) = &opts.filter {
+            f.validate(&needed_schema)?;
+        }
+        let output: Vec<usize> = projection
+            .iter()
+            .filter_map(|c| needed.iter().position(|n| n == c))
+            .collect();
+        let output_schema = Arc::new(table.project(&projection)?);
+        let key_idx = db.shared.schema.key_indices();
+        let mem_needed: Vec<_> = needed
+            .iter()
+            .map(|&c| {
+                (
+                    c,
+                    key_idx.iter().position(|&k| k == c),
+                    table.field(c).data_type().clone(),
+                )
+            })
+            .collect();
+
+        let mut sources = Vec::new();
+        if let Some(range) = db.key_range(opts)? {
+            let (lo, hi) = range.as_slices();
+            for mem in &self.mems {
+                sources.push(Source::Mem(MemSource::new(
+                    mem.clone(),
+                    range.start.clone(),
+                    range.end.clone(),
+                    self.ts,
+                    opts.reverse,
+                    mem_needed.clone(),
+                )));
+            }
+            for sst in &self.version.ssts {
+                if sst.overlaps(lo, hi) && sst.meta.min_ts <= self.ts {
+                    sources.push(Source::Sst(sst.scan(
+                        lo,
+                        hi,
+                        self.ts,
+                        opts.reverse,
+                        needed.clone(),
+                    )));
+                }
+            }
+        }
+        Ok(ScanStream::new(
+            sources,
+            db.shared.storage.clone(),
+            opts.reverse,
+            opts.filter.clone(),
+            needed_schema,
+            output,
+            output_schema,
+            opts.limit,
+        ))
+    }
+}
+

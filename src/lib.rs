@@ -37,16 +37,21 @@ pub mod error;
 pub mod ipc;
 pub mod key;
 pub mod memtable;
+pub mod options;
+pub mod read;
 pub mod rows;
 pub mod scan;
 pub mod schema;
+pub mod sst;
 pub mod storage;
 pub mod value;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
-pub use db::{Db, DbBuilder};
+pub use db::{Db, DbBuilder, DbStats, Snapshot};
+pub use options::{Clock, ManualClock, MinorCompaction, SealPolicy, SystemClock};
+pub use read::filter::Filter;
 pub use error::{Error, ErrorCode, Result};
 pub use scan::ScanOptions;
 pub use schema::{KeySpec, TableSchema};

@@ -22,6 +22,8 @@ pub struct ScanOptions {
     pub limit: Option<usize>,
     /// Descending key order.
     pub reverse: bool,
+    /// Keep only rows for which this holds (evaluated after version resolution).
+    pub filter: Option<crate::read::filter::Filter>,
 }
 
 impl Default for ScanOptions {
@@ -33,6 +35,7 @@ impl Default for ScanOptions {
             projection: None,
             limit: None,
             reverse: false,
+            filter: None,
         }
     }
 }

@@ -27,8 +27,13 @@ pub enum Entry {
         /// Row within that batch.
         row: u32,
     },
-    /// The key was deleted.
-    Tombstone,
+    /// The key was deleted; row `row` of tombstone batch `batch` holds the key's columns.
+    Tombstone {
+        /// Index into the memtable's tombstone key batches.
+        batch: u32,
+        /// Row within that batch.
+        row: u32,
+    },
 }
 
 type IndexKey = (KeyBytes, Reverse<Timestamp>);
@@ -37,8 +42,11 @@ type IndexKey = (KeyBytes, Reverse<Timestamp>);
 #[derive(Debug, Default)]
 pub struct Memtable {
     batches: Vec<RecordBatch>,
+    /// Key columns of deleted keys, so a flushed tombstone carries its key values.
+    tombs: Vec<RecordBatch>,
     index: BTreeMap<IndexKey, Entry>,
     bytes: usize,
+    rows: usize,
 }
 
 impl Memtable {
@@ -51,6 +59,7 @@ impl Memtable {
     pub fn insert_batch(&mut self, batch: RecordBatch, keys: Vec<KeyBytes>, ts: Timestamp) {
         let batch_no = self.batches.len() as u32;
         self.bytes += batch.get_array_memory_size();
+        self.rows += keys.len();
         for (row, key) in keys.into_iter().enumerate() {
             self.bytes += key.len() + 48;
             self.index.insert(
@@ -64,10 +73,68 @@ impl Memtable {
         self.batches.push(batch);
     }
 
-    /// Records a tombstone for `key` at `ts`.
-    pub fn delete(&mut self, key: KeyBytes, ts: Timestamp) {
-        self.bytes += key.len() + 48;
-        self.index.insert((key, Reverse(ts)), Entry::Tombstone);
+    /// Records tombstones at `ts` for the keys whose key columns are the rows of `key_batch`
+    /// (encoded as `keys`).
+    pub fn delete_batch(&mut self, key_batch: RecordBatch, keys: Vec<KeyBytes>, ts: Timestamp) {
+        let batch_no = self.tombs.len() as u32;
+        self.bytes += key_batch.get_array_memory_size();
+        self.rows += keys.len();
+        for (row, key) in keys.into_iter().enumerate() {
+            self.bytes += key.len() + 48;
+            self.index.insert(
+                (key, Reverse(ts)),
+                Entry::Tombstone {
+                    batch: batch_no,
+                    row: row as u32,
+                },
+            );
+        }
+        self.tombs.push(key_batch);
+    }
+
+    /// Every version in (key asc, ts desc) order: what a flush writes.
+    pub fn versions_iter(&self) -> impl Iterator<Item = (&[u8], Timestamp, Entry)> + '_ {
+        self.index
+            .iter()
+            .map(|((k, Reverse(ts)), e)| (k.as_ref(), *ts, *e))
+    }
+
+    /// Rows (versions) ingested, including overwritten ones and tombstones.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Number of ingested batches (puts and deletes).
+    pub fn batch_count(&self) -> usize {
+        self.batches.len() + self.tombs.len()
+    }
+
+    /// The arrays to interleave from for table column `col` (`key_pos` is its position in the
+    /// key, if it is a key column), and where each entry's value sits in them: data batches
+    /// first, then one array per tombstone batch (its key column, or nulls).
+    pub fn column_sources(
+        &self,
+        col: usize,
+        key_pos: Option<usize>,
+        data_type: &arrow_schema::DataType,
+    ) -> Vec<arrow_array::ArrayRef> {
+        let mut out: Vec<arrow_array::ArrayRef> =
+            self.batches.iter().map(|b| b.column(col).clone()).collect();
+        for t in &self.tombs {
+            match key_pos.and_then(|p| t.columns().get(p)) {
+                Some(c) => out.push(c.clone()),
+                None => out.push(arrow_array::new_null_array(data_type, t.num_rows())),
+            }
+        }
+        out
+    }
+
+    /// The position of `entry` within [`Memtable::column_sources`].
+    pub fn locate(&self, entry: Entry) -> (usize, usize) {
+        match entry {
+            Entry::Row { batch, row } => (batch as usize, row as usize),
+            Entry::Tombstone { batch, row } => (self.batches.len() + batch as usize, row as usize),
+        }
     }
 
     /// The newest version of `key` with timestamp at or below `read_ts`.

@@ -18,7 +18,7 @@ fn table() -> Memtable {
     let mut m = Memtable::new();
     m.insert_batch(batch(2), vec![k("a"), k("b")], 1);
     m.insert_batch(batch(1), vec![k("a")], 3);
-    m.delete(k("b"), 4);
+    m.delete_batch(batch(1), vec![k("b")], 4);
     m.insert_batch(batch(1), vec![k("c")], 5);
     m
 }
@@ -31,7 +31,7 @@ fn newest_version_at_or_below_ts_wins() {
     assert_eq!(m.get(b"a", 2), Some((1, Entry::Row { batch: 0, row: 0 })));
     assert_eq!(m.get(b"a", 9), Some((3, Entry::Row { batch: 1, row: 0 })));
     assert_eq!(m.get(b"b", 3), Some((1, Entry::Row { batch: 0, row: 1 })));
-    assert_eq!(m.get(b"b", 4), Some((4, Entry::Tombstone)));
+    assert_eq!(m.get(b"b", 4), Some((4, Entry::Tombstone { batch: 0, row: 0 })));
     assert_eq!(m.get(b"bb", 9), None);
 }
 

@@ -1,0 +1,82 @@
+//! The SST file format: a standard Parquet file (any Parquet reader opens it) holding the
+//! table's columns plus three bookkeeping columns.
+//!
+//! Columns, in order: every table column (non-key columns nullable, since tombstone rows carry
+//! only the key), then
+//! - `_anax_key` (binary, non-null): the memcomparable key, so one column orders and prunes
+//!   single and composite keys alike (row-group and page statistics, bloom filter);
+//! - `_anax_ts` (uint64, non-null): the commit timestamp of the version;
+//! - `_anax_tomb` (bool, non-null): true for a delete.
+//!
+//! Rows are sorted by (`_anax_key` asc, `_anax_ts` desc). Every version of one key lives in a
+//! single row group (the writer cuts row groups only between keys), so a row group resolves
+//! versions on its own in either direction. Pinned by `sst::tests`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use parquet::basic::Compression;
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
+use parquet::file::metadata::KeyValue;
+use parquet::schema::types::ColumnPath;
+
+use crate::schema::TableSchema;
+
+/// The encoded-key column.
+pub const KEY_COL: &str = "_anax_key";
+/// The commit-timestamp column.
+pub const TS_COL: &str = "_anax_ts";
+/// The tombstone column.
+pub const TOMB_COL: &str = "_anax_tomb";
+/// Parquet key-value metadata naming the format version.
+pub const FORMAT_KEY: &str = "anax.sst.format";
+/// The current format version.
+pub const FORMAT_VERSION: &str = "1";
+
+/// Rows per row group the writer aims for (it cuts at the next key boundary after this).
+pub const ROW_GROUP_ROWS: usize = 32 * 1024;
+/// Rows per data page: small pages make a point get decode little.
+pub const PAGE_ROWS: usize = 1024;
+
+/// The SST schema for a table: its columns (non-key ones nullable) + the bookkeeping columns.
+pub fn sst_schema(table: &TableSchema) -> SchemaRef {
+    let key = table.key_indices();
+    let mut fields: Vec<Field> = table
+        .arrow()
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let f = f.as_ref().clone();
+            if key.contains(&i) { f } else { f.with_nullable(true) }
+        })
+        .collect();
+    fields.push(Field::new(KEY_COL, DataType::Binary, false));
+    fields.push(Field::new(TS_COL, DataType::UInt64, false));
+    fields.push(Field::new(TOMB_COL, DataType::Boolean, false));
+    Arc::new(Schema::new_with_metadata(fields, HashMap::new()))
+}
+
+/// Writer settings: LZ4 (raw) compression, page-level statistics and page index for pruning,
+/// a bloom filter on the encoded key, small pages.
+pub fn writer_properties(expected_keys: u64) -> WriterProperties {
+    let key = ColumnPath::from(KEY_COL);
+    WriterProperties::builder()
+        .set_writer_version(WriterVersion::PARQUET_1_0)
+        .set_compression(Compression::LZ4_RAW)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_size(usize::MAX)
+        .set_data_page_row_count_limit(PAGE_ROWS)
+        .set_write_batch_size(PAGE_ROWS)
+        .set_column_dictionary_enabled(key.clone(), false)
+        .set_column_dictionary_enabled(ColumnPath::from(TS_COL), false)
+        .set_column_bloom_filter_enabled(key.clone(), true)
+        .set_column_bloom_filter_fpp(key.clone(), 0.01)
+        .set_column_bloom_filter_ndv(key, expected_keys.max(1))
+        .set_key_value_metadata(Some(vec![KeyValue::new(
+            FORMAT_KEY.to_owned(),
+            FORMAT_VERSION.to_owned(),
+        )]))
+        .build()
+}

@@ -1,0 +1,459 @@
+//! Sorted string tables: immutable Parquet files holding versions of rows (format in
+//! [`format`]), written by [`writer`] and read by point lookups and range scans here.
+
+pub mod format;
+pub mod sparse;
+pub mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::ops::{Bound, Range};
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::UInt64Type;
+use arrow_array::{Array, ArrayRef, RecordBatch, RecordBatchReader, UInt32Array};
+use arrow_select::take::take;
+use bytes::Bytes;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
+    RowSelector,
+};
+use parquet::bloom_filter::Sbbf;
+use parquet::file::metadata::ParquetMetaData;
+use parquet::file::page_index::column_index::ColumnIndexMetaData;
+use parquet::file::statistics::Statistics;
+
+use crate::error::{Error, Result};
+use crate::key::KeyBytes;
+use crate::memtable::Timestamp;
+use crate::read::Chunk;
+use crate::schema::TableSchema;
+use crate::storage::Storage;
+use sparse::{SparseFile, coalesce};
+
+/// What the engine records about one SST (kept in the version set / manifest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SstMeta {
+    /// Unique id within the database.
+    pub id: u64,
+    /// LSM level (0 = flushed memtables, may overlap).
+    pub level: u32,
+    /// Object path under the database root.
+    pub path: String,
+    /// Versions (rows) stored, tombstones included.
+    pub rows: u64,
+    /// File size.
+    pub bytes: u64,
+    /// Smallest encoded key.
+    pub min_key: KeyBytes,
+    /// Largest encoded key.
+    pub max_key: KeyBytes,
+    /// Oldest commit timestamp.
+    pub min_ts: Timestamp,
+    /// Newest commit timestamp.
+    pub max_ts: Timestamp,
+    /// Tombstone rows.
+    pub tombstones: u64,
+}
+
+/// An open SST: its metadata, parsed Parquet footer and page index, and per-row-group bloom
+/// filters and key ranges, all cached in memory so a lookup costs only data-page reads.
+#[derive(Debug)]
+pub struct Sst {
+    /// The SST's record.
+    pub meta: SstMeta,
+    arrow_meta: ArrowReaderMetadata,
+    blooms: Vec<Option<Sbbf>>,
+    rg_keys: Vec<(Bytes, Bytes)>,
+    table_columns: usize,
+    key_leaf: usize,
+}
+
+/// A version found by a point lookup.
+#[derive(Debug, Clone)]
+pub enum Found {
+    /// The row (a one-row batch of the requested columns) with its timestamp.
+    Row(RecordBatch, Timestamp),
+    /// A tombstone.
+    Deleted(Timestamp),
+}
+
+fn corrupt(path: &str, what: &str) -> Error {
+    Error::Corrupt(format!("SST {path}: {what}"))
+}
+
+impl Sst {
+    /// Opens an SST whose whole file is in memory (just written, or fetched).
+    pub fn from_bytes(table: &TableSchema, meta: SstMeta, bytes: Bytes) -> Result<Self> {
+        let options = ArrowReaderOptions::new().with_page_index(true);
+        let arrow_meta = ArrowReaderMetadata::load(&bytes, options)?;
+        Self::from_metadata(table, meta, arrow_meta, &SparseFile::whole(bytes))
+    }
+
+    fn from_metadata(
+        table: &TableSchema,
+        meta: SstMeta,
+        arrow_meta: ArrowReaderMetadata,
+        file: &SparseFile,
+    ) -> Result<Self> {
+        let table_columns = table.arrow().fields().len();
+        let pq: &ParquetMetaData = arrow_meta.metadata();
+        let descr = pq.file_metadata().schema_descr();
+        let key_leaf = (0..descr.num_columns())
+            .find(|&l| descr.get_column_root_idx(l) == table_columns)
+            .ok_or_else(|| corrupt(&meta.path, "no key column"))?;
+        let mut blooms = Vec::new();
+        let mut rg_keys = Vec::new();
+        for rg in pq.row_groups() {
+            let col = rg
+                .columns()
+                .get(key_leaf)
+                .ok_or_else(|| corrupt(&meta.path, "row group lacks the key column"))?;
+            blooms.push(Sbbf::read_from_column_chunk(col, file).ok().flatten());
+            let (min, max) = match col.statistics() {
+                Some(s @ Statistics::ByteArray(_)) => (
+                    s.min_bytes_opt().map(Bytes::copy_from_slice),
+                    s.max_bytes_opt().map(Bytes::copy_from_slice),
+                ),
+                _ => (None, None),
+            };
+            rg_keys.push((
+                min.unwrap_or_default(),
+                max.unwrap_or_else(|| Bytes::from(vec![0xFF; meta.max_key.len() + 1])),
+            ));
+        }
+        Ok(Self {
+            meta,
+            arrow_meta,
+            blooms,
+            rg_keys,
+            table_columns,
+            key_leaf,
+        })
+    }
+
+    /// Whether the SST's key range intersects `range`.
+    pub fn overlaps(&self, lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> bool {
+        overlaps(&self.meta.min_key, &self.meta.max_key, lo, hi)
+    }
+
+    fn roots(&self, needed: &[usize]) -> Vec<usize> {
+        let n = self.table_columns;
+        needed.iter().copied().chain([n, n + 1, n + 2]).collect()
+    }
+
+    /// Reads rows `rows` (or all) of row group `rg`: the `needed` table columns then key, ts and
+    /// tombstone, fetching only the bytes of those columns (and, with `rows`, those pages).
+    async fn read_rg(
+        &self,
+        storage: &dyn Storage,
+        rg: usize,
+        needed: &[usize],
+        rows: Option<Range<usize>>,
+    ) -> Result<RecordBatch> {
+        let pq = self.arrow_meta.metadata();
+        let descr = pq.file_metadata().schema_descr();
+        let roots = self.roots(needed);
+        let rg_meta = pq
+            .row_groups()
+            .get(rg)
+            .ok_or_else(|| corrupt(&self.meta.path, "row group out of range"))?;
+        let offset_index = pq.offset_index().and_then(|o| o.get(rg));
+        let mut ranges = Vec::new();
+        for leaf in 0..descr.num_columns() {
+            if !roots.contains(&descr.get_column_root_idx(leaf)) {
+                continue;
+            }
+            let col = rg_meta
+                .columns()
+                .get(leaf)
+                .ok_or_else(|| corrupt(&self.meta.path, "missing column chunk"))?;
+            let (start, len) = col.byte_range();
+            let pages = offset_index.and_then(|o| o.get(leaf)).map(|o| o.page_locations());
+            match (&rows, pages) {
+                (Some(r), Some(pages)) if !pages.is_empty() => {
+                    let first_data = pages.first().map_or(start, |p| p.offset as u64);
+                    if first_data > start {
+                        ranges.push(start..first_data); // dictionary page
+                    }
+                    for (i, p) in pages.iter().enumerate() {
+                        let p_start = p.first_row_index as usize;
+                        let p_end = pages
+                            .get(i + 1)
+                            .map_or(usize::MAX, |n| n.first_row_index as usize);
+                        if p_start < r.end && p_end > r.start {
+                            let off = p.offset as u64;
+                            ranges.push(off..off + p.compressed_page_size as u64);
+                        }
+                    }
+                }
+                _ => ranges.push(start..start + len),
+            }
+        }
+        let mut file = SparseFile::new(self.meta.bytes);
+        for r in coalesce(ranges, 64 * 1024) {
+            let bytes = storage.get_range(&self.meta.path, r.clone()).await?;
+            if bytes.len() as u64 != r.end - r.start {
+                return Err(corrupt(&self.meta.path, "short read"));
+            }
+            file.add(r.start, bytes);
+        }
+        let total = rg_meta.num_rows() as usize;
+        let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(
+            file,
+            self.arrow_meta.clone(),
+        )
+        .with_row_groups(vec![rg])
+        .with_projection(ProjectionMask::roots(descr, roots))
+        .with_batch_size(total.max(1));
+        if let Some(r) = &rows {
+            let end = r.end.min(total);
+            let start = r.start.min(end);
+            builder = builder.with_row_selection(RowSelection::from(vec![
+                RowSelector::skip(start),
+                RowSelector::select(end - start),
+                RowSelector::skip(total - end),
+            ]));
+        }
+        let reader = builder.build()?;
+        let schema = reader.schema();
+        let batches = reader.collect::<Result<Vec<_>, _>>()?;
+        Ok(arrow_select::concat::concat_batches(&schema, &batches)?)
+    }
+
+    /// Row range within row group `rg` whose pages may hold `key`, from the page index.
+    fn pages_for_key(&self, rg: usize, key: &[u8]) -> Option<Range<usize>> {
+        let pq = self.arrow_meta.metadata();
+        let pages = pq.offset_index()?.get(rg)?.get(self.key_leaf)?.page_locations();
+        let ColumnIndexMetaData::BYTE_ARRAY(index) = pq.column_index()?.get(rg)?.get(self.key_leaf)?
+        else {
+            return None;
+        };
+        let mut first = None;
+        let mut last = None;
+        for i in 0..pages.len() {
+            let (min, max) = (index.min_value(i)?, index.max_value(i)?);
+            if max >= key && min <= key {
+                first.get_or_insert(i);
+                last = Some(i);
+            }
+        }
+        let (first, last) = (first?, last?);
+        let start = pages.get(first)?.first_row_index as usize;
+        let end = pages
+            .get(last + 1)
+            .map_or(usize::MAX, |p| p.first_row_index as usize);
+        Some(start..end)
+    }
+
+    /// The newest version of `key` at or below `read_ts`, if this SST has one. Pruned by key
+    /// range, row-group statistics, the bloom filter and the page index.
+    pub async fn get(
+        &self,
+        storage: &dyn Storage,
+        key: &[u8],
+        read_ts: Timestamp,
+        needed: &[usize],
+    ) -> Result<Option<Found>> {
+        if key < self.meta.min_key.as_ref() || key > self.meta.max_key.as_ref() {
+            return Ok(None);
+        }
+        let Some(rg) = self
+            .rg_keys
+            .iter()
+            .position(|(min, max)| min.as_ref() <= key && key <= max.as_ref())
+        else {
+            return Ok(None);
+        };
+        if let Some(Some(bloom)) = self.blooms.get(rg)
+            && !bloom.check(&key.to_vec())
+        {
+            return Ok(None);
+        }
+        let Some(rows) = self.pages_for_key(rg, key).or(Some(0..usize::MAX)) else {
+            return Ok(None);
+        };
+        let batch = self.read_rg(storage, rg, needed, Some(rows)).await?;
+        let n = needed.len();
+        let keys = column(&batch, n)?.as_binary::<i32>();
+        let ts = column(&batch, n + 1)?.as_primitive::<UInt64Type>();
+        let tomb = column(&batch, n + 2)?.as_boolean();
+        let first = partition_point(keys.len(), |i| keys.value(i) < key);
+        for i in first..keys.len() {
+            if keys.value(i) != key {
+                break;
+            }
+            let t = ts.value(i);
+            if t > read_ts {
+                continue;
+            }
+            if tomb.value(i) {
+                return Ok(Some(Found::Deleted(t)));
+            }
+            let row = batch.slice(i, 1);
+            let cols = row.columns().get(..n).unwrap_or(&[]).to_vec();
+            let schema = Arc::new(row.schema().project(&(0..n).collect::<Vec<_>>())?);
+            return Ok(Some(Found::Row(RecordBatch::try_new(schema, cols)?, t)));
+        }
+        Ok(None)
+    }
+
+    /// A scan source over this SST's rows in `[lo, hi]`.
+    pub fn scan(
+        self: &Arc<Self>,
+        lo: Bound<&[u8]>,
+        hi: Bound<&[u8]>,
+        read_ts: Timestamp,
+        reverse: bool,
+        needed: Vec<usize>,
+    ) -> SstSource {
+        let mut rgs: VecDeque<usize> = self
+            .rg_keys
+            .iter()
+            .enumerate()
+            .filter(|(_, (min, max))| overlaps(min, max, lo, hi))
+            .map(|(i, _)| i)
+            .collect();
+        if reverse {
+            rgs = rgs.into_iter().rev().collect();
+        }
+        SstSource {
+            sst: self.clone(),
+            rgs,
+            lo: own(lo),
+            hi: own(hi),
+            read_ts,
+            reverse,
+            needed,
+        }
+    }
+}
+
+fn own(b: Bound<&[u8]>) -> Bound<KeyBytes> {
+    match b {
+        Bound::Included(k) => Bound::Included(k.into()),
+        Bound::Excluded(k) => Bound::Excluded(k.into()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+fn column(batch: &RecordBatch, i: usize) -> Result<&ArrayRef> {
+    batch
+        .columns()
+        .get(i)
+        .ok_or_else(|| Error::Corrupt("SST batch lacks a column".into()))
+}
+
+/// The first index in `0..len` for which `pred` is false (`pred` is true on a prefix).
+pub(crate) fn partition_point(len: usize, pred: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut hi) = (0, len);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if pred(mid) { lo = mid + 1 } else { hi = mid }
+    }
+    lo
+}
+
+/// Whether `[min, max]` intersects the bounds.
+pub(crate) fn overlaps(min: &[u8], max: &[u8], lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> bool {
+    let above_lo = match lo {
+        Bound::Included(l) => max >= l,
+        Bound::Excluded(l) => max > l,
+        Bound::Unbounded => true,
+    };
+    let below_hi = match hi {
+        Bound::Included(h) => min <= h,
+        Bound::Excluded(h) => min < h,
+        Bound::Unbounded => true,
+    };
+    above_lo && below_hi
+}
+
+/// Streams the resolved rows of one SST in key order, one row group at a time.
+#[derive(Debug)]
+pub struct SstSource {
+    sst: Arc<Sst>,
+    rgs: VecDeque<usize>,
+    lo: Bound<KeyBytes>,
+    hi: Bound<KeyBytes>,
+    read_ts: Timestamp,
+    reverse: bool,
+    needed: Vec<usize>,
+}
+
+impl SstSource {
+    /// The next non-empty chunk, or `None` at the end.
+    pub async fn next_chunk(&mut self, storage: &dyn Storage) -> Result<Option<Chunk>> {
+        while let Some(rg) = self.rgs.pop_front() {
+            let batch = self.sst.read_rg(storage, rg, &self.needed, None).await?;
+            if let Some(chunk) = self.resolve(&batch)? {
+                return Ok(Some(chunk));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Keeps, per key within the bounds, the first version at or below the read timestamp
+    /// (rows are sorted key asc, ts desc, and a key never spans row groups).
+    fn resolve(&self, batch: &RecordBatch) -> Result<Option<Chunk>> {
+        let n = self.needed.len();
+        let keys = column(batch, n)?.as_binary::<i32>();
+        let ts = column(batch, n + 1)?.as_primitive::<UInt64Type>();
+        let len = keys.len();
+        let start = match &self.lo {
+            Bound::Included(l) => partition_point(len, |i| keys.value(i) < l.as_ref()),
+            Bound::Excluded(l) => partition_point(len, |i| keys.value(i) <= l.as_ref()),
+            Bound::Unbounded => 0,
+        };
+        let end = match &self.hi {
+            Bound::Included(h) => partition_point(len, |i| keys.value(i) <= h.as_ref()),
+            Bound::Excluded(h) => partition_point(len, |i| keys.value(i) < h.as_ref()),
+            Bound::Unbounded => len,
+        };
+        let mut picks: Vec<u32> = Vec::new();
+        let mut last: Option<&[u8]> = None;
+        for i in start..end.max(start) {
+            if ts.value(i) > self.read_ts {
+                continue;
+            }
+            let k = keys.value(i);
+            if last != Some(k) {
+                picks.push(i as u32);
+                last = Some(k);
+            }
+        }
+        if picks.is_empty() {
+            return Ok(None);
+        }
+        if self.reverse {
+            picks.reverse();
+        }
+        let idx = UInt32Array::from(picks);
+        let cols = batch
+            .columns()
+            .iter()
+            .map(|c| take(c.as_ref(), &idx, None))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut it = cols.into_iter();
+        let columns: Vec<ArrayRef> = it.by_ref().take(n).collect();
+        let (Some(k), Some(t), Some(tb)) = (it.next(), it.next(), it.next()) else {
+            return Err(Error::Corrupt("SST batch lacks bookkeeping columns".into()));
+        };
+        Ok(Some(Chunk {
+            columns,
+            keys: k.as_binary::<i32>().clone(),
+            ts: t.as_primitive::<UInt64Type>().clone(),
+            tomb: tb.as_boolean().clone(),
+        }))
+    }
+
+    /// The SST this source reads.
+    pub fn sst(&self) -> &Arc<Sst> {
+        &self.sst
+    }
+}
+

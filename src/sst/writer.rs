@@ -1,0 +1,116 @@
+//! Writes sealed memtables as one SST (see [`super::format`]).
+
+use std::cmp::Reverse;
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, BinaryArray, BooleanArray, RecordBatch, UInt64Array};
+use arrow_select::interleave::interleave;
+use bytes::Bytes;
+use parquet::arrow::ArrowWriter;
+
+use super::format::{ROW_GROUP_ROWS, sst_schema, writer_properties};
+use super::{Sst, SstMeta};
+use crate::error::{Error, Result};
+use crate::memtable::{Entry, Memtable, Timestamp};
+use crate::schema::TableSchema;
+
+/// Encodes every version held by `mems` as one Parquet file. Returns `None` when they are empty.
+pub fn write_sst(
+    table: &TableSchema,
+    mems: &[&Memtable],
+    id: u64,
+    level: u32,
+    path: String,
+) -> Result<Option<(Bytes, Arc<Sst>)>> {
+    let mut versions: Vec<(&[u8], Timestamp, usize, Entry)> = Vec::new();
+    for (m, mem) in mems.iter().enumerate() {
+        versions.extend(mem.versions_iter().map(|(k, ts, e)| (k, ts, m, e)));
+    }
+    if versions.is_empty() {
+        return Ok(None);
+    }
+    versions.sort_unstable_by(|a, b| (a.0, Reverse(a.1)).cmp(&(b.0, Reverse(b.1))));
+
+    let schema = sst_schema(table);
+    let key_idx = table.key_indices();
+    // Per table column: the arrays of every memtable, and where each memtable's start.
+    let mut sources: Vec<Vec<ArrayRef>> = Vec::new();
+    let mut offsets: Vec<usize> = Vec::new();
+    for (c, field) in table.arrow().fields().iter().enumerate() {
+        let key_pos = key_idx.iter().position(|&k| k == c);
+        let mut col = Vec::new();
+        let mut offs = Vec::new();
+        for mem in mems {
+            offs.push(col.len());
+            col.extend(mem.column_sources(c, key_pos, field.data_type()));
+        }
+        if c == 0 {
+            offsets = offs;
+        }
+        sources.push(col);
+    }
+
+    let distinct = 1 + versions.windows(2).filter(|w| w[0].0 != w[1].0).count();
+    let mut buf = Vec::with_capacity(versions.len() * 64);
+    let mut writer = ArrowWriter::try_new(
+        &mut buf,
+        schema.clone(),
+        Some(writer_properties(distinct as u64)),
+    )?;
+    let mut start = 0;
+    while start < versions.len() {
+        let mut end = (start + ROW_GROUP_ROWS).min(versions.len());
+        // Keep all versions of a key in one row group.
+        while end < versions.len() && versions.get(end - 1).map(|v| v.0) == versions.get(end).map(|v| v.0) {
+            end += 1;
+        }
+        let slice = versions.get(start..end).unwrap_or(&[]);
+        let picks: Vec<(usize, usize)> = slice
+            .iter()
+            .map(|(_, _, m, e)| {
+                let (src, row) = mems.get(*m).map_or((0, 0), |mem| mem.locate(*e));
+                (offsets.get(*m).copied().unwrap_or(0) + src, row)
+            })
+            .collect();
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+        for col in &sources {
+            let refs: Vec<&dyn Array> = col.iter().map(|a| a.as_ref()).collect();
+            columns.push(interleave(&refs, &picks)?);
+        }
+        columns.push(Arc::new(BinaryArray::from_iter_values(slice.iter().map(|v| v.0))));
+        columns.push(Arc::new(UInt64Array::from_iter_values(slice.iter().map(|v| v.1))));
+        columns.push(Arc::new(BooleanArray::from_iter(
+            slice
+                .iter()
+                .map(|v| Some(matches!(v.3, Entry::Tombstone { .. }))),
+        )));
+        let batch = RecordBatch::try_new(schema.clone(), columns)?;
+        writer.write(&batch)?;
+        writer.flush()?;
+        start = end;
+    }
+    writer.close()?;
+    let bytes = Bytes::from(buf);
+
+    let (first, last) = match (versions.first(), versions.last()) {
+        (Some(f), Some(l)) => (f.0, l.0),
+        _ => return Err(Error::Internal("no versions to write".into())),
+    };
+    let meta = SstMeta {
+        id,
+        level,
+        path,
+        rows: versions.len() as u64,
+        bytes: bytes.len() as u64,
+        min_key: first.into(),
+        max_key: last.into(),
+        min_ts: versions.iter().map(|v| v.1).min().unwrap_or(0),
+        max_ts: versions.iter().map(|v| v.1).max().unwrap_or(0),
+        tombstones: versions
+            .iter()
+            .filter(|v| matches!(v.3, Entry::Tombstone { .. }))
+            .count() as u64,
+    };
+    let sst = Sst::from_bytes(table, meta, bytes.clone())?;
+    Ok(Some((bytes, Arc::new(sst))))
+}

@@ -1,0 +1,416 @@
+//! Model-based randomized test: the engine against an ordered-map MVCC oracle.
+//!
+//! Ops: put (composite keys, nullable values, repeated keys within a batch), delete, get, scan
+//! (random full/partial bounds, prefix, filter, projection, limit, order), snapshots read much
+//! later, seal and flush. Every read is compared with the oracle at the read's timestamp.
+//! A failure prints the seed and op number; replay with `ANAX_SEEDS=<seed> cargo test --test
+//! model_mvcc`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::Arc;
+
+use anax::{DbBuilder, Filter, ScanOptions, SealPolicy, Snapshot, Value};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int32Type, Int64Type};
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
+use common::Rng;
+use futures::executor::block_on;
+
+type Key = (String, i32);
+type Vals = (Option<i64>, Option<String>);
+/// Per key, its versions: (ts, None for a delete).
+type Oracle = BTreeMap<Key, Vec<(u64, Option<Vals>)>>;
+
+const K1: &[&str] = &["", "a", "a\0", "ab", "b", "b\u{1}", "zz"];
+const S: &[&str] = &["apple", "apricot", "banana", "", "a"];
+const COLS: [&str; 4] = ["k1", "k2", "v", "s"];
+
+fn schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("k1", DataType::Utf8, false),
+        Field::new("k2", DataType::Int32, false),
+        Field::new("v", DataType::Int64, true),
+        Field::new("s", DataType::Utf8, true),
+    ]))
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Cell {
+    S(Option<String>),
+    I(Option<i64>),
+}
+
+fn row_cells(k: &Key, v: &Vals) -> Vec<Cell> {
+    vec![
+        Cell::S(Some(k.0.clone())),
+        Cell::I(Some(k.1 as i64)),
+        Cell::I(v.0),
+        Cell::S(v.1.clone()),
+    ]
+}
+
+fn batch_rows(b: &RecordBatch) -> Vec<Vec<Cell>> {
+    (0..b.num_rows())
+        .map(|i| {
+            b.columns()
+                .iter()
+                .map(|c| match c.data_type() {
+                    DataType::Utf8 => {
+                        let a = c.as_string::<i32>();
+                        Cell::S(a.is_valid(i).then(|| a.value(i).to_owned()))
+                    }
+                    DataType::Int32 => {
+                        let a = c.as_primitive::<Int32Type>();
+                        Cell::I(a.is_valid(i).then(|| a.value(i) as i64))
+                    }
+                    DataType::Int64 => {
+                        let a = c.as_primitive::<Int64Type>();
+                        Cell::I(a.is_valid(i).then(|| a.value(i)))
+                    }
+                    other => panic!("unexpected column type {other}"),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn visible(o: &Oracle, ts: u64) -> Vec<(Key, Vals)> {
+    o.iter()
+        .filter_map(|(k, versions)| {
+            let v = versions.iter().rev().find(|(t, _)| *t <= ts)?;
+            v.1.clone().map(|vals| (k.clone(), vals))
+        })
+        .collect()
+}
+
+fn random_key(rng: &mut Rng) -> Key {
+    (rng.pick(K1).to_string(), rng.below(7) as i32 - 3)
+}
+
+fn key_values(k: &Key) -> Vec<Value> {
+    vec![k.0.clone().into(), k.1.into()]
+}
+
+/// A random bound: full key, partial key (k1 only), or none. Returns the engine bound and the
+/// oracle's test for it.
+fn random_bound(rng: &mut Rng) -> (Bound<Vec<Value>>, Option<(Key, bool, bool)>) {
+    match rng.below(5) {
+        0 => (Bound::Unbounded, None),
+        n => {
+            let k = random_key(rng);
+            let inclusive = rng.chance(50);
+            let full = n > 1;
+            let vals = if full { key_values(&k) } else { vec![k.0.clone().into()] };
+            let b = if inclusive {
+                Bound::Included(vals)
+            } else {
+                Bound::Excluded(vals)
+            };
+            (b, Some((k, inclusive, full)))
+        }
+    }
+}
+
+/// Compares a key with a (possibly partial) bound key: partial bounds compare on k1 only.
+fn cmp_bound(k: &Key, b: &(Key, bool, bool)) -> std::cmp::Ordering {
+    if b.2 {
+        k.cmp(&b.0)
+    } else {
+        k.0.as_str().cmp(b.0.0.as_str())
+    }
+}
+
+fn in_lower(k: &Key, b: &Option<(Key, bool, bool)>) -> bool {
+    match b {
+        None => true,
+        Some(b) => {
+            let o = cmp_bound(k, b);
+            o.is_gt() || (o.is_eq() && b.1)
+        }
+    }
+}
+
+fn in_upper(k: &Key, b: &Option<(Key, bool, bool)>) -> bool {
+    match b {
+        None => true,
+        Some(b) => {
+            let o = cmp_bound(k, b);
+            o.is_lt() || (o.is_eq() && b.1)
+        }
+    }
+}
+
+fn random_filter(rng: &mut Rng, depth: u32) -> Filter {
+    let leaf = depth > 1 || rng.chance(60);
+    if leaf {
+        match rng.below(8) {
+            0 => Filter::Gt("v".into(), (rng.below(20) as i64 - 10).into()),
+            1 => Filter::LtEq("v".into(), (rng.below(20) as i64 - 10).into()),
+            2 => Filter::Eq("k2".into(), (rng.below(7) as i64 - 3).into()),
+            3 => Filter::IsNull("v".into()),
+            4 => Filter::IsNotNull("s".into()),
+            5 => Filter::StartsWith("s".into(), (*rng.pick(&["a", "ap", "b", ""])).into()),
+            6 => Filter::InList("v".into(), vec![(rng.below(5) as i64).into(), Value::Null]),
+            _ => Filter::Between(
+                "v".into(),
+                (rng.below(10) as i64 - 5).into(),
+                (rng.below(10) as i64).into(),
+            ),
+        }
+    } else {
+        match rng.below(3) {
+            0 => Filter::And(vec![random_filter(rng, depth + 1), random_filter(rng, depth + 1)]),
+            1 => Filter::Or(vec![random_filter(rng, depth + 1), random_filter(rng, depth + 1)]),
+            _ => Filter::Not(Box::new(random_filter(rng, depth + 1))),
+        }
+    }
+}
+
+/// SQL three-valued evaluation on the oracle's row.
+fn eval(f: &Filter, k: &Key, v: &Vals) -> Option<bool> {
+    let num = |c: &str| -> Option<i64> {
+        match c {
+            "v" => v.0,
+            "k2" => Some(k.1 as i64),
+            other => panic!("no numeric column {other}"),
+        }
+    };
+    let lit = |x: &Value| -> Option<i64> {
+        match x {
+            Value::Int(i) => Some(*i),
+            Value::Null => None,
+            other => panic!("unexpected literal {other:?}"),
+        }
+    };
+    let cmp = |c: &str, x: &Value, op: fn(i64, i64) -> bool| Some(op(num(c)?, lit(x)?));
+    match f {
+        Filter::Eq(c, x) => cmp(c, x, |a, b| a == b),
+        Filter::NotEq(c, x) => cmp(c, x, |a, b| a != b),
+        Filter::Lt(c, x) => cmp(c, x, |a, b| a < b),
+        Filter::LtEq(c, x) => cmp(c, x, |a, b| a <= b),
+        Filter::Gt(c, x) => cmp(c, x, |a, b| a > b),
+        Filter::GtEq(c, x) => cmp(c, x, |a, b| a >= b),
+        Filter::Between(c, lo, hi) => and3(cmp(c, lo, |a, b| a >= b), cmp(c, hi, |a, b| a <= b)),
+        Filter::InList(c, xs) => xs
+            .iter()
+            .fold(Some(false), |acc, x| or3(acc, cmp(c, x, |a, b| a == b))),
+        Filter::StartsWith(_, Value::Str(p)) => v.1.as_ref().map(|s| s.starts_with(p.as_str())),
+        Filter::IsNull(c) => Some(if c == "v" { v.0.is_none() } else { v.1.is_none() }),
+        Filter::IsNotNull(c) => Some(if c == "v" { v.0.is_some() } else { v.1.is_some() }),
+        Filter::And(fs) => fs.iter().fold(Some(true), |acc, f| and3(acc, eval(f, k, v))),
+        Filter::Or(fs) => fs.iter().fold(Some(false), |acc, f| or3(acc, eval(f, k, v))),
+        Filter::Not(f) => eval(f, k, v).map(|b| !b),
+        other => panic!("filter not modelled: {other:?}"),
+    }
+}
+
+fn and3(a: Option<bool>, b: Option<bool>) -> Option<bool> {
+    match (a, b) {
+        (Some(false), _) | (_, Some(false)) => Some(false),
+        (Some(true), Some(true)) => Some(true),
+        _ => None,
+    }
+}
+
+fn or3(a: Option<bool>, b: Option<bool>) -> Option<bool> {
+    match (a, b) {
+        (Some(true), _) | (_, Some(true)) => Some(true),
+        (Some(false), Some(false)) => Some(false),
+        _ => None,
+    }
+}
+
+struct Run {
+    rng: Rng,
+    oracle: Oracle,
+    seed: u64,
+    op: usize,
+}
+
+impl Run {
+    fn check_get(&mut self, snap: &Snapshot) {
+        let k = random_key(&mut self.rng);
+        let got = block_on(snap.get(&key_values(&k))).unwrap();
+        let want = self
+            .oracle
+            .get(&k)
+            .and_then(|vs| vs.iter().rev().find(|(t, _)| *t <= snap.ts()))
+            .and_then(|(_, v)| v.clone());
+        let got_rows = got.map(|b| batch_rows(&b));
+        let want_rows = want.map(|v| vec![row_cells(&k, &v)]);
+        assert_eq!(
+            got_rows, want_rows,
+            "seed {} op {}: get {k:?} at ts {}",
+            self.seed, self.op, snap.ts()
+        );
+    }
+
+    fn check_scan(&mut self, snap: &Snapshot) {
+        let rng = &mut self.rng;
+        let (start, lo) = random_bound(rng);
+        let (end, hi) = random_bound(rng);
+        let prefix = rng.chance(15).then(|| rng.pick(K1).to_string());
+        let filter = rng.chance(40).then(|| random_filter(rng, 0));
+        let projection: Option<Vec<usize>> = rng.chance(30).then(|| {
+            let mut cols: Vec<usize> = (0..4).filter(|_| rng.chance(50)).collect();
+            if cols.is_empty() {
+                cols.push(rng.below(4) as usize);
+            }
+            if rng.chance(50) {
+                cols.reverse();
+            }
+            cols
+        });
+        let limit = rng.chance(30).then(|| rng.below(6) as usize);
+        let reverse = rng.chance(40);
+        let opts = ScanOptions {
+            start,
+            end,
+            prefix: prefix.clone().map(|p| vec![Value::from(p)]),
+            projection: projection
+                .clone()
+                .map(|p| p.iter().map(|&i| COLS[i].to_string()).collect()),
+            limit,
+            reverse,
+            filter: filter.clone(),
+        };
+        let got = batch_rows(&block_on(snap.scan(&opts)).unwrap());
+        let mut want: Vec<Vec<Cell>> = visible(&self.oracle, snap.ts())
+            .into_iter()
+            .filter(|(k, _)| in_lower(k, &lo) && in_upper(k, &hi))
+            .filter(|(k, _)| prefix.as_ref().is_none_or(|p| &k.0 == p))
+            .filter(|(k, v)| filter.as_ref().is_none_or(|f| eval(f, k, v) == Some(true)))
+            .map(|(k, v)| row_cells(&k, &v))
+            .collect();
+        if reverse {
+            want.reverse();
+        }
+        if let Some(l) = limit {
+            want.truncate(l);
+        }
+        if let Some(p) = &projection {
+            want = want
+                .into_iter()
+                .map(|r| p.iter().map(|&i| r[i].clone()).collect())
+                .collect();
+        }
+        assert_eq!(
+            got, want,
+            "seed {} op {}: scan at ts {} with {opts:?}",
+            self.seed, self.op, snap.ts()
+        );
+    }
+}
+
+fn run_seed(seed: u64, ops: usize) {
+    let mut rng = Rng::new(seed);
+    let seal = match rng.below(4) {
+        0 => SealPolicy::BatchesThreshold { batches: 1 },
+        1 => SealPolicy::BatchesThreshold { batches: 1 + rng.below(8) as usize },
+        2 => SealPolicy::Rows(5 + rng.below(40) as usize),
+        _ => SealPolicy::Never,
+    };
+    let mut builder = DbBuilder::from_schema_key_names(schema(), &["k1", "k2"])
+        .in_memory("model")
+        .with_seal_policy(seal);
+    builder = if rng.chance(25) {
+        builder.disable_minor_compaction()
+    } else {
+        builder.with_minor_compaction(1 + rng.below(4) as usize, 0)
+    };
+    let db = block_on(builder.open()).unwrap();
+    let mut run = Run {
+        rng,
+        oracle: Oracle::new(),
+        seed,
+        op: 0,
+    };
+    let mut snapshots: Vec<Snapshot> = Vec::new();
+    for op in 0..ops {
+        run.op = op;
+        match run.rng.below(100) {
+            0..=29 => {
+                let n = 1 + run.rng.below(5) as usize;
+                let rows: Vec<(Key, Vals)> = (0..n)
+                    .map(|_| {
+                        let k = random_key(&mut run.rng);
+                        let v = run.rng.chance(80).then(|| run.rng.below(21) as i64 - 10);
+                        let s = run.rng.chance(80).then(|| run.rng.pick(S).to_string());
+                        (k, (v, s))
+                    })
+                    .collect();
+                let values: Vec<Vec<Value>> = rows
+                    .iter()
+                    .map(|(k, v)| {
+                        vec![k.0.clone().into(), k.1.into(), v.0.into(), v.1.clone().into()]
+                    })
+                    .collect();
+                let ts = block_on(db.put_rows(&values)).unwrap();
+                for (k, v) in rows {
+                    let versions = run.oracle.entry(k).or_default();
+                    // The last row of a batch wins within the commit.
+                    if versions.last().is_some_and(|(t, _)| *t == ts) {
+                        versions.pop();
+                    }
+                    versions.push((ts, Some(v)));
+                }
+            }
+            30..=37 => {
+                let n = 1 + run.rng.below(3) as usize;
+                let keys: Vec<Key> = (0..n).map(|_| random_key(&mut run.rng)).collect();
+                let values: Vec<Vec<Value>> = keys.iter().map(key_values).collect();
+                let ts = block_on(db.delete_many(&values)).unwrap();
+                for k in keys {
+                    let versions = run.oracle.entry(k).or_default();
+                    if versions.last().is_some_and(|(t, _)| *t == ts) {
+                        versions.pop();
+                    }
+                    versions.push((ts, None));
+                }
+            }
+            38..=57 => {
+                let snap = db.snapshot().unwrap();
+                run.check_get(&snap);
+            }
+            58..=85 => {
+                let snap = db.snapshot().unwrap();
+                run.check_scan(&snap);
+            }
+            86..=89 => {
+                if snapshots.len() >= 4 {
+                    let i = run.rng.below(snapshots.len() as u64) as usize;
+                    snapshots.swap_remove(i);
+                }
+                snapshots.push(db.snapshot().unwrap());
+            }
+            90..=95 => {
+                if let Some(snap) = snapshots.get(run.rng.below(4) as usize).cloned() {
+                    if run.rng.chance(50) {
+                        run.check_get(&snap);
+                    } else {
+                        run.check_scan(&snap);
+                    }
+                }
+            }
+            96..=97 => block_on(db.seal()).unwrap(),
+            _ => block_on(db.flush()).unwrap(),
+        }
+    }
+    let stats = db.stats().unwrap();
+    eprintln!("seed {seed}: {ops} ops, {stats:?}");
+}
+
+#[test]
+fn engine_matches_mvcc_oracle() {
+    let seeds = common::seeds(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    let ops = common::ops(10_000);
+    for &seed in &seeds {
+        run_seed(seed, ops);
+    }
+    eprintln!("model test: {} seeds x {ops} ops = {} ops, 0 divergences", seeds.len(), seeds.len() * ops);
+}
