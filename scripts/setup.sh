@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 MODE="${1:-test}"
 WASM_BINDGEN_VERSION="0.2.130" # must equal the `wasm-bindgen = "=X"` pin in Cargo.toml
 WASM_PACK_VERSION="0.15.1"
+PYARROW_VERSION="26.0.1"
 
 say() { printf '[setup] %s\n' "$*"; }
 
@@ -35,6 +36,15 @@ if [ "$MODE" = "test" ]; then
   if [ "$(wasm-pack --version 2>/dev/null | awk '{print $2}')" != "$WASM_PACK_VERSION" ]; then
     say "installing wasm-pack $WASM_PACK_VERSION"
     cargo install wasm-pack --version "$WASM_PACK_VERSION" --force
+  fi
+fi
+
+if [ "$MODE" = "test" ]; then
+  # An independent Parquet reader for the SST interoperability test.
+  if ! .venv/bin/python -c "import pyarrow" >/dev/null 2>&1; then
+    say "installing pyarrow into .venv"
+    python3 -m venv .venv
+    .venv/bin/pip install --quiet --disable-pip-version-check "pyarrow==$PYARROW_VERSION"
   fi
 fi
 

@@ -8,6 +8,7 @@ bash scripts/setup.sh test
 export PATH="$HOME/.cargo/bin:$PATH"
 export CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver)}"
 export CARGO_PROFILE_DEV_DEBUG=0
+export ANAX_PYTHON="$PWD/.venv/bin/python"
 
 step() { printf '\n=== %s\n' "$*"; }
 

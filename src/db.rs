@@ -146,10 +146,13 @@ impl DbBuilder {
     pub async fn open(self) -> Result<Db> {
         let schema = TableSchema::new(self.schema, &self.key)?;
         if self.table_name.is_empty() {
-            return Err(Error::InvalidArgument("the table name must not be empty".into()));
+            return Err(Error::InvalidArgument(
+                "the table name must not be empty".into(),
+            ));
         }
-        if let SealPolicy::BatchesThreshold { batches: 0 } | SealPolicy::Rows(0) | SealPolicy::Bytes(0) =
-            self.seal
+        if let SealPolicy::BatchesThreshold { batches: 0 }
+        | SealPolicy::Rows(0)
+        | SealPolicy::Bytes(0) = self.seal
         {
             return Err(Error::InvalidArgument(
                 "a seal threshold must be at least 1".into(),
@@ -253,6 +256,9 @@ pub struct DbStats {
 }
 
 impl Db {
+    // In wasm there is one thread and JS-backed storage is not Send; Arc is kept for one code
+    // path on every target.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     fn new(
         schema: TableSchema,
         table_name: String,
@@ -714,7 +720,11 @@ impl Snapshot {
         let needed_schema: SchemaRef = Arc::new(Schema::new(
             needed
                 .iter()
-                .filter_map(|&c| sst_fields.get(c).map(|f| f.as_ref().clone().with_nullable(true)))
+                .filter_map(|&c| {
+                    sst_fields
+                        .get(c)
+                        .map(|f| f.as_ref().clone().with_nullable(true))
+                })
                 .collect::<Vec<Field>>(),
         ));
         if let Some(f) = &opts.filter {
@@ -774,4 +784,3 @@ impl Snapshot {
         ))
     }
 }
-

@@ -50,9 +50,9 @@ pub mod value;
 pub mod wasm;
 
 pub use db::{Db, DbBuilder, DbStats, Snapshot};
+pub use error::{Error, ErrorCode, Result};
 pub use options::{Clock, ManualClock, MinorCompaction, SealPolicy, SystemClock};
 pub use read::filter::Filter;
-pub use error::{Error, ErrorCode, Result};
 pub use scan::ScanOptions;
 pub use schema::{KeySpec, TableSchema};
 pub use value::Value;

@@ -47,7 +47,7 @@ impl Default for MinorCompaction {
 
 /// Milliseconds since the Unix epoch. Engine code never reads the system clock directly, so
 /// tests control time and wasm32 never reaches `std::time` (which panics there).
-pub trait Clock: std::fmt::Debug {
+pub trait Clock: std::fmt::Debug + crate::storage::MaybeSendSync {
     /// Now, in milliseconds since the epoch.
     fn now_millis(&self) -> u64;
 }

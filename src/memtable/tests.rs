@@ -31,7 +31,10 @@ fn newest_version_at_or_below_ts_wins() {
     assert_eq!(m.get(b"a", 2), Some((1, Entry::Row { batch: 0, row: 0 })));
     assert_eq!(m.get(b"a", 9), Some((3, Entry::Row { batch: 1, row: 0 })));
     assert_eq!(m.get(b"b", 3), Some((1, Entry::Row { batch: 0, row: 1 })));
-    assert_eq!(m.get(b"b", 4), Some((4, Entry::Tombstone { batch: 0, row: 0 })));
+    assert_eq!(
+        m.get(b"b", 4),
+        Some((4, Entry::Tombstone { batch: 0, row: 0 }))
+    );
     assert_eq!(m.get(b"bb", 9), None);
 }
 

@@ -103,13 +103,17 @@ impl Filter {
 
     fn eval(&self, batch: &RecordBatch) -> Result<BooleanArray> {
         let col = |name: &str| -> Result<&ArrayRef> {
-            batch.column_by_name(name).ok_or_else(|| {
-                Error::InvalidArgument(format!("unknown column '{name}' in filter"))
-            })
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| Error::InvalidArgument(format!("unknown column '{name}' in filter")))
         };
         let cmp_with = |name: &str,
                         v: &Value,
-                        op: fn(&dyn Datum, &dyn Datum) -> std::result::Result<BooleanArray, arrow_schema::ArrowError>|
+                        op: fn(
+            &dyn Datum,
+            &dyn Datum,
+        )
+            -> std::result::Result<BooleanArray, arrow_schema::ArrowError>|
          -> Result<BooleanArray> {
             let c = col(name)?;
             let s = scalar(name, c.data_type(), v)?;
@@ -139,11 +143,15 @@ impl Filter {
             Filter::StartsWith(c, prefix) => starts_with(c, col(c)?, prefix),
             Filter::IsNull(c) => {
                 let a = col(c)?;
-                Ok(BooleanArray::from_iter((0..a.len()).map(|i| Some(a.is_null(i)))))
+                Ok(BooleanArray::from_iter(
+                    (0..a.len()).map(|i| Some(a.is_null(i))),
+                ))
             }
             Filter::IsNotNull(c) => {
                 let a = col(c)?;
-                Ok(BooleanArray::from_iter((0..a.len()).map(|i| Some(a.is_valid(i)))))
+                Ok(BooleanArray::from_iter(
+                    (0..a.len()).map(|i| Some(a.is_valid(i))),
+                ))
             }
             Filter::And(fs) => {
                 let mut acc = BooleanArray::from(vec![true; batch.num_rows()]);
@@ -231,20 +239,35 @@ mod tests {
             schema,
             vec![
                 Arc::new(Int64Array::from(vec![Some(1), None, Some(5), Some(9)])),
-                Arc::new(StringArray::from(vec![Some("apple"), Some("avocado"), None, Some("kiwi")])),
+                Arc::new(StringArray::from(vec![
+                    Some("apple"),
+                    Some("avocado"),
+                    None,
+                    Some("kiwi"),
+                ])),
             ],
         )
         .unwrap()
     }
 
     fn keep(f: Filter) -> Vec<bool> {
-        f.evaluate(&batch()).unwrap().iter().map(|v| v.unwrap()).collect()
+        f.evaluate(&batch())
+            .unwrap()
+            .iter()
+            .map(|v| v.unwrap())
+            .collect()
     }
 
     #[test]
     fn comparisons_treat_null_as_unknown() {
-        assert_eq!(keep(Filter::Gt("n".into(), 1.into())), vec![false, false, true, true]);
-        assert_eq!(keep(Filter::NotEq("n".into(), 5.into())), vec![true, false, false, true]);
+        assert_eq!(
+            keep(Filter::Gt("n".into(), 1.into())),
+            vec![false, false, true, true]
+        );
+        assert_eq!(
+            keep(Filter::NotEq("n".into(), 5.into())),
+            vec![true, false, false, true]
+        );
         // NOT(unknown) is still unknown, so the null row stays out.
         assert_eq!(
             keep(Filter::Not(Box::new(Filter::Lt("n".into(), 5.into())))),
@@ -266,7 +289,10 @@ mod tests {
             keep(Filter::StartsWith("s".into(), "a".into())),
             vec![true, true, false, false]
         );
-        assert_eq!(keep(Filter::IsNull("s".into())), vec![false, false, true, false]);
+        assert_eq!(
+            keep(Filter::IsNull("s".into())),
+            vec![false, false, true, false]
+        );
         assert_eq!(
             keep(Filter::Or(vec![
                 Filter::IsNull("n".into()),
@@ -286,13 +312,19 @@ mod tests {
     #[test]
     fn bad_filters_are_typed_errors() {
         let s = batch().schema();
-        let e = Filter::Eq("nope".into(), 1.into()).validate(&s).unwrap_err();
+        let e = Filter::Eq("nope".into(), 1.into())
+            .validate(&s)
+            .unwrap_err();
         assert_eq!(e.code(), crate::ErrorCode::InvalidArgument);
         let e = Filter::Eq("n".into(), "x".into()).validate(&s).unwrap_err();
         assert_eq!(e.code(), crate::ErrorCode::TypeMismatch);
-        let e = Filter::StartsWith("n".into(), "x".into()).validate(&s).unwrap_err();
+        let e = Filter::StartsWith("n".into(), "x".into())
+            .validate(&s)
+            .unwrap_err();
         assert_eq!(e.code(), crate::ErrorCode::InvalidArgument);
-        let e = Filter::StartsWith("s".into(), 1.into()).validate(&s).unwrap_err();
+        let e = Filter::StartsWith("s".into(), 1.into())
+            .validate(&s)
+            .unwrap_err();
         assert_eq!(e.code(), crate::ErrorCode::TypeMismatch);
     }
 }

@@ -73,7 +73,12 @@ impl MemSource {
         }
         let mem = lock(&self.mem)?;
         let entries: Vec<(&[u8], Timestamp, Entry)> = mem
-            .resolve_range(as_slice(&self.lo), as_slice(&self.hi), self.read_ts, self.reverse)
+            .resolve_range(
+                as_slice(&self.lo),
+                as_slice(&self.hi),
+                self.read_ts,
+                self.reverse,
+            )
             .take(max_rows)
             .collect();
         if entries.len() < max_rows {

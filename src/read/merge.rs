@@ -194,7 +194,11 @@ impl ScanStream {
     }
 
     /// Gathers picked rows, applies the filter and the limit, and projects.
-    fn assemble(&mut self, arena: &[Arc<Chunk>], picks: &[(usize, usize)]) -> Result<Option<RecordBatch>> {
+    fn assemble(
+        &mut self,
+        arena: &[Arc<Chunk>],
+        picks: &[(usize, usize)],
+    ) -> Result<Option<RecordBatch>> {
         if picks.is_empty() {
             return Ok(None);
         }
@@ -224,7 +228,10 @@ impl ScanStream {
             .iter()
             .filter_map(|&i| batch.columns().get(i).cloned())
             .collect();
-        Ok(Some(RecordBatch::try_new(self.output_schema.clone(), cols)?))
+        Ok(Some(RecordBatch::try_new(
+            self.output_schema.clone(),
+            cols,
+        )?))
     }
 
     /// Reads the rest of the stream into one batch.

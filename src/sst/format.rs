@@ -17,8 +17,8 @@ use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::basic::Compression;
-use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::schema::types::ColumnPath;
 
 use crate::schema::TableSchema;
@@ -49,7 +49,11 @@ pub fn sst_schema(table: &TableSchema) -> SchemaRef {
         .enumerate()
         .map(|(i, f)| {
             let f = f.as_ref().clone();
-            if key.contains(&i) { f } else { f.with_nullable(true) }
+            if key.contains(&i) {
+                f
+            } else {
+                f.with_nullable(true)
+            }
         })
         .collect();
     fields.push(Field::new(KEY_COL, DataType::Binary, false));

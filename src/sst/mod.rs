@@ -173,7 +173,9 @@ impl Sst {
                 .get(leaf)
                 .ok_or_else(|| corrupt(&self.meta.path, "missing column chunk"))?;
             let (start, len) = col.byte_range();
-            let pages = offset_index.and_then(|o| o.get(leaf)).map(|o| o.page_locations());
+            let pages = offset_index
+                .and_then(|o| o.get(leaf))
+                .map(|o| o.page_locations());
             match (&rows, pages) {
                 (Some(r), Some(pages)) if !pages.is_empty() => {
                     let first_data = pages.first().map_or(start, |p| p.offset as u64);
@@ -203,13 +205,11 @@ impl Sst {
             file.add(r.start, bytes);
         }
         let total = rg_meta.num_rows() as usize;
-        let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(
-            file,
-            self.arrow_meta.clone(),
-        )
-        .with_row_groups(vec![rg])
-        .with_projection(ProjectionMask::roots(descr, roots))
-        .with_batch_size(total.max(1));
+        let mut builder =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.arrow_meta.clone())
+                .with_row_groups(vec![rg])
+                .with_projection(ProjectionMask::roots(descr, roots))
+                .with_batch_size(total.max(1));
         if let Some(r) = &rows {
             let end = r.end.min(total);
             let start = r.start.min(end);
@@ -228,8 +228,13 @@ impl Sst {
     /// Row range within row group `rg` whose pages may hold `key`, from the page index.
     fn pages_for_key(&self, rg: usize, key: &[u8]) -> Option<Range<usize>> {
         let pq = self.arrow_meta.metadata();
-        let pages = pq.offset_index()?.get(rg)?.get(self.key_leaf)?.page_locations();
-        let ColumnIndexMetaData::BYTE_ARRAY(index) = pq.column_index()?.get(rg)?.get(self.key_leaf)?
+        let pages = pq
+            .offset_index()?
+            .get(rg)?
+            .get(self.key_leaf)?
+            .page_locations();
+        let ColumnIndexMetaData::BYTE_ARRAY(index) =
+            pq.column_index()?.get(rg)?.get(self.key_leaf)?
         else {
             return None;
         };
@@ -456,4 +461,3 @@ impl SstSource {
         &self.sst
     }
 }
-

@@ -50,7 +50,10 @@ pub fn write_sst(
         sources.push(col);
     }
 
-    let distinct = 1 + versions.windows(2).filter(|w| w[0].0 != w[1].0).count();
+    let distinct = 1 + versions
+        .windows(2)
+        .filter(|w| matches!(w, [a, b] if a.0 != b.0))
+        .count();
     let mut buf = Vec::with_capacity(versions.len() * 64);
     let mut writer = ArrowWriter::try_new(
         &mut buf,
@@ -61,7 +64,9 @@ pub fn write_sst(
     while start < versions.len() {
         let mut end = (start + ROW_GROUP_ROWS).min(versions.len());
         // Keep all versions of a key in one row group.
-        while end < versions.len() && versions.get(end - 1).map(|v| v.0) == versions.get(end).map(|v| v.0) {
+        while end < versions.len()
+            && versions.get(end - 1).map(|v| v.0) == versions.get(end).map(|v| v.0)
+        {
             end += 1;
         }
         let slice = versions.get(start..end).unwrap_or(&[]);
@@ -77,8 +82,12 @@ pub fn write_sst(
             let refs: Vec<&dyn Array> = col.iter().map(|a| a.as_ref()).collect();
             columns.push(interleave(&refs, &picks)?);
         }
-        columns.push(Arc::new(BinaryArray::from_iter_values(slice.iter().map(|v| v.0))));
-        columns.push(Arc::new(UInt64Array::from_iter_values(slice.iter().map(|v| v.1))));
+        columns.push(Arc::new(BinaryArray::from_iter_values(
+            slice.iter().map(|v| v.0),
+        )));
+        columns.push(Arc::new(UInt64Array::from_iter_values(
+            slice.iter().map(|v| v.1),
+        )));
         columns.push(Arc::new(BooleanArray::from_iter(
             slice
                 .iter()

@@ -40,12 +40,10 @@ impl DiskStorage {
 
     fn file(&self, path: &str) -> Result<PathBuf> {
         let rel = Path::new(path);
-        if path.is_empty()
-            || !rel
-                .components()
-                .all(|c| matches!(c, Component::Normal(_)))
-        {
-            return Err(Error::InvalidArgument(format!("invalid object path '{path}'")));
+        if path.is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+            return Err(Error::InvalidArgument(format!(
+                "invalid object path '{path}'"
+            )));
         }
         Ok(self.root.join(rel))
     }
@@ -114,7 +112,9 @@ impl DiskStorage {
                     Ok(md) if &self.meta_of(path, &md).etag == etag => {
                         fs::rename(&tmp, &target).map_err(io_err(&target))
                     }
-                    Ok(_) | Err(_) => Err(Error::Conflict(format!("{path} changed since it was read"))),
+                    Ok(_) | Err(_) => {
+                        Err(Error::Conflict(format!("{path} changed since it was read")))
+                    }
                 }
             }
         };
@@ -148,7 +148,10 @@ impl DiskStorage {
                     continue;
                 };
                 let rel = rel.to_string_lossy().replace('\\', "/");
-                let hidden = rel.rsplit('/').next().is_some_and(|n| n.starts_with(".tmp-"));
+                let hidden = rel
+                    .rsplit('/')
+                    .next()
+                    .is_some_and(|n| n.starts_with(".tmp-"));
                 if !hidden && rel.starts_with(prefix) {
                     out.push(self.meta_of(&rel, &md));
                 }
@@ -179,7 +182,9 @@ impl Storage for DiskStorage {
     fn get<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Bytes>> {
         Box::pin(async move {
             let f = self.file(path)?;
-            fs::read(&f).map(Bytes::from).map_err(not_found_or(path, &f))
+            fs::read(&f)
+                .map(Bytes::from)
+                .map_err(not_found_or(path, &f))
         })
     }
 

@@ -8,9 +8,9 @@
 //! Futures are not `Send`: Anax runs on a single-threaded executor (wasm has no other), and the
 //! browser/Workers backends hold JS values.
 
-mod memory;
 #[cfg(not(target_arch = "wasm32"))]
 mod disk;
+mod memory;
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -21,9 +21,22 @@ use bytes::Bytes;
 
 use crate::error::Result;
 
-pub use memory::MemoryStorage;
 #[cfg(not(target_arch = "wasm32"))]
 pub use disk::DiskStorage;
+pub use memory::MemoryStorage;
+
+/// `Send + Sync` natively, where handles may cross threads; nothing in wasm, where JS-backed
+/// backends cannot be.
+#[cfg(not(target_arch = "wasm32"))]
+pub trait MaybeSendSync: Send + Sync {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: Send + Sync + ?Sized> MaybeSendSync for T {}
+/// `Send + Sync` natively, where handles may cross threads; nothing in wasm, where JS-backed
+/// backends cannot be.
+#[cfg(target_arch = "wasm32")]
+pub trait MaybeSendSync {}
+#[cfg(target_arch = "wasm32")]
+impl<T: ?Sized> MaybeSendSync for T {}
 
 /// A boxed, non-`Send` future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
@@ -51,14 +64,18 @@ pub enum PutMode {
 }
 
 /// An object store. Paths never start with `/`.
-pub trait Storage: Debug {
+pub trait Storage: Debug + MaybeSendSync {
     /// The whole object; [`crate::Error::NotFound`] when absent.
     fn get<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Bytes>>;
     /// Bytes `range` of the object (clamped to its end).
     fn get_range<'a>(&'a self, path: &'a str, range: Range<u64>) -> BoxFuture<'a, Result<Bytes>>;
     /// Writes an object.
-    fn put<'a>(&'a self, path: &'a str, data: Bytes, mode: PutMode)
-    -> BoxFuture<'a, Result<ObjectMeta>>;
+    fn put<'a>(
+        &'a self,
+        path: &'a str,
+        data: Bytes,
+        mode: PutMode,
+    ) -> BoxFuture<'a, Result<ObjectMeta>>;
     /// Every object whose path starts with `prefix`, sorted by path.
     fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<ObjectMeta>>>;
     /// Removes an object; removing an absent one succeeds.

@@ -15,35 +15,71 @@ fn contract(s: &dyn Storage) {
             .await
             .unwrap();
         assert_eq!(m.size, 10);
-        assert_eq!(s.get("a/x").await.unwrap(), Bytes::from_static(b"0123456789"));
-        assert_eq!(s.get_range("a/x", 2..5).await.unwrap(), Bytes::from_static(b"234"));
-        assert_eq!(s.get_range("a/x", 8..50).await.unwrap(), Bytes::from_static(b"89"));
+        assert_eq!(
+            s.get("a/x").await.unwrap(),
+            Bytes::from_static(b"0123456789")
+        );
+        assert_eq!(
+            s.get_range("a/x", 2..5).await.unwrap(),
+            Bytes::from_static(b"234")
+        );
+        assert_eq!(
+            s.get_range("a/x", 8..50).await.unwrap(),
+            Bytes::from_static(b"89")
+        );
         assert_eq!(s.head("a/x").await.unwrap().unwrap().etag, m.etag);
 
-        s.put("a/y", Bytes::from_static(b"y"), PutMode::Overwrite).await.unwrap();
-        s.put("b/z", Bytes::from_static(b"z"), PutMode::Overwrite).await.unwrap();
-        let listed: Vec<_> = s.list("a/").await.unwrap().into_iter().map(|m| (m.path, m.size)).collect();
+        s.put("a/y", Bytes::from_static(b"y"), PutMode::Overwrite)
+            .await
+            .unwrap();
+        s.put("b/z", Bytes::from_static(b"z"), PutMode::Overwrite)
+            .await
+            .unwrap();
+        let listed: Vec<_> = s
+            .list("a/")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.path, m.size))
+            .collect();
         assert_eq!(listed, vec![("a/x".to_owned(), 10), ("a/y".to_owned(), 1)]);
 
         // create-if-absent: exactly one of two creators wins.
-        let first = s.put("head", Bytes::from_static(b"1"), PutMode::CreateNew).await.unwrap();
-        let second = s.put("head", Bytes::from_static(b"2"), PutMode::CreateNew).await;
+        let first = s
+            .put("head", Bytes::from_static(b"1"), PutMode::CreateNew)
+            .await
+            .unwrap();
+        let second = s
+            .put("head", Bytes::from_static(b"2"), PutMode::CreateNew)
+            .await;
         assert_eq!(second.unwrap_err().code(), ErrorCode::Conflict);
         assert_eq!(s.get("head").await.unwrap(), Bytes::from_static(b"1"));
 
         // put-if-match: the holder of the current etag wins, a stale etag loses.
         let moved = s
-            .put("head", Bytes::from_static(b"3"), PutMode::IfMatch(first.etag.clone()))
+            .put(
+                "head",
+                Bytes::from_static(b"3"),
+                PutMode::IfMatch(first.etag.clone()),
+            )
             .await
             .unwrap();
         let stale = s
-            .put("head", Bytes::from_static(b"4"), PutMode::IfMatch(first.etag.clone()))
+            .put(
+                "head",
+                Bytes::from_static(b"4"),
+                PutMode::IfMatch(first.etag.clone()),
+            )
             .await;
         assert_eq!(stale.unwrap_err().code(), ErrorCode::Conflict);
         assert_eq!(s.get("head").await.unwrap(), Bytes::from_static(b"3"));
         assert_ne!(moved.etag, first.etag);
         let absent = s
-            .put("nothing", Bytes::from_static(b"5"), PutMode::IfMatch(moved.etag))
+            .put(
+                "nothing",
+                Bytes::from_static(b"5"),
+                PutMode::IfMatch(moved.etag),
+            )
             .await;
         assert_eq!(absent.unwrap_err().code(), ErrorCode::Conflict);
 

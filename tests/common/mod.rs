@@ -1,5 +1,10 @@
 //! Helpers shared by the native integration tests.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 /// xorshift64*: tiny, deterministic, good enough to drive randomized tests from a seed.
 pub struct Rng(u64);
@@ -34,5 +39,8 @@ pub fn seeds(default: &[u64]) -> Vec<u64> {
 }
 
 pub fn ops(default: usize) -> usize {
-    std::env::var("ANAX_OPS").ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+    std::env::var("ANAX_OPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
 }
