@@ -1,6 +1,7 @@
 //! SSTs are standard Parquet: pyarrow (an independent reader) opens the files Anax wrote and
 //! finds exactly the expected versions. Needs a Python with pyarrow: `ANAX_PYTHON` (set by
 //! `scripts/test.sh`), else the repo's `.venv` (made by `scripts/setup.sh`), else `python3`.
+#![cfg(not(target_arch = "wasm32"))]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
