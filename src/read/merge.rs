@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::SchemaRef;
-use arrow_select::filter::filter_record_batch;
 use arrow_select::interleave::interleave;
 
 use super::Chunk;
@@ -53,6 +52,9 @@ pub struct ScanStream {
     output_schema: SchemaRef,
     remaining: usize,
     batch_rows: usize,
+    /// Inputs with rows left, as a binary heap ordered by [`ScanStream::before`].
+    heap: Vec<usize>,
+    started: bool,
 }
 
 impl std::fmt::Debug for ScanStream {
@@ -96,6 +98,8 @@ impl ScanStream {
             output_schema,
             remaining: limit.unwrap_or(usize::MAX),
             batch_rows: BATCH_ROWS,
+            heap: Vec::new(),
+            started: false,
         }
     }
 
@@ -128,6 +132,64 @@ impl ScanStream {
         Ok(())
     }
 
+    /// The head (current row) of input `i`: its key and timestamp.
+    fn head(&self, i: usize) -> Option<(&[u8], u64)> {
+        let input = self.inputs.get(i)?;
+        let c = input.chunk.as_ref()?;
+        (input.pos < c.len()).then(|| (c.keys.value(input.pos), c.ts.value(input.pos)))
+    }
+
+    /// Whether input `a`'s head comes before input `b`'s: key order (reversed for descending
+    /// scans), and for equal keys the newer version first.
+    fn before(&self, a: usize, b: usize) -> bool {
+        match (self.head(a), self.head(b)) {
+            (Some((ka, ta)), Some((kb, tb))) => {
+                let ord = if self.reverse { kb.cmp(ka) } else { ka.cmp(kb) };
+                ord.is_lt() || (ord.is_eq() && ta > tb)
+            }
+            (Some(_), None) => true,
+            _ => false,
+        }
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        loop {
+            let (l, r) = (2 * i + 1, 2 * i + 2);
+            let mut best = i;
+            for c in [l, r] {
+                if let (Some(&cv), Some(&bv)) = (self.heap.get(c), self.heap.get(best))
+                    && self.before(cv, bv)
+                {
+                    best = c;
+                }
+            }
+            if best == i {
+                return;
+            }
+            self.heap.swap(i, best);
+            i = best;
+        }
+    }
+
+    /// Moves the top input to its next row (loading its next chunk when needed) and restores
+    /// the heap.
+    async fn advance_top(&mut self, arena: &mut Vec<Arc<Chunk>>) -> Result<()> {
+        let Some(&top) = self.heap.first() else {
+            return Ok(());
+        };
+        if let Some(input) = self.inputs.get_mut(top) {
+            input.pos += 1;
+        }
+        self.fill(top, arena).await?;
+        if self.head(top).is_none() {
+            let last = self.heap.len() - 1;
+            self.heap.swap(0, last);
+            self.heap.pop();
+        }
+        self.sift_down(0);
+        Ok(())
+    }
+
     /// The next batch of at most `BATCH_ROWS` rows, or `None` at the end.
     pub async fn next(&mut self) -> Result<Option<RecordBatch>> {
         while self.remaining > 0 {
@@ -138,51 +200,47 @@ impl ScanStream {
                     arena.push(c.clone());
                 }
             }
-            let mut picks: Vec<(usize, usize)> = Vec::new();
-            let mut exhausted = false;
-            while picks.len() < self.batch_rows {
+            if !self.started {
+                self.started = true;
                 for i in 0..self.inputs.len() {
                     self.fill(i, &mut arena).await?;
-                }
-                // The next key: smallest (largest when reverse); among equal keys, newest ts.
-                let mut best: Option<(usize, &[u8], u64)> = None;
-                for (i, input) in self.inputs.iter().enumerate() {
-                    let Some(c) = &input.chunk else { continue };
-                    if input.pos >= c.len() {
-                        continue;
-                    }
-                    let k = c.keys.value(input.pos);
-                    let t = c.ts.value(input.pos);
-                    let better = match best {
-                        None => true,
-                        Some((_, bk, bt)) => {
-                            let ord = if self.reverse { bk.cmp(k) } else { k.cmp(bk) };
-                            ord.is_lt() || (ord.is_eq() && t > bt)
-                        }
-                    };
-                    if better {
-                        best = Some((i, k, t));
+                    if self.head(i).is_some() {
+                        self.heap.push(i);
                     }
                 }
-                let Some((winner, key, _)) = best else {
-                    exhausted = true;
-                    break;
-                };
-                let key = key.to_vec();
-                let mut pick = None;
-                for (i, input) in self.inputs.iter_mut().enumerate() {
-                    let Some(c) = &input.chunk else { continue };
-                    if input.pos < c.len() && c.keys.value(input.pos) == key.as_slice() {
-                        if i == winner && !c.tomb.value(input.pos) {
-                            pick = Some((input.slot, input.pos));
-                        }
-                        input.pos += 1;
-                    }
-                }
-                if let Some(p) = pick {
-                    picks.push(p);
+                for i in (0..self.heap.len()).rev() {
+                    self.sift_down(i);
                 }
             }
+            let mut picks: Vec<(usize, usize)> = Vec::new();
+            while picks.len() < self.batch_rows {
+                let Some(&top) = self.heap.first() else {
+                    break;
+                };
+                let (chunk, pos, slot) = match self.inputs.get(top) {
+                    Some(Input {
+                        chunk: Some(c),
+                        pos,
+                        slot,
+                        ..
+                    }) => (c.clone(), *pos, *slot),
+                    _ => return Err(crate::Error::Internal("merge heap out of step".into())),
+                };
+                if !chunk.tomb.value(pos) {
+                    picks.push((slot, pos));
+                }
+                let key = chunk.keys.value(pos);
+                self.advance_top(&mut arena).await?;
+                // Older versions of the same key in other sources are hidden.
+                while let Some(&next) = self.heap.first() {
+                    if self.head(next).is_some_and(|(k, _)| k == key) {
+                        self.advance_top(&mut arena).await?;
+                    } else {
+                        break;
+                    }
+                }
+            }
+            let exhausted = self.heap.is_empty();
             if let Some(batch) = self.assemble(&arena, &picks)? {
                 return Ok(Some(batch));
             }
@@ -193,7 +251,9 @@ impl ScanStream {
         Ok(None)
     }
 
-    /// Gathers picked rows, applies the filter and the limit, and projects.
+    /// Gathers picked rows, applies the filter and the limit, and projects. Late
+    /// materialization: only the filter's columns are gathered for every picked row; the other
+    /// output columns only for the rows that pass.
     fn assemble(
         &mut self,
         arena: &[Arc<Chunk>],
@@ -202,32 +262,61 @@ impl ScanStream {
         if picks.is_empty() {
             return Ok(None);
         }
-        let ncols = self.needed_schema.fields().len();
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(ncols);
-        for j in 0..ncols {
+        let gather = |j: usize, rows: &[(usize, usize)]| -> Result<ArrayRef> {
             let refs: Vec<&dyn Array> = arena
                 .iter()
                 .filter_map(|c| c.columns.get(j).map(|a| a.as_ref()))
                 .collect();
-            columns.push(interleave(&refs, picks)?);
-        }
-        let mut batch = RecordBatch::try_new(self.needed_schema.clone(), columns)?;
-        if let Some(f) = &self.filter {
-            let mask = f.evaluate(&batch)?;
-            batch = filter_record_batch(&batch, &mask)?;
-        }
-        if batch.num_rows() == 0 {
+            Ok(interleave(&refs, rows)?)
+        };
+        let kept: Vec<(usize, usize)>;
+        let mut cached: Vec<Option<ArrayRef>> = vec![None; self.needed_schema.fields().len()];
+        let rows: &[(usize, usize)] = match &self.filter {
+            None => picks,
+            Some(f) => {
+                let positions: Vec<usize> = f
+                    .columns()
+                    .iter()
+                    .filter_map(|n| self.needed_schema.index_of(n).ok())
+                    .collect();
+                let schema = Arc::new(self.needed_schema.project(&positions)?);
+                let cols = positions
+                    .iter()
+                    .map(|&j| gather(j, picks))
+                    .collect::<Result<Vec<_>>>()?;
+                let batch = RecordBatch::try_new(schema, cols)?;
+                let mask = f.evaluate(&batch)?;
+                let all_pass = mask.true_count() == picks.len();
+                if all_pass {
+                    for (&j, col) in positions.iter().zip(batch.columns()) {
+                        if let Some(slot) = cached.get_mut(j) {
+                            *slot = Some(col.clone());
+                        }
+                    }
+                }
+                kept = picks
+                    .iter()
+                    .zip(mask.values().iter())
+                    .filter_map(|(p, keep)| keep.then_some(*p))
+                    .collect();
+                &kept
+            }
+        };
+        if rows.is_empty() {
             return Ok(None);
         }
-        if batch.num_rows() > self.remaining {
-            batch = batch.slice(0, self.remaining);
-        }
-        self.remaining -= batch.num_rows();
+        let take_n = rows.len().min(self.remaining);
+        let rows = rows.get(..take_n).unwrap_or(rows);
+        let truncated = take_n < picks.len();
+        self.remaining -= take_n;
         let cols = self
             .output
             .iter()
-            .filter_map(|&i| batch.columns().get(i).cloned())
-            .collect();
+            .map(|&j| match cached.get(j) {
+                Some(Some(col)) if !truncated => Ok(col.clone()),
+                _ => gather(j, rows),
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Some(RecordBatch::try_new(
             self.output_schema.clone(),
             cols,

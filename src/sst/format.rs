@@ -36,8 +36,10 @@ pub const FORMAT_VERSION: &str = "1";
 
 /// Rows per row group the writer aims for (it cuts at the next key boundary after this).
 pub const ROW_GROUP_ROWS: usize = 32 * 1024;
+/// Largest dictionary page per column chunk.
+pub const DICTIONARY_PAGE_BYTES: usize = 32 * 1024;
 /// Rows per data page: small pages make a point get decode little.
-pub const PAGE_ROWS: usize = 1024;
+pub const PAGE_ROWS: usize = 256;
 
 /// The SST schema for a table: its columns (non-key ones nullable) + the bookkeeping columns.
 pub fn sst_schema(table: &TableSchema) -> SchemaRef {
@@ -73,6 +75,9 @@ pub fn writer_properties(expected_keys: u64) -> WriterProperties {
         .set_max_row_group_size(usize::MAX)
         .set_data_page_row_count_limit(PAGE_ROWS)
         .set_write_batch_size(PAGE_ROWS)
+        // A point get must read a column's dictionary page: keep it small, so high-cardinality
+        // columns fall back to plain encoding early while low-cardinality ones still benefit.
+        .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES)
         .set_column_dictionary_enabled(key.clone(), false)
         .set_column_dictionary_enabled(ColumnPath::from(TS_COL), false)
         .set_column_bloom_filter_enabled(key.clone(), true)

@@ -225,8 +225,14 @@ impl Sst {
         Ok(arrow_select::concat::concat_batches(&schema, &batches)?)
     }
 
-    /// Row range within row group `rg` whose pages may hold `key`, from the page index.
-    fn pages_for_key(&self, rg: usize, key: &[u8]) -> Option<Range<usize>> {
+    /// Row range within row group `rg` whose pages may hold keys in `[lo, hi]`, from the page
+    /// index (`None` when the file has no page index for the key column).
+    fn pages_for_range(
+        &self,
+        rg: usize,
+        lo: Bound<&[u8]>,
+        hi: Bound<&[u8]>,
+    ) -> Option<Range<usize>> {
         let pq = self.arrow_meta.metadata();
         let pages = pq
             .offset_index()?
@@ -242,12 +248,14 @@ impl Sst {
         let mut last = None;
         for i in 0..pages.len() {
             let (min, max) = (index.min_value(i)?, index.max_value(i)?);
-            if max >= key && min <= key {
+            if overlaps(min, max, lo, hi) {
                 first.get_or_insert(i);
                 last = Some(i);
             }
         }
-        let (first, last) = (first?, last?);
+        let (Some(first), Some(last)) = (first, last) else {
+            return Some(0..0);
+        };
         let start = pages.get(first)?.first_row_index as usize;
         let end = pages
             .get(last + 1)
@@ -279,14 +287,18 @@ impl Sst {
         {
             return Ok(None);
         }
-        let Some(rows) = self.pages_for_key(rg, key).or(Some(0..usize::MAX)) else {
+        let rows = self
+            .pages_for_range(rg, Bound::Included(key), Bound::Included(key))
+            .unwrap_or(0..usize::MAX);
+        if rows.is_empty() {
             return Ok(None);
-        };
-        let batch = self.read_rg(storage, rg, needed, Some(rows)).await?;
-        let n = needed.len();
-        let keys = column(&batch, n)?.as_binary::<i32>();
-        let ts = column(&batch, n + 1)?.as_primitive::<UInt64Type>();
-        let tomb = column(&batch, n + 2)?.as_boolean();
+        }
+        // Two steps: find the version among the small bookkeeping columns of the candidate
+        // pages, then decode only the one page per value column that holds that row.
+        let keys_batch = self.read_rg(storage, rg, &[], Some(rows.clone())).await?;
+        let keys = column(&keys_batch, 0)?.as_binary::<i32>();
+        let ts = column(&keys_batch, 1)?.as_primitive::<UInt64Type>();
+        let tomb = column(&keys_batch, 2)?.as_boolean();
         let first = partition_point(keys.len(), |i| keys.value(i) < key);
         for i in first..keys.len() {
             if keys.value(i) != key {
@@ -299,9 +311,16 @@ impl Sst {
             if tomb.value(i) {
                 return Ok(Some(Found::Deleted(t)));
             }
-            let row = batch.slice(i, 1);
-            let cols = row.columns().get(..n).unwrap_or(&[]).to_vec();
-            let schema = Arc::new(row.schema().project(&(0..n).collect::<Vec<_>>())?);
+            let row = rows.start + i;
+            let batch = self
+                .read_rg(storage, rg, needed, Some(row..row + 1))
+                .await?;
+            if batch.num_rows() != 1 {
+                return Err(corrupt(&self.meta.path, "row selection returned no row"));
+            }
+            let n = needed.len();
+            let cols = batch.columns().get(..n).unwrap_or(&[]).to_vec();
+            let schema = Arc::new(batch.schema().project(&(0..n).collect::<Vec<_>>())?);
             return Ok(Some(Found::Row(RecordBatch::try_new(schema, cols)?, t)));
         }
         Ok(None)
@@ -335,6 +354,14 @@ impl Sst {
             reverse,
             needed,
         }
+    }
+}
+
+fn as_slice(b: &Bound<KeyBytes>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(k) => Bound::Included(k),
+        Bound::Excluded(k) => Bound::Excluded(k),
+        Bound::Unbounded => Bound::Unbounded,
     }
 }
 
@@ -394,7 +421,15 @@ impl SstSource {
     /// The next non-empty chunk, or `None` at the end.
     pub async fn next_chunk(&mut self, storage: &dyn Storage) -> Result<Option<Chunk>> {
         while let Some(rg) = self.rgs.pop_front() {
-            let batch = self.sst.read_rg(storage, rg, &self.needed, None).await?;
+            let rows = self
+                .sst
+                .pages_for_range(rg, as_slice(&self.lo), as_slice(&self.hi));
+            if rows.as_ref().is_some_and(|r| r.is_empty()) {
+                continue;
+            }
+            // A range inside the row group reads only its pages; a whole one reads everything.
+            let rows = rows.filter(|r| r.start > 0 || r.end != usize::MAX);
+            let batch = self.sst.read_rg(storage, rg, &self.needed, rows).await?;
             if let Some(chunk) = self.resolve(&batch)? {
                 return Ok(Some(chunk));
             }
@@ -434,15 +469,25 @@ impl SstSource {
         if picks.is_empty() {
             return Ok(None);
         }
-        if self.reverse {
-            picks.reverse();
-        }
-        let idx = UInt32Array::from(picks);
-        let cols = batch
-            .columns()
-            .iter()
-            .map(|c| take(c.as_ref(), &idx, None))
-            .collect::<Result<Vec<_>, _>>()?;
+        let contiguous = picks.len() == end.saturating_sub(start) && !self.reverse;
+        let cols: Vec<ArrayRef> = if contiguous {
+            // Every row in the bounds is its key's only visible version: no copy needed.
+            batch
+                .columns()
+                .iter()
+                .map(|c| c.slice(start, end - start))
+                .collect()
+        } else {
+            if self.reverse {
+                picks.reverse();
+            }
+            let idx = UInt32Array::from(picks);
+            batch
+                .columns()
+                .iter()
+                .map(|c| take(c.as_ref(), &idx, None))
+                .collect::<Result<Vec<_>, _>>()?
+        };
         let mut it = cols.into_iter();
         let columns: Vec<ArrayRef> = it.by_ref().take(n).collect();
         let (Some(k), Some(t), Some(tb)) = (it.next(), it.next(), it.next()) else {

@@ -162,3 +162,14 @@ fn get_resolves_versions_through_pruning() {
         );
     });
 }
+
+#[test]
+fn page_index_narrows_a_point_lookup_to_a_page_or_two() {
+    let (_, sst) = big_sst();
+    let k = key("k000100");
+    let r = sst
+        .pages_for_range(0, Bound::Included(&k), Bound::Included(&k))
+        .expect("page index present");
+    assert!(r.end - r.start <= 2 * super::format::PAGE_ROWS, "{r:?}");
+    assert!(r.start <= 100 && r.end > 100, "{r:?}");
+}
