@@ -4,9 +4,14 @@
 //! I/O is synchronous `std::fs`: on a local disk a call is short, and the engine runs on a
 //! single-threaded executor anyway. Compare-and-swap ([`PutMode::IfMatch`]) is atomic between
 //! handles of one process (a process-wide lock), not yet across processes.
+//!
+//! Ranged reads reuse open file handles (an SST get touches several column pages of one file);
+//! this handle's own puts and deletes drop the cached handle. Whole-object `get` always opens
+//! the file afresh, so a reader that must see another process's replacement (the manifest head)
+//! uses `get`.
 
 use std::fs;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
@@ -20,11 +25,15 @@ use crate::error::{Error, Result};
 static CAS_LOCK: Mutex<()> = Mutex::new(());
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Open handles kept for ranged reads.
+const MAX_OPEN_FILES: usize = 256;
+
 /// Objects as files under a root directory.
 #[derive(Debug, Clone)]
 pub struct DiskStorage {
     root: PathBuf,
     sync: bool,
+    open: std::sync::Arc<Mutex<std::collections::HashMap<String, std::sync::Arc<(fs::File, u64)>>>>,
 }
 
 impl DiskStorage {
@@ -35,7 +44,11 @@ impl DiskStorage {
         fs::create_dir_all(&root).map_err(|e| {
             Error::Storage(format!("cannot create directory {}: {e}", root.display()))
         })?;
-        Ok(Self { root, sync })
+        Ok(Self {
+            root,
+            sync,
+            open: Default::default(),
+        })
     }
 
     fn file(&self, path: &str) -> Result<PathBuf> {
@@ -92,7 +105,32 @@ impl DiskStorage {
         Ok(())
     }
 
+    fn forget(&self, path: &str) {
+        if let Ok(mut open) = self.open.lock() {
+            open.remove(path);
+        }
+    }
+
+    /// An open handle and the file's length (files are replaced whole, never modified).
+    fn cached_file(&self, path: &str) -> Result<std::sync::Arc<(fs::File, u64)>> {
+        if let Some(f) = self.open.lock().ok().and_then(|o| o.get(path).cloned()) {
+            return Ok(f);
+        }
+        let p = self.file(path)?;
+        let file = fs::File::open(&p).map_err(not_found_or(path, &p))?;
+        let len = file.metadata().map_err(io_err(&p))?.len();
+        let f = std::sync::Arc::new((file, len));
+        if let Ok(mut open) = self.open.lock() {
+            if open.len() >= MAX_OPEN_FILES {
+                open.clear();
+            }
+            open.insert(path.to_owned(), f.clone());
+        }
+        Ok(f)
+    }
+
     fn put_sync(&self, path: &str, data: &[u8], mode: &PutMode) -> Result<ObjectMeta> {
+        self.forget(path);
         let target = self.file(path)?;
         let tmp = self.write_tmp(&target, data)?;
         let result = match mode {
@@ -162,6 +200,19 @@ impl DiskStorage {
     }
 }
 
+#[cfg(unix)]
+fn read_at(file: &fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(not(unix))]
+fn read_at(file: &fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = file;
+    f.seek(SeekFrom::Start(offset))?;
+    f.read_exact(buf)
+}
+
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |e| Error::Storage(format!("{}: {e}", path.display()))
 }
@@ -190,13 +241,11 @@ impl Storage for DiskStorage {
 
     fn get_range<'a>(&'a self, path: &'a str, range: Range<u64>) -> BoxFuture<'a, Result<Bytes>> {
         Box::pin(async move {
-            let f = self.file(path)?;
-            let mut file = fs::File::open(&f).map_err(not_found_or(path, &f))?;
-            let len = file.metadata().map_err(io_err(&f))?.len();
-            let r = clamp(range, len);
+            let cached = self.cached_file(path)?;
+            let (file, len) = &*cached;
+            let r = clamp(range, *len);
             let mut buf = vec![0u8; (r.end - r.start) as usize];
-            file.seek(SeekFrom::Start(r.start)).map_err(io_err(&f))?;
-            file.read_exact(&mut buf).map_err(io_err(&f))?;
+            read_at(file, &mut buf, r.start).map_err(|e| Error::Storage(format!("{path}: {e}")))?;
             Ok(Bytes::from(buf))
         })
     }
@@ -217,6 +266,7 @@ impl Storage for DiskStorage {
     fn delete<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let f = self.file(path)?;
+            self.forget(path);
             match fs::remove_file(&f) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
