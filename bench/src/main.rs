@@ -45,7 +45,9 @@ fn dataset(rows: usize) -> (Vec<RecordBatch>, Vec<String>) {
         let payload: Vec<String> = (0..n)
             .map(|_| {
                 let len = 90 + (rng.next() % 21) as usize;
-                (0..len).map(|_| ALPHA[(rng.next() % ALPHA.len() as u64) as usize] as char).collect()
+                (0..len)
+                    .map(|_| ALPHA[(rng.next() % ALPHA.len() as u64) as usize] as char)
+                    .collect()
             })
             .collect();
         ids_all.extend(ids.iter().cloned());
@@ -104,7 +106,9 @@ struct Plan {
 
 fn plan(ids: &[String], gets: usize, ranges: usize) -> Plan {
     let mut rng = Rng(0xFEED_0000_0000_0042);
-    let get_keys = (0..gets).map(|_| ids[(rng.next() % ids.len() as u64) as usize].clone()).collect();
+    let get_keys = (0..gets)
+        .map(|_| ids[(rng.next() % ids.len() as u64) as usize].clone())
+        .collect();
     let mut sorted = ids.to_vec();
     sorted.sort();
     let span = sorted.len() / 100;
@@ -114,7 +118,11 @@ fn plan(ids: &[String], gets: usize, ranges: usize) -> Plan {
             (sorted[i].clone(), sorted[i + span].clone())
         })
         .collect();
-    Plan { get_keys, ranges, v_cut: 100_000 }
+    Plan {
+        get_keys,
+        ranges,
+        v_cut: 100_000,
+    }
 }
 
 async fn bench_anax(batches: &[RecordBatch], rows: usize, p: &Plan, gets: usize) -> (Figures, u64) {
@@ -177,12 +185,21 @@ async fn bench_anax(batches: &[RecordBatch], rows: usize, p: &Plan, gets: usize)
         hits += b.num_rows();
     }
     let w5 = rows as f64 / t.elapsed().as_secs_f64();
-    eprintln!("anax: W5 selected {hits} rows; {} SSTs, {bytes} bytes on disk", db.stats().unwrap().ssts);
+    eprintln!(
+        "anax: W5 selected {hits} rows; {} SSTs, {bytes} bytes on disk",
+        db.stats().unwrap().ssts
+    );
     let _ = std::fs::remove_dir_all(&dir);
     (Figures { w1, w2, w3, w4, w5 }, hits as u64)
 }
 
-async fn bench_tonbo(batches: &[RecordBatch], rows: usize, p: &Plan, gets: usize, ranges: usize) -> (Figures, u64) {
+async fn bench_tonbo(
+    batches: &[RecordBatch],
+    rows: usize,
+    p: &Plan,
+    gets: usize,
+    ranges: usize,
+) -> (Figures, u64) {
     let dir = fresh_dir("tonbo");
     let t = Instant::now();
     let db = TonboBuilder::from_schema_key_name(schema(), "id")
@@ -309,8 +326,15 @@ fn main() {
         .unwrap_or_else(|| "docs/bench/native-vs-tonbo.json".into());
 
     let (batches, ids) = dataset(rows);
-    let p = plan(&ids, anax_gets.max(tonbo_gets), anax_ranges.max(tonbo_ranges));
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let p = plan(
+        &ids,
+        anax_gets.max(tonbo_gets),
+        anax_ranges.max(tonbo_ranges),
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
 
     let (raw_w, raw_r) = raw_floor(&batches, rows);
     let (a, a_hits) = rt.block_on(bench_anax(&batches, rows, &p, anax_gets));
@@ -322,7 +346,10 @@ fn main() {
         return;
     }
     let (t, t_hits) = rt.block_on(bench_tonbo(&batches, rows, &p, tonbo_gets, tonbo_ranges));
-    assert_eq!(a_hits, t_hits, "W5 must select the same rows in both engines");
+    assert_eq!(
+        a_hits, t_hits,
+        "W5 must select the same rows in both engines"
+    );
 
     let rows_tbl = [
         ("W1", "ingest rows/s", a.w1, t.w1),
@@ -331,20 +358,27 @@ fn main() {
         ("W4", "1% range scans/s", a.w4, t.w4),
         ("W5", "filtered scan table rows/s", a.w5, t.w5),
     ];
-    println!("\n{rows} rows; Anax gets {anax_gets}, tonbo gets {tonbo_gets}; ranges {anax_ranges}/{tonbo_ranges}");
+    println!(
+        "\n{rows} rows; Anax gets {anax_gets}, tonbo gets {tonbo_gets}; ranges {anax_ranges}/{tonbo_ranges}"
+    );
     println!("| workload | unit | Anax | tonbo 0.4.0-a2 | Anax/tonbo |");
     println!("|---|---|---:|---:|---:|");
     let mut json = String::from("{\n");
-    for (i, (w, unit, av, tv)) in rows_tbl.iter().enumerate() {
+    for (w, unit, av, tv) in rows_tbl.iter() {
         println!("| {w} | {unit} | {av:.0} | {tv:.1} | {:.1}x |", av / tv);
         json.push_str(&format!(
-            "  \"{w}\": {{ \"anax\": {av:.1}, \"tonbo\": {tv:.1}, \"ratio\": {:.2} }}{}\n",
-            av / tv,
-            if i + 1 < rows_tbl.len() { "," } else { "," }
+            "  \"{w}\": {{ \"anax\": {av:.1}, \"tonbo\": {tv:.1}, \"ratio\": {:.2} }},\n",
+            av / tv
         ));
     }
-    println!("\nraw parquet floor (zstd, one file): write {raw_w:.0} rows/s, read {raw_r:.0} rows/s");
-    println!("Anax W1 = {:.2} of the raw write; Anax W3 = {:.2} of the raw read", a.w1 / raw_w, a.w3 / raw_r);
+    println!(
+        "\nraw parquet floor (zstd, one file): write {raw_w:.0} rows/s, read {raw_r:.0} rows/s"
+    );
+    println!(
+        "Anax W1 = {:.2} of the raw write; Anax W3 = {:.2} of the raw read",
+        a.w1 / raw_w,
+        a.w3 / raw_r
+    );
     json.push_str(&format!(
         "  \"raw\": {{ \"write\": {raw_w:.1}, \"read\": {raw_r:.1}, \"w1_fraction\": {:.3}, \"w3_fraction\": {:.3} }},\n  \"rows\": {rows}\n}}\n",
         a.w1 / raw_w,

@@ -28,12 +28,15 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Open handles kept for ranged reads.
 const MAX_OPEN_FILES: usize = 256;
 
+/// An open file and its length (objects are replaced whole, never modified in place).
+type OpenFile = std::sync::Arc<(fs::File, u64)>;
+
 /// Objects as files under a root directory.
 #[derive(Debug, Clone)]
 pub struct DiskStorage {
     root: PathBuf,
     sync: bool,
-    open: std::sync::Arc<Mutex<std::collections::HashMap<String, std::sync::Arc<(fs::File, u64)>>>>,
+    open: std::sync::Arc<Mutex<std::collections::HashMap<String, OpenFile>>>,
 }
 
 impl DiskStorage {
@@ -112,7 +115,7 @@ impl DiskStorage {
     }
 
     /// An open handle and the file's length (files are replaced whole, never modified).
-    fn cached_file(&self, path: &str) -> Result<std::sync::Arc<(fs::File, u64)>> {
+    fn cached_file(&self, path: &str) -> Result<OpenFile> {
         if let Some(f) = self.open.lock().ok().and_then(|o| o.get(path).cloned()) {
             return Ok(f);
         }
