@@ -172,6 +172,17 @@ async fn bench_anax(batches: &[RecordBatch], rows: usize, p: &Plan, gets: usize)
     }
     let w4 = p.ranges.len() as f64 / t.elapsed().as_secs_f64();
 
+    // `--repeat-w5 N` runs W5 N extra times first (for profiling it alone).
+    for _ in 0..arg("--repeat-w5", 0) {
+        let mut s = db
+            .scan_stream(&anax::ScanOptions {
+                filter: Some(anax::Filter::Lt("v".into(), p.v_cut.into())),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        while s.next().await.unwrap().is_some() {}
+    }
     let t = Instant::now();
     let mut stream = db
         .scan_stream(&anax::ScanOptions {

@@ -34,6 +34,30 @@ struct Input {
     slot: usize,
     pos: usize,
     done: bool,
+    /// The head key's first 8 bytes as a big-endian number (inverted for descending scans), so
+    /// most heap comparisons are one integer comparison.
+    prefix: u64,
+    /// Whether there is a head row.
+    live: bool,
+}
+
+impl Input {
+    fn refresh(&mut self, reverse: bool) {
+        match &self.chunk {
+            Some(c) if self.pos < c.len() => {
+                let key = c.keys.value(self.pos);
+                let mut buf = [0u8; 8];
+                let n = key.len().min(8);
+                if let (Some(dst), Some(src)) = (buf.get_mut(..n), key.get(..n)) {
+                    dst.copy_from_slice(src);
+                }
+                let p = u64::from_be_bytes(buf);
+                self.prefix = if reverse { !p } else { p };
+                self.live = true;
+            }
+            _ => self.live = false,
+        }
+    }
 }
 
 /// Rows per output batch of a scan.
@@ -88,6 +112,8 @@ impl ScanStream {
                     slot: 0,
                     pos: 0,
                     done: false,
+                    prefix: 0,
+                    live: false,
                 })
                 .collect(),
             storage,
@@ -129,6 +155,7 @@ impl ScanStream {
                 }
             }
         }
+        input.refresh(self.reverse);
         Ok(())
     }
 
@@ -142,6 +169,14 @@ impl ScanStream {
     /// Whether input `a`'s head comes before input `b`'s: key order (reversed for descending
     /// scans), and for equal keys the newer version first.
     fn before(&self, a: usize, b: usize) -> bool {
+        match (self.inputs.get(a), self.inputs.get(b)) {
+            (Some(ia), Some(ib)) if ia.live && ib.live && ia.prefix != ib.prefix => {
+                return ia.prefix < ib.prefix;
+            }
+            (Some(ia), _) if !ia.live => return false,
+            (_, Some(ib)) if !ib.live => return true,
+            _ => {}
+        }
         match (self.head(a), self.head(b)) {
             (Some((ka, ta)), Some((kb, tb))) => {
                 let ord = if self.reverse { kb.cmp(ka) } else { ka.cmp(kb) };
@@ -177,10 +212,18 @@ impl ScanStream {
         let Some(&top) = self.heap.first() else {
             return Ok(());
         };
-        if let Some(input) = self.inputs.get_mut(top) {
-            input.pos += 1;
+        let reverse = self.reverse;
+        let more = match self.inputs.get_mut(top) {
+            Some(input) => {
+                input.pos += 1;
+                input.refresh(reverse);
+                input.live
+            }
+            None => false,
+        };
+        if !more {
+            self.fill(top, arena).await?;
         }
-        self.fill(top, arena).await?;
         if self.head(top).is_none() {
             let last = self.heap.len() - 1;
             self.heap.swap(0, last);
@@ -230,10 +273,16 @@ impl ScanStream {
                     picks.push((slot, pos));
                 }
                 let key = chunk.keys.value(pos);
+                let key_prefix = self.inputs.get(top).map_or(0, |i| i.prefix);
                 self.advance_top(&mut arena).await?;
                 // Older versions of the same key in other sources are hidden.
                 while let Some(&next) = self.heap.first() {
-                    if self.head(next).is_some_and(|(k, _)| k == key) {
+                    let same = self
+                        .inputs
+                        .get(next)
+                        .is_some_and(|i| i.live && i.prefix == key_prefix)
+                        && self.head(next).is_some_and(|(k, _)| k == key);
+                    if same {
                         self.advance_top(&mut arena).await?;
                     } else {
                         break;

@@ -58,6 +58,8 @@ pub struct SstMeta {
     pub max_ts: Timestamp,
     /// Tombstone rows.
     pub tombstones: u64,
+    /// Distinct keys (equal to `rows` when every key has one version).
+    pub distinct_keys: u64,
 }
 
 /// An open SST: its metadata, parsed Parquet footer and page index, and per-row-group bloom
@@ -454,18 +456,26 @@ impl SstSource {
             Bound::Excluded(h) => partition_point(len, |i| keys.value(i) < h.as_ref()),
             Bound::Unbounded => len,
         };
-        let mut picks: Vec<u32> = Vec::new();
-        let mut last: Option<&[u8]> = None;
-        for i in start..end.max(start) {
-            if ts.value(i) > self.read_ts {
-                continue;
+        let meta = &self.sst.meta;
+        let mut picks: Vec<u32> = if meta.distinct_keys == meta.rows && meta.max_ts <= self.read_ts
+        {
+            // One version per key, all visible: resolution is the identity.
+            (start as u32..end.max(start) as u32).collect()
+        } else {
+            let mut picks = Vec::new();
+            let mut last: Option<&[u8]> = None;
+            for i in start..end.max(start) {
+                if ts.value(i) > self.read_ts {
+                    continue;
+                }
+                let k = keys.value(i);
+                if last != Some(k) {
+                    picks.push(i as u32);
+                    last = Some(k);
+                }
             }
-            let k = keys.value(i);
-            if last != Some(k) {
-                picks.push(i as u32);
-                last = Some(k);
-            }
-        }
+            picks
+        };
         if picks.is_empty() {
             return Ok(None);
         }

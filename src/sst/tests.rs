@@ -86,6 +86,7 @@ fn a_key_never_spans_row_groups_and_metadata_is_complete() {
     assert!(kv.iter().any(|e| e.key == FORMAT_KEY));
     assert_eq!(sst.meta.rows, 40_000 + 50 + 1);
     assert_eq!(sst.meta.tombstones, 1);
+    assert_eq!(sst.meta.distinct_keys, 40_000);
     assert_eq!((sst.meta.min_ts, sst.meta.max_ts), (1, 60));
     assert_eq!(sst.meta.min_key, key("k000000"));
     assert_eq!(sst.meta.max_key, key("k039999"));

@@ -119,6 +119,7 @@ pub fn write_sst(
             .iter()
             .filter(|v| matches!(v.3, Entry::Tombstone { .. }))
             .count() as u64,
+        distinct_keys: distinct as u64,
     };
     let sst = Sst::from_bytes(table, meta, bytes.clone())?;
     Ok(Some((bytes, Arc::new(sst))))
