@@ -260,20 +260,20 @@ impl ScanStream {
                 let Some(&top) = self.heap.first() else {
                     break;
                 };
-                let (chunk, pos, slot) = match self.inputs.get(top) {
+                // No Arc clone per row: the popped row stays reachable through the arena.
+                let (pos, slot, key_prefix, tomb) = match self.inputs.get(top) {
                     Some(Input {
                         chunk: Some(c),
                         pos,
                         slot,
+                        prefix,
                         ..
-                    }) => (c.clone(), *pos, *slot),
+                    }) => (*pos, *slot, *prefix, c.tomb.value(*pos)),
                     _ => return Err(crate::Error::Internal("merge heap out of step".into())),
                 };
-                if !chunk.tomb.value(pos) {
+                if !tomb {
                     picks.push((slot, pos));
                 }
-                let key = chunk.keys.value(pos);
-                let key_prefix = self.inputs.get(top).map_or(0, |i| i.prefix);
                 self.advance_top(&mut arena).await?;
                 // Older versions of the same key in other sources are hidden.
                 while let Some(&next) = self.heap.first() {
@@ -281,7 +281,10 @@ impl ScanStream {
                         .inputs
                         .get(next)
                         .is_some_and(|i| i.live && i.prefix == key_prefix)
-                        && self.head(next).is_some_and(|(k, _)| k == key);
+                        && match (self.head(next), arena.get(slot)) {
+                            (Some((k, _)), Some(c)) => k == c.keys.value(pos),
+                            _ => false,
+                        };
                     if same {
                         self.advance_top(&mut arena).await?;
                     } else {
