@@ -97,15 +97,10 @@ impl KeyRange {
 
     /// The bounds as borrowed byte slices.
     pub fn as_slices(&self) -> (Bound<&[u8]>, Bound<&[u8]>) {
-        (as_slice(&self.start), as_slice(&self.end))
-    }
-}
-
-fn as_slice(b: &Bound<KeyBytes>) -> Bound<&[u8]> {
-    match b {
-        Bound::Included(k) => Bound::Included(k),
-        Bound::Excluded(k) => Bound::Excluded(k),
-        Bound::Unbounded => Bound::Unbounded,
+        (
+            crate::key::bound_slice(&self.start),
+            crate::key::bound_slice(&self.end),
+        )
     }
 }
 

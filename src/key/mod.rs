@@ -184,5 +184,10 @@ pub fn prefix_successor(prefix: &[u8]) -> Option<KeyBytes> {
     None
 }
 
+/// Borrows a bound on an encoded key as a bound on bytes.
+pub fn bound_slice(b: &std::ops::Bound<KeyBytes>) -> std::ops::Bound<&[u8]> {
+    b.as_ref().map(|k| k.as_ref())
+}
+
 #[cfg(test)]
 mod tests;

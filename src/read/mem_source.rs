@@ -37,14 +37,6 @@ pub struct MemSource {
     done: bool,
 }
 
-fn as_slice(b: &Bound<KeyBytes>) -> Bound<&[u8]> {
-    match b {
-        Bound::Included(k) => Bound::Included(k),
-        Bound::Excluded(k) => Bound::Excluded(k),
-        Bound::Unbounded => Bound::Unbounded,
-    }
-}
-
 impl MemSource {
     /// A source over `mem` for keys in `(lo, hi)` as of `read_ts`.
     pub fn new(
@@ -74,8 +66,8 @@ impl MemSource {
         let mem = lock(&self.mem)?;
         let entries: Vec<(&[u8], Timestamp, Entry)> = mem
             .resolve_range(
-                as_slice(&self.lo),
-                as_slice(&self.hi),
+                crate::key::bound_slice(&self.lo),
+                crate::key::bound_slice(&self.hi),
                 self.read_ts,
                 self.reverse,
             )

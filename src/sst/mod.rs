@@ -359,20 +359,8 @@ impl Sst {
     }
 }
 
-fn as_slice(b: &Bound<KeyBytes>) -> Bound<&[u8]> {
-    match b {
-        Bound::Included(k) => Bound::Included(k),
-        Bound::Excluded(k) => Bound::Excluded(k),
-        Bound::Unbounded => Bound::Unbounded,
-    }
-}
-
 fn own(b: Bound<&[u8]>) -> Bound<KeyBytes> {
-    match b {
-        Bound::Included(k) => Bound::Included(k.into()),
-        Bound::Excluded(k) => Bound::Excluded(k.into()),
-        Bound::Unbounded => Bound::Unbounded,
-    }
+    b.map(KeyBytes::from)
 }
 
 fn column(batch: &RecordBatch, i: usize) -> Result<&ArrayRef> {
@@ -423,9 +411,11 @@ impl SstSource {
     /// The next non-empty chunk, or `None` at the end.
     pub async fn next_chunk(&mut self, storage: &dyn Storage) -> Result<Option<Chunk>> {
         while let Some(rg) = self.rgs.pop_front() {
-            let rows = self
-                .sst
-                .pages_for_range(rg, as_slice(&self.lo), as_slice(&self.hi));
+            let rows = self.sst.pages_for_range(
+                rg,
+                crate::key::bound_slice(&self.lo),
+                crate::key::bound_slice(&self.hi),
+            );
             if rows.as_ref().is_some_and(|r| r.is_empty()) {
                 continue;
             }
