@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{Field, Schema, SchemaRef};
-use arrow_select::interleave::interleave;
 
 use crate::error::{Error, Result};
 use crate::key::{KeyBytes, encode_rows};
@@ -656,15 +655,15 @@ impl Snapshot {
         for mem in &self.mems {
             let mem = lock(mem)?;
             match mem.get(&key, self.ts) {
-                Some((_, e @ Entry::Row { .. })) => {
-                    let pick = [mem.locate(e)];
-                    let mut cols = Vec::with_capacity(table.fields().len());
-                    for (c, field) in table.fields().iter().enumerate() {
-                        let sources = mem.column_sources(c, None, field.data_type());
-                        let refs: Vec<&dyn Array> = sources.iter().map(|a| a.as_ref()).collect();
-                        cols.push(interleave(&refs, &pick)?);
-                    }
-                    return Ok(Some(RecordBatch::try_new(table.clone(), cols)?));
+                Some((_, Entry::Row { batch, row })) => {
+                    // Memtable batches are stored under the table schema: one zero-copy slice.
+                    let found = mem
+                        .batches()
+                        .get(batch as usize)
+                        .filter(|b| (row as usize) < b.num_rows())
+                        .map(|b| b.slice(row as usize, 1))
+                        .ok_or_else(|| Error::Internal("memtable entry out of range".into()))?;
+                    return Ok(Some(found));
                 }
                 Some((_, Entry::Tombstone { .. })) => return Ok(None),
                 None => {}

@@ -23,7 +23,8 @@ pub enum ErrorCode {
     NotFound,
     /// The storage backend failed; the operation may succeed if retried.
     Storage,
-    /// Stored bytes or supplied bytes (IPC, Parquet, manifest) failed validation.
+    /// Stored bytes (Parquet, manifest) failed validation. Malformed bytes a caller supplies
+    /// (IPC) are `InvalidArgument`.
     Corrupt,
     /// The database handle was closed.
     Closed,

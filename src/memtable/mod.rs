@@ -58,18 +58,10 @@ impl Memtable {
     /// Adds `batch` whose row `i` has key `keys[i]`, all at timestamp `ts`.
     pub fn insert_batch(&mut self, batch: RecordBatch, keys: Vec<KeyBytes>, ts: Timestamp) {
         let batch_no = self.batches.len() as u32;
-        self.bytes += batch.get_array_memory_size();
-        self.rows += keys.len();
-        for (row, key) in keys.into_iter().enumerate() {
-            self.bytes += key.len() + 48;
-            self.index.insert(
-                (key, Reverse(ts)),
-                Entry::Row {
-                    batch: batch_no,
-                    row: row as u32,
-                },
-            );
-        }
+        self.index_rows(&batch, keys, ts, |row| Entry::Row {
+            batch: batch_no,
+            row,
+        });
         self.batches.push(batch);
     }
 
@@ -77,19 +69,27 @@ impl Memtable {
     /// (encoded as `keys`).
     pub fn delete_batch(&mut self, key_batch: RecordBatch, keys: Vec<KeyBytes>, ts: Timestamp) {
         let batch_no = self.tombs.len() as u32;
-        self.bytes += key_batch.get_array_memory_size();
+        self.index_rows(&key_batch, keys, ts, |row| Entry::Tombstone {
+            batch: batch_no,
+            row,
+        });
+        self.tombs.push(key_batch);
+    }
+
+    /// Indexes row `i` of `batch` under `keys[i]` at `ts` as `entry(i)`, accounting its memory.
+    fn index_rows(
+        &mut self,
+        batch: &RecordBatch,
+        keys: Vec<KeyBytes>,
+        ts: Timestamp,
+        entry: impl Fn(u32) -> Entry,
+    ) {
+        self.bytes += batch.get_array_memory_size();
         self.rows += keys.len();
         for (row, key) in keys.into_iter().enumerate() {
             self.bytes += key.len() + 48;
-            self.index.insert(
-                (key, Reverse(ts)),
-                Entry::Tombstone {
-                    batch: batch_no,
-                    row: row as u32,
-                },
-            );
+            self.index.insert((key, Reverse(ts)), entry(row as u32));
         }
-        self.tombs.push(key_batch);
     }
 
     /// Every version in (key asc, ts desc) order: what a flush writes.
