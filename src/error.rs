@@ -139,5 +139,24 @@ impl Error {
     }
 }
 
+impl Error {
+    /// An error with the same code and message, for reporting one failure to several callers
+    /// (a group commit fails every commit in the group).
+    pub fn duplicate(&self) -> Error {
+        let msg = self.to_string();
+        match self.code() {
+            ErrorCode::InvalidArgument => Error::InvalidArgument(msg),
+            ErrorCode::SchemaMismatch => Error::SchemaMismatch(msg),
+            ErrorCode::KeyNull | ErrorCode::TypeMismatch => Error::InvalidArgument(msg),
+            ErrorCode::Conflict => Error::Conflict(msg),
+            ErrorCode::NotFound => Error::NotFound(msg),
+            ErrorCode::Storage => Error::Storage(msg),
+            ErrorCode::Corrupt => Error::Corrupt(msg),
+            ErrorCode::Closed => Error::Closed,
+            ErrorCode::Internal => Error::Internal(msg),
+        }
+    }
+}
+
 /// Shorthand used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -32,10 +32,12 @@
 //! # }).unwrap();
 //! ```
 
+mod codec;
 pub mod db;
 pub mod error;
 pub mod ipc;
 pub mod key;
+pub mod manifest;
 pub mod memtable;
 pub mod options;
 pub mod read;
@@ -45,14 +47,20 @@ pub mod schema;
 pub mod sst;
 pub mod storage;
 pub mod value;
+pub mod wal;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
-pub use db::{Db, DbBuilder, DbStats, Snapshot};
+pub use db::{CompactReport, Db, DbBuilder, DbStats, GcReport, Snapshot};
 pub use error::{Error, ErrorCode, Result};
-pub use options::{Clock, ManualClock, MinorCompaction, SealPolicy, SystemClock};
+pub use manifest::HistoryEntry;
+pub use options::{
+    CasBackoffConfig, Clock, Durability, ManualClock, MinorCompaction, Retention, SealPolicy,
+    SystemClock, WalConfig, WalRecoveryMode, WalSyncPolicy,
+};
 pub use read::filter::Filter;
 pub use scan::ScanOptions;
 pub use schema::{KeySpec, TableSchema};
+pub use storage::RequestCounts;
 pub use value::Value;

@@ -1,4 +1,6 @@
-//! Builder options: when memtables seal, when sealed memtables flush to L0, and the clock.
+//! Builder options: when memtables seal, when sealed memtables flush to L0, durability (the
+//! write-ahead log or seal-every-batch), compare-and-swap backoff, history retention, and the
+//! clock.
 
 /// When the mutable memtable is frozen into an immutable (sealed) one. Sealed memtables stay
 /// readable until minor compaction flushes them into an L0 SST.
@@ -45,11 +47,14 @@ impl Default for MinorCompaction {
     }
 }
 
-/// Milliseconds since the Unix epoch. Engine code never reads the system clock directly, so
-/// tests control time and wasm32 never reaches `std::time` (which panics there).
+/// Milliseconds since the Unix epoch, and timers. Engine code never reads the system clock
+/// directly, so tests control time and wasm32 never reaches `std::time` (which panics there).
 pub trait Clock: std::fmt::Debug + crate::storage::MaybeSendSync {
     /// Now, in milliseconds since the epoch.
     fn now_millis(&self) -> u64;
+
+    /// Resolves after `ms` milliseconds without blocking the thread.
+    fn sleep(&self, ms: u64) -> crate::storage::BoxFuture<'static, ()>;
 }
 
 /// The platform clock: `Date.now()` in wasm, the system time natively.
@@ -68,6 +73,18 @@ impl Clock for SystemClock {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64)
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn sleep(&self, ms: u64) -> crate::storage::BoxFuture<'static, ()> {
+        Box::pin(futures_timer::Delay::new(std::time::Duration::from_millis(
+            ms,
+        )))
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn sleep(&self, ms: u64) -> crate::storage::BoxFuture<'static, ()> {
+        Box::pin(crate::wasm::timer::sleep(ms))
     }
 }
 
@@ -90,5 +107,145 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now_millis(&self) -> u64 {
         self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Moves the clock forward by `ms` and resolves at once, so backoff is instant in tests.
+    fn sleep(&self, ms: u64) -> crate::storage::BoxFuture<'static, ()> {
+        self.advance(ms);
+        Box::pin(std::future::ready(()))
+    }
+}
+
+/// How writes become durable. The builder picks one per backend (object stores: seal every
+/// batch; local disk and OPFS: write-ahead log; memory: volatile); `with_durability` overrides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Durability {
+    /// Every put writes its own SST and commits it to the manifest before it resolves: durable
+    /// and visible to every other handle on the same storage at once. No WAL, no memtable.
+    SealEveryBatch,
+    /// Puts append to a write-ahead log (durable per its sync policy) and land in the
+    /// memtable; flushes write SSTs and move the log's floor.
+    Wal(WalConfig),
+    /// Puts land in the memtable only; flushed SSTs are committed to the manifest, but rows not
+    /// yet flushed are lost when the process ends.
+    Volatile,
+}
+
+/// When the write-ahead log calls `sync` (makes appended frames durable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WalSyncPolicy {
+    /// After every group of commits, before any of them resolves.
+    Always,
+    /// Once at least this many bytes were appended since the last sync.
+    IntervalBytes(u64),
+    /// Once at least this many milliseconds passed since the last sync (checked on append).
+    IntervalTime(u64),
+    /// Never (the OS decides); flush and close still write everything.
+    Disabled,
+}
+
+/// What replay does with a frame that fails validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WalRecoveryMode {
+    /// Cut the segment at the last valid frame and go on (a torn tail is the normal result of a
+    /// crash); transactions without a commit frame are dropped.
+    TruncateTail,
+    /// Like `TruncateTail` for the newest segment, but a bad frame in an older segment (which
+    /// no crash can tear) fails the open with a `CORRUPT` error.
+    Strict,
+}
+
+/// Write-ahead log settings (durable backends only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalConfig {
+    /// Start a new segment once the current one holds this many bytes (default 16 MiB).
+    pub segment_max_bytes: u64,
+    /// Start a new segment once the current one is this old, in ms (default: no limit).
+    pub segment_max_age_ms: Option<u64>,
+    /// How long a group-commit leader waits for more commits before writing, in ms (default 0:
+    /// write at once; concurrent commits still share a write).
+    pub flush_interval_ms: u64,
+    /// When appended frames are synced (default `Always`).
+    pub sync: WalSyncPolicy,
+    /// What replay does with a bad frame (default `TruncateTail`).
+    pub recovery: WalRecoveryMode,
+    /// Bytes of fully flushed segments garbage collection keeps anyway (default 0).
+    pub retention_bytes: u64,
+    /// Commits that may wait for one log write; more wait for the next (default 1,024).
+    pub queue_size: usize,
+    /// Directory of the segments under the database root (default `wal`).
+    pub dir: String,
+}
+
+impl Default for WalConfig {
+    fn default() -> Self {
+        Self {
+            segment_max_bytes: 16 << 20,
+            segment_max_age_ms: None,
+            flush_interval_ms: 0,
+            sync: WalSyncPolicy::Always,
+            recovery: WalRecoveryMode::TruncateTail,
+            retention_bytes: 0,
+            queue_size: 1024,
+            dir: "wal".into(),
+        }
+    }
+}
+
+/// Backoff between compare-and-swap retries when a concurrent commit moved the manifest head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CasBackoffConfig {
+    /// First delay, in ms (default 50).
+    pub base_ms: u64,
+    /// Largest delay, in ms (default 1,000).
+    pub max_ms: u64,
+    /// Attempts before giving up with a `CONFLICT` error (default 16).
+    pub max_attempts: u32,
+}
+
+impl Default for CasBackoffConfig {
+    fn default() -> Self {
+        Self {
+            base_ms: 50,
+            max_ms: 1_000,
+            max_attempts: 16,
+        }
+    }
+}
+
+impl CasBackoffConfig {
+    /// Exponential delay for retry `attempt` (0-based) with full jitter from `random`.
+    pub fn delay_ms(&self, attempt: u32, random: u64) -> u64 {
+        let cap = self
+            .base_ms
+            .saturating_mul(1u64 << attempt.min(20))
+            .min(self.max_ms)
+            .max(1);
+        // Half fixed, half random: spreads racing writers without ever waiting zero.
+        cap / 2 + random % (cap / 2 + 1)
+    }
+}
+
+/// How much history (time travel) is kept. A version is collectable once it is neither among
+/// the newest `min_versions` nor younger than `max_age_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Versions always kept (default 16).
+    pub min_versions: u64,
+    /// Versions younger than this (ms) are kept (default one hour).
+    pub max_age_ms: u64,
+    /// Files dropped from the head and orphans (objects no commit references) are deleted only
+    /// once this old (ms), so a reader on another worker never loses a file mid-read (default
+    /// 10 minutes).
+    pub grace_ms: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            min_versions: 16,
+            max_age_ms: 3_600_000,
+            grace_ms: 600_000,
+        }
     }
 }

@@ -47,6 +47,7 @@ pub struct Memtable {
     index: BTreeMap<IndexKey, Entry>,
     bytes: usize,
     rows: usize,
+    max_ts: Option<Timestamp>,
 }
 
 impl Memtable {
@@ -57,6 +58,7 @@ impl Memtable {
 
     /// Adds `batch` whose row `i` has key `keys[i]`, all at timestamp `ts`.
     pub fn insert_batch(&mut self, batch: RecordBatch, keys: Vec<KeyBytes>, ts: Timestamp) {
+        self.max_ts = self.max_ts.max(Some(ts));
         let batch_no = self.batches.len() as u32;
         self.index_rows(&batch, keys, ts, |row| Entry::Row {
             batch: batch_no,
@@ -68,6 +70,7 @@ impl Memtable {
     /// Records tombstones at `ts` for the keys whose key columns are the rows of `key_batch`
     /// (encoded as `keys`).
     pub fn delete_batch(&mut self, key_batch: RecordBatch, keys: Vec<KeyBytes>, ts: Timestamp) {
+        self.max_ts = self.max_ts.max(Some(ts));
         let batch_no = self.tombs.len() as u32;
         self.index_rows(&key_batch, keys, ts, |row| Entry::Tombstone {
             batch: batch_no,
@@ -152,6 +155,11 @@ impl Memtable {
     /// Approximate heap bytes held (batches and index).
     pub fn memory_bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// The newest commit timestamp held, if any.
+    pub fn max_ts(&self) -> Option<Timestamp> {
+        self.max_ts
     }
 
     /// Number of versions (rows and tombstones) indexed.

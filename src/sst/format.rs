@@ -18,7 +18,9 @@ use std::sync::Arc;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::basic::Compression;
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
+use parquet::file::properties::{
+    BloomFilterPosition, EnabledStatistics, WriterProperties, WriterVersion,
+};
 use parquet::schema::types::ColumnPath;
 
 use crate::schema::TableSchema;
@@ -80,6 +82,8 @@ pub fn writer_properties(expected_keys: u64) -> WriterProperties {
         .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES)
         .set_column_dictionary_enabled(key.clone(), false)
         .set_column_dictionary_enabled(ColumnPath::from(TS_COL), false)
+        // Blooms at the end, next to the page index and footer: one tail read opens an SST.
+        .set_bloom_filter_position(BloomFilterPosition::End)
         .set_column_bloom_filter_enabled(key.clone(), true)
         .set_column_bloom_filter_fpp(key.clone(), 0.01)
         .set_column_bloom_filter_ndv(key, expected_keys.max(1))

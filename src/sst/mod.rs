@@ -23,7 +23,7 @@ use parquet::arrow::arrow_reader::{
     RowSelector,
 };
 use parquet::bloom_filter::Sbbf;
-use parquet::file::metadata::ParquetMetaData;
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::page_index::column_index::ColumnIndexMetaData;
 use parquet::file::statistics::Statistics;
 
@@ -60,6 +60,10 @@ pub struct SstMeta {
     pub tombstones: u64,
     /// Distinct keys (equal to `rows` when every key has one version).
     pub distinct_keys: u64,
+    /// Added to every timestamp stored in the file when it is read. A seal-every-batch put
+    /// that loses a commit race re-stamps its rows above the winner's this way, in the
+    /// manifest, instead of rewriting the file. `min_ts`/`max_ts` include it.
+    pub ts_shift: u64,
 }
 
 /// An open SST: its metadata, parsed Parquet footer and page index, and per-row-group bloom
@@ -75,6 +79,55 @@ pub struct Sst {
     key_leaf: usize,
 }
 
+/// An SST named by the manifest: its record at once, its footer on first use (then cached, so
+/// a warm lookup costs only data-page reads).
+#[derive(Debug)]
+pub struct SstHandle {
+    /// The SST's record.
+    pub meta: SstMeta,
+    opened: std::sync::Mutex<Option<Arc<Sst>>>,
+}
+
+impl SstHandle {
+    /// A handle that opens the file when first read.
+    pub fn lazy(meta: SstMeta) -> Self {
+        Self {
+            meta,
+            opened: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// A handle on an SST already open (just written).
+    pub fn opened(sst: Arc<Sst>) -> Self {
+        Self {
+            meta: sst.meta.clone(),
+            opened: std::sync::Mutex::new(Some(sst)),
+        }
+    }
+
+    /// Whether the footer is cached.
+    pub fn is_open(&self) -> bool {
+        self.opened.lock().map(|o| o.is_some()).unwrap_or(false)
+    }
+
+    /// The open SST, fetching its footer the first time.
+    pub async fn open(&self, storage: &dyn Storage, table: &TableSchema) -> Result<Arc<Sst>> {
+        if let Some(sst) = self.opened.lock().ok().and_then(|o| o.clone()) {
+            return Ok(sst);
+        }
+        let sst = Arc::new(Sst::open(storage, table, self.meta.clone()).await?);
+        if let Ok(mut o) = self.opened.lock() {
+            *o = Some(sst.clone());
+        }
+        Ok(sst)
+    }
+
+    /// Whether the SST's key range intersects `range`.
+    pub fn overlaps(&self, lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> bool {
+        overlaps(&self.meta.min_key, &self.meta.max_key, lo, hi)
+    }
+}
+
 /// A version found by a point lookup.
 #[derive(Debug, Clone)]
 pub enum Found {
@@ -83,6 +136,13 @@ pub enum Found {
     /// A tombstone.
     Deleted(Timestamp),
 }
+
+/// A point lookup fetches both of its steps in one request when their pages span at most this.
+const SINGLE_READ_SPAN: u64 = 256 * 1024;
+/// SSTs up to this size are fetched whole when opened.
+const WHOLE_READ_BYTES: u64 = 256 * 1024;
+/// First guess of the footer size when opening a larger SST.
+const TAIL_READ_BYTES: u64 = 64 * 1024;
 
 fn corrupt(path: &str, what: &str) -> Error {
     Error::Corrupt(format!("SST {path}: {what}"))
@@ -94,6 +154,57 @@ impl Sst {
         let options = ArrowReaderOptions::new().with_page_index(true);
         let arrow_meta = ArrowReaderMetadata::load(&bytes, options)?;
         Self::from_metadata(table, meta, arrow_meta, &SparseFile::whole(bytes))
+    }
+
+    /// Opens an SST from storage: one ranged read of the file's tail (footer, page index and
+    /// bloom filters, which the writer puts together at the end), or the whole file when small.
+    pub async fn open(storage: &dyn Storage, table: &TableSchema, meta: SstMeta) -> Result<Self> {
+        let size = meta.bytes;
+        if size <= WHOLE_READ_BYTES {
+            let bytes = storage.get_range(&meta.path, 0..size).await?;
+            if bytes.len() as u64 != size {
+                return Err(corrupt(&meta.path, "shorter than the manifest says"));
+            }
+            return Self::from_bytes(table, meta, bytes);
+        }
+        let mut want = TAIL_READ_BYTES.min(size);
+        let mut tries = 0;
+        let (tail, md) = loop {
+            let tail = storage.get_range(&meta.path, size - want..size).await?;
+            if tail.len() as u64 != want {
+                return Err(corrupt(&meta.path, "shorter than the manifest says"));
+            }
+            let mut reader =
+                ParquetMetaDataReader::new().with_page_index_policy(PageIndexPolicy::Required);
+            match reader.try_parse_sized(&tail, size) {
+                Ok(()) => break (tail, reader.finish()?),
+                Err(parquet::errors::ParquetError::NeedMoreData(n))
+                    if (n as u64) > want && (n as u64) <= size && tries < 2 =>
+                {
+                    want = n as u64;
+                    tries += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let mut file = SparseFile::new(size);
+        let tail_start = size - want;
+        file.add(tail_start, tail);
+        // Bloom filters sit just before the page index; fetch any the tail missed.
+        let bloom_start = md
+            .row_groups()
+            .iter()
+            .flat_map(|rg| rg.columns().iter())
+            .filter_map(|c| c.bloom_filter_offset())
+            .filter_map(|o| u64::try_from(o).ok())
+            .min();
+        if let Some(start) = bloom_start.filter(|&s| s < tail_start) {
+            let extra = storage.get_range(&meta.path, start..tail_start).await?;
+            file.add(start, extra);
+        }
+        let options = ArrowReaderOptions::new().with_page_index(true);
+        let arrow_meta = ArrowReaderMetadata::try_new(Arc::new(md), options)?;
+        Self::from_metadata(table, meta, arrow_meta, &file)
     }
 
     fn from_metadata(
@@ -148,18 +259,16 @@ impl Sst {
         needed.iter().copied().chain([n, n + 1, n + 2]).collect()
     }
 
-    /// Reads rows `rows` (or all) of row group `rg`: the `needed` table columns then key, ts and
-    /// tombstone, fetching only the bytes of those columns (and, with `rows`, those pages).
-    async fn read_rg(
+    /// Byte ranges holding the `roots` columns of row group `rg`: every page overlapping
+    /// `rows` (plus dictionary pages), or whole column chunks without `rows`.
+    fn chunk_ranges(
         &self,
-        storage: &dyn Storage,
         rg: usize,
-        needed: &[usize],
-        rows: Option<Range<usize>>,
-    ) -> Result<RecordBatch> {
+        roots: &[usize],
+        rows: Option<&Range<usize>>,
+    ) -> Result<Vec<Range<u64>>> {
         let pq = self.arrow_meta.metadata();
         let descr = pq.file_metadata().schema_descr();
-        let roots = self.roots(needed);
         let rg_meta = pq
             .row_groups()
             .get(rg)
@@ -178,7 +287,7 @@ impl Sst {
             let pages = offset_index
                 .and_then(|o| o.get(leaf))
                 .map(|o| o.page_locations());
-            match (&rows, pages) {
+            match (rows, pages) {
                 (Some(r), Some(pages)) if !pages.is_empty() => {
                     let first_data = pages.first().map_or(start, |p| p.offset as u64);
                     if first_data > start {
@@ -198,6 +307,11 @@ impl Sst {
                 _ => ranges.push(start..start + len),
             }
         }
+        Ok(ranges)
+    }
+
+    /// Fetches `ranges` (coalesced) into a sparse view of the file.
+    async fn fetch(&self, storage: &dyn Storage, ranges: Vec<Range<u64>>) -> Result<SparseFile> {
         let mut file = SparseFile::new(self.meta.bytes);
         for r in coalesce(ranges, 64 * 1024) {
             let bytes = storage.get_range(&self.meta.path, r.clone()).await?;
@@ -206,13 +320,31 @@ impl Sst {
             }
             file.add(r.start, bytes);
         }
+        Ok(file)
+    }
+
+    /// Decodes rows `rows` (or all) of row group `rg` from already fetched bytes: the `needed`
+    /// table columns then key, ts and tombstone.
+    fn decode_rg(
+        &self,
+        file: SparseFile,
+        rg: usize,
+        needed: &[usize],
+        rows: Option<&Range<usize>>,
+    ) -> Result<RecordBatch> {
+        let pq = self.arrow_meta.metadata();
+        let descr = pq.file_metadata().schema_descr();
+        let rg_meta = pq
+            .row_groups()
+            .get(rg)
+            .ok_or_else(|| corrupt(&self.meta.path, "row group out of range"))?;
         let total = rg_meta.num_rows() as usize;
         let mut builder =
             ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.arrow_meta.clone())
                 .with_row_groups(vec![rg])
-                .with_projection(ProjectionMask::roots(descr, roots))
+                .with_projection(ProjectionMask::roots(descr, self.roots(needed)))
                 .with_batch_size(total.max(1));
-        if let Some(r) = &rows {
+        if let Some(r) = rows {
             let end = r.end.min(total);
             let start = r.start.min(end);
             builder = builder.with_row_selection(RowSelection::from(vec![
@@ -224,7 +356,53 @@ impl Sst {
         let reader = builder.build()?;
         let schema = reader.schema();
         let batches = reader.collect::<Result<Vec<_>, _>>()?;
-        Ok(arrow_select::concat::concat_batches(&schema, &batches)?)
+        let batch = arrow_select::concat::concat_batches(&schema, &batches)?;
+        self.shift_ts(batch, needed.len() + 1)
+    }
+
+    /// Applies the manifest's timestamp shift to the ts column at `col`.
+    fn shift_ts(&self, batch: RecordBatch, col: usize) -> Result<RecordBatch> {
+        let shift = self.meta.ts_shift;
+        if shift == 0 {
+            return Ok(batch);
+        }
+        let mut columns = batch.columns().to_vec();
+        let ts = columns
+            .get(col)
+            .ok_or_else(|| corrupt(&self.meta.path, "no timestamp column"))?
+            .as_primitive::<UInt64Type>()
+            .unary::<_, UInt64Type>(|t| t.saturating_add(shift));
+        if let Some(c) = columns.get_mut(col) {
+            *c = Arc::new(ts);
+        }
+        Ok(RecordBatch::try_new(batch.schema(), columns)?)
+    }
+
+    /// The same open file under a new record (a re-stamped commit): the parsed footer is
+    /// shared, nothing is read again.
+    pub fn with_meta(&self, meta: SstMeta) -> Sst {
+        Sst {
+            meta,
+            arrow_meta: self.arrow_meta.clone(),
+            blooms: self.blooms.clone(),
+            rg_keys: self.rg_keys.clone(),
+            table_columns: self.table_columns,
+            key_leaf: self.key_leaf,
+        }
+    }
+
+    /// Reads rows `rows` (or all) of row group `rg`, fetching only the bytes of the `needed`
+    /// columns plus the bookkeeping ones (and, with `rows`, only those pages).
+    async fn read_rg(
+        &self,
+        storage: &dyn Storage,
+        rg: usize,
+        needed: &[usize],
+        rows: Option<Range<usize>>,
+    ) -> Result<RecordBatch> {
+        let ranges = self.chunk_ranges(rg, &self.roots(needed), rows.as_ref())?;
+        let file = self.fetch(storage, ranges).await?;
+        self.decode_rg(file, rg, needed, rows.as_ref())
     }
 
     /// Row range within row group `rg` whose pages may hold keys in `[lo, hi]`, from the page
@@ -296,8 +474,25 @@ impl Sst {
             return Ok(None);
         }
         // Two steps: find the version among the small bookkeeping columns of the candidate
-        // pages, then decode only the one page per value column that holds that row.
-        let keys_batch = self.read_rg(storage, rg, &[], Some(rows.clone())).await?;
+        // pages, then decode only the one page per value column that holds that row. When the
+        // pages of both steps lie close together (small SSTs, the seal-every-batch case), one
+        // ranged read fetches them all: on an object store the request is the cost.
+        let mut ranges = self.chunk_ranges(rg, &self.roots(&[]), Some(&rows))?;
+        ranges.extend(self.chunk_ranges(rg, &self.roots(needed), Some(&rows))?);
+        let lo = ranges.iter().map(|r| r.start).min().unwrap_or(0);
+        let hi = ranges.iter().map(|r| r.end).max().unwrap_or(0);
+        let prefetched = if hi.saturating_sub(lo) <= SINGLE_READ_SPAN {
+            Some(
+                self.fetch(storage, std::iter::once(lo..hi).collect())
+                    .await?,
+            )
+        } else {
+            None
+        };
+        let keys_batch = match &prefetched {
+            Some(file) => self.decode_rg(file.clone(), rg, &[], Some(&rows))?,
+            None => self.read_rg(storage, rg, &[], Some(rows.clone())).await?,
+        };
         let keys = column(&keys_batch, 0)?.as_binary::<i32>();
         let ts = column(&keys_batch, 1)?.as_primitive::<UInt64Type>();
         let tomb = column(&keys_batch, 2)?.as_boolean();
@@ -314,9 +509,13 @@ impl Sst {
                 return Ok(Some(Found::Deleted(t)));
             }
             let row = rows.start + i;
-            let batch = self
-                .read_rg(storage, rg, needed, Some(row..row + 1))
-                .await?;
+            let batch = match prefetched {
+                Some(file) => self.decode_rg(file, rg, needed, Some(&(row..row + 1)))?,
+                None => {
+                    self.read_rg(storage, rg, needed, Some(row..row + 1))
+                        .await?
+                }
+            };
             if batch.num_rows() != 1 {
                 return Err(corrupt(&self.meta.path, "row selection returned no row"));
             }
@@ -326,6 +525,18 @@ impl Sst {
             return Ok(Some(Found::Row(RecordBatch::try_new(schema, cols)?, t)));
         }
         Ok(None)
+    }
+
+    /// Every version in the file (all table columns, then key, ts and tombstone), one batch
+    /// per row group, in file order. Compaction reads its inputs this way.
+    pub async fn read_all(&self, storage: &dyn Storage) -> Result<Vec<RecordBatch>> {
+        let all: Vec<usize> = (0..self.table_columns).collect();
+        let groups = self.arrow_meta.metadata().num_row_groups();
+        let mut out = Vec::with_capacity(groups);
+        for rg in 0..groups {
+            out.push(self.read_rg(storage, rg, &all, None).await?);
+        }
+        Ok(out)
     }
 
     /// A scan source over this SST's rows in `[lo, hi]`.

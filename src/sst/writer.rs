@@ -120,6 +120,71 @@ pub fn write_sst(
             .filter(|v| matches!(v.3, Entry::Tombstone { .. }))
             .count() as u64,
         distinct_keys: distinct as u64,
+        ts_shift: 0,
+    };
+    let sst = Sst::from_bytes(table, meta, bytes.clone())?;
+    Ok(Some((bytes, Arc::new(sst))))
+}
+
+/// Writes rows already in SST layout (the SST schema, sorted by key asc, ts desc) as one SST,
+/// cutting row groups only between keys. Returns `None` for no rows. Used by compaction.
+pub fn write_sorted(
+    table: &TableSchema,
+    rows: &RecordBatch,
+    id: u64,
+    level: u32,
+    path: String,
+) -> Result<Option<(Bytes, Arc<Sst>)>> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::UInt64Type;
+
+    let n = rows.num_rows();
+    if n == 0 {
+        return Ok(None);
+    }
+    let k = table.arrow().fields().len();
+    let col = |i: usize| {
+        rows.columns()
+            .get(i)
+            .ok_or_else(|| Error::Internal("compaction rows lack a bookkeeping column".into()))
+    };
+    let keys = col(k)?.as_binary::<i32>();
+    let ts = col(k + 1)?.as_primitive::<UInt64Type>();
+    let tomb = col(k + 2)?.as_boolean();
+    let distinct = 1
+        + (1..n)
+            .filter(|&i| keys.value(i) != keys.value(i - 1))
+            .count();
+    let schema = sst_schema(table);
+    let batch = RecordBatch::try_new(schema.clone(), rows.columns().to_vec())?;
+    let mut buf = Vec::with_capacity(n * 64);
+    let mut writer =
+        ArrowWriter::try_new(&mut buf, schema, Some(writer_properties(distinct as u64)))?;
+    let mut start = 0;
+    while start < n {
+        let mut end = (start + ROW_GROUP_ROWS).min(n);
+        while end < n && keys.value(end - 1) == keys.value(end) {
+            end += 1;
+        }
+        writer.write(&batch.slice(start, end - start))?;
+        writer.flush()?;
+        start = end;
+    }
+    writer.close()?;
+    let bytes = Bytes::from(buf);
+    let meta = SstMeta {
+        id,
+        level,
+        path,
+        rows: n as u64,
+        bytes: bytes.len() as u64,
+        min_key: keys.value(0).to_vec().into(),
+        max_key: keys.value(n - 1).to_vec().into(),
+        min_ts: ts.values().iter().copied().min().unwrap_or(0),
+        max_ts: ts.values().iter().copied().max().unwrap_or(0),
+        tombstones: tomb.true_count() as u64,
+        distinct_keys: distinct as u64,
+        ts_shift: 0,
     };
     let sst = Sst::from_bytes(table, meta, bytes.clone())?;
     Ok(Some((bytes, Arc::new(sst))))

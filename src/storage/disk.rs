@@ -288,4 +288,58 @@ impl Storage for DiskStorage {
             }
         })
     }
+
+    fn get_object<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<(Bytes, ObjectMeta)>> {
+        Box::pin(async move {
+            // One descriptor for both: files are replaced by rename, so the bytes and the
+            // metadata belong to the same inode, i.e. the same version.
+            let f = self.file(path)?;
+            let mut file = fs::File::open(&f).map_err(not_found_or(path, &f))?;
+            let md = file.metadata().map_err(io_err(&f))?;
+            let mut buf = Vec::with_capacity(md.len() as usize);
+            std::io::Read::read_to_end(&mut file, &mut buf).map_err(io_err(&f))?;
+            Ok((Bytes::from(buf), self.meta_of(path, &md)))
+        })
+    }
+
+    fn supports_append(&self) -> bool {
+        true
+    }
+
+    fn append<'a>(&'a self, path: &'a str, data: Bytes) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move {
+            let f = self.file(path)?;
+            // Appended files change length: drop any cached read handle.
+            self.forget(path);
+            let dir = f
+                .parent()
+                .ok_or_else(|| Error::Internal("object path without a parent".into()))?;
+            let created = !f.exists();
+            if created {
+                fs::create_dir_all(dir).map_err(io_err(dir))?;
+            }
+            let mut file = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&f)
+                .map_err(io_err(&f))?;
+            file.write_all(&data).map_err(io_err(&f))?;
+            if created {
+                // A new file is only durable once its directory entry is.
+                self.sync_dir(&f)?;
+            }
+            Ok(file.metadata().map_err(io_err(&f))?.len())
+        })
+    }
+
+    fn sync<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let f = self.file(path)?;
+            match fs::OpenOptions::new().append(true).open(&f) {
+                Ok(file) => file.sync_data().map_err(io_err(&f)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(io_err(&f)(e)),
+            }
+        })
+    }
 }

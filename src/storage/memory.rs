@@ -113,4 +113,62 @@ impl Storage for MemoryStorage {
     fn head<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Option<ObjectMeta>>> {
         Box::pin(async move { Ok(self.objects()?.get(path).map(|(b, v)| meta(path, b, *v))) })
     }
+
+    fn get_object<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<(Bytes, ObjectMeta)>> {
+        Box::pin(async move {
+            self.objects()?
+                .get(path)
+                .map(|(b, v)| (b.clone(), meta(path, b, *v)))
+                .ok_or_else(|| Error::NotFound(path.to_owned()))
+        })
+    }
+
+    fn supports_append(&self) -> bool {
+        true
+    }
+
+    fn append<'a>(&'a self, path: &'a str, data: Bytes) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move {
+            let version = self.next_version()?;
+            let mut objects = self.objects()?;
+            let old = objects
+                .get(path)
+                .map(|(b, _)| b.clone())
+                .unwrap_or_default();
+            let mut joined = Vec::with_capacity(old.len() + data.len());
+            joined.extend_from_slice(&old);
+            joined.extend_from_slice(&data);
+            let len = joined.len() as u64;
+            objects.insert(path.to_owned(), (Bytes::from(joined), version));
+            Ok(len)
+        })
+    }
+}
+
+impl MemoryStorage {
+    /// Cuts the object to its first `len` bytes (crash simulation: unsynced bytes vanish).
+    pub fn truncate(&self, path: &str, len: u64) -> Result<()> {
+        let version = self.next_version()?;
+        let mut objects = self.objects()?;
+        if let Some((b, v)) = objects.get_mut(path)
+            && (len as usize) < b.len()
+        {
+            *b = b.slice(..len as usize);
+            *v = version;
+        }
+        Ok(())
+    }
+
+    /// A deep copy: a second store that starts with the same objects and then diverges.
+    pub fn fork(&self) -> Result<Self> {
+        let copy = self.objects()?.clone();
+        let next = *self
+            .versions
+            .lock()
+            .map_err(|_| Error::Internal("memory storage lock poisoned".into()))?;
+        Ok(Self {
+            objects: Arc::new(Mutex::new(copy)),
+            versions: Arc::new(Mutex::new(next)),
+        })
+    }
 }

@@ -8,8 +8,10 @@
 //! Futures are not `Send`: Anax runs on a single-threaded executor (wasm has no other), and the
 //! browser/Workers backends hold JS values.
 
+mod counting;
 #[cfg(not(target_arch = "wasm32"))]
 mod disk;
+mod fault;
 mod memory;
 
 use std::fmt::Debug;
@@ -19,10 +21,12 @@ use std::pin::Pin;
 
 use bytes::Bytes;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
+pub use counting::{CountingStorage, RequestCounts};
 #[cfg(not(target_arch = "wasm32"))]
 pub use disk::DiskStorage;
+pub use fault::{FaultMode, FaultStorage};
 pub use memory::MemoryStorage;
 
 /// `Send + Sync` natively, where handles may cross threads; nothing in wasm, where JS-backed
@@ -82,6 +86,44 @@ pub trait Storage: Debug + MaybeSendSync {
     fn delete<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<()>>;
     /// The object's metadata, or `None`.
     fn head<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Option<ObjectMeta>>>;
+
+    /// The whole object and the metadata of exactly that version (its etag is what a later
+    /// `IfMatch` must name). The default asks `head` first, then `get`: the etag is then never
+    /// newer than the bytes, so a compare-and-swap based on it can only fail, never clobber.
+    fn get_object<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<(Bytes, ObjectMeta)>> {
+        Box::pin(async move {
+            let meta = self
+                .head(path)
+                .await?
+                .ok_or_else(|| Error::NotFound(path.to_owned()))?;
+            let bytes = self.get(path).await?;
+            Ok((bytes, meta))
+        })
+    }
+
+    /// Whether [`Storage::append`] and [`Storage::sync`] work: true for file-like backends
+    /// (disk, OPFS, memory) that can host a write-ahead log; object stores cannot append.
+    fn supports_append(&self) -> bool {
+        false
+    }
+
+    /// Appends `data` to the object (creating it when absent) and returns its new length. The
+    /// bytes are readable at once but only durable after [`Storage::sync`].
+    fn append<'a>(&'a self, path: &'a str, data: Bytes) -> BoxFuture<'a, Result<u64>> {
+        let _ = data;
+        Box::pin(async move {
+            Err(Error::InvalidArgument(format!(
+                "this storage backend cannot append to {path}: use a durability mode without a \
+                 write-ahead log (seal every batch)"
+            )))
+        })
+    }
+
+    /// Makes every byte appended to the object so far durable.
+    fn sync<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<()>> {
+        let _ = path;
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Clamps `range` to an object of `len` bytes.

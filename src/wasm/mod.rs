@@ -2,6 +2,7 @@
 //! core, and returns Promises. No engine logic lives here.
 
 mod convert;
+pub(crate) mod timer;
 
 use js_sys::{Array, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;

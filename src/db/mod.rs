@@ -1,0 +1,879 @@
+//! The database handle: the builder that opens it and the operations users call.
+//!
+//! Every method takes `&self` and is `async`; shared state lives behind one mutex held only for
+//! short, non-awaiting critical sections. Writes go through one commit pipeline ([`commit`]):
+//! concurrent commits queue, and whoever holds the commit lock writes the whole queue at once
+//! (group commit) to the WAL or, in seal-every-batch mode, as one SST plus one manifest commit.
+//! A read takes a [`Snapshot`] (the read timestamp plus the memtables and SSTs live at that
+//! moment) and then reads without the lock.
+
+mod commit;
+mod maint;
+mod snapshot;
+
+use std::ops::Bound;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::{Schema, SchemaRef};
+
+use crate::error::{Error, Result};
+use crate::key::{KeyBytes, encode_rows};
+use crate::manifest::{Catalog, Edit, EditKind, Head, Manifest, ManifestState};
+use crate::memtable::{Memtable, Timestamp};
+use crate::options::{
+    CasBackoffConfig, Clock, Durability, MinorCompaction, Retention, SealPolicy, SystemClock,
+    WalConfig, WalSyncPolicy,
+};
+use crate::read::mem_source::{MemRef, lock};
+use crate::rows::RowsBuilder;
+use crate::scan::{KeyRange, ScanOptions};
+use crate::schema::{KeySpec, TableSchema};
+use crate::sst::SstHandle;
+use crate::storage::{CountingStorage, MemoryStorage, RequestCounts, Storage};
+use crate::value::Value;
+use crate::wal::WalWriter;
+
+pub use maint::{CompactReport, GcReport};
+pub use snapshot::Snapshot;
+
+/// The table name used when none is given.
+pub const DEFAULT_TABLE_NAME: &str = "anax-default";
+
+#[derive(Debug, Clone)]
+enum StorageChoice {
+    InMemory,
+    #[cfg(not(target_arch = "wasm32"))]
+    OnDisk(std::path::PathBuf),
+    Custom(Arc<dyn Storage>),
+}
+
+/// Configures and opens a [`Db`]. Choose exactly one storage backend before `open`.
+#[derive(Debug, Clone)]
+pub struct DbBuilder {
+    schema: SchemaRef,
+    key: KeySpec,
+    storage: Option<StorageChoice>,
+    table_name: String,
+    seal: SealPolicy,
+    minor: Option<MinorCompaction>,
+    clock: Arc<dyn Clock>,
+    durability: Option<Durability>,
+    wal: WalConfig,
+    backoff: CasBackoffConfig,
+    retention: Retention,
+}
+
+impl DbBuilder {
+    fn new(schema: SchemaRef, key: KeySpec) -> Self {
+        Self {
+            schema,
+            key,
+            storage: None,
+            table_name: DEFAULT_TABLE_NAME.to_owned(),
+            seal: SealPolicy::default(),
+            minor: Some(MinorCompaction::default()),
+            clock: Arc::new(SystemClock),
+            durability: None,
+            wal: WalConfig::default(),
+            backoff: CasBackoffConfig::default(),
+            retention: Retention::default(),
+        }
+    }
+
+    /// A table keyed by the column `name`.
+    pub fn from_schema_key_name(schema: SchemaRef, name: &str) -> Self {
+        Self::new(schema, KeySpec::Names(vec![name.to_owned()]))
+    }
+
+    /// A table keyed by the columns `names`, in this order (a composite key).
+    pub fn from_schema_key_names(schema: SchemaRef, names: &[&str]) -> Self {
+        Self::new(
+            schema,
+            KeySpec::Names(names.iter().map(|s| (*s).to_owned()).collect()),
+        )
+    }
+
+    /// A table keyed by the columns at `indices`, in this order.
+    pub fn from_schema_key_indices(schema: SchemaRef, indices: Vec<usize>) -> Self {
+        Self::new(schema, KeySpec::Indices(indices))
+    }
+
+    /// A table keyed by the columns carrying `tonbo.key` field metadata.
+    pub fn from_schema_metadata(schema: SchemaRef) -> Self {
+        Self::new(schema, KeySpec::Metadata)
+    }
+
+    /// Alias of [`DbBuilder::from_schema_metadata`].
+    pub fn from_schema(schema: SchemaRef) -> Self {
+        Self::from_schema_metadata(schema)
+    }
+
+    /// Volatile storage in this process's memory (durability: volatile); `label` names it in
+    /// diagnostics.
+    pub fn in_memory(mut self, label: impl Into<String>) -> Self {
+        let _ = label.into();
+        self.storage = Some(StorageChoice::InMemory);
+        self
+    }
+
+    /// Files under `path` on the local disk (native only; durability: write-ahead log).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn on_disk(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.storage = Some(StorageChoice::OnDisk(path.into()));
+        self
+    }
+
+    /// Any [`Storage`] implementation: an object store, or a shared or fault-injecting store in
+    /// tests. Its durability defaults to seal-every-batch (the object-store mode).
+    pub fn with_storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.storage = Some(StorageChoice::Custom(storage));
+        self
+    }
+
+    /// The table's name (default [`DEFAULT_TABLE_NAME`]).
+    pub fn table_name(mut self, name: impl Into<String>) -> Self {
+        self.table_name = name.into();
+        self
+    }
+
+    /// When the mutable memtable seals (default: 8 MiB).
+    pub fn with_seal_policy(mut self, policy: SealPolicy) -> Self {
+        self.seal = policy;
+        self
+    }
+
+    /// Flush sealed memtables into an SST at `target_level` once `segment_threshold` of them
+    /// wait (default 4, level 0).
+    pub fn with_minor_compaction(mut self, segment_threshold: usize, target_level: u32) -> Self {
+        self.minor = Some(MinorCompaction {
+            segment_threshold: segment_threshold.max(1),
+            target_level,
+        });
+        self
+    }
+
+    /// Never flush on its own: sealed memtables wait for [`Db::flush`].
+    pub fn disable_minor_compaction(mut self) -> Self {
+        self.minor = None;
+        self
+    }
+
+    /// The clock used for age-based sealing, retention and backoff.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How writes become durable (default: per backend, see [`Durability`]).
+    pub fn with_durability(mut self, durability: Durability) -> Self {
+        self.durability = Some(durability);
+        self
+    }
+
+    /// Write-ahead log settings; selects WAL durability.
+    pub fn with_wal_config(mut self, config: WalConfig) -> Self {
+        self.wal = config.clone();
+        self.durability = Some(Durability::Wal(config));
+        self
+    }
+
+    /// The WAL's sync policy (applies when the WAL is used).
+    pub fn wal_sync_policy(mut self, policy: WalSyncPolicy) -> Self {
+        self.wal.sync = policy;
+        self.retarget_wal();
+        self
+    }
+
+    /// The WAL's segment size (applies when the WAL is used).
+    pub fn wal_segment_bytes(mut self, bytes: u64) -> Self {
+        self.wal.segment_max_bytes = bytes;
+        self.retarget_wal();
+        self
+    }
+
+    /// The WAL's group-commit window in ms (applies when the WAL is used).
+    pub fn wal_flush_interval(mut self, ms: u64) -> Self {
+        self.wal.flush_interval_ms = ms;
+        self.retarget_wal();
+        self
+    }
+
+    /// Bytes of flushed WAL segments GC keeps (applies when the WAL is used).
+    pub fn wal_retention_bytes(mut self, bytes: u64) -> Self {
+        self.wal.retention_bytes = bytes;
+        self.retarget_wal();
+        self
+    }
+
+    fn retarget_wal(&mut self) {
+        if let Some(Durability::Wal(c)) = &mut self.durability {
+            *c = self.wal.clone();
+        }
+    }
+
+    /// Backoff for manifest compare-and-swap retries (default 50 ms doubling to 1 s).
+    pub fn cas_backoff(mut self, config: CasBackoffConfig) -> Self {
+        self.backoff = config;
+        self
+    }
+
+    /// How long history stays readable and files linger (see [`Retention`]).
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// Validates the configuration, then recovers the database at the chosen storage (manifest,
+    /// then WAL replay) or initialises it there.
+    // In wasm, storage handles hold JS values and are not Send; one Arc code path everywhere.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
+    pub async fn open(self) -> Result<Db> {
+        let schema = TableSchema::new(self.schema, &self.key)?;
+        if self.table_name.is_empty() {
+            return Err(Error::InvalidArgument(
+                "the table name must not be empty".into(),
+            ));
+        }
+        if let SealPolicy::BatchesThreshold { batches: 0 }
+        | SealPolicy::Rows(0)
+        | SealPolicy::Bytes(0) = self.seal
+        {
+            return Err(Error::InvalidArgument(
+                "a seal threshold must be at least 1".into(),
+            ));
+        }
+        let (raw, default_durability): (Arc<dyn Storage>, Durability) = match self.storage {
+            None => {
+                return Err(Error::InvalidArgument(
+                    "storage backend not selected: call in_memory(..) (or another backend) \
+                     before open"
+                        .into(),
+                ));
+            }
+            Some(StorageChoice::InMemory) => (Arc::new(MemoryStorage::new()), Durability::Volatile),
+            #[cfg(not(target_arch = "wasm32"))]
+            Some(StorageChoice::OnDisk(path)) => (
+                Arc::new(crate::storage::DiskStorage::new(path, true)?),
+                Durability::Wal(self.wal.clone()),
+            ),
+            Some(StorageChoice::Custom(s)) => (s, Durability::SealEveryBatch),
+        };
+        let durability = self.durability.unwrap_or(default_durability);
+        if let Durability::Wal(c) = &durability {
+            if !raw.supports_append() {
+                return Err(Error::InvalidArgument(
+                    "this storage cannot append, so it cannot hold a write-ahead log: use \
+                     Durability::SealEveryBatch"
+                        .into(),
+                ));
+            }
+            if c.segment_max_bytes == 0 || c.queue_size == 0 || c.dir.is_empty() {
+                return Err(Error::InvalidArgument(
+                    "WAL segment size and queue size must be at least 1 and the directory \
+                     non-empty"
+                        .into(),
+                ));
+            }
+        }
+        let counting = CountingStorage::new(raw);
+        let storage: Arc<dyn Storage> = Arc::new(counting.clone());
+        let catalog = catalog_of(&schema, &self.table_name)?;
+        let manifest = Manifest::new(storage.clone(), self.clock.clone(), self.backoff);
+        let head = match manifest.load().await? {
+            Some(h) => {
+                check_catalog(&h.state.catalog, &catalog)?;
+                h
+            }
+            None => {
+                let init = Edit {
+                    kind: Some(EditKind::Init),
+                    commit_id: crate::codec::random_u64()?,
+                    ..Edit::default()
+                };
+                let first = init.apply(
+                    &ManifestState::empty(catalog.clone()),
+                    self.clock.now_millis(),
+                )?;
+                match manifest.try_write(None, first).await {
+                    Ok(h) => h,
+                    // Another handle created the table first: use (and check) theirs.
+                    Err(Error::Conflict(_)) => {
+                        let h = manifest.load().await?.ok_or_else(|| {
+                            Error::Corrupt("the manifest head vanished while opening".into())
+                        })?;
+                        check_catalog(&h.state.catalog, &catalog)?;
+                        h
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        let db = Db::new(
+            schema,
+            self.table_name,
+            storage,
+            counting,
+            manifest,
+            Config {
+                seal: self.seal,
+                minor: self.minor,
+                clock: self.clock,
+                durability,
+                retention: self.retention,
+            },
+            &head,
+        )?;
+        db.recover(&head).await?;
+        Ok(db)
+    }
+
+    /// Alias of [`DbBuilder::open`].
+    pub async fn build(self) -> Result<Db> {
+        self.open().await
+    }
+}
+
+/// The catalog entry this builder's table would have.
+fn catalog_of(schema: &TableSchema, table_name: &str) -> Result<Catalog> {
+    let arrow = schema.arrow();
+    let bare = Arc::new(Schema::new(arrow.fields().clone()));
+    let schema_ipc = crate::ipc::encode_stream(&bare, &[])?;
+    let key_names: Vec<String> = schema.key_fields().map(|f| f.name().clone()).collect();
+    let mut fp = crc32c::crc32c(&schema_ipc);
+    for k in &key_names {
+        fp = crc32c::crc32c_append(fp, k.as_bytes());
+        fp = crc32c::crc32c_append(fp, &[0]);
+    }
+    Ok(Catalog {
+        table_name: table_name.to_owned(),
+        schema_ipc,
+        key_names,
+        fingerprint: fp,
+    })
+}
+
+/// A reopen must name the same table with the same columns and key.
+fn check_catalog(stored: &Catalog, wanted: &Catalog) -> Result<()> {
+    if stored.table_name != wanted.table_name {
+        return Err(Error::SchemaMismatch(format!(
+            "this storage root holds table '{}', not '{}'; open it with that table name or use \
+             another root",
+            stored.table_name, wanted.table_name
+        )));
+    }
+    if stored.key_names != wanted.key_names {
+        return Err(Error::SchemaMismatch(format!(
+            "table '{}' is keyed by ({}), but this open declares ({})",
+            stored.table_name,
+            stored.key_names.join(", "),
+            wanted.key_names.join(", ")
+        )));
+    }
+    if stored.fingerprint != wanted.fingerprint || stored.schema_ipc != wanted.schema_ipc {
+        let (old, _) = crate::ipc::decode_stream(&stored.schema_ipc)?;
+        let (new, _) = crate::ipc::decode_stream(&wanted.schema_ipc)?;
+        let describe = |s: &Schema| {
+            s.fields()
+                .iter()
+                .map(|f| {
+                    let null = if f.is_nullable() { "" } else { " not null" };
+                    format!("{}: {}{null}", f.name(), f.data_type())
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return Err(Error::SchemaMismatch(format!(
+            "table '{}' was created with columns ({}), but this open declares ({})",
+            stored.table_name,
+            describe(&old),
+            describe(&new)
+        )));
+    }
+    Ok(())
+}
+
+#[derive(Debug)]
+struct Config {
+    seal: SealPolicy,
+    minor: Option<MinorCompaction>,
+    clock: Arc<dyn Clock>,
+    durability: Durability,
+    retention: Retention,
+}
+
+/// An open table. Cheap to clone; clones share the same data.
+#[derive(Debug, Clone)]
+pub struct Db {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    schema: TableSchema,
+    sst_schema: SchemaRef,
+    key_names: Vec<String>,
+    table_name: String,
+    storage: Arc<dyn Storage>,
+    counting: CountingStorage,
+    manifest: Manifest,
+    config: Config,
+    state: Mutex<State>,
+    /// Held by whoever writes the commit queue (group-commit leader), and by seals that must
+    /// rotate the WAL.
+    commit: futures_util::lock::Mutex<Option<WalWriter>>,
+}
+
+/// The SSTs of one manifest version, newest first.
+#[derive(Debug, Default)]
+pub(crate) struct Version {
+    pub(crate) ssts: Vec<Arc<SstHandle>>,
+    pub(crate) manifest_version: u64,
+}
+
+/// A sealed memtable and the first WAL segment that may hold its commits.
+#[derive(Debug, Clone)]
+struct Sealed {
+    mem: MemRef,
+    segment: u64,
+}
+
+#[derive(Debug)]
+struct State {
+    mutable: MemRef,
+    mutable_since_ms: Option<u64>,
+    /// The first WAL segment that may hold the mutable memtable's commits.
+    mutable_segment: u64,
+    /// Sealed memtables, oldest first.
+    immutables: Vec<Sealed>,
+    version: Arc<Version>,
+    /// Every version handed out, for GC to see which files live snapshots still read.
+    pinned_versions: Vec<Weak<Version>>,
+    /// Read timestamps of live snapshots.
+    pinned_ts: Vec<(Weak<()>, Timestamp)>,
+    /// The highest timestamp assigned.
+    last_ts: Timestamp,
+    /// The highest timestamp readers may see (every commit at or below it is applied).
+    visible_ts: Timestamp,
+    /// Commits waiting for the group-commit leader.
+    queue: Vec<commit::Pending>,
+    next_seq: u64,
+    /// Outcomes of commits written by another leader, by sequence number.
+    outcomes: std::collections::HashMap<u64, Result<Timestamp>>,
+    flushing: bool,
+    closed: bool,
+}
+
+/// Where rows are, for diagnostics and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DbStats {
+    /// Sealed memtables waiting for a flush.
+    pub immutable_memtables: usize,
+    /// Versions in the mutable memtable.
+    pub mutable_rows: usize,
+    /// SST count.
+    pub ssts: usize,
+    /// Versions in SSTs.
+    pub sst_rows: u64,
+    /// Bytes of SSTs.
+    pub sst_bytes: u64,
+    /// The newest commit timestamp visible to reads.
+    pub last_ts: Timestamp,
+    /// The manifest version this handle reads.
+    pub manifest_version: u64,
+    /// SSTs per level, `(level, count, bytes)`, lowest level first.
+    pub levels: Vec<(u32, usize, u64)>,
+}
+
+impl Db {
+    // In wasm there is one thread and JS-backed storage is not Send; Arc is kept for one code
+    // path on every target.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
+    fn new(
+        schema: TableSchema,
+        table_name: String,
+        storage: Arc<dyn Storage>,
+        counting: CountingStorage,
+        manifest: Manifest,
+        config: Config,
+        head: &Head,
+    ) -> Result<Self> {
+        let key_names = schema.key_fields().map(|f| f.name().clone()).collect();
+        let sst_schema = crate::sst::format::sst_schema(&schema);
+        let version = Arc::new(Version {
+            ssts: head
+                .state
+                .ssts
+                .iter()
+                .map(|m| Arc::new(SstHandle::lazy(m.clone())))
+                .collect(),
+            manifest_version: head.state.version,
+        });
+        let last_ts = head.state.last_ts;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                schema,
+                sst_schema,
+                key_names,
+                table_name,
+                storage,
+                counting,
+                manifest,
+                config,
+                state: Mutex::new(State {
+                    mutable: Arc::new(Mutex::new(Memtable::new())),
+                    mutable_since_ms: None,
+                    mutable_segment: 0,
+                    immutables: Vec::new(),
+                    pinned_versions: vec![Arc::downgrade(&version)],
+                    version,
+                    pinned_ts: Vec::new(),
+                    last_ts,
+                    visible_ts: last_ts,
+                    queue: Vec::new(),
+                    next_seq: 0,
+                    outcomes: std::collections::HashMap::new(),
+                    flushing: false,
+                    closed: false,
+                }),
+                commit: futures_util::lock::Mutex::new(None),
+            }),
+        })
+    }
+
+    /// The table's schema and key.
+    pub fn schema(&self) -> &TableSchema {
+        &self.shared.schema
+    }
+
+    /// The table's name.
+    pub fn table_name(&self) -> &str {
+        &self.shared.table_name
+    }
+
+    /// The storage the table lives on (wrapped in request accounting).
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.shared.storage
+    }
+
+    /// How writes become durable for this handle.
+    pub fn durability(&self) -> &Durability {
+        &self.shared.config.durability
+    }
+
+    /// Storage requests this handle made so far, by kind. Subtract two readings
+    /// ([`RequestCounts::since`]) for the cost of the operations between them.
+    pub fn request_counts(&self) -> RequestCounts {
+        self.shared.counting.counts()
+    }
+
+    fn state(&self) -> Result<MutexGuard<'_, State>> {
+        let guard = self.raw_state()?;
+        if guard.closed {
+            return Err(Error::Closed);
+        }
+        Ok(guard)
+    }
+
+    fn check_open(&self) -> Result<()> {
+        self.state().map(drop)
+    }
+
+    fn raw_state(&self) -> Result<MutexGuard<'_, State>> {
+        self.shared
+            .state
+            .lock()
+            .map_err(|_| Error::Internal("state lock poisoned".into()))
+    }
+
+    fn key_name_refs(&self) -> Vec<&str> {
+        self.shared.key_names.iter().map(String::as_str).collect()
+    }
+
+    /// Installs a manifest head as the SST set readers see, reusing open handles (and
+    /// `fresh` ones just written) so cached footers survive.
+    fn install(&self, st: &mut State, head: &Head, fresh: &[Arc<SstHandle>]) {
+        if head.state.version <= st.version.manifest_version {
+            return;
+        }
+        let find = |id: u64| {
+            fresh
+                .iter()
+                .chain(st.version.ssts.iter())
+                .find(|h| h.meta.id == id)
+                .cloned()
+        };
+        let ssts = head
+            .state
+            .ssts
+            .iter()
+            .map(|m| find(m.id).unwrap_or_else(|| Arc::new(SstHandle::lazy(m.clone()))))
+            .collect();
+        let version = Arc::new(Version {
+            ssts,
+            manifest_version: head.state.version,
+        });
+        st.pinned_versions.retain(|w| w.strong_count() > 0);
+        st.pinned_versions.push(Arc::downgrade(&version));
+        st.version = version;
+        // Commits by other handles are visible once their SSTs are installed.
+        if head.state.last_ts > st.last_ts {
+            st.last_ts = head.state.last_ts;
+        }
+        if head.state.last_ts > st.visible_ts && st.queue.is_empty() {
+            st.visible_ts = head.state.last_ts;
+        }
+    }
+
+    /// Re-reads the manifest head (one GET) and, when another handle committed since, makes
+    /// its commits visible here. Returns whether anything changed. Handles on object stores
+    /// call this to see other writers' puts (a Worker does it once per request).
+    pub async fn refresh(&self) -> Result<bool> {
+        self.check_open()?;
+        let Some(head) = self.shared.manifest.load().await? else {
+            return Err(Error::Corrupt("the manifest head disappeared".into()));
+        };
+        let mut st = self.state()?;
+        let before = st.version.manifest_version;
+        self.install(&mut st, &head, &[]);
+        Ok(st.version.manifest_version != before)
+    }
+
+    /// Upserts every row of `batch` in one commit and returns its commit timestamp. When a key
+    /// repeats within the batch, the last row wins.
+    pub async fn put(&self, batch: RecordBatch) -> Result<Timestamp> {
+        let schema = self.shared.schema.arrow();
+        self.shared.schema.check_compatible(&batch.schema())?;
+        let key_cols: Vec<_> = self
+            .shared
+            .schema
+            .key_indices()
+            .iter()
+            .map(|&i| batch.column(i).clone())
+            .collect();
+        let keys = encode_rows(&key_cols, &self.key_name_refs())?;
+        for (field, col) in schema.fields().iter().zip(batch.columns()) {
+            if !field.is_nullable() && col.null_count() > 0 {
+                return Err(Error::TypeMismatch {
+                    column: field.name().clone(),
+                    expected: format!("a non-null {}", field.data_type()),
+                    got: "null".into(),
+                });
+            }
+        }
+        // Store the rows under the table's own schema (nullability, metadata) so results are
+        // uniform whatever the writer's schema said.
+        let batch = RecordBatch::try_new(schema.clone(), batch.columns().to_vec())?;
+        if batch.num_rows() == 0 {
+            return Ok(self.state()?.visible_ts);
+        }
+        self.submit(commit::Op::Put(batch, keys)).await
+    }
+
+    /// Upserts the rows of an Arrow IPC stream (all its batches) in one commit.
+    pub async fn put_ipc(&self, bytes: &[u8]) -> Result<Timestamp> {
+        let (schema, batches) = crate::ipc::decode_stream(bytes)?;
+        self.shared.schema.check_compatible(&schema)?;
+        let batch = arrow_select::concat::concat_batches(&schema, &batches)?;
+        self.put(batch).await
+    }
+
+    /// Upserts rows given as values in column order.
+    pub async fn put_rows(&self, rows: &[Vec<Value>]) -> Result<Timestamp> {
+        let schema = &self.shared.schema;
+        let mut b = RowsBuilder::new(schema.arrow().clone(), schema.key_indices())?;
+        for row in rows {
+            b.push_values(row)?;
+        }
+        self.put(b.finish()?).await
+    }
+
+    /// Deletes the rows with these keys (each a full key) in one commit.
+    pub async fn delete_many(&self, keys: &[Vec<Value>]) -> Result<Timestamp> {
+        if keys.is_empty() {
+            return Ok(self.state()?.visible_ts);
+        }
+        let (batch, encoded) = self.key_batch(keys)?;
+        self.submit(commit::Op::Delete(batch, encoded)).await
+    }
+
+    /// Deletes the row with this key (values of the key columns in key order).
+    pub async fn delete(&self, key: &[Value]) -> Result<Timestamp> {
+        self.delete_many(&[key.to_vec()]).await
+    }
+
+    /// A consistent view of everything committed so far.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        let ts = self.state()?.visible_ts;
+        self.snapshot_at(ts)
+    }
+
+    /// A view at read timestamp `ts` over the current memtables and SSTs. Correct for any `ts`
+    /// from the oldest retained version on: compaction keeps every version such reads need.
+    fn snapshot_at(&self, ts: Timestamp) -> Result<Snapshot> {
+        let mut st = self.state()?;
+        let mut mems = vec![st.mutable.clone()];
+        mems.extend(st.immutables.iter().rev().map(|s| s.mem.clone()));
+        let pin = Arc::new(());
+        st.pinned_ts.retain(|(w, _)| w.strong_count() > 0);
+        st.pinned_ts.push((Arc::downgrade(&pin), ts));
+        Ok(Snapshot::new(
+            self.clone(),
+            ts,
+            mems,
+            st.version.clone(),
+            pin,
+        ))
+    }
+
+    /// The row with this key, as a one-row batch, or `None`.
+    pub async fn get(&self, key: &[Value]) -> Result<Option<RecordBatch>> {
+        self.snapshot()?.get(key).await
+    }
+
+    /// The rows selected by `opts`, as one batch.
+    pub async fn scan(&self, opts: &ScanOptions) -> Result<RecordBatch> {
+        self.snapshot()?.scan(opts).await
+    }
+
+    /// The rows selected by `opts` as a stream of bounded batches.
+    pub async fn scan_stream(&self, opts: &ScanOptions) -> Result<crate::read::merge::ScanStream> {
+        self.snapshot()?.scan_stream(opts).await
+    }
+
+    /// Where rows are now.
+    pub fn stats(&self) -> Result<DbStats> {
+        let st = self.state()?;
+        let mut levels: Vec<(u32, usize, u64)> = Vec::new();
+        for h in &st.version.ssts {
+            match levels.iter_mut().find(|l| l.0 == h.meta.level) {
+                Some(l) => {
+                    l.1 += 1;
+                    l.2 += h.meta.bytes;
+                }
+                None => levels.push((h.meta.level, 1, h.meta.bytes)),
+            }
+        }
+        levels.sort_unstable();
+        Ok(DbStats {
+            immutable_memtables: st.immutables.len(),
+            mutable_rows: lock(&st.mutable)?.rows(),
+            ssts: st.version.ssts.len(),
+            sst_rows: st.version.ssts.iter().map(|s| s.meta.rows).sum(),
+            sst_bytes: st.version.ssts.iter().map(|s| s.meta.bytes).sum(),
+            last_ts: st.visible_ts,
+            manifest_version: st.version.manifest_version,
+            levels,
+        })
+    }
+
+    /// The paths of the live SSTs, newest first.
+    pub fn sst_paths(&self) -> Result<Vec<String>> {
+        Ok(self
+            .state()?
+            .version
+            .ssts
+            .iter()
+            .map(|s| s.meta.path.clone())
+            .collect())
+    }
+
+    /// Flushes what the memtables hold (so the next open replays nothing), syncs the WAL, and
+    /// marks the handle closed; later calls fail with [`crate::ErrorCode::Closed`]. Idempotent.
+    pub async fn close(&self) -> Result<()> {
+        if self.raw_state()?.closed {
+            return Ok(());
+        }
+        if !matches!(self.shared.config.durability, Durability::SealEveryBatch) {
+            self.flush().await?;
+        }
+        let mut wal = self.shared.commit.lock().await;
+        if let Some(w) = wal.as_mut() {
+            w.sync(
+                self.shared.storage.as_ref(),
+                self.shared.config.clock.now_millis(),
+            )
+            .await?;
+        }
+        self.raw_state()?.closed = true;
+        Ok(())
+    }
+
+    /// One batch of the key columns of `keys`, and their encodings.
+    fn key_batch(&self, keys: &[Vec<Value>]) -> Result<(RecordBatch, Vec<KeyBytes>)> {
+        let schema = &self.shared.schema;
+        let n = schema.key_indices().len();
+        let key_schema = schema.key_schema();
+        let idx: Vec<usize> = (0..n).collect();
+        let mut b = RowsBuilder::new(key_schema, &idx)?;
+        for k in keys {
+            if k.len() != n {
+                return Err(self.key_len_error(k.len()));
+            }
+            b.push_values(k)?;
+        }
+        let batch = b.finish()?;
+        let encoded = encode_rows(batch.columns(), &self.key_name_refs())?;
+        Ok((batch, encoded))
+    }
+
+    fn key_len_error(&self, got: usize) -> Error {
+        Error::InvalidArgument(format!(
+            "a key of this table has {} column(s) ({}), got {got} value(s)",
+            self.shared.key_names.len(),
+            self.shared.key_names.join(", "),
+        ))
+    }
+
+    /// Encodes a full key (or, with `allow_prefix`, leading key columns). Returns the bytes and
+    /// whether all key columns were given.
+    fn encode_key(&self, values: &[Value], allow_prefix: bool) -> Result<(KeyBytes, bool)> {
+        let schema = &self.shared.schema;
+        let n = schema.key_indices().len();
+        if values.is_empty() || values.len() > n || (!allow_prefix && values.len() != n) {
+            return Err(self.key_len_error(values.len()));
+        }
+        let fields: Vec<_> = schema.key_fields().take(values.len()).cloned().collect();
+        let key_schema = Arc::new(Schema::new(fields));
+        let idx: Vec<usize> = (0..values.len()).collect();
+        let mut b = RowsBuilder::new(key_schema, &idx)?;
+        b.push_values(values)?;
+        let batch = b.finish()?;
+        let names = self.key_name_refs();
+        let key = encode_rows(batch.columns(), names.get(..values.len()).unwrap_or(&names))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Internal("no key encoded".into()))?;
+        Ok((key, values.len() == n))
+    }
+
+    fn key_range(&self, opts: &ScanOptions) -> Result<Option<KeyRange>> {
+        let enc = |b: &Bound<Vec<Value>>| -> Result<Bound<(KeyBytes, bool)>> {
+            Ok(match b {
+                Bound::Included(v) => Bound::Included(self.encode_key(v, true)?),
+                Bound::Excluded(v) => Bound::Excluded(self.encode_key(v, true)?),
+                Bound::Unbounded => Bound::Unbounded,
+            })
+        };
+        let Some(start) = KeyRange::lower(enc(&opts.start)?) else {
+            return Ok(None);
+        };
+        let mut range = KeyRange {
+            start,
+            end: KeyRange::upper(enc(&opts.end)?),
+        };
+        if let Some(prefix) = &opts.prefix {
+            let (p, _) = self.encode_key(prefix, true)?;
+            range = range.intersect_prefix(&p);
+        }
+        Ok(Some(range))
+    }
+
+    fn column_index(&self, name: &str, what: &str) -> Result<usize> {
+        self.shared
+            .schema
+            .arrow()
+            .index_of(name)
+            .map_err(|_| Error::InvalidArgument(format!("unknown column '{name}' in {what}")))
+    }
+}

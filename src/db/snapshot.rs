@@ -1,0 +1,206 @@
+//! Read views: a timestamp plus the memtables and SSTs that were live when it was taken.
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::{Field, Schema, SchemaRef};
+
+use super::{Db, Version};
+use crate::error::{Error, Result};
+use crate::memtable::{Entry, Timestamp};
+use crate::read::mem_source::{MemRef, MemSource, lock};
+use crate::read::merge::{ScanStream, Source};
+use crate::scan::ScanOptions;
+use crate::sst::Found;
+use crate::value::Value;
+
+/// A consistent read view: everything committed at or before its timestamp, nothing after.
+/// It keeps the memtables and SSTs it needs alive (and out of GC's reach) while it exists.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    db: Db,
+    ts: Timestamp,
+    /// Newest first.
+    mems: Vec<MemRef>,
+    version: Arc<Version>,
+    _pin: Arc<()>,
+}
+
+impl Snapshot {
+    pub(super) fn new(
+        db: Db,
+        ts: Timestamp,
+        mems: Vec<MemRef>,
+        version: Arc<Version>,
+        pin: Arc<()>,
+    ) -> Self {
+        Self {
+            db,
+            ts,
+            mems,
+            version,
+            _pin: pin,
+        }
+    }
+
+    /// The read timestamp: commits at or below it are visible.
+    pub fn ts(&self) -> Timestamp {
+        self.ts
+    }
+
+    /// The row with this key as of this snapshot, or `None`.
+    pub async fn get(&self, key: &[Value]) -> Result<Option<RecordBatch>> {
+        let db = &self.db;
+        let (key, _) = db.encode_key(key, false)?;
+        let table = db.shared.schema.arrow();
+        for mem in &self.mems {
+            let mem = lock(mem)?;
+            match mem.get(&key, self.ts) {
+                Some((_, Entry::Row { batch, row })) => {
+                    // Memtable batches are stored under the table schema: one zero-copy slice.
+                    let found = mem
+                        .batches()
+                        .get(batch as usize)
+                        .filter(|b| (row as usize) < b.num_rows())
+                        .map(|b| b.slice(row as usize, 1))
+                        .ok_or_else(|| Error::Internal("memtable entry out of range".into()))?;
+                    return Ok(Some(found));
+                }
+                Some((_, Entry::Tombstone { .. })) => return Ok(None),
+                None => {}
+            }
+        }
+        let all: Vec<usize> = (0..table.fields().len()).collect();
+        let storage = db.shared.storage.as_ref();
+        // SSTs are ordered by their newest timestamp: once the best version found is newer
+        // than everything a remaining SST holds, no later SST can beat it.
+        let mut best: Option<(Timestamp, Option<RecordBatch>)> = None;
+        for h in &self.version.ssts {
+            if best.as_ref().is_some_and(|(t, _)| *t >= h.meta.max_ts) {
+                break;
+            }
+            if h.meta.min_ts > self.ts
+                || key.as_ref() < h.meta.min_key.as_ref()
+                || key.as_ref() > h.meta.max_key.as_ref()
+            {
+                continue;
+            }
+            let sst = h.open(storage, &db.shared.schema).await?;
+            let found = match sst.get(storage, &key, self.ts, &all).await? {
+                Some(Found::Row(batch, t)) => Some((t, Some(batch))),
+                Some(Found::Deleted(t)) => Some((t, None)),
+                None => None,
+            };
+            if let Some((t, b)) = found
+                && best.as_ref().is_none_or(|(bt, _)| t > *bt)
+            {
+                best = Some((t, b));
+            }
+        }
+        match best {
+            Some((_, Some(batch))) => Ok(Some(RecordBatch::try_new(
+                table.clone(),
+                batch.columns().to_vec(),
+            )?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The rows selected by `opts` as of this snapshot, as one batch.
+    pub async fn scan(&self, opts: &ScanOptions) -> Result<RecordBatch> {
+        self.scan_stream(opts).await?.collect().await
+    }
+
+    /// The rows selected by `opts` as of this snapshot, as a stream of bounded batches.
+    pub async fn scan_stream(&self, opts: &ScanOptions) -> Result<ScanStream> {
+        let db = &self.db;
+        let table = db.shared.schema.arrow();
+        let projection: Vec<usize> = match &opts.projection {
+            None => (0..table.fields().len()).collect(),
+            Some(names) => names
+                .iter()
+                .map(|n| db.column_index(n, "projection"))
+                .collect::<Result<_>>()?,
+        };
+        let filter_cols: Vec<usize> = match &opts.filter {
+            None => Vec::new(),
+            Some(f) => f
+                .columns()
+                .iter()
+                .map(|n| db.column_index(n, "filter"))
+                .collect::<Result<_>>()?,
+        };
+        let mut needed: Vec<usize> = projection.iter().chain(&filter_cols).copied().collect();
+        needed.sort_unstable();
+        needed.dedup();
+        let sst_fields = db.shared.sst_schema.fields();
+        let needed_schema: SchemaRef = Arc::new(Schema::new(
+            needed
+                .iter()
+                .filter_map(|&c| {
+                    sst_fields
+                        .get(c)
+                        .map(|f| f.as_ref().clone().with_nullable(true))
+                })
+                .collect::<Vec<Field>>(),
+        ));
+        if let Some(f) = &opts.filter {
+            f.validate(&needed_schema)?;
+        }
+        let output: Vec<usize> = projection
+            .iter()
+            .filter_map(|c| needed.iter().position(|n| n == c))
+            .collect();
+        let output_schema = Arc::new(table.project(&projection)?);
+        let key_idx = db.shared.schema.key_indices();
+        let mem_needed: Vec<_> = needed
+            .iter()
+            .map(|&c| {
+                (
+                    c,
+                    key_idx.iter().position(|&k| k == c),
+                    table.field(c).data_type().clone(),
+                )
+            })
+            .collect();
+
+        let mut sources = Vec::new();
+        if let Some(range) = db.key_range(opts)? {
+            let (lo, hi) = range.as_slices();
+            for mem in &self.mems {
+                sources.push(Source::Mem(MemSource::new(
+                    mem.clone(),
+                    range.start.clone(),
+                    range.end.clone(),
+                    self.ts,
+                    opts.reverse,
+                    mem_needed.clone(),
+                )));
+            }
+            for h in &self.version.ssts {
+                if h.overlaps(lo, hi) && h.meta.min_ts <= self.ts {
+                    let sst = h
+                        .open(db.shared.storage.as_ref(), &db.shared.schema)
+                        .await?;
+                    sources.push(Source::Sst(sst.scan(
+                        lo,
+                        hi,
+                        self.ts,
+                        opts.reverse,
+                        needed.clone(),
+                    )));
+                }
+            }
+        }
+        Ok(ScanStream::new(
+            sources,
+            db.shared.storage.clone(),
+            opts.reverse,
+            opts.filter.clone(),
+            needed_schema,
+            output,
+            output_schema,
+            opts.limit,
+        ))
+    }
+}

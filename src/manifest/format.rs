@@ -1,0 +1,205 @@
+//! Byte layout of the manifest head and history archives (documented field by field in
+//! docs/architecture.md). Both are [`crate::codec::seal`]ed: magic, format version, length,
+//! body, CRC32C.
+
+use super::{ArchiveRef, Catalog, Dropped, EditKind, HistoryEntry, ManifestState, WalFloor};
+use crate::codec::{Dec, Enc, seal, unseal};
+use crate::error::Result;
+use crate::sst::SstMeta;
+
+/// Magic of the head object.
+pub const HEAD_MAGIC: &[u8; 8] = b"ANXMANIF";
+/// Magic of a history archive.
+pub const ARCHIVE_MAGIC: &[u8; 8] = b"ANXMHIST";
+/// Format version of both.
+pub const MANIFEST_FORMAT: u16 = 1;
+
+fn put_sst(e: &mut Enc, m: &SstMeta) {
+    e.u64(m.id);
+    e.u32(m.level);
+    e.str(&m.path);
+    e.u64(m.rows);
+    e.u64(m.bytes);
+    e.bytes(&m.min_key);
+    e.bytes(&m.max_key);
+    e.u64(m.min_ts);
+    e.u64(m.max_ts);
+    e.u64(m.tombstones);
+    e.u64(m.distinct_keys);
+    e.u64(m.ts_shift);
+}
+
+fn get_sst(d: &mut Dec<'_>) -> Result<SstMeta> {
+    Ok(SstMeta {
+        id: d.u64()?,
+        level: d.u32()?,
+        path: d.string()?,
+        rows: d.u64()?,
+        bytes: d.u64()?,
+        min_key: d.bytes()?.to_vec().into(),
+        max_key: d.bytes()?.to_vec().into(),
+        min_ts: d.u64()?,
+        max_ts: d.u64()?,
+        tombstones: d.u64()?,
+        distinct_keys: d.u64()?,
+        ts_shift: d.u64()?,
+    })
+}
+
+fn put_history(e: &mut Enc, h: &HistoryEntry) {
+    e.u64(h.version);
+    e.u64(h.ts);
+    e.u64(h.wall_ms);
+    e.u64(h.commit_id);
+    e.u8(h.kind as u8);
+    e.u32(h.ssts);
+    e.u64(h.bytes);
+    e.u32(h.added);
+    e.u32(h.removed);
+}
+
+const HISTORY_BYTES: usize = 8 * 4 + 1 + 4 + 8 + 4 + 4;
+
+fn get_history(d: &mut Dec<'_>) -> Result<HistoryEntry> {
+    let version = d.u64()?;
+    let ts = d.u64()?;
+    let wall_ms = d.u64()?;
+    let commit_id = d.u64()?;
+    let kind = EditKind::from_u8(d.u8()?).ok_or_else(|| d.corrupt("unknown edit kind"))?;
+    Ok(HistoryEntry {
+        version,
+        ts,
+        wall_ms,
+        commit_id,
+        kind,
+        ssts: d.u32()?,
+        bytes: d.u64()?,
+        added: d.u32()?,
+        removed: d.u32()?,
+    })
+}
+
+/// Encodes a head object.
+pub fn encode_state(s: &ManifestState) -> Vec<u8> {
+    let mut e = Enc::default();
+    e.u64(s.version);
+    e.u64(s.last_ts);
+    e.str(&s.catalog.table_name);
+    e.bytes(&s.catalog.schema_ipc);
+    e.u32(s.catalog.key_names.len() as u32);
+    for k in &s.catalog.key_names {
+        e.str(k);
+    }
+    e.u32(s.catalog.fingerprint);
+    e.u64(s.wal_floor.segment);
+    e.u64(s.wal_floor.ts);
+    e.u64(s.history_floor);
+    e.u32(s.ssts.len() as u32);
+    for m in &s.ssts {
+        put_sst(&mut e, m);
+    }
+    e.u32(s.graveyard.len() as u32);
+    for g in &s.graveyard {
+        e.str(&g.path);
+        e.u64(g.bytes);
+        e.u64(g.dropped_ms);
+        e.u64(g.last_version);
+    }
+    e.u32(s.archives.len() as u32);
+    for a in &s.archives {
+        e.u64(a.first);
+        e.u64(a.last);
+        e.str(&a.path);
+    }
+    e.u32(s.history.len() as u32);
+    for h in &s.history {
+        put_history(&mut e, h);
+    }
+    seal(HEAD_MAGIC, MANIFEST_FORMAT, &e.0)
+}
+
+/// Decodes a head object; damage is a `CORRUPT` error.
+pub fn decode_state(bytes: &[u8]) -> Result<ManifestState> {
+    let what = "manifest head";
+    let body = unseal(HEAD_MAGIC, MANIFEST_FORMAT, bytes, what)?;
+    let mut d = Dec::new(body, what);
+    let version = d.u64()?;
+    let last_ts = d.u64()?;
+    let table_name = d.string()?;
+    let schema_ipc = d.bytes()?.to_vec();
+    let n = d.count(4)?;
+    let key_names = (0..n).map(|_| d.string()).collect::<Result<_>>()?;
+    let fingerprint = d.u32()?;
+    let wal_floor = WalFloor {
+        segment: d.u64()?,
+        ts: d.u64()?,
+    };
+    let history_floor = d.u64()?;
+    let n = d.count(68)?;
+    let ssts = (0..n).map(|_| get_sst(&mut d)).collect::<Result<_>>()?;
+    let n = d.count(28)?;
+    let graveyard = (0..n)
+        .map(|_| {
+            Ok(Dropped {
+                path: d.string()?,
+                bytes: d.u64()?,
+                dropped_ms: d.u64()?,
+                last_version: d.u64()?,
+            })
+        })
+        .collect::<Result<_>>()?;
+    let n = d.count(20)?;
+    let archives = (0..n)
+        .map(|_| {
+            Ok(ArchiveRef {
+                first: d.u64()?,
+                last: d.u64()?,
+                path: d.string()?,
+            })
+        })
+        .collect::<Result<_>>()?;
+    let n = d.count(HISTORY_BYTES)?;
+    let history = (0..n).map(|_| get_history(&mut d)).collect::<Result<_>>()?;
+    if d.remaining() != 0 {
+        return Err(d.corrupt("trailing bytes"));
+    }
+    Ok(ManifestState {
+        version,
+        last_ts,
+        catalog: Catalog {
+            table_name,
+            schema_ipc,
+            key_names,
+            fingerprint,
+        },
+        wal_floor,
+        ssts,
+        graveyard,
+        history,
+        archives,
+        history_floor,
+    })
+}
+
+/// Encodes a history archive.
+pub fn encode_archive(entries: &[HistoryEntry]) -> Vec<u8> {
+    let mut e = Enc::default();
+    e.u32(entries.len() as u32);
+    for h in entries {
+        put_history(&mut e, h);
+    }
+    seal(ARCHIVE_MAGIC, MANIFEST_FORMAT, &e.0)
+}
+
+/// Decodes a history archive.
+pub fn decode_archive(bytes: &[u8]) -> Result<Vec<HistoryEntry>> {
+    let what = "manifest history archive";
+    let body = unseal(ARCHIVE_MAGIC, MANIFEST_FORMAT, bytes, what)?;
+    let mut d = Dec::new(body, what);
+    let n = d.count(HISTORY_BYTES)?;
+    let out = (0..n).map(|_| get_history(&mut d)).collect::<Result<_>>()?;
+    if d.remaining() != 0 {
+        return Err(d.corrupt("trailing bytes"));
+    }
+    Ok(out)
+}

@@ -1,0 +1,182 @@
+//! Request accounting: a wrapper that counts every call by kind. On object stores requests are
+//! the bill (and, in Workers, the subrequest budget), so every handle counts its own.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+
+use super::{BoxFuture, ObjectMeta, PutMode, Storage};
+use crate::error::Result;
+
+/// Storage requests by kind. Subtract two readings ([`RequestCounts::since`]) to get the cost of
+/// the operations between them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestCounts {
+    /// Whole-object GETs.
+    pub get: u64,
+    /// Ranged GETs.
+    pub get_range: u64,
+    /// Unconditional PUTs.
+    pub put: u64,
+    /// Conditional PUTs (create-if-absent or if-match).
+    pub put_conditional: u64,
+    /// LISTs.
+    pub list: u64,
+    /// DELETEs.
+    pub delete: u64,
+    /// HEADs.
+    pub head: u64,
+    /// Appends (write-ahead log; file-like backends only).
+    pub append: u64,
+    /// Syncs (write-ahead log; file-like backends only).
+    pub sync: u64,
+}
+
+impl RequestCounts {
+    /// The requests made after `earlier` was read.
+    pub fn since(&self, earlier: &RequestCounts) -> RequestCounts {
+        RequestCounts {
+            get: self.get.saturating_sub(earlier.get),
+            get_range: self.get_range.saturating_sub(earlier.get_range),
+            put: self.put.saturating_sub(earlier.put),
+            put_conditional: self.put_conditional.saturating_sub(earlier.put_conditional),
+            list: self.list.saturating_sub(earlier.list),
+            delete: self.delete.saturating_sub(earlier.delete),
+            head: self.head.saturating_sub(earlier.head),
+            append: self.append.saturating_sub(earlier.append),
+            sync: self.sync.saturating_sub(earlier.sync),
+        }
+    }
+
+    /// Every GET, ranged or whole.
+    pub fn gets(&self) -> u64 {
+        self.get + self.get_range
+    }
+
+    /// Every PUT, conditional or not.
+    pub fn puts(&self) -> u64 {
+        self.put + self.put_conditional
+    }
+
+    /// All requests.
+    pub fn total(&self) -> u64 {
+        self.gets() + self.puts() + self.list + self.delete + self.head + self.append + self.sync
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    get: AtomicU64,
+    get_range: AtomicU64,
+    put: AtomicU64,
+    put_conditional: AtomicU64,
+    list: AtomicU64,
+    delete: AtomicU64,
+    head: AtomicU64,
+    append: AtomicU64,
+    sync: AtomicU64,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Counts the requests made through it, then forwards them unchanged.
+#[derive(Debug, Clone)]
+pub struct CountingStorage {
+    inner: Arc<dyn Storage>,
+    counters: Arc<Counters>,
+}
+
+impl CountingStorage {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn Storage>) -> Self {
+        Self {
+            inner,
+            counters: Arc::default(),
+        }
+    }
+
+    /// The requests made so far.
+    pub fn counts(&self) -> RequestCounts {
+        let c = &self.counters;
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        RequestCounts {
+            get: r(&c.get),
+            get_range: r(&c.get_range),
+            put: r(&c.put),
+            put_conditional: r(&c.put_conditional),
+            list: r(&c.list),
+            delete: r(&c.delete),
+            head: r(&c.head),
+            append: r(&c.append),
+            sync: r(&c.sync),
+        }
+    }
+
+    /// The wrapped storage.
+    pub fn inner(&self) -> &Arc<dyn Storage> {
+        &self.inner
+    }
+}
+
+impl Storage for CountingStorage {
+    fn get<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Bytes>> {
+        bump(&self.counters.get);
+        self.inner.get(path)
+    }
+
+    fn get_range<'a>(&'a self, path: &'a str, range: Range<u64>) -> BoxFuture<'a, Result<Bytes>> {
+        bump(&self.counters.get_range);
+        self.inner.get_range(path, range)
+    }
+
+    fn put<'a>(
+        &'a self,
+        path: &'a str,
+        data: Bytes,
+        mode: PutMode,
+    ) -> BoxFuture<'a, Result<ObjectMeta>> {
+        match mode {
+            PutMode::Overwrite => bump(&self.counters.put),
+            _ => bump(&self.counters.put_conditional),
+        }
+        self.inner.put(path, data, mode)
+    }
+
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<ObjectMeta>>> {
+        bump(&self.counters.list);
+        self.inner.list(prefix)
+    }
+
+    fn delete<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<()>> {
+        bump(&self.counters.delete);
+        self.inner.delete(path)
+    }
+
+    fn head<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Option<ObjectMeta>>> {
+        bump(&self.counters.head);
+        self.inner.head(path)
+    }
+
+    fn get_object<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<(Bytes, ObjectMeta)>> {
+        bump(&self.counters.get);
+        self.inner.get_object(path)
+    }
+
+    fn supports_append(&self) -> bool {
+        self.inner.supports_append()
+    }
+
+    fn append<'a>(&'a self, path: &'a str, data: Bytes) -> BoxFuture<'a, Result<u64>> {
+        bump(&self.counters.append);
+        self.inner.append(path, data)
+    }
+
+    fn sync<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<()>> {
+        bump(&self.counters.sync);
+        self.inner.sync(path)
+    }
+}
