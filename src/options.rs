@@ -118,7 +118,7 @@ impl Clock for ManualClock {
 
 /// How writes become durable. The builder picks one per backend (object stores: seal every
 /// batch; local disk and OPFS: write-ahead log; memory: volatile); `with_durability` overrides.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Durability {
     /// Every put writes its own SST and commits it to the manifest before it resolves: durable
     /// and visible to every other handle on the same storage at once. No WAL, no memtable.
@@ -155,8 +155,9 @@ pub enum WalRecoveryMode {
     Strict,
 }
 
-/// Write-ahead log settings (durable backends only).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Write-ahead log settings (durable backends only). The log's state (the replay floor) is
+/// kept in the manifest, so it moves atomically with the SSTs that make segments obsolete.
+#[derive(Debug, Clone)]
 pub struct WalConfig {
     /// Start a new segment once the current one holds this many bytes (default 16 MiB).
     pub segment_max_bytes: u64,
@@ -175,6 +176,9 @@ pub struct WalConfig {
     pub queue_size: usize,
     /// Directory of the segments under the database root (default `wal`).
     pub dir: String,
+    /// Where segments live when not in the table's own storage (default: the table's). E.g.
+    /// a local disk log in front of SSTs on an object store, which cannot append.
+    pub segment_storage: Option<std::sync::Arc<dyn crate::storage::Storage>>,
 }
 
 impl Default for WalConfig {
@@ -188,6 +192,7 @@ impl Default for WalConfig {
             retention_bytes: 0,
             queue_size: 1024,
             dir: "wal".into(),
+            segment_storage: None,
         }
     }
 }

@@ -182,7 +182,7 @@ impl Db {
             .ok_or_else(|| Error::Internal("WAL mode without a WAL writer".into()))?;
         let now = self.shared.config.clock.now_millis();
         if let Err(e) = writer
-            .write(self.shared.storage.as_ref(), frames, now)
+            .write(self.shared.wal_storage.as_ref(), frames, now)
             .await
         {
             // The segment may now end in a torn frame: later frames go to a fresh segment so
@@ -238,7 +238,7 @@ impl Db {
         let next_segment = match wal.as_mut() {
             Some(w) => {
                 let now = self.shared.config.clock.now_millis();
-                w.rotate(self.shared.storage.as_ref(), now).await?
+                w.rotate(self.shared.wal_storage.as_ref(), now).await?
             }
             None => 0,
         };
@@ -352,7 +352,7 @@ impl Db {
         };
         let floor = head.state.wal_floor;
         let replayed = replay(
-            self.shared.storage.as_ref(),
+            self.shared.wal_storage.as_ref(),
             &config.dir,
             floor.segment,
             floor.ts,

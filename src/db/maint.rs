@@ -394,6 +394,7 @@ impl Db {
             }
         }
         if let Durability::Wal(config) = &self.shared.config.durability {
+            let storage = self.shared.wal_storage.as_ref();
             let prefix = format!("{}/", config.dir);
             let mut below: Vec<(u64, String, u64)> = storage
                 .list(&prefix)

@@ -261,7 +261,8 @@ impl DbBuilder {
         };
         let durability = self.durability.unwrap_or(default_durability);
         if let Durability::Wal(c) = &durability {
-            if !raw.supports_append() {
+            let log = c.segment_storage.as_ref().unwrap_or(&raw);
+            if !log.supports_append() {
                 return Err(Error::InvalidArgument(
                     "this storage cannot append, so it cannot hold a write-ahead log: use \
                      Durability::SealEveryBatch"
@@ -278,6 +279,13 @@ impl DbBuilder {
         }
         let counting = CountingStorage::new(raw);
         let storage: Arc<dyn Storage> = Arc::new(counting.clone());
+        let wal_storage: Arc<dyn Storage> = match &durability {
+            Durability::Wal(WalConfig {
+                segment_storage: Some(s),
+                ..
+            }) => Arc::new(counting.sibling(s.clone())),
+            _ => storage.clone(),
+        };
         let catalog = catalog_of(&schema, &self.table_name)?;
         let manifest = Manifest::new(storage.clone(), self.clock.clone(), self.backoff);
         let head = match manifest.load().await? {
@@ -311,11 +319,12 @@ impl DbBuilder {
         };
         let db = Db::new(
             schema,
-            self.table_name,
             storage,
+            wal_storage,
             counting,
             manifest,
             Config {
+                table_name: self.table_name,
                 seal: self.seal,
                 minor: self.minor,
                 clock: self.clock,
@@ -395,6 +404,7 @@ fn check_catalog(stored: &Catalog, wanted: &Catalog) -> Result<()> {
 
 #[derive(Debug)]
 struct Config {
+    table_name: String,
     seal: SealPolicy,
     minor: Option<MinorCompaction>,
     clock: Arc<dyn Clock>,
@@ -413,8 +423,9 @@ struct Shared {
     schema: TableSchema,
     sst_schema: SchemaRef,
     key_names: Vec<String>,
-    table_name: String,
     storage: Arc<dyn Storage>,
+    /// Where WAL segments live (the table's storage unless configured otherwise).
+    wal_storage: Arc<dyn Storage>,
     counting: CountingStorage,
     manifest: Manifest,
     config: Config,
@@ -491,8 +502,8 @@ impl Db {
     #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     fn new(
         schema: TableSchema,
-        table_name: String,
         storage: Arc<dyn Storage>,
+        wal_storage: Arc<dyn Storage>,
         counting: CountingStorage,
         manifest: Manifest,
         config: Config,
@@ -515,8 +526,8 @@ impl Db {
                 schema,
                 sst_schema,
                 key_names,
-                table_name,
                 storage,
+                wal_storage,
                 counting,
                 manifest,
                 config,
@@ -548,7 +559,7 @@ impl Db {
 
     /// The table's name.
     pub fn table_name(&self) -> &str {
-        &self.shared.table_name
+        &self.shared.config.table_name
     }
 
     /// The storage the table lives on (wrapped in request accounting).
@@ -688,6 +699,12 @@ impl Db {
         self.put(b.finish()?).await
     }
 
+    /// [`Db::put_rows`] taking its rows by value, for futures that outlive the caller's
+    /// borrow (e.g. many puts joined at once).
+    pub async fn put_rows_owned(&self, rows: Vec<Vec<Value>>) -> Result<Timestamp> {
+        self.put_rows(&rows).await
+    }
+
     /// Deletes the rows with these keys (each a full key) in one commit.
     pub async fn delete_many(&self, keys: &[Vec<Value>]) -> Result<Timestamp> {
         if keys.is_empty() {
@@ -790,7 +807,7 @@ impl Db {
         let mut wal = self.shared.commit.lock().await;
         if let Some(w) = wal.as_mut() {
             w.sync(
-                self.shared.storage.as_ref(),
+                self.shared.wal_storage.as_ref(),
                 self.shared.config.clock.now_millis(),
             )
             .await?;

@@ -99,6 +99,14 @@ impl CountingStorage {
         }
     }
 
+    /// Another storage counted into the same tallies (a WAL kept elsewhere).
+    pub fn sibling(&self, inner: Arc<dyn Storage>) -> Self {
+        Self {
+            inner,
+            counters: self.counters.clone(),
+        }
+    }
+
     /// The requests made so far.
     pub fn counts(&self) -> RequestCounts {
         let c = &self.counters;
