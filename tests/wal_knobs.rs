@@ -384,3 +384,29 @@ fn gc_deletes_old_orphans_and_keeps_young_ones() {
         assert_eq!(count(&db).await, 1);
     });
 }
+
+#[test]
+fn the_flush_interval_gathers_a_bigger_group() {
+    block_on(async {
+        let store = MemoryStorage::new();
+        let config = WalConfig {
+            flush_interval_ms: 20,
+            ..WalConfig::default()
+        };
+        // The system clock: the leader really waits 20 ms, and every other put queues.
+        let db = DbBuilder::from_schema_key_name(schema(), "id")
+            .with_storage(Arc::new(store))
+            .with_wal_config(config)
+            .open()
+            .await
+            .unwrap();
+        let before = db.request_counts();
+        let puts = (0..30).map(|i| db.put_rows_owned(row(&format!("k{i}"), i)));
+        for r in join_all(puts).await {
+            r.unwrap();
+        }
+        let used = db.request_counts().since(&before);
+        assert_eq!(used.append, 1, "one write for all 30 puts: {used:?}");
+        assert_eq!(count(&db).await, 30);
+    });
+}

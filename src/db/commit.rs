@@ -61,6 +61,31 @@ impl Op {
     }
 }
 
+/// Records an outcome for every commit of a group whose leader's future was dropped before it
+/// finished (e.g. a caller's timeout), so followers never wait for an answer that cannot come.
+struct Unanswered<'a> {
+    db: &'a Db,
+    seqs: Vec<u64>,
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        if self.seqs.is_empty() {
+            return;
+        }
+        if let Ok(mut st) = self.db.shared.state.lock() {
+            for s in self.seqs.drain(..) {
+                st.outcomes.insert(
+                    s,
+                    Err(Error::Storage(
+                        "the commit was abandoned mid-write; it may or may not be durable".into(),
+                    )),
+                );
+            }
+        }
+    }
+}
+
 /// Random SST ids keep concurrent writers on one prefix from colliding; the wall-clock prefix
 /// lets GC tell an old orphan from a file whose commit is still in flight.
 pub(crate) fn sst_path(level: u32, wall_ms: u64, id: u64) -> String {
@@ -113,14 +138,21 @@ impl Db {
                 st.queue.drain(..n).collect()
             };
             if group.is_empty() {
-                continue;
+                // Our entry is neither queued nor answered: its leader vanished without the
+                // guard below recording an outcome (only possible if the state lock failed).
+                return Err(Error::Internal("a commit's outcome was lost".into()));
             }
             let seqs: Vec<u64> = group.iter().map(|p| p.seq).collect();
+            let mut guard = Unanswered {
+                db: self,
+                seqs: seqs.clone(),
+            };
             let result = match &self.shared.config.durability {
                 Durability::Wal(_) => self.write_wal_group(&mut wal, group).await,
                 Durability::Volatile => self.apply_group(&mut wal, group, None).await,
                 Durability::SealEveryBatch => self.write_sst_group(group).await,
             };
+            guard.seqs.clear();
             drop(wal);
             let mut mine = None;
             {
@@ -148,7 +180,10 @@ impl Db {
             }
             if let Some(m) = mine {
                 let ts = m?;
-                self.maybe_flush().await?;
+                // The commit is durable and visible: a failing flush must not report it as
+                // failed (the caller would retry it). The flush is retried by later commits,
+                // `flush()` and `close()`, which do report errors.
+                let _ = self.maybe_flush().await;
                 return Ok(ts);
             }
         }
@@ -187,7 +222,9 @@ impl Db {
         {
             // The segment may now end in a torn frame: later frames go to a fresh segment so
             // replay, which stops a segment at its first bad frame, still reaches them.
-            writer.abandon_segment();
+            writer
+                .abandon_segment(self.shared.wal_storage.as_ref())
+                .await;
             return Err(e);
         }
         self.apply_group(wal, group, Some(ts)).await
@@ -228,7 +265,9 @@ impl Db {
             (ts, seal)
         };
         if sealed {
-            self.seal_with(wal).await?;
+            // The group is durable and visible; if sealing fails (rotating the log), the
+            // policy fires again on the next group.
+            let _ = self.seal_with(wal).await;
         }
         Ok(ts)
     }
@@ -375,9 +414,11 @@ impl Db {
             let mut st = self.raw_state()?;
             st.last_ts = st.last_ts.max(txn.ts);
         }
+        // Never below the floor: replay and GC ignore segments under it.
         let next = replayed
             .last_segment
-            .map_or(floor.segment.max(1), |s| s + 1);
+            .map_or(1, |s| s + 1)
+            .max(floor.segment.max(1));
         let now = self.shared.config.clock.now_millis();
         {
             let mut st = self.raw_state()?;

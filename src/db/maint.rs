@@ -85,11 +85,17 @@ impl Db {
             st.flushing = true;
             (st.immutables.clone(), st.mutable_segment)
         };
-        let result = self.write_flush(&sealed, floor_segment).await;
-        if let Ok(mut st) = self.shared.state.lock() {
-            st.flushing = false;
+        // Reset even when this future is dropped mid-flush, or flushing would stop for good.
+        struct Done<'a>(&'a Db);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                if let Ok(mut st) = self.0.shared.state.lock() {
+                    st.flushing = false;
+                }
+            }
         }
-        result
+        let _done = Done(self);
+        self.write_flush(&sealed, floor_segment).await
     }
 
     async fn write_flush(&self, sealed: &[super::Sealed], floor_segment: u64) -> Result<()> {
@@ -140,12 +146,7 @@ impl Db {
     /// The oldest read timestamp anything may still use: the oldest retained version's, or an
     /// older live snapshot's.
     fn horizon(&self, head: &Head) -> Result<Timestamp> {
-        let floor_ts = head
-            .state
-            .history
-            .iter()
-            .find(|h| h.version >= head.state.history_floor)
-            .map_or(0, |h| h.ts);
+        let floor_ts = head.state.history_floor_ts;
         let st = self.state()?;
         let snaps = st
             .pinned_ts
@@ -276,7 +277,11 @@ impl Db {
                 Ok(report)
             }
             Err(e) => {
-                let _ = self.shared.storage.delete(&path).await;
+                // Only a lost race proves the commit did not land; after any other error the
+                // head may name the output, so GC's orphan sweep decides later.
+                if e.code() == crate::ErrorCode::Conflict {
+                    let _ = self.shared.storage.delete(&path).await;
+                }
                 Err(e)
             }
         }
@@ -330,13 +335,19 @@ impl Db {
         let collect_below = versions
             .iter()
             .filter(|h| {
-                h.version + retention.min_versions <= newest
+                h.version.saturating_add(retention.min_versions) <= newest
                     && h.wall_ms.saturating_add(retention.max_age_ms) <= now
             })
             .map(|h| h.version + 1)
             .max()
             .unwrap_or(state.history_floor)
             .max(state.history_floor);
+        // The new floor's timestamp: the version itself, or (if it is the newest, not yet in
+        // the list) the head's.
+        let floor_ts = versions
+            .iter()
+            .find(|h| h.version >= collect_below)
+            .map_or(state.last_ts, |h| h.ts);
 
         // Files this handle's live snapshots still read.
         let pinned: HashSet<String> = {
@@ -375,24 +386,6 @@ impl Db {
                 report.orphans_deleted += 1;
             }
         }
-        let live_archives: HashSet<&str> = state
-            .archives
-            .iter()
-            .filter(|a| a.last >= collect_below)
-            .map(|a| a.path.as_str())
-            .collect();
-        for obj in storage.list(crate::manifest::HISTORY_DIR).await? {
-            let last = obj
-                .path
-                .rsplit('-')
-                .next()
-                .and_then(|s| s.parse::<u64>().ok());
-            if !live_archives.contains(obj.path.as_str()) && last.is_some_and(|l| l < collect_below)
-            {
-                storage.delete(&obj.path).await?;
-                report.archives_deleted += 1;
-            }
-        }
         if let Durability::Wal(config) = &self.shared.config.durability {
             let storage = self.shared.wal_storage.as_ref();
             let prefix = format!("{}/", config.dir);
@@ -408,30 +401,50 @@ impl Db {
                 .collect();
             // Newest first: the retained bytes keep the most recent flushed segments.
             below.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
+            // Keep the newest run of segments that fits the budget, then delete the rest.
             let mut kept = 0u64;
+            let mut keeping = true;
             for (_, path, size) in below {
-                if kept + size <= config.retention_bytes {
+                if keeping && kept + size <= config.retention_bytes {
                     kept += size;
                     continue;
                 }
+                keeping = false;
                 storage.delete(&path).await?;
                 report.wal_segments_deleted += 1;
             }
         }
-        if !forget.is_empty() || collect_below > state.history_floor {
+        let state = if !forget.is_empty() || collect_below > state.history_floor {
             let edit = Edit {
                 kind: Some(EditKind::Gc),
                 commit_id: crate::codec::random_u64()?,
                 forget,
-                history_floor: Some(collect_below),
+                history_floor: Some((collect_below, floor_ts)),
                 ..Edit::default()
             };
             let head = manifest.commit(&edit).await?;
             let mut st = self.state()?;
             self.install(&mut st, &head, &[]);
-            report.history_floor = head.state.history_floor;
+            head.state
         } else {
-            report.history_floor = state.history_floor;
+            state
+        };
+        report.history_floor = state.history_floor;
+        // Archives go only once the head no longer names them: a failed commit above must not
+        // leave the head pointing at deleted objects.
+        let live_archives: HashSet<&str> = state.archives.iter().map(|a| a.path.as_str()).collect();
+        for obj in storage.list(crate::manifest::HISTORY_DIR).await? {
+            let last = obj
+                .path
+                .rsplit('-')
+                .next()
+                .and_then(|s| s.parse::<u64>().ok());
+            if !live_archives.contains(obj.path.as_str())
+                && last.is_some_and(|l| l < state.history_floor)
+            {
+                storage.delete(&obj.path).await?;
+                report.archives_deleted += 1;
+            }
         }
         Ok(report)
     }

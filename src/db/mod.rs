@@ -631,7 +631,8 @@ impl Db {
         if head.state.last_ts > st.last_ts {
             st.last_ts = head.state.last_ts;
         }
-        if head.state.last_ts > st.visible_ts && st.queue.is_empty() {
+        // Groups still in flight are stamped above the head when they commit.
+        if head.state.last_ts > st.visible_ts {
             st.visible_ts = head.state.last_ts;
         }
     }

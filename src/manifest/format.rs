@@ -94,6 +94,7 @@ pub fn encode_state(s: &ManifestState) -> Vec<u8> {
     e.u64(s.wal_floor.segment);
     e.u64(s.wal_floor.ts);
     e.u64(s.history_floor);
+    e.u64(s.history_floor_ts);
     e.u32(s.ssts.len() as u32);
     for m in &s.ssts {
         put_sst(&mut e, m);
@@ -135,6 +136,7 @@ pub fn decode_state(bytes: &[u8]) -> Result<ManifestState> {
         ts: d.u64()?,
     };
     let history_floor = d.u64()?;
+    let history_floor_ts = d.u64()?;
     let n = d.count(68)?;
     let ssts = (0..n).map(|_| get_sst(&mut d)).collect::<Result<_>>()?;
     let n = d.count(28)?;
@@ -178,6 +180,7 @@ pub fn decode_state(bytes: &[u8]) -> Result<ManifestState> {
         history,
         archives,
         history_floor,
+        history_floor_ts,
     })
 }
 

@@ -166,6 +166,8 @@ pub struct ManifestState {
     pub archives: Vec<ArchiveRef>,
     /// The oldest version still readable by time travel.
     pub history_floor: u64,
+    /// That version's timestamp: compaction keeps every version a read at or above it needs.
+    pub history_floor_ts: Timestamp,
 }
 
 impl ManifestState {
@@ -181,6 +183,7 @@ impl ManifestState {
             history: Vec::new(),
             archives: Vec::new(),
             history_floor: 1,
+            history_floor_ts: 0,
         }
     }
 
@@ -214,8 +217,9 @@ pub struct Edit {
     pub forget: Vec<String>,
     /// History entries moved into this archive.
     pub archived: Option<ArchiveRef>,
-    /// Versions below this are collected (no longer readable).
-    pub history_floor: Option<u64>,
+    /// Versions below this are collected (no longer readable); the second value is that
+    /// version's timestamp.
+    pub history_floor: Option<(u64, Timestamp)>,
 }
 
 impl Edit {
@@ -264,8 +268,11 @@ impl Edit {
                 s.archives.push(a.clone());
             }
         }
-        if let Some(floor) = self.history_floor {
-            s.history_floor = s.history_floor.max(floor);
+        if let Some((floor, floor_ts)) = self.history_floor
+            && floor > s.history_floor
+        {
+            s.history_floor = floor;
+            s.history_floor_ts = s.history_floor_ts.max(floor_ts);
             let keep = s.history_floor;
             s.history.retain(|h| h.version >= keep);
             s.archives.retain(|a| a.last >= keep);

@@ -118,7 +118,7 @@ fn apply_moves_files_floors_and_history() {
     .unwrap();
     let s5 = Edit {
         wal_floor: Some(WalFloor { segment: 2, ts: 1 }),
-        history_floor: Some(3),
+        history_floor: Some((3, 7)),
         ..Edit::default()
     }
     .apply(&s4, 60)

@@ -26,6 +26,9 @@ pub enum FaultMode {
     /// Only that request fails (an append tears as with `Tear`); later ones succeed, as after
     /// a network blip. Checks that a writer recovers from a failed write without a restart.
     Transient,
+    /// Only that request fails, after it took effect (the reply was lost, as when a
+    /// connection drops after the server applied a write); later ones succeed.
+    LostReply,
 }
 
 /// Forwards to a [`MemoryStorage`] until request number `crash_at` (1-based), which crashes;
@@ -68,7 +71,8 @@ impl FaultStorage {
     /// Counts a request: `Ok(true)` when it is the crashing one, an error after it.
     fn tick(&self) -> Result<bool> {
         let n = self.ops.fetch_add(1, Ordering::SeqCst) + 1;
-        if n > self.crash_at && self.mode != FaultMode::Transient {
+        let one_off = matches!(self.mode, FaultMode::Transient | FaultMode::LostReply);
+        if n > self.crash_at && !one_off {
             return Err(Error::Storage("injected fault: storage is down".into()));
         }
         Ok(n == self.crash_at)
@@ -142,13 +146,17 @@ impl Storage for FaultStorage {
         mode: PutMode,
     ) -> BoxFuture<'a, Result<ObjectMeta>> {
         Box::pin(async move {
-            if self.tick()? {
+            let crash = self.tick()?;
+            if crash && self.mode != FaultMode::LostReply {
                 return Err(Self::crash_error());
             }
             let len = data.len() as u64;
             let meta = self.inner.put(path, data, mode).await?;
             // A whole-object write is durable when it resolves.
             self.synced()?.insert(path.to_owned(), len);
+            if crash {
+                return Err(Self::crash_error());
+            }
             Ok(meta)
         })
     }
@@ -164,11 +172,16 @@ impl Storage for FaultStorage {
 
     fn delete<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            if self.tick()? {
+            let crash = self.tick()?;
+            if crash && self.mode != FaultMode::LostReply {
                 return Err(Self::crash_error());
             }
             self.synced()?.remove(path);
-            self.inner.delete(path).await
+            self.inner.delete(path).await?;
+            if crash {
+                return Err(Self::crash_error());
+            }
+            Ok(())
         })
     }
 
@@ -196,7 +209,13 @@ impl Storage for FaultStorage {
 
     fn append<'a>(&'a self, path: &'a str, data: Bytes) -> BoxFuture<'a, Result<u64>> {
         Box::pin(async move {
-            if self.tick()? {
+            let crash = self.tick()?;
+            if crash && self.mode == FaultMode::LostReply {
+                self.synced()?.entry(path.to_owned()).or_insert(0);
+                self.inner.append(path, data).await?;
+                return Err(Self::crash_error());
+            }
+            if crash {
                 let tears = matches!(self.mode, FaultMode::Tear | FaultMode::Transient);
                 if tears && data.len() > 1 {
                     let cut = (self.seed as usize % (data.len() - 1)) + 1;
@@ -211,11 +230,15 @@ impl Storage for FaultStorage {
 
     fn sync<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            if self.tick()? {
+            let crash = self.tick()?;
+            if crash && self.mode != FaultMode::LostReply {
                 return Err(Self::crash_error());
             }
             if let Some(meta) = self.inner.head(path).await? {
                 self.synced()?.insert(path.to_owned(), meta.size);
+            }
+            if crash {
+                return Err(Self::crash_error());
             }
             Ok(())
         })

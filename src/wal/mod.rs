@@ -5,7 +5,8 @@
 //! u16, segment seq u64, CRC32C u32 of the preceding 20 bytes) followed by frames:
 //! `len u32 | crc32c u32 | type u8 | payload` where `len` counts type + payload and the CRC
 //! covers them. Frame types: BEGIN {txn u64, ts u64}, APPEND {txn u64, op u8, Arrow IPC stream},
-//! COMMIT {txn u64}, ABORT {txn u64}. A transaction's frames are written by one append, and only
+//! COMMIT {txn u64}, ABORT {txn u64}, ABANDONED {segment u64} (written at the start of a
+//! segment: that older segment was given up after a failed write and may end torn). A transaction's frames are written by one append, and only
 //! transactions with a COMMIT frame are replayed, so a torn write never applies half a commit.
 
 use bytes::Bytes;
@@ -29,6 +30,7 @@ const BEGIN: u8 = 1;
 const APPEND: u8 = 2;
 const COMMIT: u8 = 3;
 const ABORT: u8 = 4;
+const ABANDONED: u8 = 5;
 
 /// What an APPEND frame does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +118,8 @@ pub struct Replay {
     pub cut_segments: Vec<u64>,
     /// Bytes ignored after those cuts.
     pub cut_bytes: u64,
+    /// Segments the writer declared abandoned (their torn tails are expected).
+    pub abandoned: Vec<u64>,
 }
 
 /// A transaction whose COMMIT frame was not seen yet: (txn id, ts, ops).
@@ -189,6 +193,10 @@ fn parse_segment(seq: u64, data: &[u8], floor_ts: Timestamp, out: &mut Replay) -
                 open.retain(|o| o.0 != txn);
                 true
             }
+            ABANDONED => {
+                out.abandoned.push(txn);
+                true
+            }
             _ => false,
         };
         if !ok {
@@ -221,22 +229,26 @@ pub async fn replay(
         last_segment: segments.last().map(|s| s.0),
         ..Replay::default()
     };
-    let count = segments.len();
-    for (i, (seq, path)) in segments.into_iter().enumerate() {
-        if seq < floor_segment {
-            continue;
-        }
+    segments.retain(|(seq, _)| *seq >= floor_segment);
+    let last = segments.last().map(|s| s.0);
+    let mut damaged = Vec::new();
+    for (seq, path) in segments {
         let data = storage.get(&path).await?;
         let end = parse_segment(seq, &data, floor_ts, &mut out);
         if end < data.len() {
-            if recovery == WalRecoveryMode::Strict && i + 1 < count {
-                return Err(Error::Corrupt(format!(
-                    "WAL segment {path} is damaged at byte {end} and newer segments follow"
-                )));
+            if Some(seq) != last {
+                damaged.push((seq, path, end));
             }
             out.cut_segments.push(seq);
             out.cut_bytes += (data.len() - end) as u64;
         }
+    }
+    if recovery == WalRecoveryMode::Strict
+        && let Some((_, path, end)) = damaged.iter().find(|d| !out.abandoned.contains(&d.0))
+    {
+        return Err(Error::Corrupt(format!(
+            "WAL segment {path} is damaged at byte {end} and newer segments follow"
+        )));
     }
     Ok(out)
 }
@@ -251,6 +263,8 @@ pub struct WalWriter {
     started_ms: u64,
     unsynced: u64,
     last_sync_ms: u64,
+    /// Segments given up after a failed write, announced at the start of the next segment.
+    abandoned: Vec<u64>,
 }
 
 impl WalWriter {
@@ -263,6 +277,7 @@ impl WalWriter {
             started_ms: now_ms,
             unsynced: 0,
             last_sync_ms: now_ms,
+            abandoned: Vec::new(),
         }
     }
 
@@ -298,9 +313,13 @@ impl WalWriter {
             self.rotate(storage, now_ms).await?;
         }
         let path = segment_path(&self.config.dir, self.seq);
-        let data = if self.bytes == 0 {
+        let fresh = self.bytes == 0;
+        let data = if fresh {
             self.started_ms = now_ms;
             let mut with_header = segment_header(self.seq);
+            for seq in &self.abandoned {
+                frame(&mut with_header, ABANDONED, &seq.to_le_bytes());
+            }
             with_header.extend_from_slice(&frames);
             with_header
         } else {
@@ -308,6 +327,9 @@ impl WalWriter {
         };
         let n = data.len() as u64;
         self.bytes = storage.append(&path, Bytes::from(data)).await?;
+        if fresh {
+            self.abandoned.clear();
+        }
         self.unsynced += n;
         let due = match self.config.sync {
             WalSyncPolicy::Always => true,
@@ -322,8 +344,15 @@ impl WalWriter {
     }
 
     /// Gives up the current segment after a failed write (it may end in a torn frame that
-    /// replay stops at): the next write starts a new segment.
-    pub fn abandon_segment(&mut self) {
+    /// replay stops at): the next write starts a new segment, which records the abandonment.
+    /// Acknowledged frames in the old segment still get the sync they are owed (best effort).
+    pub async fn abandon_segment(&mut self, storage: &dyn Storage) {
+        if self.unsynced > 0 && self.bytes > 0 {
+            let _ = storage
+                .sync(&segment_path(&self.config.dir, self.seq))
+                .await;
+        }
+        self.abandoned.push(self.seq);
         // Even a failed first write may have left a torn header behind.
         self.seq += 1;
         self.bytes = 0;
