@@ -8,6 +8,7 @@ MODE="${1:-test}"
 WASM_BINDGEN_VERSION="0.2.130" # must equal the `wasm-bindgen = "=X"` pin in Cargo.toml
 WASM_PACK_VERSION="0.15.1"
 PYARROW_VERSION="26.0.1"
+MOTO_VERSION="5.2.5"
 
 say() { printf '[setup] %s\n' "$*"; }
 
@@ -40,11 +41,16 @@ if [ "$MODE" = "test" ]; then
 fi
 
 if [ "$MODE" = "test" ]; then
+  [ -x .venv/bin/python ] || python3 -m venv .venv
   # An independent Parquet reader for the SST interoperability test.
   if ! .venv/bin/python -c "import pyarrow" >/dev/null 2>&1; then
     say "installing pyarrow into .venv"
-    python3 -m venv .venv
     .venv/bin/pip install --quiet --disable-pip-version-check "pyarrow==$PYARROW_VERSION"
+  fi
+  # An S3-compatible server on 127.0.0.1 for the S3 tests (they start and stop it).
+  if [ ! -x .venv/bin/moto_server ]; then
+    say "installing moto[server] into .venv"
+    .venv/bin/pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
   fi
 fi
 

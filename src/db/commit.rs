@@ -299,7 +299,7 @@ impl Db {
     async fn write_sst_group(&self, group: Vec<Pending>) -> Result<Vec<Timestamp>> {
         let ops: Vec<Op> = group.into_iter().map(|p| p.op).collect();
         let manifest = &self.shared.manifest;
-        let mut head: Head = match manifest.cached() {
+        let head: Head = match manifest.cached() {
             Some(h) => h,
             None => manifest
                 .load()
@@ -325,63 +325,49 @@ impl Db {
         drop(mem);
         let storage = &self.shared.storage;
         storage.put(&path, bytes, PutMode::CreateNew).await?;
-        let first = ts.first().copied().unwrap_or(0);
-        let attempts = 8;
-        for attempt in 0..attempts {
-            let shift = sst.meta.ts_shift;
-            let edit = Edit {
-                kind: Some(EditKind::Put),
-                commit_id: id,
-                add: vec![sst.meta.clone()],
-                min_ts: Some(first + shift),
-                last_ts: Some(sst.meta.max_ts),
-                ..Edit::default()
-            };
-            match manifest.commit(&edit).await {
-                Ok(new_head) => {
-                    let stamped: Vec<Timestamp> = ts.iter().map(|t| t + shift).collect();
-                    {
-                        let mut st = self.raw_state()?;
-                        self.install(&mut st, &new_head, &[Arc::new(SstHandle::opened(sst))]);
-                        if let Some(last) = stamped.last() {
-                            st.last_ts = st.last_ts.max(*last);
-                            st.visible_ts = st.visible_ts.max(*last);
-                        }
-                    }
-                    if new_head.state.history.len() >= crate::manifest::HISTORY_TAIL {
-                        // History archiving is bookkeeping: a failure must not fail the put.
-                        let _ = self.archive_history(&new_head).await;
-                    }
-                    return Ok(stamped);
-                }
-                Err(Error::Conflict(_)) if attempt + 1 < attempts => {
-                    // Another writer committed first with timestamps at or above ours. Ours
-                    // must order after theirs: re-stamp the file in the manifest (a shift
-                    // applied when it is read) rather than writing it again.
-                    head = match manifest.cached() {
-                        Some(h) if h.state.last_ts >= first + shift => h,
-                        _ => manifest
-                            .load()
-                            .await?
-                            .ok_or_else(|| Error::Corrupt("the manifest head is missing".into()))?,
-                    };
-                    let delta = (head.state.last_ts + 1).saturating_sub(first + shift);
-                    let mut meta = sst.meta.clone();
-                    meta.ts_shift += delta;
-                    meta.min_ts += delta;
-                    meta.max_ts += delta;
-                    sst = Arc::new(sst.with_meta(meta));
-                }
-                Err(e) => {
-                    // The file may be referenced if the commit landed despite the error; GC
-                    // deletes it later if it is not.
-                    return Err(e);
-                }
+        let edit = Edit {
+            kind: Some(EditKind::Put),
+            commit_id: id,
+            add: vec![sst.meta.clone()],
+            min_ts: ts.first().copied(),
+            restamp: true,
+            last_ts: ts.last().copied(),
+            ..Edit::default()
+        };
+        // The file may be named by the head even if this fails (a lost reply); GC deletes it
+        // later if not.
+        let new_head = manifest.commit(&edit).await?;
+        // Where our rows landed: a concurrent writer may have made the commit re-stamp them.
+        let landed = new_head
+            .state
+            .history
+            .iter()
+            .rev()
+            .find(|h| h.commit_id == id)
+            .map(|h| h.ts);
+        let last = ts.last().copied().unwrap_or(0);
+        let shift = landed.map_or(0, |t| t.saturating_sub(last));
+        if shift > 0 {
+            let mut meta = sst.meta.clone();
+            meta.ts_shift += shift;
+            meta.min_ts += shift;
+            meta.max_ts += shift;
+            sst = Arc::new(sst.with_meta(meta));
+        }
+        let stamped: Vec<Timestamp> = ts.iter().map(|t| t + shift).collect();
+        {
+            let mut st = self.raw_state()?;
+            self.install(&mut st, &new_head, &[Arc::new(SstHandle::opened(sst))]);
+            if let Some(last) = stamped.last() {
+                st.last_ts = st.last_ts.max(*last);
+                st.visible_ts = st.visible_ts.max(*last);
             }
         }
-        Err(Error::Conflict(format!(
-            "gave up after {attempts} attempts: other writers kept committing first"
-        )))
+        if new_head.state.history.len() >= crate::manifest::HISTORY_TAIL {
+            // History archiving is bookkeeping: a failure must not fail the put.
+            let _ = self.archive_history(&new_head).await;
+        }
+        Ok(stamped)
     }
 
     /// Rebuilds the memtables from the WAL above the manifest's floor and sets up the writer.

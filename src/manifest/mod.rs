@@ -208,9 +208,12 @@ pub struct Edit {
     /// Raise `last_ts` to this.
     pub last_ts: Option<Timestamp>,
     /// Added SSTs hold commits that must order after every commit already in the head: the
-    /// edit applies only if the head's `last_ts` is below this (a put in seal-every-batch mode
-    /// rewrites its SST with fresh timestamps otherwise).
+    /// edit applies only if the head's `last_ts` is below this, unless `restamp` is set.
     pub min_ts: Option<Timestamp>,
+    /// When the head already reached `min_ts`, shift the added SSTs' timestamps (their
+    /// `ts_shift`) just above it instead of failing: a seal-every-batch put rebased onto a
+    /// concurrent writer's commit, without rewriting its file.
+    pub restamp: bool,
     /// Raise the WAL floor to this.
     pub wal_floor: Option<WalFloor>,
     /// Graveyard entries whose files were deleted.
@@ -226,13 +229,17 @@ impl Edit {
     /// Applies the edit to `base`, producing the next version.
     pub fn apply(&self, base: &ManifestState, wall_ms: u64) -> Result<ManifestState> {
         let mut s = base.clone();
+        let mut delta = 0;
         if let Some(min) = self.min_ts
             && base.last_ts >= min
         {
-            return Err(Error::Conflict(format!(
-                "a concurrent commit reached timestamp {}; this commit's rows carry {min}",
-                base.last_ts
-            )));
+            if !self.restamp {
+                return Err(Error::Conflict(format!(
+                    "a concurrent commit reached timestamp {}; this commit's rows carry {min}",
+                    base.last_ts
+                )));
+            }
+            delta = base.last_ts + 1 - min;
         }
         for id in &self.remove {
             let Some(pos) = s.ssts.iter().position(|m| m.id == *id) else {
@@ -248,13 +255,21 @@ impl Edit {
                 last_version: base.version,
             });
         }
-        s.ssts.extend(self.add.iter().cloned());
+        s.ssts.extend(self.add.iter().cloned().map(|mut m| {
+            m.ts_shift += delta;
+            m.min_ts += delta;
+            m.max_ts += delta;
+            m
+        }));
         // Newest first: point lookups stop early, scans order their sources the same way.
         s.ssts
             .sort_by(|a, b| b.max_ts.cmp(&a.max_ts).then(b.id.cmp(&a.id)));
         s.version = base.version + 1;
-        let added_max = self.add.iter().map(|m| m.max_ts).max().unwrap_or(0);
-        s.last_ts = s.last_ts.max(self.last_ts.unwrap_or(0)).max(added_max);
+        let added_max = self.add.iter().map(|m| m.max_ts + delta).max().unwrap_or(0);
+        s.last_ts = s
+            .last_ts
+            .max(self.last_ts.map_or(0, |t| t + delta))
+            .max(added_max);
         if let Some(f) = self.wal_floor {
             s.wal_floor.segment = s.wal_floor.segment.max(f.segment);
             s.wal_floor.ts = s.wal_floor.ts.max(f.ts);
@@ -399,6 +414,17 @@ impl Manifest {
                     base = self.load().await?.ok_or_else(|| {
                         Error::Corrupt("the manifest head disappeared during a commit".into())
                     })?;
+                    // A lost reply: our own write may have landed before the error (a retried
+                    // request then sees its own effect as a conflict). Never apply it twice.
+                    if edit.commit_id != 0
+                        && base
+                            .state
+                            .history
+                            .iter()
+                            .any(|h| h.commit_id == edit.commit_id)
+                    {
+                        return Ok(base);
+                    }
                 }
                 Err(e) => return Err(e),
             }

@@ -109,6 +109,17 @@ fn apply_moves_files_floors_and_history() {
         stale.apply(&s3, 40).unwrap_err().code(),
         crate::ErrorCode::Conflict
     );
+    // With restamp, the same edit shifts its rows just above the head instead.
+    let rebased = Edit {
+        restamp: true,
+        ..stale
+    }
+    .apply(&s3, 40)
+    .unwrap();
+    let m = rebased.ssts.iter().find(|m| m.id == 10).unwrap();
+    assert_eq!((m.ts_shift, m.min_ts, m.max_ts), (3 + 1, 8, 8));
+    assert_eq!(rebased.last_ts, 8);
+    assert_eq!(rebased.history.last().unwrap().ts, 8);
     // Floors only move forward.
     let s4 = Edit {
         wal_floor: Some(WalFloor { segment: 5, ts: 9 }),

@@ -8,11 +8,15 @@
 //! Futures are not `Send`: Anax runs on a single-threaded executor (wasm has no other), and the
 //! browser/Workers backends hold JS values.
 
+#[cfg(target_arch = "wasm32")]
+mod bucket;
+pub mod conformance;
 mod counting;
 #[cfg(not(target_arch = "wasm32"))]
 mod disk;
 mod fault;
 mod memory;
+pub mod s3;
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -23,6 +27,8 @@ use bytes::Bytes;
 
 use crate::error::{Error, Result};
 
+#[cfg(target_arch = "wasm32")]
+pub use bucket::JsBucket;
 pub use counting::{CountingStorage, RequestCounts};
 #[cfg(not(target_arch = "wasm32"))]
 pub use disk::DiskStorage;

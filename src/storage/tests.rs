@@ -104,3 +104,21 @@ fn disk_backend_meets_the_contract() {
     assert_eq!(escape.unwrap_err().code(), ErrorCode::InvalidArgument);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn memory_passes_the_conformance_suite() {
+    let s = MemoryStorage::new();
+    let other = s.clone();
+    assert_eq!(block_on(conformance::run(&s, Some(&other), "conf")), Ok(8));
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn disk_passes_the_conformance_suite() {
+    let dir = std::env::temp_dir().join(format!("anax-conf-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let a = DiskStorage::new(&dir, true).unwrap();
+    let b = DiskStorage::new(&dir, true).unwrap();
+    assert_eq!(block_on(conformance::run(&a, Some(&b), "conf")), Ok(8));
+    let _ = std::fs::remove_dir_all(&dir);
+}

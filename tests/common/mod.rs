@@ -7,6 +7,7 @@
 )]
 
 /// xorshift64*: tiny, deterministic, good enough to drive randomized tests from a seed.
+#[derive(Debug)]
 pub struct Rng(u64);
 
 impl Rng {

@@ -1,0 +1,246 @@
+//! A JS object store as [`Storage`]: anything with the shape of a Cloudflare R2 binding
+//! (`get(key, {range})`, `put(key, body, {onlyIf})`, `list({prefix, cursor})`, `delete(key)`,
+//! `head(key)`), so a Worker uses `env.MY_BUCKET` with no credentials. Create-if-absent is
+//! `onlyIf: { etagDoesNotMatch: "*" }` and compare-and-swap `onlyIf: { etagMatches }`; a
+//! failed condition (put resolves to `null`) is a conflict.
+
+use std::ops::Range;
+
+use bytes::Bytes;
+use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+use super::{BoxFuture, ObjectMeta, PutMode, Storage};
+use crate::error::{Error, Result};
+
+/// Storage on a JS bucket object (an R2 binding or anything shaped like one).
+#[derive(Debug, Clone)]
+pub struct JsBucket {
+    bucket: JsValue,
+    prefix: String,
+}
+
+fn err(what: &str, path: &str, e: &JsValue) -> Error {
+    let detail = e
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| "unknown error".into());
+    Error::Storage(format!("bucket {what} {path}: {detail}"))
+}
+
+fn get(o: &JsValue, k: &str) -> JsValue {
+    Reflect::get(o, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn set(o: &Object, k: &str, v: &JsValue) {
+    let _ = Reflect::set(o, &JsValue::from_str(k), v);
+}
+
+impl JsBucket {
+    /// Wraps `bucket`; every key is placed under `prefix` (may be empty). Fails when `bucket`
+    /// lacks one of the methods.
+    pub fn new(bucket: JsValue, prefix: &str) -> Result<Self> {
+        for m in ["get", "put", "list", "delete", "head"] {
+            if !get(&bucket, m).is_function() {
+                return Err(Error::InvalidArgument(format!(
+                    "storage.bucket must look like an R2 binding: it has no {m}() method"
+                )));
+            }
+        }
+        Ok(Self {
+            bucket,
+            prefix: prefix.trim_matches('/').to_owned(),
+        })
+    }
+
+    fn key(&self, path: &str) -> String {
+        if self.prefix.is_empty() {
+            path.to_owned()
+        } else {
+            format!("{}/{path}", self.prefix)
+        }
+    }
+
+    async fn call(&self, method: &str, path: &str, args: &[JsValue]) -> Result<JsValue> {
+        let f: Function = get(&self.bucket, method)
+            .dyn_into()
+            .map_err(|e| err(method, path, &e))?;
+        let out = match args {
+            [a] => f.call1(&self.bucket, a),
+            [a, b] => f.call2(&self.bucket, a, b),
+            [a, b, c] => f.call3(&self.bucket, a, b, c),
+            _ => f.call0(&self.bucket),
+        }
+        .map_err(|e| err(method, path, &e))?;
+        match out.dyn_into::<Promise>() {
+            Ok(p) => JsFuture::from(p).await.map_err(|e| err(method, path, &e)),
+            Err(v) => Ok(v),
+        }
+    }
+
+    fn meta(path: &str, obj: &JsValue) -> ObjectMeta {
+        ObjectMeta {
+            path: path.to_owned(),
+            size: get(obj, "size").as_f64().unwrap_or(0.0) as u64,
+            etag: get(obj, "etag").as_string().unwrap_or_default(),
+        }
+    }
+
+    async fn body(path: &str, obj: &JsValue) -> Result<Bytes> {
+        let f: Function = get(obj, "arrayBuffer")
+            .dyn_into()
+            .map_err(|e| err("read", path, &e))?;
+        let p: Promise = f
+            .call0(obj)
+            .map_err(|e| err("read", path, &e))?
+            .dyn_into()
+            .map_err(|e| err("read", path, &e))?;
+        let buf = JsFuture::from(p).await.map_err(|e| err("read", path, &e))?;
+        Ok(Bytes::from(Uint8Array::new(&buf).to_vec()))
+    }
+}
+
+impl Storage for JsBucket {
+    fn get<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Bytes>> {
+        Box::pin(async move { Ok(self.get_object(path).await?.0) })
+    }
+
+    fn get_object<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<(Bytes, ObjectMeta)>> {
+        Box::pin(async move {
+            let obj = self
+                .call("get", path, &[JsValue::from_str(&self.key(path))])
+                .await?;
+            if obj.is_null() || obj.is_undefined() {
+                return Err(Error::NotFound(path.to_owned()));
+            }
+            let meta = Self::meta(path, &obj);
+            Ok((Self::body(path, &obj).await?, meta))
+        })
+    }
+
+    fn get_range<'a>(&'a self, path: &'a str, range: Range<u64>) -> BoxFuture<'a, Result<Bytes>> {
+        Box::pin(async move {
+            let key = JsValue::from_str(&self.key(path));
+            let head = self.call("head", path, std::slice::from_ref(&key)).await?;
+            if head.is_null() || head.is_undefined() {
+                return Err(Error::NotFound(path.to_owned()));
+            }
+            let size = get(&head, "size").as_f64().unwrap_or(0.0) as u64;
+            let r = super::clamp(range, size);
+            if r.start >= r.end {
+                return Ok(Bytes::new());
+            }
+            let opts = Object::new();
+            let range = Object::new();
+            set(&range, "offset", &JsValue::from_f64(r.start as f64));
+            set(
+                &range,
+                "length",
+                &JsValue::from_f64((r.end - r.start) as f64),
+            );
+            set(&opts, "range", &range);
+            let obj = self.call("get", path, &[key, opts.into()]).await?;
+            if obj.is_null() || obj.is_undefined() {
+                return Err(Error::NotFound(path.to_owned()));
+            }
+            Self::body(path, &obj).await
+        })
+    }
+
+    fn put<'a>(
+        &'a self,
+        path: &'a str,
+        data: Bytes,
+        mode: PutMode,
+    ) -> BoxFuture<'a, Result<ObjectMeta>> {
+        Box::pin(async move {
+            let opts = Object::new();
+            let cond = Object::new();
+            match &mode {
+                PutMode::Overwrite => {}
+                PutMode::CreateNew => {
+                    set(&cond, "etagDoesNotMatch", &JsValue::from_str("*"));
+                    set(&opts, "onlyIf", &cond);
+                }
+                PutMode::IfMatch(etag) => {
+                    set(&cond, "etagMatches", &JsValue::from_str(etag));
+                    set(&opts, "onlyIf", &cond);
+                }
+            }
+            let body = Uint8Array::from(data.as_ref());
+            let out = self
+                .call(
+                    "put",
+                    path,
+                    &[JsValue::from_str(&self.key(path)), body.into(), opts.into()],
+                )
+                .await?;
+            if out.is_null() || out.is_undefined() {
+                return Err(Error::Conflict(format!(
+                    "{path}: the bucket's precondition failed (created or changed concurrently)"
+                )));
+            }
+            Ok(Self::meta(path, &out))
+        })
+    }
+
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<ObjectMeta>>> {
+        Box::pin(async move {
+            let full = self.key(prefix);
+            let strip = if self.prefix.is_empty() {
+                0
+            } else {
+                self.prefix.len() + 1
+            };
+            let mut out = Vec::new();
+            let mut cursor = JsValue::UNDEFINED;
+            loop {
+                let opts = Object::new();
+                set(&opts, "prefix", &JsValue::from_str(&full));
+                if !cursor.is_undefined() {
+                    set(&opts, "cursor", &cursor);
+                }
+                let page = self.call("list", prefix, &[opts.into()]).await?;
+                let objects = get(&page, "objects");
+                let objects: js_sys::Array = objects.dyn_into().unwrap_or_default();
+                for o in objects.iter() {
+                    let key = get(&o, "key").as_string().unwrap_or_default();
+                    if let Some(p) = key.get(strip..) {
+                        out.push(Self::meta(p, &o));
+                    }
+                }
+                if get(&page, "truncated").as_bool() != Some(true) {
+                    break;
+                }
+                cursor = get(&page, "cursor");
+                if cursor.is_undefined() || cursor.is_null() {
+                    break;
+                }
+            }
+            out.sort_by(|a, b| a.path.cmp(&b.path));
+            Ok(out)
+        })
+    }
+
+    fn delete<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            self.call("delete", path, &[JsValue::from_str(&self.key(path))])
+                .await
+                .map(drop)
+        })
+    }
+
+    fn head<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Option<ObjectMeta>>> {
+        Box::pin(async move {
+            let obj = self
+                .call("head", path, &[JsValue::from_str(&self.key(path))])
+                .await?;
+            if obj.is_null() || obj.is_undefined() {
+                return Ok(None);
+            }
+            Ok(Some(Self::meta(path, &obj)))
+        })
+    }
+}
