@@ -10,5 +10,10 @@ export function makeAnax(ready, Raw) {
       await ready();
       return Raw.open(options);
     },
+    /** Checks a storage backend against Anax's contract; see index.d.ts. */
+    async checkStorage(storage) {
+      await ready();
+      return Raw.checkStorage(storage);
+    },
   });
 }

@@ -70,8 +70,44 @@ export type ColumnType = string;
  */
 export type SchemaSpec = Record<string, ColumnType | { type: ColumnType; nullable?: boolean }>;
 
+/** An object with the shape of a Cloudflare R2 binding (`env.MY_BUCKET`). */
+export interface BucketLike {
+  get(key: string, options?: { range?: { offset: number; length: number } }): Promise<unknown>;
+  put(key: string, body: Uint8Array, options?: { onlyIf?: { etagMatches?: string; etagDoesNotMatch?: string } }): Promise<unknown>;
+  list(options?: { prefix?: string; cursor?: string }): Promise<unknown>;
+  delete(key: string): Promise<void>;
+  head(key: string): Promise<unknown>;
+}
+
 /** Where the table lives. */
-export type StorageOptions = { kind: "memory" };
+export type StorageOptions =
+  | { kind: "memory" }
+  /** A bucket binding: puts are durable in it when they resolve (one SST + one manifest write). */
+  | { kind: "bucket"; bucket: BucketLike; prefix?: string }
+  /** S3 or any S3-compatible store (R2's S3 API, MinIO) over fetch, SigV4-signed. */
+  | {
+      kind: "s3";
+      bucket: string;
+      prefix?: string;
+      /** e.g. "http://127.0.0.1:9000"; default AWS. */
+      endpoint?: string;
+      /** Default "us-east-1" ("auto" for R2). */
+      region?: string;
+      accessKeyId: string;
+      secretAccessKey: string;
+      sessionToken?: string;
+      /** SSE-KMS key id. */
+      kmsKey?: string;
+      signPayload?: boolean;
+      /** Send CRC32C checksums with writes. */
+      checksum?: boolean;
+      versioned?: boolean;
+      s3Express?: boolean;
+      /** Default: true with an endpoint, false for AWS. */
+      pathStyle?: boolean;
+      /** Retries of 5xx/429/network failures (default 4). */
+      maxRetries?: number;
+    };
 
 export interface OpenOptions {
   /** The columns, or an Arrow IPC stream whose schema is used. */
@@ -133,6 +169,12 @@ export class Db {
 export const Anax: {
   /** Opens (or creates) a table. */
   open(options: OpenOptions): Promise<Db>;
+  /**
+   * Runs Anax's storage conformance suite (ranged reads, listing, deletes, create-if-absent
+   * and compare-and-swap races between two clients) under a scratch prefix it cleans up.
+   * Resolves to the number of cases passed; rejects with the first broken expectation.
+   */
+  checkStorage(storage: StorageOptions): Promise<number>;
 };
 
 /**

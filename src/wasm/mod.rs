@@ -2,14 +2,18 @@
 //! core, and returns Promises. No engine logic lives here.
 
 mod convert;
+mod storage;
 pub(crate) mod timer;
 
 use js_sys::{Array, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
+use std::sync::Arc;
+
 use crate::db::{Db, DbBuilder};
 use crate::error::{Error, Result};
+use crate::storage::Storage;
 use convert::{prop, to_js_error, to_key, to_key_names, to_scan_options, to_schema};
 
 fn promise<F>(fut: F) -> Promise
@@ -52,25 +56,36 @@ impl Anax {
                 return Err(Error::InvalidArgument("tableName must be a string".into()));
             }
             let storage = prop(&options, "storage")?;
-            let kind = if storage.is_undefined() {
-                "memory".to_owned()
-            } else {
-                prop(&storage, "kind")?.as_string().ok_or_else(|| {
-                    Error::InvalidArgument(
-                        "storage.kind must be a string such as \"memory\"".into(),
-                    )
-                })?
-            };
-            builder = match kind.as_str() {
-                "memory" => builder.in_memory("js"),
-                other => {
-                    return Err(Error::InvalidArgument(format!(
-                        "storage kind '{other}' is not supported in this build; use \"memory\""
-                    )));
-                }
+            builder = match storage::to_storage(&storage)? {
+                None => builder.in_memory("js"),
+                Some(s) => builder.with_storage(s),
             };
             let db = builder.open().await?;
             Ok(JsDb { db }.into())
+        })
+    }
+
+    /// Checks that a storage backend honours Anax's contract (ranged reads, listing, deletes,
+    /// create-if-absent and compare-and-swap races between two clients) by running the
+    /// conformance suite under a scratch prefix it removes afterwards. Resolves to the number
+    /// of cases passed; rejects with the first broken expectation.
+    #[wasm_bindgen(js_name = checkStorage)]
+    pub fn check_storage(storage: JsValue) -> Promise {
+        promise(async move {
+            let a = storage::to_storage(&storage)?;
+            let b = storage::to_storage(&storage)?;
+            let (a, b): (Arc<dyn Storage>, Arc<dyn Storage>) = match (a, b) {
+                (Some(a), Some(b)) => (a, b),
+                _ => {
+                    let m = Arc::new(crate::storage::MemoryStorage::new());
+                    (m.clone(), m)
+                }
+            };
+            let root = format!("conformance/{:016x}", crate::codec::random_u64()?);
+            let passed = crate::storage::conformance::run(a.as_ref(), Some(b.as_ref()), &root)
+                .await
+                .map_err(|m| Error::Storage(format!("storage check failed: {m}")))?;
+            Ok(JsValue::from_f64(passed as f64))
         })
     }
 }

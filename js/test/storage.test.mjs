@@ -1,0 +1,141 @@
+// Storage backends from inside workerd (Miniflare 4): the R2 binding and S3 against a moto
+// server this test starts on 127.0.0.1 (from the repo's .venv, made by scripts/setup.sh).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Miniflare } from "miniflare";
+import { tableFromIPC } from "apache-arrow";
+import { repoRoot } from "../../worker-example/config.mjs";
+
+const persist = mkdtempSync(path.join(tmpdir(), "anax-r2-"));
+let moto;
+let endpoint;
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor(url) {
+  for (let i = 0; i < 300; i++) {
+    try {
+      await fetch(url);
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+// moto refuses anonymous object requests but accepts any signature.
+const AUTH = { authorization: "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00" };
+
+async function newBucket(name) {
+  const res = await fetch(`${endpoint}/${name}`, { method: "PUT", headers: AUTH });
+  assert.equal(res.status, 200, await res.text());
+  return {
+    kind: "s3",
+    bucket: name,
+    prefix: "tables/t1",
+    endpoint,
+    region: "us-east-1",
+    accessKeyId: "testing",
+    secretAccessKey: "testing",
+    sessionToken: "token",
+  };
+}
+
+function worker() {
+  return new Miniflare({
+    modules: true,
+    scriptPath: path.join(repoRoot, "js/test/fixtures/storage-worker.js"),
+    modulesRoot: repoRoot,
+    modulesRules: [
+      { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
+      { type: "CompiledWasm", include: ["**/*.wasm"] },
+    ],
+    compatibilityDate: "2025-09-01",
+    r2Buckets: ["BUCKET"],
+    r2Persist: persist,
+  });
+}
+
+async function call(mf, route, body) {
+  const res = await mf.dispatchFetch(`http://localhost${route}`, { method: "POST", body: JSON.stringify(body) });
+  if (res.headers.get("content-type")?.includes("arrow")) return tableFromIPC(new Uint8Array(await res.arrayBuffer()));
+  const json = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(json));
+  return json;
+}
+
+before(async () => {
+  const bin = path.join(repoRoot, ".venv/bin/moto_server");
+  assert.ok(existsSync(bin), `${bin} is missing: run bash scripts/setup.sh test`);
+  const port = await freePort();
+  endpoint = `http://127.0.0.1:${port}`;
+  moto = spawn(bin, ["-H", "127.0.0.1", "-p", String(port)], { stdio: "ignore" });
+  await waitFor(endpoint);
+});
+
+after(() => {
+  moto?.kill();
+  rmSync(persist, { recursive: true, force: true });
+});
+
+test("the R2 binding passes the storage conformance suite in workerd", async () => {
+  const mf = worker();
+  try {
+    const { passed } = await call(mf, "/check", { storage: { kind: "bucket", prefix: "conf" } });
+    assert.equal(passed, 8);
+  } finally {
+    await mf.dispose();
+  }
+});
+
+test("S3 (moto) passes the storage conformance suite from workerd", async () => {
+  const mf = worker();
+  try {
+    const { passed } = await call(mf, "/check", { storage: await newBucket("conf-workerd") });
+    assert.equal(passed, 8);
+  } finally {
+    await mf.dispose();
+  }
+});
+
+for (const [name, storage] of [
+  ["the R2 binding", async () => ({ kind: "bucket", prefix: "e2e" })],
+  ["S3 (moto)", () => newBucket("e2e-workerd")],
+]) {
+  test(`a table on ${name} survives a restart of the runtime`, async () => {
+    const s = await storage();
+    const batches = [
+      [{ id: "a", v: 1 }, { id: "b", v: 2 }],
+      [{ id: "c", v: null }, { id: "a", v: 10 }],
+    ];
+    let mf = worker();
+    try {
+      await call(mf, "/put", { storage: s, batches });
+    } finally {
+      await mf.dispose();
+    }
+    mf = worker(); // a new runtime on the same persisted bucket
+    try {
+      const t = await call(mf, "/scan", { storage: s });
+      assert.deepEqual(t.getChild("id").toArray(), ["a", "b", "c"]);
+      const v = t.getChild("v");
+      assert.deepEqual([0, 1, 2].map((i) => (v.get(i) === null ? null : Number(v.get(i)))), [10, 2, null]);
+    } finally {
+      await mf.dispose();
+    }
+  });
+}

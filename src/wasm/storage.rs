@@ -1,0 +1,106 @@
+//! JS `storage` options -> a storage backend.
+//!
+//! ```js
+//! { kind: "memory" }                                   // default
+//! { kind: "bucket", bucket: env.MY_BUCKET, prefix }    // an R2 binding (or same shape)
+//! { kind: "s3", bucket, prefix, endpoint, region, accessKeyId, secretAccessKey,
+//!   sessionToken, kmsKey, signPayload, checksum, pathStyle, s3Express, maxRetries }
+//! ```
+
+use std::sync::Arc;
+
+use wasm_bindgen::JsValue;
+
+use super::convert::prop;
+use crate::error::{Error, Result};
+use crate::storage::s3::{AwsCreds, S3Spec, S3Storage};
+use crate::storage::{JsBucket, Storage};
+
+fn opt_string(o: &JsValue, name: &str) -> Result<Option<String>> {
+    let v = prop(o, name)?;
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    v.as_string()
+        .map(Some)
+        .ok_or_else(|| Error::InvalidArgument(format!("storage.{name} must be a string")))
+}
+
+fn string(o: &JsValue, name: &str) -> Result<String> {
+    opt_string(o, name)?.ok_or_else(|| {
+        Error::InvalidArgument(format!("storage.{name} is required for this storage kind"))
+    })
+}
+
+fn flag(o: &JsValue, name: &str) -> Result<Option<bool>> {
+    let v = prop(o, name)?;
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    v.as_bool()
+        .map(Some)
+        .ok_or_else(|| Error::InvalidArgument(format!("storage.{name} must be true or false")))
+}
+
+/// The backend `storage` names; `None` for memory (the builder's own volatile store).
+// wasm has one thread; storage holding JS values is not Send, and the engine takes an Arc.
+#[allow(clippy::arc_with_non_send_sync)]
+pub(super) fn to_storage(storage: &JsValue) -> Result<Option<Arc<dyn Storage>>> {
+    if storage.is_undefined() {
+        return Ok(None);
+    }
+    if !storage.is_object() {
+        return Err(Error::InvalidArgument(
+            "storage must be an object such as { kind: \"memory\" }".into(),
+        ));
+    }
+    let kind = opt_string(storage, "kind")?.ok_or_else(|| {
+        Error::InvalidArgument("storage.kind must be one of \"memory\", \"bucket\", \"s3\"".into())
+    })?;
+    Ok(match kind.as_str() {
+        "memory" => None,
+        "bucket" => {
+            let bucket = prop(storage, "bucket")?;
+            let prefix = opt_string(storage, "prefix")?.unwrap_or_default();
+            Some(Arc::new(JsBucket::new(bucket, &prefix)?))
+        }
+        "s3" => {
+            let creds = AwsCreds {
+                access_key: string(storage, "accessKeyId")?,
+                secret_key: string(storage, "secretAccessKey")?,
+                session_token: opt_string(storage, "sessionToken")?,
+            };
+            let mut spec = S3Spec::new(string(storage, "bucket")?, creds);
+            spec.prefix = opt_string(storage, "prefix")?.unwrap_or_default();
+            spec.endpoint = opt_string(storage, "endpoint")?;
+            if let Some(r) = opt_string(storage, "region")? {
+                spec.region = r;
+            }
+            spec.kms_key = opt_string(storage, "kmsKey")?;
+            spec.sign_payload = flag(storage, "signPayload")?.unwrap_or(false);
+            spec.checksum = flag(storage, "checksum")?.unwrap_or(false);
+            spec.versioned = flag(storage, "versioned")?.unwrap_or(false);
+            spec.s3_express = flag(storage, "s3Express")?.unwrap_or(false);
+            spec.path_style = flag(storage, "pathStyle")?;
+            let retries = prop(storage, "maxRetries")?;
+            if let Some(n) = retries.as_f64() {
+                if !(0.0..=20.0).contains(&n) || n.fract() != 0.0 {
+                    return Err(Error::InvalidArgument(
+                        "storage.maxRetries must be an integer from 0 to 20".into(),
+                    ));
+                }
+                spec.max_retries = n as u32;
+            } else if !retries.is_undefined() {
+                return Err(Error::InvalidArgument(
+                    "storage.maxRetries must be a number".into(),
+                ));
+            }
+            Some(Arc::new(S3Storage::new(spec)?))
+        }
+        other => {
+            return Err(Error::InvalidArgument(format!(
+                "storage kind '{other}' is not supported; use \"memory\", \"bucket\" or \"s3\""
+            )));
+        }
+    })
+}
