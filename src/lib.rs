@@ -52,7 +52,7 @@ pub mod wal;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
-pub use db::{CompactReport, Db, DbBuilder, DbStats, GcReport, Snapshot};
+pub use db::{CompactReport, Db, DbBuilder, DbStats, GcReport, ObjectSpec, Snapshot};
 pub use error::{Error, ErrorCode, Result};
 pub use manifest::HistoryEntry;
 pub use options::{

@@ -46,6 +46,16 @@ enum StorageChoice {
     #[cfg(not(target_arch = "wasm32"))]
     OnDisk(std::path::PathBuf),
     Custom(Arc<dyn Storage>),
+    S3(crate::storage::s3::S3Spec),
+    #[cfg(target_arch = "wasm32")]
+    Opfs(String),
+}
+
+/// An object store to open a table on.
+#[derive(Debug, Clone)]
+pub enum ObjectSpec {
+    /// S3 or an S3-compatible store (R2's S3 API, MinIO).
+    S3(crate::storage::s3::S3Spec),
 }
 
 /// Configures and opens a [`Db`]. Choose exactly one storage backend before `open`.
@@ -128,6 +138,32 @@ impl DbBuilder {
     /// tests. Its durability defaults to seal-every-batch (the object-store mode).
     pub fn with_storage(mut self, storage: Arc<dyn Storage>) -> Self {
         self.storage = Some(StorageChoice::Custom(storage));
+        self
+    }
+
+    /// An object store (durability: seal every batch).
+    pub fn object_store(mut self, spec: ObjectSpec) -> Self {
+        self.storage = Some(match spec {
+            ObjectSpec::S3(s) => StorageChoice::S3(s),
+        });
+        self
+    }
+
+    /// `storage` with every object under `root` (a directory or key prefix), e.g. several
+    /// tables in one bucket. Durability: seal every batch.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
+    pub fn object_store_with_fs(mut self, storage: Arc<dyn Storage>, root: &str) -> Self {
+        self.storage = Some(StorageChoice::Custom(Arc::new(
+            crate::storage::Prefixed::new(storage, root),
+        )));
+        self
+    }
+
+    /// The browser's Origin Private File System under directory `path` (durability: WAL).
+    /// Opening takes the database's writer lock; a second writer gets `CONFLICT`.
+    #[cfg(target_arch = "wasm32")]
+    pub fn opfs(mut self, path: impl Into<String>) -> Self {
+        self.storage = Some(StorageChoice::Opfs(path.into()));
         self
     }
 
@@ -258,6 +294,15 @@ impl DbBuilder {
                 Durability::Wal(self.wal.clone()),
             ),
             Some(StorageChoice::Custom(s)) => (s, Durability::SealEveryBatch),
+            Some(StorageChoice::S3(spec)) => (
+                Arc::new(crate::storage::s3::S3Storage::new(spec)?),
+                Durability::SealEveryBatch,
+            ),
+            #[cfg(target_arch = "wasm32")]
+            Some(StorageChoice::Opfs(path)) => (
+                Arc::new(crate::storage::Opfs::open(&path).await?),
+                Durability::Wal(self.wal.clone()),
+            ),
         };
         let durability = self.durability.unwrap_or(default_durability);
         if let Durability::Wal(c) = &durability {
@@ -814,6 +859,11 @@ impl Db {
             .await?;
         }
         self.raw_state()?.closed = true;
+        // Release files and locks (an OPFS writer lock lets the next tab in).
+        self.shared.storage.close().await?;
+        if !Arc::ptr_eq(&self.shared.storage, &self.shared.wal_storage) {
+            self.shared.wal_storage.close().await?;
+        }
         Ok(())
     }
 

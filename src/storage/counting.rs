@@ -187,4 +187,8 @@ impl Storage for CountingStorage {
         bump(&self.counters.sync);
         self.inner.sync(path)
     }
+
+    fn close(&self) -> BoxFuture<'_, Result<()>> {
+        self.inner.close()
+    }
 }

@@ -16,6 +16,9 @@ mod counting;
 mod disk;
 mod fault;
 mod memory;
+#[cfg(target_arch = "wasm32")]
+mod opfs;
+mod prefixed;
 pub mod s3;
 
 use std::fmt::Debug;
@@ -34,6 +37,9 @@ pub use counting::{CountingStorage, RequestCounts};
 pub use disk::DiskStorage;
 pub use fault::{FaultMode, FaultStorage};
 pub use memory::MemoryStorage;
+#[cfg(target_arch = "wasm32")]
+pub use opfs::Opfs;
+pub use prefixed::Prefixed;
 
 /// `Send + Sync` natively, where handles may cross threads; nothing in wasm, where JS-backed
 /// backends cannot be.
@@ -128,6 +134,12 @@ pub trait Storage: Debug + MaybeSendSync {
     /// Makes every byte appended to the object so far durable.
     fn sync<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<()>> {
         let _ = path;
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Releases what the backend holds for this database (open files, locks). Called by
+    /// `Db::close`; the storage is not used afterwards.
+    fn close(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async { Ok(()) })
     }
 }

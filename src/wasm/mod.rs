@@ -57,8 +57,9 @@ impl Anax {
             }
             let storage = prop(&options, "storage")?;
             builder = match storage::to_storage(&storage)? {
-                None => builder.in_memory("js"),
-                Some(s) => builder.with_storage(s),
+                storage::Choice::Memory => builder.in_memory("js"),
+                storage::Choice::Opfs(path) => builder.opfs(path),
+                storage::Choice::Store(s) => builder.with_storage(s),
             };
             let db = builder.open().await?;
             Ok(JsDb { db }.into())
@@ -70,12 +71,21 @@ impl Anax {
     /// conformance suite under a scratch prefix it removes afterwards. Resolves to the number
     /// of cases passed; rejects with the first broken expectation.
     #[wasm_bindgen(js_name = checkStorage)]
+    #[allow(clippy::arc_with_non_send_sync)] // one thread in wasm
     pub fn check_storage(storage: JsValue) -> Promise {
         promise(async move {
-            let a = storage::to_storage(&storage)?;
-            let b = storage::to_storage(&storage)?;
-            let (a, b): (Arc<dyn Storage>, Arc<dyn Storage>) = match (a, b) {
-                (Some(a), Some(b)) => (a, b),
+            let (a, b): (Arc<dyn Storage>, Arc<dyn Storage>) = match (
+                storage::to_storage(&storage)?,
+                storage::to_storage(&storage)?,
+            ) {
+                (storage::Choice::Store(a), storage::Choice::Store(b)) => (a, b),
+                (storage::Choice::Opfs(path), _) => {
+                    // One writer lock per database: both clients share the handle and
+                    // race through it (the Web Lock per object still serializes them).
+                    let o: Arc<dyn Storage> =
+                        Arc::new(crate::storage::Opfs::open(&format!("{path}.check")).await?);
+                    (o.clone(), o)
+                }
                 _ => {
                     let m = Arc::new(crate::storage::MemoryStorage::new());
                     (m.clone(), m)

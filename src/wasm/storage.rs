@@ -42,12 +42,22 @@ fn flag(o: &JsValue, name: &str) -> Result<Option<bool>> {
         .ok_or_else(|| Error::InvalidArgument(format!("storage.{name} must be true or false")))
 }
 
-/// The backend `storage` names; `None` for memory (the builder's own volatile store).
+/// What a `storage` option selects.
+pub(super) enum Choice {
+    /// The builder's volatile memory store.
+    Memory,
+    /// OPFS under this directory (opened, with its writer lock, by the builder).
+    Opfs(String),
+    /// A ready storage.
+    Store(Arc<dyn Storage>),
+}
+
+/// The backend `storage` names.
 // wasm has one thread; storage holding JS values is not Send, and the engine takes an Arc.
 #[allow(clippy::arc_with_non_send_sync)]
-pub(super) fn to_storage(storage: &JsValue) -> Result<Option<Arc<dyn Storage>>> {
+pub(super) fn to_storage(storage: &JsValue) -> Result<Choice> {
     if storage.is_undefined() {
-        return Ok(None);
+        return Ok(Choice::Memory);
     }
     if !storage.is_object() {
         return Err(Error::InvalidArgument(
@@ -55,14 +65,17 @@ pub(super) fn to_storage(storage: &JsValue) -> Result<Option<Arc<dyn Storage>>> 
         ));
     }
     let kind = opt_string(storage, "kind")?.ok_or_else(|| {
-        Error::InvalidArgument("storage.kind must be one of \"memory\", \"bucket\", \"s3\"".into())
+        Error::InvalidArgument(
+            "storage.kind must be one of \"memory\", \"opfs\", \"bucket\", \"s3\"".into(),
+        )
     })?;
     Ok(match kind.as_str() {
-        "memory" => None,
+        "memory" => Choice::Memory,
+        "opfs" => Choice::Opfs(string(storage, "path")?),
         "bucket" => {
             let bucket = prop(storage, "bucket")?;
             let prefix = opt_string(storage, "prefix")?.unwrap_or_default();
-            Some(Arc::new(JsBucket::new(bucket, &prefix)?))
+            Choice::Store(Arc::new(JsBucket::new(bucket, &prefix)?))
         }
         "s3" => {
             let creds = AwsCreds {
@@ -95,11 +108,11 @@ pub(super) fn to_storage(storage: &JsValue) -> Result<Option<Arc<dyn Storage>>> 
                     "storage.maxRetries must be a number".into(),
                 ));
             }
-            Some(Arc::new(S3Storage::new(spec)?))
+            Choice::Store(Arc::new(S3Storage::new(spec)?))
         }
         other => {
             return Err(Error::InvalidArgument(format!(
-                "storage kind '{other}' is not supported; use \"memory\", \"bucket\" or \"s3\""
+                "storage kind '{other}' is not supported; use \"memory\", \"opfs\", \"bucket\" or \"s3\""
             )));
         }
     })

@@ -187,3 +187,126 @@ async fn bad_open_options_reject_with_a_code() {
         assert_eq!(code_of(&err), "INVALID_ARGUMENT", "{c}");
     }
 }
+
+fn unique(name: &str) -> String {
+    format!("anax-tests/{name}-{}", js_sys::Math::random().to_bits())
+}
+
+fn rows_of(v: &JsValue) -> Vec<(String, Option<f64>)> {
+    let b = decode(v);
+    let ids = b.column(0).as_string::<i32>();
+    let scores = b.column(2).as_primitive::<Float64Type>();
+    (0..b.num_rows())
+        .map(|i| {
+            use arrow_array::Array;
+            (
+                ids.value(i).to_owned(),
+                scores.is_valid(i).then(|| scores.value(i)),
+            )
+        })
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn opfs_passes_the_storage_conformance_suite() {
+    let path = unique("conf");
+    let storage = js(&format!(r#"{{"kind": "opfs", "path": "{path}"}}"#));
+    let passed = JsFuture::from(anax::wasm::Anax::check_storage(storage))
+        .await
+        .expect("OPFS honours the storage contract");
+    assert_eq!(passed.as_f64(), Some(8.0));
+}
+
+#[wasm_bindgen_test]
+async fn an_opfs_table_reopens_with_everything_and_has_one_writer() {
+    let path = unique("table");
+    let options = format!(
+        r#"{{"schema": {{"id": "utf8", "name": "utf8", "score": {{"type": "float64", "nullable": true}}}},
+            "key": "id", "storage": {{"kind": "opfs", "path": "{path}"}}}}"#
+    );
+    let db = open(&options).await.expect("open on OPFS");
+    for batch in [
+        r#"[{"id": "b", "name": "Bo", "score": 2}, {"id": "a", "name": "Al", "score": 1}]"#,
+        r#"[{"id": "c", "name": "Cy", "score": null}, {"id": "a", "name": "Al", "score": 10}]"#,
+    ] {
+        call(&db, "put", &[js(batch)]).await.expect("put");
+    }
+    call(&db, "delete", &["b".into()]).await.expect("delete");
+    // A second writer on the same database is refused while the first holds it.
+    let err = open(&options)
+        .await
+        .expect_err("a second writer is refused");
+    assert_eq!(code_of(&err), "CONFLICT");
+    call(&db, "close", &[]).await.expect("close");
+    let again = open(&options).await.expect("reopen after close");
+    let all = call(&again, "scan", &[]).await.expect("scan");
+    assert_eq!(
+        rows_of(&all),
+        [("a".to_owned(), Some(10.0)), ("c".to_owned(), None)]
+    );
+    call(&again, "close", &[]).await.expect("close");
+}
+
+#[wasm_bindgen_test]
+async fn an_opfs_wal_survives_a_handle_that_was_never_closed() {
+    let path = unique("wal");
+    let options = format!(
+        r#"{{"schema": {{"id": "utf8", "name": "utf8", "score": {{"type": "float64", "nullable": true}}}},
+            "key": "id", "storage": {{"kind": "opfs", "path": "{path}"}}}}"#
+    );
+    let db = open(&options).await.expect("open on OPFS");
+    call(
+        &db,
+        "put",
+        &[js(r#"[{"id": "x", "name": "X", "score": 5}]"#)],
+    )
+    .await
+    .expect("put");
+    // Free the handle without close (no flush): the row lives only in the WAL, and dropping
+    // the storage releases the writer lock, as a closed tab does.
+    let free: Function = Reflect::get(&db, &"free".into())
+        .unwrap()
+        .dyn_into()
+        .unwrap();
+    free.call0(&db).unwrap();
+    let again = open(&options).await.expect("reopen replays the WAL");
+    let all = call(&again, "scan", &[]).await.expect("scan");
+    assert_eq!(rows_of(&all), [("x".to_owned(), Some(5.0))]);
+    call(&again, "close", &[]).await.expect("close");
+}
+
+#[wasm_bindgen_test]
+async fn opfs_timings_against_the_raw_api() {
+    use anax::storage::{PutMode, Storage};
+    use bytes::Bytes;
+    let path = unique("timing");
+    let s = anax::storage::Opfs::open(&path).await.expect("open OPFS");
+    let now = || js_sys::Date::now();
+    let mib = Bytes::from(vec![3u8; 1 << 20]);
+    let kib = Bytes::from(vec![3u8; 4 << 10]);
+    let mut rows = Vec::new();
+    for (name, data) in [("put 1 MiB", &mib), ("put 4 KiB", &kib)] {
+        let mut t = Vec::new();
+        for i in 0..5 {
+            let t0 = now();
+            s.put(&format!("t/{name}-{i}"), data.clone(), PutMode::Overwrite)
+                .await
+                .unwrap();
+            t.push(now() - t0);
+        }
+        t.sort_by(f64::total_cmp);
+        rows.push((name, t[2]));
+    }
+    let mut t = Vec::new();
+    for i in 0..5 {
+        let t0 = now();
+        let b = s.get(&format!("t/put 1 MiB-{i}")).await.unwrap();
+        assert_eq!(b.len(), 1 << 20);
+        t.push(now() - t0);
+    }
+    t.sort_by(f64::total_cmp);
+    rows.push(("get 1 MiB", t[2]));
+    for (name, ms) in rows {
+        wasm_bindgen_test::console_log!("OPFS via Anax storage: {name}: {ms:.2} ms (median of 5)");
+    }
+}

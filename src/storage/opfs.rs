@@ -1,0 +1,568 @@
+//! The browser's Origin Private File System as [`Storage`].
+//!
+//! Objects are files in nested directories under a root directory. Whole-object writes go
+//! through `createWritable()` (the browser writes a swap file and swaps it in on `close()`, so
+//! a put is atomic and durable when it resolves) on the main thread and in workers alike.
+//! Appends (the WAL) use a `FileSystemSyncAccessHandle` in a dedicated worker (the fast path:
+//! one open handle, writes at the end, `flush()` on sync) and `createWritable({ keepExistingData
+//! })` on the main thread. Compare-and-swap runs under a Web Lock named after the object, so it
+//! is atomic across tabs and workers of the origin; etags are CRC32C + size of the content.
+//! A database has one writer at a time: [`Opfs::open`] takes an exclusive Web Lock for the
+//! root and fails with `CONFLICT` while another tab or worker holds it.
+
+use std::cell::RefCell;
+use std::ops::Range;
+
+use bytes::Bytes;
+use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+use super::{BoxFuture, ObjectMeta, PutMode, Storage};
+use crate::error::{Error, Result};
+
+fn js_err(what: &str, path: &str, e: &JsValue) -> Error {
+    let name = Reflect::get(e, &"name".into())
+        .ok()
+        .and_then(|n| n.as_string());
+    let detail = e
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| "unknown error".into());
+    if name.as_deref() == Some("NotFoundError") {
+        return Error::NotFound(path.to_owned());
+    }
+    Error::Storage(format!("OPFS {what} {path}: {detail}"))
+}
+
+fn get(o: &JsValue, k: &str) -> JsValue {
+    Reflect::get(o, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)
+}
+
+async fn call(o: &JsValue, method: &str, args: &[JsValue], path: &str) -> Result<JsValue> {
+    let f: Function = get(o, method)
+        .dyn_into()
+        .map_err(|_| Error::Storage(format!("OPFS: {method}() is not available here")))?;
+    let arr: js_sys::Array = args.iter().collect();
+    let out = f.apply(o, &arr).map_err(|e| js_err(method, path, &e))?;
+    match out.dyn_into::<Promise>() {
+        Ok(p) => JsFuture::from(p)
+            .await
+            .map_err(|e| js_err(method, path, &e)),
+        Err(v) => Ok(v),
+    }
+}
+
+fn opts(pairs: &[(&str, JsValue)]) -> JsValue {
+    let o = Object::new();
+    for (k, v) in pairs {
+        let _ = Reflect::set(&o, &JsValue::from_str(k), v);
+    }
+    o.into()
+}
+
+fn etag(bytes: &[u8]) -> String {
+    format!("{:08x}-{:x}", crc32c::crc32c(bytes), bytes.len())
+}
+
+/// Runs `work` while holding the Web Lock `name` (exclusive). Resolves to its result.
+async fn with_lock<F>(name: &str, work: F) -> Result<JsValue>
+where
+    F: std::future::Future<Output = Result<JsValue>> + 'static,
+{
+    let locks = get(&get(&js_sys::global(), "navigator"), "locks");
+    if locks.is_undefined() {
+        // No Web Locks (very old browsers): single-context use is still safe.
+        return work.await;
+    }
+    let work = RefCell::new(Some(work));
+    let cb = Closure::once(move |_lock: JsValue| -> Promise {
+        let work = work.borrow_mut().take();
+        wasm_bindgen_futures::future_to_promise(async move {
+            match work {
+                Some(w) => w
+                    .await
+                    .map_err(|e| JsValue::from_str(&format!("\u{1}{}\u{1}{e}", e.code()))),
+                None => Ok(JsValue::UNDEFINED),
+            }
+        })
+    });
+    let f: Function = get(&locks, "request")
+        .dyn_into()
+        .map_err(|_| Error::Storage("navigator.locks.request is missing".into()))?;
+    let p: Promise = f
+        .call2(&locks, &JsValue::from_str(name), cb.as_ref())
+        .map_err(|e| js_err("lock", name, &e))?
+        .dyn_into()
+        .map_err(|e| js_err("lock", name, &e))?;
+    let out = JsFuture::from(p).await;
+    drop(cb);
+    out.map_err(|e| match e.as_string() {
+        // Our own typed error, carried through the lock's promise.
+        Some(s) if s.starts_with('\u{1}') => {
+            let mut parts = s.splitn(3, '\u{1}').skip(1);
+            let code = parts.next().unwrap_or("");
+            let msg = parts.next().unwrap_or("").to_owned();
+            match code {
+                "CONFLICT" => Error::Conflict(msg),
+                "NOT_FOUND" => Error::NotFound(msg),
+                _ => Error::Storage(msg),
+            }
+        }
+        _ => js_err("lock", name, &e),
+    })
+}
+
+/// The appender of a dedicated worker: one sync access handle kept open on the file being
+/// appended to (they lock the file, so it is closed before any other access to it).
+#[derive(Debug, Default)]
+struct Appender {
+    path: String,
+    handle: JsValue,
+}
+
+/// OPFS storage rooted at a directory path (e.g. `"anax/mydb"`).
+#[derive(Debug)]
+pub struct Opfs {
+    root: JsValue,
+    name: String,
+    sync_handles: bool,
+    appender: RefCell<Option<Appender>>,
+    /// Resolving this releases the root's writer lock.
+    release: RefCell<Option<Function>>,
+}
+
+impl Drop for Opfs {
+    fn drop(&mut self) {
+        if let Some(a) = self.appender.borrow_mut().take() {
+            let _ = Reflect::get(&a.handle, &"close".into())
+                .ok()
+                .and_then(|f| f.dyn_into::<Function>().ok())
+                .map(|f| f.call0(&a.handle));
+        }
+        if let Some(r) = self.release.borrow_mut().take() {
+            let _ = r.call0(&JsValue::UNDEFINED);
+        }
+    }
+}
+
+impl Opfs {
+    /// Opens (creating) the directory `path` under the origin's OPFS root and takes the
+    /// database's writer lock; `CONFLICT` when another tab or worker holds it.
+    pub async fn open(path: &str) -> Result<Self> {
+        let global = js_sys::global();
+        let storage = get(&get(&global, "navigator"), "storage");
+        if storage.is_undefined() {
+            return Err(Error::InvalidArgument(
+                "OPFS is not available here (navigator.storage is missing); use a browser \
+                 page or worker served over https or localhost"
+                    .into(),
+            ));
+        }
+        let mut dir = call(&storage, "getDirectory", &[], path).await?;
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            dir = call(
+                &dir,
+                "getDirectoryHandle",
+                &[part.into(), opts(&[("create", true.into())])],
+                path,
+            )
+            .await?;
+        }
+        // Sync access handles exist only in dedicated workers.
+        let sync_handles = get(&global, "FileSystemSyncAccessHandle").is_function()
+            && get(&global, "document").is_undefined();
+        let me = Self {
+            root: dir,
+            name: path.to_owned(),
+            sync_handles,
+            appender: RefCell::new(None),
+            release: RefCell::new(None),
+        };
+        me.take_writer_lock().await?;
+        Ok(me)
+    }
+
+    /// Holds `anax-writer:{path}` until this storage is dropped.
+    async fn take_writer_lock(&self) -> Result<()> {
+        let locks = get(&get(&js_sys::global(), "navigator"), "locks");
+        if locks.is_undefined() {
+            return Ok(());
+        }
+        let (granted_tx, granted_rx) = futures_channel_oneshot();
+        let release_slot: std::rc::Rc<RefCell<Option<Function>>> = Default::default();
+        let slot = release_slot.clone();
+        let cb = Closure::once_into_js(move |lock: JsValue| -> Promise {
+            let granted = !lock.is_null();
+            let _ = granted_tx.call1(&JsValue::UNDEFINED, &JsValue::from_bool(granted));
+            if !granted {
+                return Promise::resolve(&JsValue::UNDEFINED);
+            }
+            // Held until `release` is called.
+            Promise::new(&mut |resolve, _| {
+                *slot.borrow_mut() = Some(resolve);
+            })
+        });
+        let request: Function = get(&locks, "request")
+            .dyn_into()
+            .map_err(|_| Error::Storage("navigator.locks.request is missing".into()))?;
+        let name = format!("anax-writer:{}", self.name);
+        let _held = request
+            .call3(
+                &locks,
+                &JsValue::from_str(&name),
+                &opts(&[("ifAvailable", true.into())]),
+                &cb,
+            )
+            .map_err(|e| js_err("lock", &name, &e))?;
+        let granted = JsFuture::from(granted_rx)
+            .await
+            .map_err(|e| js_err("lock", &name, &e))?;
+        if granted.as_bool() != Some(true) {
+            return Err(Error::Conflict(format!(
+                "the database at OPFS '{}' is open for writing in another tab or worker; close \
+                 it there first",
+                self.name
+            )));
+        }
+        *self.release.borrow_mut() = release_slot.borrow_mut().take();
+        Ok(())
+    }
+
+    /// The directory holding `path` and the file name (creating directories when asked).
+    async fn locate(&self, path: &str, create: bool) -> Result<(JsValue, String)> {
+        let mut parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+        let file = parts
+            .pop()
+            .ok_or_else(|| Error::InvalidArgument(format!("invalid object path '{path}'")))?;
+        let mut dir = self.root.clone();
+        for p in parts {
+            dir = call(
+                &dir,
+                "getDirectoryHandle",
+                &[p.into(), opts(&[("create", create.into())])],
+                path,
+            )
+            .await?;
+        }
+        Ok((dir, file.to_owned()))
+    }
+
+    async fn file(&self, path: &str, create: bool) -> Result<JsValue> {
+        let (dir, name) = self.locate(path, create).await?;
+        call(
+            &dir,
+            "getFileHandle",
+            &[name.into(), opts(&[("create", create.into())])],
+            path,
+        )
+        .await
+    }
+
+    /// Closes the worker's open append handle if it is on `path` (before other access).
+    async fn release_appender(&self, path: &str) -> Result<()> {
+        let open = self
+            .appender
+            .borrow()
+            .as_ref()
+            .is_some_and(|a| a.path == path);
+        let taken = if open {
+            self.appender.borrow_mut().take()
+        } else {
+            None
+        };
+        if let Some(a) = taken {
+            call(&a.handle, "flush", &[], path).await?;
+            call(&a.handle, "close", &[], path).await?;
+        }
+        Ok(())
+    }
+
+    async fn read(&self, path: &str, range: Option<Range<u64>>) -> Result<Bytes> {
+        self.release_appender(path).await?;
+        let handle = self.file(path, false).await?;
+        let file = call(&handle, "getFile", &[], path).await?;
+        let blob = match range {
+            Some(r) => {
+                let size = get(&file, "size").as_f64().unwrap_or(0.0) as u64;
+                let r = super::clamp(r, size);
+                call(
+                    &file,
+                    "slice",
+                    &[
+                        JsValue::from_f64(r.start as f64),
+                        JsValue::from_f64(r.end as f64),
+                    ],
+                    path,
+                )
+                .await?
+            }
+            None => file,
+        };
+        let buf = call(&blob, "arrayBuffer", &[], path).await?;
+        Ok(Bytes::from(Uint8Array::new(&buf).to_vec()))
+    }
+
+    async fn write_whole(&self, path: &str, data: &[u8]) -> Result<()> {
+        self.release_appender(path).await?;
+        let handle = self.file(path, true).await?;
+        let w = call(&handle, "createWritable", &[], path).await?;
+        call(&w, "write", &[Uint8Array::from(data).into()], path).await?;
+        // close() swaps the new content in atomically.
+        call(&w, "close", &[], path).await?;
+        Ok(())
+    }
+}
+
+/// A one-shot JS promise and the function that resolves it.
+fn futures_channel_oneshot() -> (Function, Promise) {
+    let mut resolve = None;
+    let p = Promise::new(&mut |res, _| resolve = Some(res));
+    (resolve.unwrap_or_else(|| Function::new_no_args("")), p)
+}
+
+impl Storage for Opfs {
+    fn get<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Bytes>> {
+        Box::pin(self.read(path, None))
+    }
+
+    fn get_object<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<(Bytes, ObjectMeta)>> {
+        Box::pin(async move {
+            let b = self.read(path, None).await?;
+            let meta = ObjectMeta {
+                path: path.to_owned(),
+                size: b.len() as u64,
+                etag: etag(&b),
+            };
+            Ok((b, meta))
+        })
+    }
+
+    fn get_range<'a>(&'a self, path: &'a str, range: Range<u64>) -> BoxFuture<'a, Result<Bytes>> {
+        Box::pin(self.read(path, Some(range)))
+    }
+
+    fn put<'a>(
+        &'a self,
+        path: &'a str,
+        data: Bytes,
+        mode: PutMode,
+    ) -> BoxFuture<'a, Result<ObjectMeta>> {
+        Box::pin(async move {
+            let meta = ObjectMeta {
+                path: path.to_owned(),
+                size: data.len() as u64,
+                etag: etag(&data),
+            };
+            if mode == PutMode::Overwrite {
+                self.write_whole(path, &data).await?;
+                return Ok(meta);
+            }
+            // Check and write under the object's Web Lock: atomic for the whole origin. The
+            // lock's callback must own what it uses, so it re-opens the directory handle.
+            let root = self.root.clone();
+            let owned_path = path.to_owned();
+            let lock = format!("anax-object:{}/{path}", self.name);
+            let me = Opfs {
+                root,
+                name: self.name.clone(),
+                sync_handles: false,
+                appender: RefCell::new(None),
+                release: RefCell::new(None),
+            };
+            self.release_appender(path).await?;
+            with_lock(&lock, async move {
+                let current = match me.read(&owned_path, None).await {
+                    Ok(b) => Some(etag(&b)),
+                    Err(Error::NotFound(_)) => None,
+                    Err(e) => return Err(e),
+                };
+                match (&mode, current) {
+                    (PutMode::CreateNew, Some(_)) => {
+                        return Err(Error::Conflict(format!("{owned_path} already exists")));
+                    }
+                    (PutMode::IfMatch(want), cur) if cur.as_ref() != Some(want) => {
+                        return Err(Error::Conflict(format!(
+                            "{owned_path} changed since it was read"
+                        )));
+                    }
+                    _ => {}
+                }
+                me.write_whole(&owned_path, &data).await?;
+                Ok(JsValue::UNDEFINED)
+            })
+            .await?;
+            Ok(meta)
+        })
+    }
+
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<ObjectMeta>>> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            let mut stack = vec![(self.root.clone(), String::new())];
+            while let Some((dir, base)) = stack.pop() {
+                let it = call(&dir, "entries", &[], prefix).await?;
+                loop {
+                    let step = call(&it, "next", &[], prefix).await?;
+                    if get(&step, "done").as_bool() == Some(true) {
+                        break;
+                    }
+                    let pair = get(&step, "value");
+                    let name = Reflect::get_u32(&pair, 0)
+                        .ok()
+                        .and_then(|n| n.as_string())
+                        .unwrap_or_default();
+                    let handle = Reflect::get_u32(&pair, 1).unwrap_or(JsValue::UNDEFINED);
+                    let full = if base.is_empty() {
+                        name
+                    } else {
+                        format!("{base}/{name}")
+                    };
+                    let kind = get(&handle, "kind").as_string().unwrap_or_default();
+                    if kind == "directory" {
+                        // Only descend where the prefix can still match.
+                        let dir_prefix = format!("{full}/");
+                        if dir_prefix.starts_with(prefix) || prefix.starts_with(&dir_prefix) {
+                            stack.push((handle, full));
+                        }
+                    } else if full.starts_with(prefix) {
+                        self.release_appender(&full).await?;
+                        let file = call(&handle, "getFile", &[], &full).await?;
+                        let size = get(&file, "size").as_f64().unwrap_or(0.0) as u64;
+                        out.push(ObjectMeta {
+                            path: full,
+                            size,
+                            etag: String::new(),
+                        });
+                    }
+                }
+            }
+            out.sort_by(|a, b| a.path.cmp(&b.path));
+            Ok(out)
+        })
+    }
+
+    fn delete<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            self.release_appender(path).await?;
+            let (dir, name) = match self.locate(path, false).await {
+                Ok(x) => x,
+                Err(Error::NotFound(_)) => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            match call(&dir, "removeEntry", &[name.into()], path).await {
+                Ok(_) | Err(Error::NotFound(_)) => Ok(()),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    fn head<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Option<ObjectMeta>>> {
+        Box::pin(async move {
+            match self.get_object(path).await {
+                Ok((_, m)) => Ok(Some(m)),
+                Err(Error::NotFound(_)) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    fn supports_append(&self) -> bool {
+        true
+    }
+
+    fn append<'a>(&'a self, path: &'a str, data: Bytes) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move {
+            if !self.sync_handles {
+                // Main thread: a writable stream that keeps the file, written at its end.
+                let handle = self.file(path, true).await?;
+                let file = call(&handle, "getFile", &[], path).await?;
+                let size = get(&file, "size").as_f64().unwrap_or(0.0);
+                let w = call(
+                    &handle,
+                    "createWritable",
+                    &[opts(&[("keepExistingData", true.into())])],
+                    path,
+                )
+                .await?;
+                call(&w, "seek", &[JsValue::from_f64(size)], path).await?;
+                call(&w, "write", &[Uint8Array::from(data.as_ref()).into()], path).await?;
+                call(&w, "close", &[], path).await?;
+                return Ok(size as u64 + data.len() as u64);
+            }
+            let current = self.appender.borrow().as_ref().map(|a| a.path.clone());
+            if current.as_deref() != Some(path) {
+                if let Some(old) = current {
+                    self.release_appender(&old).await?;
+                }
+                let handle = self.file(path, true).await?;
+                let h = call(&handle, "createSyncAccessHandle", &[], path).await?;
+                *self.appender.borrow_mut() = Some(Appender {
+                    path: path.to_owned(),
+                    handle: h,
+                });
+            }
+            let h = self
+                .appender
+                .borrow()
+                .as_ref()
+                .map(|a| a.handle.clone())
+                .ok_or_else(|| Error::Internal("no OPFS append handle".into()))?;
+            // Sync access handle calls are synchronous; offsets are doubles (no 2 GiB limit).
+            let size = call(&h, "getSize", &[], path)
+                .await?
+                .as_f64()
+                .unwrap_or(0.0);
+            let written = call(
+                &h,
+                "write",
+                &[
+                    Uint8Array::from(data.as_ref()).into(),
+                    opts(&[("at", JsValue::from_f64(size))]),
+                ],
+                path,
+            )
+            .await?
+            .as_f64()
+            .unwrap_or(0.0);
+            if written as usize != data.len() {
+                return Err(Error::Storage(format!(
+                    "OPFS append {path}: wrote {written} of {} bytes",
+                    data.len()
+                )));
+            }
+            Ok(size as u64 + data.len() as u64)
+        })
+    }
+
+    fn sync<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let h = self
+                .appender
+                .borrow()
+                .as_ref()
+                .filter(|a| a.path == path)
+                .map(|a| a.handle.clone());
+            if let Some(h) = h {
+                call(&h, "flush", &[], path).await?;
+            }
+            // Main-thread appends are durable when their writable closes.
+            Ok(())
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let open = self.appender.borrow().as_ref().map(|a| a.path.clone());
+            if let Some(p) = open {
+                self.release_appender(&p).await?;
+            }
+            if let Some(r) = self.release.borrow_mut().take() {
+                let _ = r.call0(&JsValue::UNDEFINED);
+            }
+            Ok(())
+        })
+    }
+}
