@@ -22,6 +22,11 @@ cargo clippy --all-targets --target wasm32-unknown-unknown -- -D warnings
 step "native tests"
 cargo test
 
+step "starting moto (S3 on 127.0.0.1, CORS on) for the browser tests"
+ANAX_TEST_S3_ENDPOINT="$(bash scripts/moto.sh start anax-browser)"
+export ANAX_TEST_S3_ENDPOINT
+trap 'bash scripts/moto.sh stop' EXIT
+
 step "browser tests: main thread (wasm-pack test)"
 wasm-pack test --headless --chrome --chromedriver "$CHROMEDRIVER" . --test browser_main
 step "browser tests: dedicated worker (cargo test + wasm-bindgen-test-runner)"

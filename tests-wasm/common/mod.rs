@@ -390,3 +390,72 @@ async fn opfs_timings_against_the_raw_api() {
         );
     }
 }
+
+/// The moto server `scripts/test.sh` starts (with CORS) for the browser tests.
+const S3_ENDPOINT: Option<&str> = option_env!("ANAX_TEST_S3_ENDPOINT");
+
+fn s3_storage(prefix: &str) -> Option<String> {
+    let Some(endpoint) = S3_ENDPOINT else {
+        assert!(
+            option_env!("CI").is_none(),
+            "CI runs the browser tests through scripts/test.sh, which starts moto"
+        );
+        wasm_bindgen_test::console_log!(
+            "S3 browser test skipped: ANAX_TEST_S3_ENDPOINT unset (scripts/test.sh sets it)"
+        );
+        return None;
+    };
+    Some(format!(
+        r#"{{"kind": "s3", "bucket": "anax-browser", "prefix": "{prefix}", "endpoint": "{endpoint}",
+            "accessKeyId": "testing", "secretAccessKey": "testing", "sessionToken": "t"}}"#
+    ))
+}
+
+#[wasm_bindgen_test]
+async fn s3_from_the_browser_passes_the_conformance_suite() {
+    let Some(storage) = s3_storage(&unique("conf")) else {
+        return;
+    };
+    let passed = JsFuture::from(anax::wasm::Anax::check_storage(js(&storage)))
+        .await
+        .unwrap_or_else(|e| {
+            let msg = Reflect::get(&e, &"message".into()).unwrap().as_string();
+            panic!("S3 via fetch breaks the storage contract: {msg:?}")
+        });
+    assert_eq!(passed.as_f64(), Some(8.0));
+}
+
+#[wasm_bindgen_test]
+async fn a_table_on_s3_from_the_browser_reopens_with_everything() {
+    let Some(storage) = s3_storage(&unique("table")) else {
+        return;
+    };
+    let options = format!(
+        r#"{{"schema": {{"id": "utf8", "name": "utf8", "score": {{"type": "float64", "nullable": true}}}},
+            "key": "id", "storage": {storage}}}"#
+    );
+    let db = open(&options).await.expect("open on S3");
+    call(
+        &db,
+        "put",
+        &[js(
+            r#"[{"id": "b", "name": "Bo", "score": 2}, {"id": "a", "name": "Al", "score": null}]"#,
+        )],
+    )
+    .await
+    .expect("put");
+    call(
+        &db,
+        "put",
+        &[js(r#"[{"id": "b", "name": "Bo", "score": 20}]"#)],
+    )
+    .await
+    .expect("put");
+    call(&db, "close", &[]).await.expect("close");
+    let again = open(&options).await.expect("reopen");
+    let all = call(&again, "scan", &[]).await.expect("scan");
+    assert_eq!(
+        rows_of(&all),
+        [("a".to_owned(), None), ("b".to_owned(), Some(20.0))]
+    );
+}
