@@ -406,3 +406,65 @@ fn timings_against_raw_requests() {
         println!("| {name} | {a:.2} | {r:.2} | {:.2} |", a / r);
     }
 }
+
+#[test]
+fn timings_of_memory_and_disk_against_raw_calls() {
+    let dir = std::env::temp_dir().join(format!("anax-timing-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let disk = anax::storage::DiskStorage::new(&dir, true).unwrap();
+    let mem = anax::storage::MemoryStorage::new();
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let time = |f: &mut dyn FnMut(usize)| {
+        median(
+            (0..9)
+                .map(|i| {
+                    let t = Instant::now();
+                    f(i);
+                    t.elapsed().as_secs_f64() * 1e3
+                })
+                .collect(),
+        )
+    };
+    let mib = Bytes::from(vec![7u8; 1 << 20]);
+    let kib = Bytes::from(vec![7u8; 4 << 10]);
+    let raw_dir = dir.join("raw");
+    std::fs::create_dir_all(&raw_dir).unwrap();
+    println!("| backend | op | Anax ms | raw ms | ratio |\n|---|---|---|---|---|");
+    for (label, data) in [("put 1 MiB", &mib), ("put 4 KiB", &kib)] {
+        let a = time(&mut |i| {
+            block_on(disk.put(&format!("t/{label}-{i}"), data.clone(), PutMode::Overwrite))
+                .unwrap();
+        });
+        // The raw floor of a durable whole-file write: write, fsync, rename, fsync the dir.
+        let r = time(&mut |i| {
+            let tmp = raw_dir.join(format!("tmp-{i}"));
+            let mut f = std::fs::File::create(&tmp).unwrap();
+            std::io::Write::write_all(&mut f, data).unwrap();
+            f.sync_all().unwrap();
+            std::fs::rename(&tmp, raw_dir.join(format!("{label}-{i}"))).unwrap();
+            std::fs::File::open(&raw_dir).unwrap().sync_all().unwrap();
+        });
+        println!("| disk | {label} | {a:.3} | {r:.3} | {:.2} |", a / r);
+        let m = time(&mut |i| {
+            block_on(mem.put(&format!("t/{label}-{i}"), data.clone(), PutMode::Overwrite)).unwrap();
+        });
+        let rm = time(&mut |_| {
+            std::hint::black_box(data.to_vec());
+        });
+        println!(
+            "| memory | {label} | {m:.4} | {rm:.4} (a copy) | {:.2} |",
+            m / rm
+        );
+    }
+    let a = time(&mut |i| {
+        block_on(disk.get(&format!("t/put 1 MiB-{i}"))).unwrap();
+    });
+    let r = time(&mut |i| {
+        std::fs::read(raw_dir.join(format!("put 1 MiB-{i}"))).unwrap();
+    });
+    println!("| disk | get 1 MiB | {a:.3} | {r:.3} | {:.2} |", a / r);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -58,7 +58,7 @@ async function newBucket(name) {
 function worker() {
   return new Miniflare({
     modules: true,
-    scriptPath: path.join(repoRoot, "js/test/fixtures/storage-worker.js"),
+    scriptPath: path.join(repoRoot, "worker-example/fixtures/storage-worker.js"),
     modulesRoot: repoRoot,
     modulesRules: [
       { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },

@@ -147,6 +147,9 @@ mod fetch {
     use super::{HttpRequest, HttpResponse, redact};
     use crate::error::{Error, Result};
 
+    /// Per-request timeout.
+    const TIMEOUT_MS: f64 = 30_000.0;
+
     thread_local! {
         /// workerd rejects `cache` in a RequestInit; learn that once.
         static CACHE_OPTION_WORKS: Cell<bool> = const { Cell::new(true) };
@@ -183,6 +186,15 @@ mod fetch {
         if with_cache {
             // Reads that decide a compare-and-swap must never come from an HTTP cache.
             set(&init, "cache", &JsValue::from_str("no-store"))?;
+        }
+        // A stalled connection becomes an error (then a retry), never a hang.
+        let abort = Reflect::get(&js_sys::global(), &JsValue::from_str("AbortSignal"))
+            .unwrap_or(JsValue::UNDEFINED);
+        if let Ok(timeout) = Reflect::get(&abort, &JsValue::from_str("timeout"))
+            && let Ok(timeout) = timeout.dyn_into::<Function>()
+            && let Ok(signal) = timeout.call1(&abort, &JsValue::from_f64(TIMEOUT_MS))
+        {
+            set(&init, "signal", &signal)?;
         }
         Ok(init)
     }
