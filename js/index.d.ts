@@ -162,8 +162,43 @@ export class Db {
   get(key: Key): Promise<Uint8Array | null>;
   /** The selected rows as one Arrow IPC stream, in key order. */
   scan(options?: ScanOptions): Promise<Uint8Array>;
+  /** The selected rows as Arrow IPC streams of at most 8,192 rows each (bounded memory). */
+  scanBatches(options?: ScanOptions): AsyncIterableIterator<Uint8Array>;
+  /** Seals the memtable and writes it to an SST now. */
+  flush(): Promise<void>;
+  /** Merges the table's SSTs into one. */
+  compact(): Promise<{ inputs: number; rowsIn: number; rowsOut: number; bytesOut: number }>;
+  /** Deletes expired history, dropped and orphaned files and old WAL segments. */
+  gc(): Promise<{ sstsDeleted: number; orphansDeleted: number; walSegmentsDeleted: number; archivesDeleted: number; historyFloor: number }>;
+  /** Re-reads the manifest (one request) so other writers' commits become visible. */
+  refresh(): Promise<boolean>;
+  /** Where the rows are, and the storage requests this handle made so far. */
+  stats(): DbStats;
   /** Closes the handle; later calls reject with `CLOSED`. Idempotent. */
   close(): Promise<void>;
+}
+
+export interface RequestCounts {
+  get: number;
+  getRange: number;
+  put: number;
+  putConditional: number;
+  list: number;
+  delete: number;
+  head: number;
+  append: number;
+  sync: number;
+  total: number;
+}
+
+export interface DbStats {
+  manifestVersion: number;
+  lastTs: number;
+  memtableRows: number;
+  sstRows: number;
+  sstBytes: number;
+  levels: { level: number; files: number; bytes: number }[];
+  requests: RequestCounts;
 }
 
 export const Anax: {

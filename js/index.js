@@ -14,4 +14,4 @@ export function initialize(source) {
   return loading;
 }
 
-export const Anax = makeAnax(() => initialize(), RawAnax);
+export const Anax = makeAnax(() => initialize(), RawAnax, Db);

@@ -8,4 +8,4 @@ initSync({ module: readFileSync(new URL("../pkg/anax_bg.wasm", import.meta.url))
 export { AnaxError, ErrorCodes } from "./api.js";
 export { Db };
 export const initialize = () => Promise.resolve();
-export const Anax = makeAnax(() => Promise.resolve(), RawAnax);
+export const Anax = makeAnax(() => Promise.resolve(), RawAnax, Db);

@@ -10,4 +10,4 @@ initSync({ module: wasmModule });
 export { AnaxError, ErrorCodes } from "./api.js";
 export { Db };
 export const initialize = () => Promise.resolve();
-export const Anax = makeAnax(() => Promise.resolve(), RawAnax);
+export const Anax = makeAnax(() => Promise.resolve(), RawAnax, Db);

@@ -15,6 +15,9 @@ export function workerOptions(extra = {}) {
       { type: "CompiledWasm", include: ["**/*.wasm"] },
     ],
     compatibilityDate: "2025-09-01",
+    // wrangler.toml's [[r2_buckets]] binding and [vars], simulated locally.
+    r2Buckets: ["BUCKET"],
+    bindings: { TABLES: "demo" },
     ...extra,
   };
 }

@@ -1,20 +1,26 @@
 // Serves the worker example on 127.0.0.1 inside workerd (Miniflare), the way `wrangler dev`
 // would, without needing a Cloudflare account or wrangler's newer Node.
 import { Miniflare } from "miniflare";
-import { workerOptions } from "./config.mjs";
+import path from "node:path";
+import { repoRoot, workerOptions } from "./config.mjs";
 
 const port = Number(process.env.PORT ?? 8787);
-const mf = new Miniflare(workerOptions({ host: "127.0.0.1", port }));
+// The local R2 bucket persists across restarts (delete the directory to start over).
+const persist = path.join(repoRoot, ".anax-dev/r2");
+const mf = new Miniflare(workerOptions({ host: "127.0.0.1", port, r2Persist: persist }));
 const url = await mf.ready;
 const base = url.origin;
 console.log(`Anax worker example listening on ${base} (Ctrl-C to stop)
 
+Tables live in a local R2 bucket persisted under ${persist}.
 Try it:
-  curl -X PUT ${base}/rows -H 'content-type: application/json' \\
+  curl -X POST ${base}/tables/demo/rows -H 'content-type: application/json' \\
     -d '[{"id":"a","name":"Al","score":1.5},{"id":"b","name":"Bo","score":2},{"id":"c","name":"Cy"}]'
-  curl -s ${base}/rows/b -o b.arrows && ls -l b.arrows
-  curl -s '${base}/scan?start=a&end=c&limit=10' -o scan.arrows && ls -l scan.arrows
-  curl -s ${base}/rows/nope
+  curl -s ${base}/tables/demo/rows/b -H 'accept: application/json'
+  curl -s '${base}/tables/demo/scan?start=a&end=c&limit=10' -H 'accept: application/json'
+  curl -s ${base}/tables/demo/scan -o scan.arrows && ls -l scan.arrows
+  curl -s -X POST ${base}/tables/demo/compact
+  curl -s ${base}/tables/demo/stats
 `);
 
 const stop = async () => {

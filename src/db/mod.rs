@@ -730,9 +730,47 @@ impl Db {
     /// Upserts the rows of an Arrow IPC stream (all its batches) in one commit.
     pub async fn put_ipc(&self, bytes: &[u8]) -> Result<Timestamp> {
         let (schema, batches) = crate::ipc::decode_stream(bytes)?;
-        self.shared.schema.check_compatible(&schema)?;
         let batch = arrow_select::concat::concat_batches(&schema, &batches)?;
+        let batch = self.undictionary(batch)?;
+        self.shared.schema.check_compatible(&batch.schema())?;
         self.put(batch).await
+    }
+
+    /// Dictionary-encoded columns (apache-arrow encodes strings that way by default) become
+    /// plain arrays when the table's column has the dictionary's value type.
+    fn undictionary(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        use arrow_array::cast::AsArray;
+        use arrow_schema::DataType;
+        let table = self.shared.schema.arrow();
+        let mut changed = false;
+        let mut fields = Vec::with_capacity(batch.num_columns());
+        let mut columns = Vec::with_capacity(batch.num_columns());
+        for (f, col) in batch.schema().fields().iter().zip(batch.columns()) {
+            let wanted = table.field_with_name(f.name()).ok().map(|t| t.data_type());
+            match (f.data_type(), wanted) {
+                (DataType::Dictionary(_, value), Some(w)) if value.as_ref() == w => {
+                    let dict = col.as_any_dictionary();
+                    let keys: Vec<u32> = dict.normalized_keys().iter().map(|&k| k as u32).collect();
+                    let idx =
+                        arrow_array::UInt32Array::new(keys.into(), dict.keys().nulls().cloned());
+                    let plain = arrow_select::take::take(dict.values().as_ref(), &idx, None)?;
+                    fields.push(Arc::new(f.as_ref().clone().with_data_type(w.clone())));
+                    columns.push(plain);
+                    changed = true;
+                }
+                _ => {
+                    fields.push(f.clone());
+                    columns.push(col.clone());
+                }
+            }
+        }
+        if !changed {
+            return Ok(batch);
+        }
+        Ok(RecordBatch::try_new(
+            Arc::new(Schema::new(fields)),
+            columns,
+        )?)
     }
 
     /// Upserts rows given as values in column order.

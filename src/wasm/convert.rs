@@ -261,6 +261,10 @@ pub fn to_scan_options(v: &JsValue) -> Result<ScanOptions> {
         o.limit = Some(n.min(usize::MAX as f64) as usize);
     }
     o.reverse = opt_bool(v, "reverse", false)?;
+    let filter = prop(v, "filter")?;
+    if !filter.is_undefined() && !filter.is_null() {
+        o.filter = Some(to_filter(&filter, 0)?);
+    }
     let projection = prop(v, "projection")?;
     if !projection.is_undefined() && !projection.is_null() {
         o.projection = Some(to_key_names(&projection).map_err(|_| {
@@ -270,4 +274,187 @@ pub fn to_scan_options(v: &JsValue) -> Result<ScanOptions> {
         })?);
     }
     Ok(o)
+}
+
+/// A batch as an array of plain row objects (`{ column: value }`): numbers for numeric,
+/// date and timestamp columns (64-bit integers beyond 2^53 as BigInt), strings, booleans,
+/// `Uint8Array` for binary, `null` for nulls. For callers that want JSON rather than Arrow.
+pub fn batch_to_rows(batch: &arrow_array::RecordBatch) -> Result<Array> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::*;
+    use arrow_schema::{DataType, TimeUnit};
+    let schema = batch.schema();
+    let names: Vec<JsValue> = schema
+        .fields()
+        .iter()
+        .map(|f| JsValue::from_str(f.name()))
+        .collect();
+    let rows = Array::new();
+    let objects: Vec<js_sys::Object> = (0..batch.num_rows())
+        .map(|_| js_sys::Object::new())
+        .collect();
+    let int = |v: i64| {
+        if v.unsigned_abs() <= (1u64 << 53) {
+            JsValue::from_f64(v as f64)
+        } else {
+            js_sys::BigInt::from(v).into()
+        }
+    };
+    for (c, col) in batch.columns().iter().enumerate() {
+        let name = names.get(c).cloned().unwrap_or(JsValue::UNDEFINED);
+        for (r, obj) in objects.iter().enumerate() {
+            let v = if col.is_null(r) {
+                JsValue::NULL
+            } else {
+                match col.data_type() {
+                    DataType::Boolean => JsValue::from_bool(col.as_boolean().value(r)),
+                    DataType::Int8 => int(col.as_primitive::<Int8Type>().value(r).into()),
+                    DataType::Int16 => int(col.as_primitive::<Int16Type>().value(r).into()),
+                    DataType::Int32 => int(col.as_primitive::<Int32Type>().value(r).into()),
+                    DataType::Int64 => int(col.as_primitive::<Int64Type>().value(r)),
+                    DataType::UInt8 => int(col.as_primitive::<UInt8Type>().value(r).into()),
+                    DataType::UInt16 => int(col.as_primitive::<UInt16Type>().value(r).into()),
+                    DataType::UInt32 => int(col.as_primitive::<UInt32Type>().value(r).into()),
+                    DataType::UInt64 => {
+                        let v = col.as_primitive::<UInt64Type>().value(r);
+                        if v <= (1u64 << 53) {
+                            JsValue::from_f64(v as f64)
+                        } else {
+                            js_sys::BigInt::from(v).into()
+                        }
+                    }
+                    DataType::Float32 => {
+                        JsValue::from_f64(col.as_primitive::<Float32Type>().value(r).into())
+                    }
+                    DataType::Float64 => {
+                        JsValue::from_f64(col.as_primitive::<Float64Type>().value(r))
+                    }
+                    DataType::Utf8 => JsValue::from_str(col.as_string::<i32>().value(r)),
+                    DataType::LargeUtf8 => JsValue::from_str(col.as_string::<i64>().value(r)),
+                    DataType::Binary => Uint8Array::from(col.as_binary::<i32>().value(r)).into(),
+                    DataType::LargeBinary => {
+                        Uint8Array::from(col.as_binary::<i64>().value(r)).into()
+                    }
+                    DataType::Date32 => int(col.as_primitive::<Date32Type>().value(r).into()),
+                    DataType::Date64 => int(col.as_primitive::<Date64Type>().value(r)),
+                    DataType::Timestamp(TimeUnit::Second, _) => {
+                        int(col.as_primitive::<TimestampSecondType>().value(r))
+                    }
+                    DataType::Timestamp(TimeUnit::Millisecond, _) => {
+                        int(col.as_primitive::<TimestampMillisecondType>().value(r))
+                    }
+                    DataType::Timestamp(TimeUnit::Microsecond, _) => {
+                        int(col.as_primitive::<TimestampMicrosecondType>().value(r))
+                    }
+                    DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+                        int(col.as_primitive::<TimestampNanosecondType>().value(r))
+                    }
+                    other => {
+                        return Err(Error::InvalidArgument(format!(
+                            "column '{}' has type {other}, which has no JSON form here; read it as Arrow IPC",
+                            schema.field(c).name()
+                        )));
+                    }
+                }
+            };
+            let _ = Reflect::set(obj, &name, &v);
+        }
+    }
+    for o in objects {
+        rows.push(&o);
+    }
+    Ok(rows)
+}
+
+/// A filter given as plain JSON: `{ and: [f, ...] }`, `{ or: [...] }`, `{ not: f }`,
+/// `{ eq | ne | lt | le | gt | ge: [column, value] }`, `{ between: [column, low, high] }`,
+/// `{ in: [column, [values]] }`, `{ startsWith: [column, prefix] }`, `{ isNull: column }`,
+/// `{ isNotNull: column }`. Exactly one operator per object.
+pub fn to_filter(v: &JsValue, depth: usize) -> Result<crate::read::filter::Filter> {
+    use crate::read::filter::Filter;
+    let bad = |m: String| Error::InvalidArgument(format!("filter: {m}"));
+    if depth > 64 {
+        return Err(bad("nested more than 64 deep".into()));
+    }
+    if !is_plain_object(v) {
+        return Err(bad(
+            "each filter is an object with one operator, e.g. {\"eq\": [\"id\", 1]}".into(),
+        ));
+    }
+    let keys: Vec<String> = js_sys::Object::keys(v.unchecked_ref::<js_sys::Object>())
+        .iter()
+        .filter_map(|k| k.as_string())
+        .collect();
+    let [op] = keys.as_slice() else {
+        return Err(bad(format!(
+            "an object must hold exactly one operator, got {keys:?}"
+        )));
+    };
+    let arg = prop(v, op)?;
+    let list = |n: usize| -> Result<Vec<JsValue>> {
+        if !Array::is_array(&arg) {
+            return Err(bad(format!("'{op}' takes an array")));
+        }
+        let a: Vec<JsValue> = arg.unchecked_ref::<Array>().iter().collect();
+        if n > 0 && a.len() != n {
+            return Err(bad(format!("'{op}' takes {n} elements, got {}", a.len())));
+        }
+        Ok(a)
+    };
+    let column = |c: &JsValue| {
+        c.as_string()
+            .ok_or_else(|| bad(format!("the first element of '{op}' must be a column name")))
+    };
+    let value = |c: &JsValue| to_value(c, &|| format!("filter '{op}'"));
+    let shape = || bad(format!("'{op}' has the wrong number of elements"));
+    let cmp = |f: fn(String, Value) -> Filter| -> Result<Filter> {
+        match list(2)?.as_slice() {
+            [c, x] => Ok(f(column(c)?, value(x)?)),
+            _ => Err(shape()),
+        }
+    };
+    Ok(match op.as_str() {
+        "and" | "or" => {
+            let subs = list(0)?
+                .iter()
+                .map(|f| to_filter(f, depth + 1))
+                .collect::<Result<Vec<_>>>()?;
+            if op == "and" {
+                Filter::And(subs)
+            } else {
+                Filter::Or(subs)
+            }
+        }
+        "not" => Filter::Not(Box::new(to_filter(&arg, depth + 1)?)),
+        "eq" => cmp(Filter::Eq)?,
+        "ne" => cmp(Filter::NotEq)?,
+        "lt" => cmp(Filter::Lt)?,
+        "le" => cmp(Filter::LtEq)?,
+        "gt" => cmp(Filter::Gt)?,
+        "ge" => cmp(Filter::GtEq)?,
+        "startsWith" => cmp(Filter::StartsWith)?,
+        "between" => match list(3)?.as_slice() {
+            [c, lo, hi] => Filter::Between(column(c)?, value(lo)?, value(hi)?),
+            _ => return Err(shape()),
+        },
+        "in" => match list(2)?.as_slice() {
+            [c, vals] if Array::is_array(vals) => {
+                let vals = vals
+                    .unchecked_ref::<Array>()
+                    .iter()
+                    .map(|x| value(&x))
+                    .collect::<Result<Vec<_>>>()?;
+                Filter::InList(column(c)?, vals)
+            }
+            _ => return Err(bad("'in' takes [column, [values]]".into())),
+        },
+        "isNull" => Filter::IsNull(column(&arg)?),
+        "isNotNull" => Filter::IsNotNull(column(&arg)?),
+        other => {
+            return Err(bad(format!(
+                "unknown operator '{other}'; use and, or, not, eq, ne, lt, le, gt, ge, between, \
+                 in, startsWith, isNull, isNotNull"
+            )));
+        }
+    })
 }

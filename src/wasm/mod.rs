@@ -23,6 +23,63 @@ where
     future_to_promise(async move { fut.await.map_err(to_js_error) })
 }
 
+fn object(pairs: &[(&str, JsValue)]) -> JsValue {
+    let o = js_sys::Object::new();
+    for (k, v) in pairs {
+        let _ = js_sys::Reflect::set(&o, &JsValue::from_str(k), v);
+    }
+    o.into()
+}
+
+/// A running scan; see `Db.scanCursor`.
+#[wasm_bindgen(js_name = ScanCursor)]
+pub struct JsScanCursor {
+    stream: std::rc::Rc<std::cell::RefCell<Option<crate::read::merge::ScanStream>>>,
+}
+
+#[wasm_bindgen(js_class = ScanCursor)]
+impl JsScanCursor {
+    /// The next batch as an array of plain row objects, or `null` when the scan is done.
+    #[wasm_bindgen(js_name = nextRows)]
+    pub fn next_rows(&self) -> Promise {
+        let cell = self.stream.clone();
+        promise(async move {
+            let Some(mut stream) = cell.borrow_mut().take() else {
+                return Ok(JsValue::NULL);
+            };
+            match stream.next().await? {
+                Some(b) => {
+                    let rows = convert::batch_to_rows(&b)?;
+                    *cell.borrow_mut() = Some(stream);
+                    Ok(rows.into())
+                }
+                None => Ok(JsValue::NULL),
+            }
+        })
+    }
+
+    /// The next batch as a complete Arrow IPC stream, or `null` when the scan is done.
+    pub fn next(&self) -> Promise {
+        let cell = self.stream.clone();
+        promise(async move {
+            // Taken out while awaiting, so overlapping calls cannot share it.
+            let Some(mut stream) = cell.borrow_mut().take() else {
+                return Ok(JsValue::NULL);
+            };
+            let batch = stream.next().await;
+            let out = match batch? {
+                Some(b) => {
+                    let bytes = crate::ipc::encode_stream(&b.schema(), &[b])?;
+                    *cell.borrow_mut() = Some(stream);
+                    Uint8Array::from(bytes.as_slice()).into()
+                }
+                None => JsValue::NULL,
+            };
+            Ok(out)
+        })
+    }
+}
+
 /// Entry point of the JS API.
 #[wasm_bindgen]
 pub struct Anax;
@@ -160,6 +217,119 @@ impl JsDb {
             let bytes = crate::ipc::encode_stream(&batch.schema(), &[batch])?;
             Ok(Uint8Array::from(bytes.as_slice()).into())
         })
+    }
+
+    /// A cursor over the selected rows: each `next()` resolves to one Arrow IPC stream of at
+    /// most 8,192 rows (a complete stream, decodable on its own), or `null` at the end. Memory
+    /// stays bounded whatever the scan's size. `scanBatches` wraps it as an async iterator.
+    #[wasm_bindgen(js_name = scanCursor)]
+    pub fn scan_cursor(&self, options: JsValue) -> Promise {
+        let db = self.db.clone();
+        promise(async move {
+            let opts = to_scan_options(&options)?;
+            let stream = db.scan_stream(&opts).await?;
+            Ok(JsScanCursor {
+                stream: std::rc::Rc::new(std::cell::RefCell::new(Some(stream))),
+            }
+            .into())
+        })
+    }
+
+    /// Seals the memtable and writes it to an SST now.
+    pub fn flush(&self) -> Promise {
+        let db = self.db.clone();
+        promise(async move {
+            db.flush().await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Merges the table's SSTs into one; resolves to `{ inputs, rowsIn, rowsOut, bytesOut }`.
+    pub fn compact(&self) -> Promise {
+        let db = self.db.clone();
+        promise(async move {
+            let r = db.compact().await?;
+            Ok(object(&[
+                ("inputs", JsValue::from_f64(r.inputs as f64)),
+                ("rowsIn", JsValue::from_f64(r.rows_in as f64)),
+                ("rowsOut", JsValue::from_f64(r.rows_out as f64)),
+                ("bytesOut", JsValue::from_f64(r.bytes_out as f64)),
+            ]))
+        })
+    }
+
+    /// Garbage collection (expired history, dropped and orphaned files, old WAL segments);
+    /// resolves to counts of what it deleted.
+    pub fn gc(&self) -> Promise {
+        let db = self.db.clone();
+        promise(async move {
+            let r = db.gc().await?;
+            Ok(object(&[
+                ("sstsDeleted", JsValue::from_f64(r.ssts_deleted as f64)),
+                (
+                    "orphansDeleted",
+                    JsValue::from_f64(r.orphans_deleted as f64),
+                ),
+                (
+                    "walSegmentsDeleted",
+                    JsValue::from_f64(r.wal_segments_deleted as f64),
+                ),
+                (
+                    "archivesDeleted",
+                    JsValue::from_f64(r.archives_deleted as f64),
+                ),
+                ("historyFloor", JsValue::from_f64(r.history_floor as f64)),
+            ]))
+        })
+    }
+
+    /// Re-reads the manifest (one request) so other writers' commits become visible;
+    /// resolves to whether anything changed.
+    pub fn refresh(&self) -> Promise {
+        let db = self.db.clone();
+        promise(async move { Ok(JsValue::from_bool(db.refresh().await?)) })
+    }
+
+    /// Where the rows are and what storage requests this handle made so far:
+    /// `{ manifestVersion, lastTs, memtableRows, sstRows, sstBytes, levels: [{ level, files,
+    /// bytes }], requests: { get, getRange, put, putConditional, list, delete, head, append,
+    /// sync, total } }`.
+    pub fn stats(&self) -> std::result::Result<JsValue, JsValue> {
+        let st = self.db.stats().map_err(to_js_error)?;
+        let r = self.db.request_counts();
+        let levels: Array = st
+            .levels
+            .iter()
+            .map(|(level, files, bytes)| {
+                object(&[
+                    ("level", JsValue::from_f64(f64::from(*level))),
+                    ("files", JsValue::from_f64(*files as f64)),
+                    ("bytes", JsValue::from_f64(*bytes as f64)),
+                ])
+            })
+            .collect();
+        let n = |v: u64| JsValue::from_f64(v as f64);
+        let requests = object(&[
+            ("get", n(r.get)),
+            ("getRange", n(r.get_range)),
+            ("put", n(r.put)),
+            ("putConditional", n(r.put_conditional)),
+            ("list", n(r.list)),
+            ("delete", n(r.delete)),
+            ("head", n(r.head)),
+            ("append", n(r.append)),
+            ("sync", n(r.sync)),
+            ("total", n(r.total())),
+        ]);
+        Ok(object(&[
+            ("manifestVersion", n(st.manifest_version)),
+            ("lastTs", n(st.last_ts)),
+            ("memtableRows", n(st.mutable_rows as u64)),
+            ("sstRows", n(st.sst_rows)),
+            ("sstBytes", n(st.sst_bytes)),
+            ("levels", levels.into()),
+            ("requests", requests),
+        ]))
     }
 
     /// Closes the handle; later calls reject with code `CLOSED`. Idempotent.

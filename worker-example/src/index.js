@@ -1,29 +1,83 @@
-// Anax worker example: an ES-module Cloudflare Worker serving put/get/scan over HTTP.
+// Anax worker example: an ES-module Cloudflare Worker serving tables stored in R2 (or S3).
 //
-//   PUT  /rows              body: JSON array of rows      -> {"committed": ts, "rows": n}
-//   GET  /rows/:key                                       -> Arrow IPC stream of the row, or 404
-//   GET  /scan?start=&end=&limit=&reverse=                -> Arrow IPC stream of the rows
+//   POST   /tables/:t/rows        JSON array of rows, or an Arrow IPC stream
+//                                 (content-type application/vnd.apache.arrow.stream)
+//   GET    /tables/:t/rows/:key   the row: Arrow IPC, or JSON with `Accept: application/json`
+//   DELETE /tables/:t/rows/:key
+//   GET    /tables/:t/scan?start=&end=&limit=&columns=&filter=&reverse=
+//                                 streamed Arrow IPC (or JSON); filter is JSON, e.g.
+//                                 {"gt":["score",1]}
+//   POST   /tables/:t/compact     merge the table's files, then collect garbage
+//   GET    /tables/:t/stats
 //
-// The table lives in the isolate's memory (the embedded default store): it is shared by the
-// requests one isolate serves and gone when the isolate is.
+// Storage: the R2 binding BUCKET by default; S3 over fetch when the S3_BUCKET var is set (see
+// README.md). Every put is durable in the bucket before it is acknowledged (one SST + one
+// manifest write), so the next request sees it on any isolate. Open tables are cached per
+// isolate and revalidated with one manifest read per request. Every response says which
+// storage requests it made in `x-anax-requests`. A cron trigger runs compaction and GC.
 import { Anax, AnaxError } from "../../js/workerd.js";
 
 const ARROW = "application/vnd.apache.arrow.stream";
 const SCHEMA = {
   id: "utf8",
-  name: "utf8",
+  name: { type: "utf8", nullable: true },
   score: { type: "float64", nullable: true },
 };
+const TABLE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
-let opening;
-function table() {
-  opening ??= Anax.open({ schema: SCHEMA, key: "id", storage: { kind: "memory" } }).catch(
-    (err) => {
-      opening = undefined; // let the next request try again
-      throw err;
-    },
-  );
-  return opening;
+function storageFor(env, table) {
+  const prefix = `tables/${table}`;
+  if (env.S3_BUCKET) {
+    return {
+      kind: "s3",
+      bucket: env.S3_BUCKET,
+      prefix,
+      endpoint: env.S3_ENDPOINT || undefined,
+      region: env.S3_REGION || undefined,
+      accessKeyId: env.S3_ACCESS_KEY_ID,
+      secretAccessKey: env.S3_SECRET_ACCESS_KEY,
+      sessionToken: env.S3_SESSION_TOKEN || undefined,
+    };
+  }
+  if (!env.BUCKET) throw new AnaxError("INVALID_ARGUMENT", "no storage: bind an R2 bucket as BUCKET or set S3_BUCKET");
+  return { kind: "bucket", bucket: env.BUCKET, prefix };
+}
+
+// One request at a time per table and isolate. Workers run each request in its own context,
+// and Rust futures woken by another request's code would do their storage I/O on that
+// request's behalf (which the runtime cancels). Queuing at the JS level keeps every request's
+// work in its own context; Anax's own group commit still batches within a request.
+const queues = new Map();
+async function exclusive(table, work) {
+  const previous = queues.get(table) ?? Promise.resolve();
+  let release;
+  const mine = new Promise((r) => (release = r));
+  const tail = previous.then(() => mine);
+  queues.set(table, tail);
+  await previous;
+  let handedOff = false;
+  try {
+    const out = await work(() => {
+      handedOff = true;
+      return release;
+    });
+    return out;
+  } finally {
+    if (!handedOff) release();
+    if (queues.get(table) === tail) queues.delete(table);
+  }
+}
+
+// Module-level cache: one open handle per table for the isolate's lifetime.
+const tables = new Map();
+function open(env, table) {
+  let db = tables.get(table);
+  if (!db) {
+    db = Anax.open({ schema: SCHEMA, key: "id", tableName: table, storage: storageFor(env, table) });
+    db.catch(() => tables.delete(table)); // let the next request try again
+    tables.set(table, db);
+  }
+  return db;
 }
 
 const STATUS = {
@@ -33,15 +87,13 @@ const STATUS = {
   TYPE_MISMATCH: 400,
   NOT_FOUND: 404,
   CONFLICT: 409,
+  CORRUPT: 503,
   CLOSED: 503,
   STORAGE: 503,
 };
 
 function json(status, body, headers = {}) {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { "content-type": "application/json", ...headers },
-  });
+  return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } });
 }
 
 function failure(err) {
@@ -53,76 +105,238 @@ function failure(err) {
   return json(500, { code: "INTERNAL", message: String(err?.message ?? err) });
 }
 
-function badRequest(message) {
-  return json(400, { code: "INVALID_ARGUMENT", message });
-}
+const bad = (message) => new AnaxError("INVALID_ARGUMENT", message);
 
 function integerParam(params, name) {
   const raw = params.get(name);
   if (raw === null || raw === "") return undefined;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new AnaxError("INVALID_ARGUMENT", `${name} must be a non-negative integer`);
+  if (!Number.isInteger(n) || n < 0) throw bad(`${name} must be a non-negative integer`);
   return n;
 }
 
-async function putRows(request) {
-  let rows;
-  try {
-    rows = JSON.parse(await request.text());
-  } catch (err) {
-    return badRequest(`the body is not valid JSON: ${err.message}`);
-  }
-  if (!Array.isArray(rows)) return badRequest("the body must be a JSON array of row objects");
-  const db = await table();
-  const committed = await db.put(rows);
-  return json(200, { committed, rows: rows.length });
-}
-
-async function getRow(key) {
-  const db = await table();
-  const ipc = await db.get(key);
-  if (ipc === null) return json(404, { code: "NOT_FOUND", message: `no row with id ${JSON.stringify(key)}` });
-  return new Response(ipc, { headers: { "content-type": ARROW } });
-}
-
-async function scan(params) {
-  const options = {};
-  if (params.has("start")) options.start = params.get("start");
-  if (params.has("end")) options.end = params.get("end");
+function scanOptions(params) {
+  const opts = {};
+  if (params.has("start")) opts.start = params.get("start");
+  if (params.has("end")) opts.end = params.get("end");
   const limit = integerParam(params, "limit");
-  if (limit !== undefined) options.limit = limit;
-  if (params.get("reverse") === "true") options.reverse = true;
-  const db = await table();
-  return new Response(await db.scan(options), { headers: { "content-type": ARROW } });
+  if (limit !== undefined) opts.limit = limit;
+  if (params.get("reverse") === "true") opts.reverse = true;
+  if (params.has("columns")) opts.projection = params.get("columns").split(",").filter(Boolean);
+  if (params.has("filter")) {
+    try {
+      opts.filter = JSON.parse(params.get("filter"));
+    } catch (e) {
+      throw bad(`filter is not valid JSON: ${e.message}`);
+    }
+  }
+  return opts;
+}
+
+// Each chunk from scanBatches is a complete IPC stream; one response carries one stream: the
+// first chunk's schema, every chunk's record batches, one end-of-stream marker.
+function schemaLength(chunk) {
+  const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  return 8 + view.getInt32(4, true);
+}
+
+async function ipcStream(db, opts, done) {
+  // Created before responding, so a bad scan is a 4xx, not a broken 200.
+  const cursor = await db.scanCursor(opts);
+  let first = true;
+  const finish = () => {
+    cursor.free?.();
+    done();
+  };
+  return new ReadableStream({
+    async pull(controller) {
+      try {
+        const value = await cursor.next();
+        if (value === null) {
+          if (first) {
+            // No rows at all: an empty table still has a schema.
+            controller.enqueue(await db.scan({ ...opts, limit: 0 }));
+          } else {
+            controller.enqueue(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]));
+          }
+          controller.close();
+          finish();
+          return;
+        }
+        const body = value.subarray(first ? 0 : schemaLength(value), value.byteLength - 8);
+        first = false;
+        controller.enqueue(body);
+      } catch (e) {
+        controller.error(e);
+        finish();
+      }
+    },
+    cancel() {
+      finish();
+    },
+  });
+}
+
+async function jsonStream(db, opts, done) {
+  const cursor = await db.scanCursor(opts);
+  let started = false;
+  const enc = new TextEncoder();
+  const finish = () => {
+    cursor.free?.();
+    done();
+  };
+  return new ReadableStream({
+    async pull(controller) {
+      try {
+        const rows = await cursor.nextRows();
+        if (rows === null) {
+          controller.enqueue(enc.encode(started ? "]" : "[]"));
+          controller.close();
+          finish();
+          return;
+        }
+        const text = rows.map((r) => JSON.stringify(r, (_, v) => (typeof v === "bigint" ? v.toString() : v))).join(",");
+        if (text) {
+          controller.enqueue(enc.encode((started ? "," : "[") + text));
+          started = true;
+        }
+      } catch (e) {
+        controller.error(e);
+        finish();
+      }
+    },
+    cancel() {
+      finish();
+    },
+  });
+}
+
+function wantsJson(request) {
+  return (request.headers.get("accept") ?? "").includes("application/json");
+}
+
+async function route(request, env, db, handOff) {
+  const url = new URL(request.url);
+  const [, , , what, key, extra] = url.pathname.split("/");
+  const method = request.method;
+  if (what === "rows" && key === undefined && method === "POST") {
+    const type = request.headers.get("content-type") ?? "";
+    let rows;
+    if (type.includes(ARROW)) {
+      rows = new Uint8Array(await request.arrayBuffer());
+    } else {
+      try {
+        rows = JSON.parse(await request.text());
+      } catch (e) {
+        throw bad(`the body is not valid JSON: ${e.message}`);
+      }
+      if (!Array.isArray(rows)) throw bad("the body must be a JSON array of row objects or an Arrow IPC stream");
+    }
+    const committed = await db.put(rows);
+    return json(200, { committed, rows: Array.isArray(rows) ? rows.length : undefined });
+  }
+  if (what === "rows" && key !== undefined && extra === undefined) {
+    const id = decodeURIComponent(key);
+    if (id === "") throw bad("the key is empty");
+    if (method === "GET") {
+      if (wantsJson(request)) {
+        const cursor = await db.scanCursor({ start: id, end: id, endInclusive: true, limit: 1 });
+        const rows = (await cursor.nextRows()) ?? [];
+        cursor.free?.();
+        if (rows.length === 0) throw new AnaxError("NOT_FOUND", `no row with key '${id}'`);
+        return new Response(JSON.stringify(rows[0], (_, v) => (typeof v === "bigint" ? v.toString() : v)), {
+          headers: { "content-type": "application/json" },
+        });
+      }
+      const row = await db.get(id);
+      if (row === null) throw new AnaxError("NOT_FOUND", `no row with key '${id}'`);
+      return new Response(row, { headers: { "content-type": ARROW } });
+    }
+    if (method === "DELETE") {
+      const committed = await db.delete(id);
+      return json(200, { committed });
+    }
+  }
+  if (what === "scan" && key === undefined && method === "GET") {
+    const opts = scanOptions(url.searchParams);
+    // The table stays reserved for this request until its stream ends.
+    const done = handOff();
+    try {
+      if (wantsJson(request)) {
+        return new Response(await jsonStream(db, opts, done), { headers: { "content-type": "application/json" } });
+      }
+      return new Response(await ipcStream(db, opts, done), { headers: { "content-type": ARROW } });
+    } catch (e) {
+      done();
+      throw e;
+    }
+  }
+  if (what === "compact" && key === undefined && method === "POST") {
+    const compacted = await db.compact();
+    const collected = await db.gc();
+    return json(200, { compacted, collected });
+  }
+  if (what === "stats" && key === undefined && method === "GET") {
+    return json(200, db.stats());
+  }
+  return json(404, { code: "NOT_FOUND", message: `no route for ${method} ${url.pathname}` });
+}
+
+function requestsHeader(before, after) {
+  const d = (k) => after[k] - (before?.[k] ?? 0);
+  return `get=${d("get") + d("getRange")},put=${d("put") + d("putConditional")},list=${d("list")},delete=${d("delete")},head=${d("head")}`;
 }
 
 export default {
-  async fetch(request) {
+  async fetch(request, env) {
     const url = new URL(request.url);
-    const path = url.pathname;
-    try {
-      if (path === "/rows" && (request.method === "PUT" || request.method === "POST")) {
-        return await putRows(request);
-      }
-      if (path.startsWith("/rows/") && request.method === "GET") {
-        let key;
-        try {
-          key = decodeURIComponent(path.slice("/rows/".length));
-        } catch {
-          return badRequest("the key in the path is not valid percent-encoding");
+    const parts = url.pathname.split("/");
+    if (parts[1] !== "tables" || parts.length < 4) {
+      return json(404, { code: "NOT_FOUND", message: "routes live under /tables/:table/..." });
+    }
+    const table = parts[2];
+    if (!TABLE_NAME.test(table)) {
+      return failure(bad("a table name is 1 to 64 letters, digits, '_' or '-'"));
+    }
+    return exclusive(table, async (handOff) => {
+      let db;
+      let before;
+      try {
+        const cached = tables.has(table);
+        db = await open(env, table);
+        before = cached ? db.stats().requests : undefined;
+        // Revalidate: commits made through other isolates become visible (one manifest read).
+        if (cached) await db.refresh();
+        const res = await route(request, env, db, handOff);
+        // For a streamed scan this counts the requests made before the first byte.
+        res.headers.set("x-anax-requests", requestsHeader(before, db.stats().requests));
+        return res;
+      } catch (err) {
+        const res = failure(err);
+        if (db) {
+          try {
+            res.headers.set("x-anax-requests", requestsHeader(before, db.stats().requests));
+          } catch {
+            // the handle is unusable; the error already says why
+          }
         }
-        if (key === "") return badRequest("GET /rows/:key needs a key");
-        return await getRow(key);
+        return res;
       }
-      if (path === "/scan" && request.method === "GET") {
-        return await scan(url.searchParams);
-      }
-      return json(404, {
-        code: "NOT_FOUND",
-        message: "routes: PUT /rows, GET /rows/:key, GET /scan?start=&end=&limit=",
-      });
-    } catch (err) {
-      return failure(err);
+    });
+  },
+
+  // Cron: compaction and GC, so writers never pay for them.
+  async scheduled(_event, env, ctx) {
+    const names = (env.TABLES ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+    for (const table of names) {
+      ctx.waitUntil(
+        exclusive(table, async () => {
+          const db = await open(env, table);
+          await db.refresh();
+          await db.compact();
+          await db.gc();
+        }),
+      );
     }
   },
 };
