@@ -192,6 +192,8 @@ export interface RequestCounts {
 }
 
 export interface DbStats {
+  /** Size of the module's linear memory (it only grows): Anax's share of an isolate's limit. */
+  wasmMemoryBytes: number;
   manifestVersion: number;
   lastTs: number;
   memtableRows: number;

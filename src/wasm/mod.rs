@@ -321,7 +321,13 @@ impl JsDb {
             ("sync", n(r.sync)),
             ("total", n(r.total())),
         ]);
+        // The module's linear memory (it only grows): what this isolate's Anax costs.
+        let memory = wasm_bindgen::memory()
+            .dyn_into::<js_sys::WebAssembly::Memory>()
+            .map(|m| m.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length())
+            .unwrap_or(0);
         Ok(object(&[
+            ("wasmMemoryBytes", JsValue::from_f64(f64::from(memory))),
             ("manifestVersion", n(st.manifest_version)),
             ("lastTs", n(st.last_ts)),
             ("memtableRows", n(st.mutable_rows as u64)),
