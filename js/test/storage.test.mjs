@@ -2,40 +2,17 @@
 // server this test starts on 127.0.0.1 (from the repo's .venv, made by scripts/setup.sh).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { createServer } from "node:net";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Miniflare } from "miniflare";
 import { tableFromIPC } from "apache-arrow";
-import { repoRoot } from "../../worker-example/config.mjs";
+import { repoRoot, workerOptions } from "../../worker-example/config.mjs";
+import { startMoto } from "../../worker-example/fixtures/moto.mjs";
 
 const persist = mkdtempSync(path.join(tmpdir(), "anax-r2-"));
 let moto;
 let endpoint;
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitFor(url) {
-  for (let i = 0; i < 300; i++) {
-    try {
-      await fetch(url);
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error(`${url} did not come up`);
-}
 
 // moto refuses anonymous object requests but accepts any signature.
 const AUTH = { authorization: "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00" };
@@ -56,18 +33,12 @@ async function newBucket(name) {
 }
 
 function worker() {
-  return new Miniflare({
-    modules: true,
-    scriptPath: path.join(repoRoot, "worker-example/fixtures/storage-worker.js"),
-    modulesRoot: repoRoot,
-    modulesRules: [
-      { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
-      { type: "CompiledWasm", include: ["**/*.wasm"] },
-    ],
-    compatibilityDate: "2025-09-01",
-    r2Buckets: ["BUCKET"],
-    r2Persist: persist,
-  });
+  return new Miniflare(
+    workerOptions({
+      scriptPath: path.join(repoRoot, "worker-example/fixtures/storage-worker.js"),
+      r2Persist: persist,
+    }),
+  );
 }
 
 async function call(mf, route, body) {
@@ -79,16 +50,12 @@ async function call(mf, route, body) {
 }
 
 before(async () => {
-  const bin = path.join(repoRoot, ".venv/bin/moto_server");
-  assert.ok(existsSync(bin), `${bin} is missing: run bash scripts/setup.sh test`);
-  const port = await freePort();
-  endpoint = `http://127.0.0.1:${port}`;
-  moto = spawn(bin, ["-H", "127.0.0.1", "-p", String(port)], { stdio: "ignore" });
-  await waitFor(endpoint);
+  moto = await startMoto();
+  endpoint = moto.endpoint;
 });
 
 after(() => {
-  moto?.kill();
+  moto?.stop();
   rmSync(persist, { recursive: true, force: true });
 });
 

@@ -3,9 +3,7 @@
 // subrequest budget, against the R2 binding and against S3 (moto on 127.0.0.1).
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { createServer } from "node:net";
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Miniflare } from "miniflare";
@@ -15,40 +13,20 @@ import { tableFromIPC, tableToIPC, Table, vectorFromArray, Utf8, Float64 } from 
 const arrowTable = (ids, names, scores) =>
   new Table({ id: vectorFromArray(ids, new Utf8()), name: vectorFromArray(names, new Utf8()), score: vectorFromArray(scores, new Float64()) });
 import { repoRoot, workerOptions } from "../config.mjs";
+import { startMoto } from "../fixtures/moto.mjs";
 
 const ARROW = "application/vnd.apache.arrow.stream";
 let moto;
 let endpoint;
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 before(async () => {
-  const bin = path.join(repoRoot, ".venv/bin/moto_server");
-  assert.ok(existsSync(bin), `${bin} is missing: run bash scripts/setup.sh test`);
-  const port = await freePort();
-  endpoint = `http://127.0.0.1:${port}`;
-  moto = spawn(bin, ["-H", "127.0.0.1", "-p", String(port)], { stdio: "ignore" });
-  for (let i = 0; i < 300; i++) {
-    try {
-      await fetch(endpoint);
-      break;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  moto = await startMoto();
+  endpoint = moto.endpoint;
   const res = await fetch(`${endpoint}/anax-worker`, { method: "PUT" });
   assert.equal(res.status, 200);
 });
 
-after(() => moto?.kill());
+after(() => moto?.stop());
 
 /** Worker options for one storage variant; `persist` shares the local R2 bucket. */
 function variant(kind, persist) {
