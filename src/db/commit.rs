@@ -337,23 +337,24 @@ impl Db {
         // The file may be named by the head even if this fails (a lost reply); GC deletes it
         // later if not.
         let new_head = manifest.commit(&edit).await?;
-        // Where our rows landed: a concurrent writer may have made the commit re-stamp them.
-        let landed = new_head
-            .state
-            .history
-            .iter()
-            .rev()
-            .find(|h| h.commit_id == id)
-            .map(|h| h.ts);
-        let last = ts.last().copied().unwrap_or(0);
-        let shift = landed.map_or(0, |t| t.saturating_sub(last));
-        if shift > 0 {
-            let mut meta = sst.meta.clone();
-            meta.ts_shift += shift;
-            meta.min_ts += shift;
-            meta.max_ts += shift;
-            sst = Arc::new(sst.with_meta(meta));
-        }
+        // Where our rows landed: a concurrent writer may have made the commit re-stamp them;
+        // the head's record of our SST says by how much.
+        let shift = match new_head.state.ssts.iter().find(|m| m.id == id) {
+            Some(m) => {
+                let shift = m.ts_shift;
+                sst = Arc::new(sst.with_meta(m.clone()));
+                shift
+            }
+            // Already merged away by a compaction that raced the reply: its history entry
+            // still tells where the rows landed.
+            None => new_head
+                .state
+                .history
+                .iter()
+                .rev()
+                .find(|h| h.commit_id == id)
+                .map_or(0, |h| h.ts.saturating_sub(ts.last().copied().unwrap_or(0))),
+        };
         let stamped: Vec<Timestamp> = ts.iter().map(|t| t + shift).collect();
         {
             let mut st = self.raw_state()?;

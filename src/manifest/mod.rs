@@ -416,13 +416,18 @@ impl Manifest {
                     })?;
                     // A lost reply: our own write may have landed before the error (a retried
                     // request then sees its own effect as a conflict). Never apply it twice.
-                    if edit.commit_id != 0
+                    let in_history = edit.commit_id != 0
                         && base
                             .state
                             .history
                             .iter()
-                            .any(|h| h.commit_id == edit.commit_id)
-                    {
+                            .any(|h| h.commit_id == edit.commit_id);
+                    let files_in = !edit.add.is_empty()
+                        && edit
+                            .add
+                            .iter()
+                            .all(|a| base.state.ssts.iter().any(|m| m.id == a.id));
+                    if in_history || files_in {
                         return Ok(base);
                     }
                 }

@@ -152,6 +152,18 @@ impl Opfs {
     /// Opens (creating) the directory `path` under the origin's OPFS root and takes the
     /// database's writer lock; `CONFLICT` when another tab or worker holds it.
     pub async fn open(path: &str) -> Result<Self> {
+        // One spelling per directory, so "db", "/db" and "db/" share one writer lock.
+        let normalized = path
+            .split('/')
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join("/");
+        if normalized.is_empty() {
+            return Err(Error::InvalidArgument(
+                "the OPFS path must name a directory, e.g. \"anax/mydb\"".into(),
+            ));
+        }
+        let path = normalized.as_str();
         let global = js_sys::global();
         let storage = get(&get(&global, "navigator"), "storage");
         if storage.is_undefined() {

@@ -357,7 +357,17 @@ pub fn batch_to_rows(batch: &arrow_array::RecordBatch) -> Result<Array> {
                     }
                 }
             };
-            let _ = Reflect::set(obj, &name, &v);
+            if name.as_string().as_deref() == Some("__proto__") {
+                // A plain assignment would call the prototype setter and drop the value.
+                let desc = js_sys::Object::new();
+                let _ = Reflect::set(&desc, &"value".into(), &v);
+                let _ = Reflect::set(&desc, &"enumerable".into(), &JsValue::TRUE);
+                let _ = Reflect::set(&desc, &"writable".into(), &JsValue::TRUE);
+                let _ = Reflect::set(&desc, &"configurable".into(), &JsValue::TRUE);
+                let _ = Reflect::define_property(obj, &name, &desc);
+            } else {
+                let _ = Reflect::set(obj, &name, &v);
+            }
         }
     }
     for o in objects {

@@ -31,10 +31,65 @@ fn object(pairs: &[(&str, JsValue)]) -> JsValue {
     o.into()
 }
 
+/// Where a cursor is.
+enum CursorState {
+    /// Ready for `next`.
+    Idle(Box<crate::read::merge::ScanStream>),
+    /// A `next` is running.
+    Busy,
+    /// Every row was returned.
+    Done,
+    /// A `next` failed; the scan cannot go on.
+    Failed,
+}
+
 /// A running scan; see `Db.scanCursor`.
 #[wasm_bindgen(js_name = ScanCursor)]
 pub struct JsScanCursor {
-    stream: std::rc::Rc<std::cell::RefCell<Option<crate::read::merge::ScanStream>>>,
+    stream: std::rc::Rc<std::cell::RefCell<CursorState>>,
+}
+
+impl JsScanCursor {
+    /// Runs one step, keeping the state honest: overlapping calls and calls after a failure
+    /// reject instead of looking like the end of the scan.
+    async fn step<T>(
+        cell: std::rc::Rc<std::cell::RefCell<CursorState>>,
+        f: impl FnOnce(arrow_array::RecordBatch) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let state = std::mem::replace(&mut *cell.borrow_mut(), CursorState::Busy);
+        let mut stream = match state {
+            CursorState::Idle(s) => s,
+            CursorState::Done => {
+                *cell.borrow_mut() = CursorState::Done;
+                return Ok(None);
+            }
+            CursorState::Busy => {
+                return Err(Error::InvalidArgument(
+                    "a scan cursor's next() was called before the previous call resolved".into(),
+                ));
+            }
+            CursorState::Failed => {
+                *cell.borrow_mut() = CursorState::Failed;
+                return Err(Error::InvalidArgument(
+                    "this scan cursor failed earlier; start a new scan".into(),
+                ));
+            }
+        };
+        match stream.next().await.and_then(|b| b.map(f).transpose()) {
+            Ok(Some(out)) => {
+                *cell.borrow_mut() = CursorState::Idle(stream);
+                Ok(Some(out))
+            }
+            Ok(None) => {
+                *cell.borrow_mut() = CursorState::Done;
+                Ok(None)
+            }
+            Err(e) => {
+                *cell.borrow_mut() = CursorState::Failed;
+                Err(e)
+            }
+        }
+    }
 }
 
 #[wasm_bindgen(js_class = ScanCursor)]
@@ -44,17 +99,8 @@ impl JsScanCursor {
     pub fn next_rows(&self) -> Promise {
         let cell = self.stream.clone();
         promise(async move {
-            let Some(mut stream) = cell.borrow_mut().take() else {
-                return Ok(JsValue::NULL);
-            };
-            match stream.next().await? {
-                Some(b) => {
-                    let rows = convert::batch_to_rows(&b)?;
-                    *cell.borrow_mut() = Some(stream);
-                    Ok(rows.into())
-                }
-                None => Ok(JsValue::NULL),
-            }
+            let rows = Self::step(cell, |b| convert::batch_to_rows(&b)).await?;
+            Ok(rows.map_or(JsValue::NULL, JsValue::from))
         })
     }
 
@@ -62,20 +108,8 @@ impl JsScanCursor {
     pub fn next(&self) -> Promise {
         let cell = self.stream.clone();
         promise(async move {
-            // Taken out while awaiting, so overlapping calls cannot share it.
-            let Some(mut stream) = cell.borrow_mut().take() else {
-                return Ok(JsValue::NULL);
-            };
-            let batch = stream.next().await;
-            let out = match batch? {
-                Some(b) => {
-                    let bytes = crate::ipc::encode_stream(&b.schema(), &[b])?;
-                    *cell.borrow_mut() = Some(stream);
-                    Uint8Array::from(bytes.as_slice()).into()
-                }
-                None => JsValue::NULL,
-            };
-            Ok(out)
+            let bytes = Self::step(cell, |b| crate::ipc::encode_stream(&b.schema(), &[b])).await?;
+            Ok(bytes.map_or(JsValue::NULL, |b| Uint8Array::from(b.as_slice()).into()))
         })
     }
 }
@@ -229,7 +263,9 @@ impl JsDb {
             let opts = to_scan_options(&options)?;
             let stream = db.scan_stream(&opts).await?;
             Ok(JsScanCursor {
-                stream: std::rc::Rc::new(std::cell::RefCell::new(Some(stream))),
+                stream: std::rc::Rc::new(std::cell::RefCell::new(CursorState::Idle(Box::new(
+                    stream,
+                )))),
             }
             .into())
         })
@@ -324,7 +360,11 @@ impl JsDb {
         // The module's linear memory (it only grows): what this isolate's Anax costs.
         let memory = wasm_bindgen::memory()
             .dyn_into::<js_sys::WebAssembly::Memory>()
-            .map(|m| m.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length())
+            .map(|m| {
+                m.buffer()
+                    .unchecked_into::<js_sys::ArrayBuffer>()
+                    .byte_length()
+            })
             .unwrap_or(0);
         Ok(object(&[
             ("wasmMemoryBytes", JsValue::from_f64(f64::from(memory))),

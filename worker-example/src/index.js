@@ -55,16 +55,22 @@ async function exclusive(table, work) {
   const tail = previous.then(() => mine);
   queues.set(table, tail);
   await previous;
+  let released = false;
+  const done = () => {
+    if (released) return;
+    released = true;
+    release();
+    if (queues.get(table) === tail) queues.delete(table);
+  };
+  // A streamed scan takes over `done` and calls it when its stream ends.
   let handedOff = false;
   try {
-    const out = await work(() => {
+    return await work(() => {
       handedOff = true;
-      return release;
+      return done;
     });
-    return out;
   } finally {
-    if (!handedOff) release();
-    if (queues.get(table) === tail) queues.delete(table);
+    if (!handedOff) done();
   }
 }
 
@@ -144,14 +150,23 @@ async function ipcStream(db, opts, done) {
   // Created before responding, so a bad scan is a 4xx, not a broken 200.
   const cursor = await db.scanCursor(opts);
   let first = true;
+  let finished = false;
+  let inFlight = Promise.resolve();
   const finish = () => {
+    if (finished) return;
+    finished = true;
     cursor.free?.();
     done();
   };
   return new ReadableStream({
     async pull(controller) {
       try {
-        const value = await cursor.next();
+        const next = cursor.next();
+        inFlight = next.then(
+          () => {},
+          () => {},
+        );
+        const value = await next;
         if (value === null) {
           if (first) {
             // No rows at all: an empty table still has a schema.
@@ -171,7 +186,9 @@ async function ipcStream(db, opts, done) {
         finish();
       }
     },
-    cancel() {
+    async cancel() {
+      // Let a read in progress end before the table is handed to the next request.
+      await inFlight;
       finish();
     },
   });
@@ -181,14 +198,23 @@ async function jsonStream(db, opts, done) {
   const cursor = await db.scanCursor(opts);
   let started = false;
   const enc = new TextEncoder();
+  let finished = false;
+  let inFlight = Promise.resolve();
   const finish = () => {
+    if (finished) return;
+    finished = true;
     cursor.free?.();
     done();
   };
   return new ReadableStream({
     async pull(controller) {
       try {
-        const rows = await cursor.nextRows();
+        const next = cursor.nextRows();
+        inFlight = next.then(
+          () => {},
+          () => {},
+        );
+        const rows = await next;
         if (rows === null) {
           controller.enqueue(enc.encode(started ? "]" : "[]"));
           controller.close();
@@ -205,7 +231,9 @@ async function jsonStream(db, opts, done) {
         finish();
       }
     },
-    cancel() {
+    async cancel() {
+      // Let a read in progress end before the table is handed to the next request.
+      await inFlight;
       finish();
     },
   });
@@ -236,7 +264,12 @@ async function route(request, env, db, handOff) {
     return json(200, { committed, rows: Array.isArray(rows) ? rows.length : undefined });
   }
   if (what === "rows" && key !== undefined && extra === undefined) {
-    const id = decodeURIComponent(key);
+    let id;
+    try {
+      id = decodeURIComponent(key);
+    } catch {
+      throw bad("the key in the path is not valid percent-encoding");
+    }
     if (id === "") throw bad("the key is empty");
     if (method === "GET") {
       if (wantsJson(request)) {
@@ -309,7 +342,11 @@ export default {
         if (cached) await db.refresh();
         const res = await route(request, env, db, handOff);
         // For a streamed scan this counts the requests made before the first byte.
-        res.headers.set("x-anax-requests", requestsHeader(before, db.stats().requests));
+        try {
+          res.headers.set("x-anax-requests", requestsHeader(before, db.stats().requests));
+        } catch {
+          // a closed handle has no stats; the response stands
+        }
         return res;
       } catch (err) {
         const res = failure(err);

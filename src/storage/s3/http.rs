@@ -9,8 +9,8 @@ use crate::error::Error;
 use crate::error::Result;
 use crate::storage::BoxFuture;
 
-/// A request to send.
-#[derive(Debug, Clone)]
+/// A request to send. Its `Debug` form hides the signature and session token.
+#[derive(Clone)]
 pub struct HttpRequest {
     /// `GET`, `PUT`, ...
     pub method: &'static str,
@@ -20,6 +20,25 @@ pub struct HttpRequest {
     pub headers: Vec<(String, String)>,
     /// The body (empty for none).
     pub body: Bytes,
+}
+
+impl std::fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                let secret = k == "authorization" || k == "x-amz-security-token";
+                (k.as_str(), if secret { "<redacted>" } else { v.as_str() })
+            })
+            .collect();
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("url", &redact(&self.url))
+            .field("headers", &headers)
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
 }
 
 /// A response of any status.

@@ -217,9 +217,25 @@ impl S3Storage {
         method: &'static str,
         key: Option<&str>,
         query: Vec<(String, String)>,
-        mut headers: Vec<(String, String)>,
+        headers: Vec<(String, String)>,
         body: Bytes,
     ) -> Result<HttpResponse> {
+        Ok(self
+            .send_counted(method, key, query, headers, body)
+            .await?
+            .0)
+    }
+
+    /// [`S3Storage::send`], also saying whether the request was sent more than once (an
+    /// earlier attempt may have taken effect although its reply was lost).
+    async fn send_counted(
+        &self,
+        method: &'static str,
+        key: Option<&str>,
+        query: Vec<(String, String)>,
+        mut headers: Vec<(String, String)>,
+        body: Bytes,
+    ) -> Result<(HttpResponse, bool)> {
         let path = match key {
             Some(k) => format!("{}/{}", self.base_path, uri_encode(k, true)),
             None if self.base_path.is_empty() => "/".to_owned(),
@@ -293,7 +309,7 @@ impl S3Storage {
                 Err(_) => true,
             };
             if !retryable || attempt >= self.spec.max_retries {
-                return outcome;
+                return outcome.map(|r| (r, attempt > 0));
             }
             let cap = (100u64 << attempt.min(5)).min(2_000);
             let jitter = crate::codec::random_u64().unwrap_or(0) % (cap / 2 + 1);
@@ -319,15 +335,30 @@ impl S3Storage {
         }
     }
 
-    fn meta(&self, path: &str, r: &HttpResponse, size: u64) -> ObjectMeta {
-        ObjectMeta {
+    /// What a response says about the object. An ETag is required: without it a later
+    /// compare-and-swap could not name the version it read.
+    fn meta(&self, path: &str, r: &HttpResponse, size: u64) -> Result<ObjectMeta> {
+        let etag = r.header("etag").filter(|e| !e.is_empty()).ok_or_else(|| {
+            Error::Storage(format!(
+                "s3://{}/{}: the response has no ETag header; if this runs in a browser, \
+                 expose ETag in the bucket's CORS configuration",
+                self.spec.bucket,
+                self.key(path)
+            ))
+        })?;
+        Ok(ObjectMeta {
             path: path.to_owned(),
             size,
-            etag: r.header("etag").unwrap_or_default().to_owned(),
-        }
+            etag: etag.to_owned(),
+        })
     }
 
-    fn put_headers(&self, data: &[u8], mode: &PutMode) -> Vec<(String, String)> {
+    fn put_headers(&self, data: &[u8], mode: &PutMode) -> Result<Vec<(String, String)>> {
+        if matches!(mode, PutMode::IfMatch(e) if e.is_empty()) {
+            return Err(Error::Internal(
+                "a compare-and-swap without an etag would be a blind write".into(),
+            ));
+        }
         let mut h = Vec::new();
         match mode {
             PutMode::Overwrite => {}
@@ -347,12 +378,15 @@ impl S3Storage {
                 base64(&crc32c::crc32c(data).to_be_bytes()),
             ));
         }
-        h
+        Ok(h)
     }
 
     async fn put_multipart(&self, path: &str, data: Bytes, mode: PutMode) -> Result<ObjectMeta> {
         let key = self.key(path);
         let mut init_headers = Vec::new();
+        if self.spec.checksum {
+            init_headers.push(("x-amz-checksum-algorithm".into(), "CRC32C".into()));
+        }
         if let Some(k) = &self.spec.kms_key {
             init_headers.push(("x-amz-server-side-encryption".into(), "aws:kms".into()));
             init_headers.push((
@@ -381,11 +415,9 @@ impl S3Storage {
                 let n = (i + 1).to_string();
                 let body = data.slice_ref(chunk);
                 let mut h = Vec::new();
+                let part_sum = base64(&crc32c::crc32c(chunk).to_be_bytes());
                 if self.spec.checksum {
-                    h.push((
-                        "x-amz-checksum-crc32c".into(),
-                        base64(&crc32c::crc32c(chunk).to_be_bytes()),
-                    ));
+                    h.push(("x-amz-checksum-crc32c".into(), part_sum.clone()));
                 }
                 let q = vec![
                     ("partNumber".into(), n.clone()),
@@ -402,7 +434,7 @@ impl S3Storage {
                 ));
             }
             let body = format!("<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>");
-            let mut h = self.put_headers(&[], &mode);
+            let mut h = self.put_headers(&[], &mode)?;
             h.retain(|(k, _)| k.starts_with("if-"));
             let q = vec![("uploadId".into(), upload.clone())];
             let r = self
@@ -412,7 +444,20 @@ impl S3Storage {
             if r.status != 200 || xml_tag(&r.body, "Code").is_some() {
                 return Err(self.fail("POST (complete multipart upload)", &key, &r));
             }
-            Ok(self.meta(path, &r, data.len() as u64))
+            // The completed object's ETag is in the body, not a header.
+            let etag = xml_tag(&r.body, "ETag")
+                .filter(|e| !e.is_empty())
+                .ok_or_else(|| {
+                    Error::Storage(format!(
+                        "s3://{}/{key}: no ETag after completing the upload",
+                        self.spec.bucket
+                    ))
+                })?;
+            Ok(ObjectMeta {
+                path: path.to_owned(),
+                size: data.len() as u64,
+                etag,
+            })
         }
         .await;
         if result.is_err() {
@@ -528,7 +573,7 @@ impl Storage for S3Storage {
             if r.status != 200 {
                 return Err(self.fail("GET", &key, &r));
             }
-            let meta = self.meta(path, &r, r.body.len() as u64);
+            let meta = self.meta(path, &r, r.body.len() as u64)?;
             Ok((r.body, meta))
         })
     }
@@ -571,9 +616,20 @@ impl Storage for S3Storage {
                 return self.put_multipart(path, data, mode).await;
             }
             let key = self.key(path);
-            let h = self.put_headers(&data, &mode);
+            let h = self.put_headers(&data, &mode)?;
             let len = data.len() as u64;
-            let r = self.send("PUT", Some(&key), Vec::new(), h, data).await?;
+            let (r, retried) = self
+                .send_counted("PUT", Some(&key), Vec::new(), h, data.clone())
+                .await?;
+            if retried && matches!(r.status, 409 | 412) && mode == PutMode::CreateNew {
+                // An earlier attempt may have created it before its reply was lost: if the
+                // stored bytes are ours, the create succeeded.
+                if let Ok((stored, meta)) = self.get_object(path).await
+                    && stored == data
+                {
+                    return Ok(meta);
+                }
+            }
             if r.status == 404 && matches!(mode, PutMode::IfMatch(_)) {
                 // The object to swap is gone: the compare-and-swap lost.
                 return Err(Error::Conflict(format!(
@@ -584,7 +640,7 @@ impl Storage for S3Storage {
             if r.status != 200 {
                 return Err(self.fail("PUT", &key, &r));
             }
-            Ok(self.meta(path, &r, len))
+            self.meta(path, &r, len)
         })
     }
 
@@ -671,7 +727,7 @@ impl Storage for S3Storage {
                         .header("content-length")
                         .and_then(|s| s.parse().ok())
                         .unwrap_or(0);
-                    Ok(Some(self.meta(path, &r, size)))
+                    Ok(Some(self.meta(path, &r, size)?))
                 }
                 // A browser hides headers a CORS policy does not expose on HEAD (moto does
                 // not): ask for one byte instead, whose response carries the etag and size.
@@ -687,9 +743,9 @@ impl Storage for S3Storage {
                                 .and_then(|c| c.rsplit('/').next())
                                 .and_then(|s| s.parse().ok())
                                 .unwrap_or(0);
-                            Ok(Some(self.meta(path, &g, size)))
+                            Ok(Some(self.meta(path, &g, size)?))
                         }
-                        200 => Ok(Some(self.meta(path, &g, g.body.len() as u64))),
+                        200 => Ok(Some(self.meta(path, &g, g.body.len() as u64)?)),
                         404 => Ok(None),
                         // An empty object has no byte 0.
                         416 => Ok(Some(self.get_object(path).await?.1)),
