@@ -144,6 +144,39 @@ export interface ScanOptions {
   limit?: number;
   /** Descending key order. Default `false`. */
   reverse?: boolean;
+  /** Rows must satisfy this, judged on each key's newest visible version. */
+  filter?: Filter;
+}
+
+/** A scalar a filter compares with. */
+export type FilterValue = string | number | bigint | boolean | null | Uint8Array | Date;
+
+/** A row filter as plain JSON: exactly one operator per object. */
+export type Filter =
+  | { and: Filter[] }
+  | { or: Filter[] }
+  | { not: Filter }
+  | { eq: [column: string, value: FilterValue] }
+  | { ne: [column: string, value: FilterValue] }
+  | { lt: [column: string, value: FilterValue] }
+  | { le: [column: string, value: FilterValue] }
+  | { gt: [column: string, value: FilterValue] }
+  | { ge: [column: string, value: FilterValue] }
+  | { between: [column: string, low: FilterValue, high: FilterValue] }
+  | { in: [column: string, values: FilterValue[]] }
+  | { startsWith: [column: string, prefix: string | Uint8Array] }
+  | { isNull: string }
+  | { isNotNull: string };
+
+/** A running scan (see `Db.scanCursor`). */
+export class ScanCursor {
+  private constructor();
+  /** The next batch (at most 8,192 rows) as a complete Arrow IPC stream, or `null` at the end. */
+  next(): Promise<Uint8Array | null>;
+  /** The next batch as plain row objects, or `null` at the end. */
+  nextRows(): Promise<Record<string, unknown>[] | null>;
+  /** Releases the cursor early. */
+  free(): void;
 }
 
 /** An open table. */
@@ -162,6 +195,8 @@ export class Db {
   get(key: Key): Promise<Uint8Array | null>;
   /** The selected rows as one Arrow IPC stream, in key order. */
   scan(options?: ScanOptions): Promise<Uint8Array>;
+  /** A cursor over the selected rows; validates the options before resolving. */
+  scanCursor(options?: ScanOptions): Promise<ScanCursor>;
   /** The selected rows as Arrow IPC streams of at most 8,192 rows each (bounded memory). */
   scanBatches(options?: ScanOptions): AsyncIterableIterator<Uint8Array>;
   /** Seals the memtable and writes it to an SST now. */
