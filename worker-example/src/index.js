@@ -146,10 +146,10 @@ function schemaLength(chunk) {
   return 8 + view.getInt32(4, true);
 }
 
-async function ipcStream(db, opts, done) {
-  // Created before responding, so a bad scan is a 4xx, not a broken 200.
-  const cursor = await db.scanCursor(opts);
-  let first = true;
+// A response body pulled from a scan cursor: `read` fetches the next batch (null at the end),
+// `chunk` turns a batch into bytes (or nothing), `end` gives the closing bytes. The table is
+// handed back (`done`) exactly once, after the last read has settled.
+function cursorStream(cursor, done, read, chunk, end) {
   let finished = false;
   let inFlight = Promise.resolve();
   const finish = () => {
@@ -161,26 +161,20 @@ async function ipcStream(db, opts, done) {
   return new ReadableStream({
     async pull(controller) {
       try {
-        const next = cursor.next();
+        const next = read(cursor);
         inFlight = next.then(
           () => {},
           () => {},
         );
-        const value = await next;
-        if (value === null) {
-          if (first) {
-            // No rows at all: an empty table still has a schema.
-            controller.enqueue(await db.scan({ ...opts, limit: 0 }));
-          } else {
-            controller.enqueue(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]));
-          }
+        const batch = await next;
+        if (batch === null) {
+          controller.enqueue(await end());
           controller.close();
           finish();
           return;
         }
-        const body = value.subarray(first ? 0 : schemaLength(value), value.byteLength - 8);
-        first = false;
-        controller.enqueue(body);
+        const bytes = chunk(batch);
+        if (bytes) controller.enqueue(bytes);
       } catch (e) {
         controller.error(e);
         finish();
@@ -194,49 +188,44 @@ async function ipcStream(db, opts, done) {
   });
 }
 
+async function ipcStream(db, opts, done) {
+  // Created before responding, so a bad scan is a 4xx, not a broken 200.
+  const cursor = await db.scanCursor(opts);
+  let first = true;
+  return cursorStream(
+    cursor,
+    done,
+    (c) => c.next(),
+    (value) => {
+      const body = value.subarray(first ? 0 : schemaLength(value), value.byteLength - 8);
+      first = false;
+      return body;
+    },
+    // No rows at all: an empty table still has a schema.
+    async () => (first ? db.scan({ ...opts, limit: 0 }) : new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0])),
+  );
+}
+
+// JSON has no BigInt: 64-bit integers beyond 2^53 travel as strings.
+const toJson = (v) => JSON.stringify(v, (_, x) => (typeof x === "bigint" ? x.toString() : x));
+
 async function jsonStream(db, opts, done) {
   const cursor = await db.scanCursor(opts);
   let started = false;
   const enc = new TextEncoder();
-  let finished = false;
-  let inFlight = Promise.resolve();
-  const finish = () => {
-    if (finished) return;
-    finished = true;
-    cursor.free?.();
-    done();
-  };
-  return new ReadableStream({
-    async pull(controller) {
-      try {
-        const next = cursor.nextRows();
-        inFlight = next.then(
-          () => {},
-          () => {},
-        );
-        const rows = await next;
-        if (rows === null) {
-          controller.enqueue(enc.encode(started ? "]" : "[]"));
-          controller.close();
-          finish();
-          return;
-        }
-        const text = rows.map((r) => JSON.stringify(r, (_, v) => (typeof v === "bigint" ? v.toString() : v))).join(",");
-        if (text) {
-          controller.enqueue(enc.encode((started ? "," : "[") + text));
-          started = true;
-        }
-      } catch (e) {
-        controller.error(e);
-        finish();
-      }
+  return cursorStream(
+    cursor,
+    done,
+    (c) => c.nextRows(),
+    (rows) => {
+      const text = rows.map(toJson).join(",");
+      if (!text) return null;
+      const bytes = enc.encode((started ? "," : "[") + text);
+      started = true;
+      return bytes;
     },
-    async cancel() {
-      // Let a read in progress end before the table is handed to the next request.
-      await inFlight;
-      finish();
-    },
-  });
+    async () => enc.encode(started ? "]" : "[]"),
+  );
 }
 
 function wantsJson(request) {
@@ -277,7 +266,7 @@ async function route(request, env, db, handOff) {
         const rows = (await cursor.nextRows()) ?? [];
         cursor.free?.();
         if (rows.length === 0) throw new AnaxError("NOT_FOUND", `no row with key '${id}'`);
-        return new Response(JSON.stringify(rows[0], (_, v) => (typeof v === "bigint" ? v.toString() : v)), {
+        return new Response(toJson(rows[0]), {
           headers: { "content-type": "application/json" },
         });
       }
