@@ -7,10 +7,11 @@
 use std::ops::Range;
 
 use bytes::Bytes;
-use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
+use js_sys::{Function, Object, Promise, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
+use super::js::{get, set};
 use super::{BoxFuture, ObjectMeta, PutMode, Storage};
 use crate::error::{Error, Result};
 
@@ -22,20 +23,7 @@ pub struct JsBucket {
 }
 
 fn err(what: &str, path: &str, e: &JsValue) -> Error {
-    let detail = e
-        .dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| e.as_string())
-        .unwrap_or_else(|| "unknown error".into());
-    Error::Storage(format!("bucket {what} {path}: {detail}"))
-}
-
-fn get(o: &JsValue, k: &str) -> JsValue {
-    Reflect::get(o, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)
-}
-
-fn set(o: &Object, k: &str, v: &JsValue) {
-    let _ = Reflect::set(o, &JsValue::from_str(k), v);
+    super::js::error("bucket", what, path, e)
 }
 
 impl JsBucket {
@@ -64,20 +52,7 @@ impl JsBucket {
     }
 
     async fn call(&self, method: &str, path: &str, args: &[JsValue]) -> Result<JsValue> {
-        let f: Function = get(&self.bucket, method)
-            .dyn_into()
-            .map_err(|e| err(method, path, &e))?;
-        let out = match args {
-            [a] => f.call1(&self.bucket, a),
-            [a, b] => f.call2(&self.bucket, a, b),
-            [a, b, c] => f.call3(&self.bucket, a, b, c),
-            _ => f.call0(&self.bucket),
-        }
-        .map_err(|e| err(method, path, &e))?;
-        match out.dyn_into::<Promise>() {
-            Ok(p) => JsFuture::from(p).await.map_err(|e| err(method, path, &e)),
-            Err(v) => Ok(v),
-        }
+        super::js::call("bucket", &self.bucket, method, args, path).await
     }
 
     fn meta(path: &str, obj: &JsValue) -> ObjectMeta {

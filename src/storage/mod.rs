@@ -15,6 +15,8 @@ mod counting;
 #[cfg(not(target_arch = "wasm32"))]
 mod disk;
 mod fault;
+#[cfg(target_arch = "wasm32")]
+pub(crate) mod js;
 mod memory;
 #[cfg(target_arch = "wasm32")]
 mod opfs;

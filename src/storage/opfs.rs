@@ -14,53 +14,21 @@ use std::cell::RefCell;
 use std::ops::Range;
 
 use bytes::Bytes;
-use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
+use js_sys::{Function, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
+use super::js::{get, object as opts};
 use super::{BoxFuture, ObjectMeta, PutMode, Storage};
 use crate::error::{Error, Result};
 
 fn js_err(what: &str, path: &str, e: &JsValue) -> Error {
-    let name = Reflect::get(e, &"name".into())
-        .ok()
-        .and_then(|n| n.as_string());
-    let detail = e
-        .dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| e.as_string())
-        .unwrap_or_else(|| "unknown error".into());
-    if name.as_deref() == Some("NotFoundError") {
-        return Error::NotFound(path.to_owned());
-    }
-    Error::Storage(format!("OPFS {what} {path}: {detail}"))
-}
-
-fn get(o: &JsValue, k: &str) -> JsValue {
-    Reflect::get(o, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)
+    super::js::error("OPFS", what, path, e)
 }
 
 async fn call(o: &JsValue, method: &str, args: &[JsValue], path: &str) -> Result<JsValue> {
-    let f: Function = get(o, method)
-        .dyn_into()
-        .map_err(|_| Error::Storage(format!("OPFS: {method}() is not available here")))?;
-    let arr: js_sys::Array = args.iter().collect();
-    let out = f.apply(o, &arr).map_err(|e| js_err(method, path, &e))?;
-    match out.dyn_into::<Promise>() {
-        Ok(p) => JsFuture::from(p)
-            .await
-            .map_err(|e| js_err(method, path, &e)),
-        Err(v) => Ok(v),
-    }
-}
-
-fn opts(pairs: &[(&str, JsValue)]) -> JsValue {
-    let o = Object::new();
-    for (k, v) in pairs {
-        let _ = Reflect::set(&o, &JsValue::from_str(k), v);
-    }
-    o.into()
+    super::js::call("OPFS", o, method, args, path).await
 }
 
 fn etag(bytes: &[u8]) -> String {

@@ -23,13 +23,7 @@ where
     future_to_promise(async move { fut.await.map_err(to_js_error) })
 }
 
-fn object(pairs: &[(&str, JsValue)]) -> JsValue {
-    let o = js_sys::Object::new();
-    for (k, v) in pairs {
-        let _ = js_sys::Reflect::set(&o, &JsValue::from_str(k), v);
-    }
-    o.into()
-}
+use crate::storage::js::object;
 
 /// Where a cursor is.
 enum CursorState {
