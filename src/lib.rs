@@ -33,6 +33,7 @@
 //! ```
 
 mod codec;
+pub mod compaction;
 pub mod db;
 pub mod error;
 pub mod ipc;
@@ -52,12 +53,17 @@ pub mod wal;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
-pub use db::{CompactReport, Db, DbBuilder, DbStats, GcReport, ObjectSpec, Snapshot};
+pub use db::{
+    CompactReport, CompactionMetrics, Db, DbBuilder, DbStats, GcReport, ObjectSpec, Snapshot,
+    Transaction,
+};
 pub use error::{Error, ErrorCode, Result};
 pub use manifest::HistoryEntry;
 pub use options::{
-    CasBackoffConfig, Clock, Durability, ManualClock, MinorCompaction, Retention, SealPolicy,
-    SystemClock, WalConfig, WalRecoveryMode, WalSyncPolicy,
+    CasBackoffConfig, CascadeConfig, Clock, CommitAckMode, CompactionOptions, CompactionStrategy,
+    Durability, L0BackpressureConfig, LeveledOptions, ManualClock, MinorCompaction, Retention,
+    SealPolicy, SystemClock, TieredOptions, TimeWindowOptions, WalConfig, WalRecoveryMode,
+    WalSyncPolicy,
 };
 pub use read::filter::Filter;
 pub use scan::ScanOptions;

@@ -254,3 +254,192 @@ impl Default for Retention {
         }
     }
 }
+
+/// When a commit is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CommitAckMode {
+    /// After the commit is durable (per the durability mode). The default.
+    #[default]
+    Strict,
+    /// After the commit is applied in memory and visible to this handle. Making it durable
+    /// (the WAL append, or the SST and manifest commit) is left to the next strict commit,
+    /// `flush`, `sync` or `close` on this handle; a crash before then loses it.
+    Fast,
+}
+
+/// How major compaction chooses its inputs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CompactionStrategy {
+    /// Levels of non-overlapping files, each `size_ratio` times larger than the one above.
+    Leveled(LeveledOptions),
+    /// Files of similar size merge once enough of them exist (good for write-heavy tables).
+    Tiered(TieredOptions),
+    /// Files are grouped by the time their rows were written; each window compacts on its own
+    /// and windows never merge (good for append-mostly time-series keys).
+    TimeWindow(TimeWindowOptions),
+}
+
+impl Default for CompactionStrategy {
+    fn default() -> Self {
+        CompactionStrategy::Leveled(LeveledOptions::default())
+    }
+}
+
+/// Leveled compaction settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LeveledOptions {
+    /// Compact L0 into L1 once L0 holds this many files (default 4).
+    pub l0_trigger: usize,
+    /// Target bytes of L1 (default 64 MiB); level n targets `l1_target_bytes * size_ratio^(n-1)`.
+    pub l1_target_bytes: u64,
+    /// Growth factor between consecutive levels (default 10).
+    pub size_ratio: u64,
+    /// The deepest level (default 6).
+    pub max_level: u32,
+}
+
+impl Default for LeveledOptions {
+    fn default() -> Self {
+        Self {
+            l0_trigger: 4,
+            l1_target_bytes: 64 << 20,
+            size_ratio: 10,
+            max_level: 6,
+        }
+    }
+}
+
+/// Tiered (size-tiered) compaction settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TieredOptions {
+    /// Merge a tier once it holds this many files (default 4).
+    pub min_merge: usize,
+    /// Merge at most this many files in one job (default 32).
+    pub max_merge: usize,
+    /// Files whose sizes are within this factor of each other share a tier (default 2.0).
+    pub size_ratio: f64,
+}
+
+impl Default for TieredOptions {
+    fn default() -> Self {
+        Self {
+            min_merge: 4,
+            max_merge: 32,
+            size_ratio: 2.0,
+        }
+    }
+}
+
+/// Time-window compaction settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimeWindowOptions {
+    /// Window length in ms of the files' write time (default one hour).
+    pub window_ms: u64,
+    /// Merge a window once it holds this many files (default 4); a window that has closed
+    /// merges down to one file as soon as it holds two.
+    pub min_merge: usize,
+}
+
+impl Default for TimeWindowOptions {
+    fn default() -> Self {
+        Self {
+            window_ms: 3_600_000,
+            min_merge: 4,
+        }
+    }
+}
+
+/// Slows or stalls ingest while L0 is too full, so reads never face an unbounded pile of files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct L0BackpressureConfig {
+    /// Delay each ingest once L0 holds this many files (default 16).
+    pub slowdown_files: usize,
+    /// The delay per ingest, in ms (default 25).
+    pub slowdown_delay_ms: u64,
+    /// Stall ingest while L0 holds this many files (default 32).
+    pub stop_files: usize,
+    /// How often a stalled ingest re-checks, in ms (default 200).
+    pub stop_recheck_ms: u64,
+    /// Also slow down once L0 holds this many bytes (default: no byte limit).
+    pub slowdown_bytes: Option<u64>,
+    /// Also stall while L0 holds this many bytes (default: no byte limit).
+    pub stop_bytes: Option<u64>,
+}
+
+impl Default for L0BackpressureConfig {
+    fn default() -> Self {
+        Self {
+            slowdown_files: 16,
+            slowdown_delay_ms: 25,
+            stop_files: 32,
+            stop_recheck_ms: 200,
+            slowdown_bytes: None,
+            stop_bytes: None,
+        }
+    }
+}
+
+/// Follow-up jobs after a compaction (e.g. L0->L1 pushes L1 over its target).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CascadeConfig {
+    /// Follow-up jobs one trigger may run (default 1).
+    pub max_follow_ups: u32,
+    /// A follow-up runs only if this long (ms) passed since the last one (default 500).
+    pub cooldown_ms: u64,
+}
+
+impl Default for CascadeConfig {
+    fn default() -> Self {
+        Self {
+            max_follow_ups: 1,
+            cooldown_ms: 500,
+        }
+    }
+}
+
+/// Major compaction settings.
+///
+/// Jobs run on the handle that triggered them, after the triggering commit or flush is
+/// durable (wasm has one thread, and a Worker must not leave work running past its response):
+/// a flush, a seal-every-batch put, or a periodic tick checks the strategy and runs at most
+/// `1 + cascade.max_follow_ups` jobs. `Db::compact_pending` and `Db::compact` run them on
+/// demand, e.g. from a Worker cron on another handle of the same prefix.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CompactionOptions {
+    /// How inputs are chosen (default leveled).
+    pub strategy: CompactionStrategy,
+    /// Jobs one handle runs at once (default 1).
+    pub max_concurrent_jobs: usize,
+    /// Triggers that may wait while every job slot is busy; more are dropped (default 1).
+    pub queue_capacity: usize,
+    /// Start a new output file after this many rows (default: no limit).
+    pub max_output_rows: Option<u64>,
+    /// Start a new output file after about this many bytes (default 64 MiB).
+    pub max_output_bytes: Option<u64>,
+    /// Also check the strategy when this many ms passed since the last check, on the next
+    /// operation (default: never).
+    pub periodic_tick_ms: Option<u64>,
+    /// L0 backpressure (default on; `None` disables it).
+    pub l0_backpressure: Option<L0BackpressureConfig>,
+    /// Follow-up jobs.
+    pub cascade: CascadeConfig,
+    /// Run jobs automatically after flushes and commits (default true). When false, only
+    /// `compact_pending` / `compact` run them.
+    pub automatic: bool,
+}
+
+impl Default for CompactionOptions {
+    fn default() -> Self {
+        Self {
+            strategy: CompactionStrategy::default(),
+            max_concurrent_jobs: 1,
+            queue_capacity: 1,
+            max_output_rows: None,
+            max_output_bytes: Some(64 << 20),
+            periodic_tick_ms: None,
+            l0_backpressure: Some(L0BackpressureConfig::default()),
+            cascade: CascadeConfig::default(),
+            automatic: true,
+        }
+    }
+}

@@ -422,7 +422,12 @@ fn time_travel_reads_each_version_and_gc_collects_expired_history() {
     block_on(async {
         let store = MemoryStorage::new();
         let clock = Arc::new(ManualClock::new(10_000));
+        // Automatic compaction off: this test compacts by hand, at a known point.
         let db = seal_db(&store)
+            .with_compaction_options(anax::CompactionOptions {
+                automatic: false,
+                ..Default::default()
+            })
             .with_clock(clock.clone())
             .with_retention(Retention {
                 min_versions: 4,
@@ -620,4 +625,14 @@ fn opening_after_ten_thousand_versions_reads_one_object() {
         let now = cold.get(&[Value::from("k150")]).await.unwrap().unwrap();
         assert_eq!(rows_of(&now)["k150"], Some(9_650));
     });
+}
+
+#[test]
+fn two_writers_and_a_compactor_share_one_prefix_in_memory() {
+    let store = MemoryStorage::new();
+    let open = move || -> Arc<dyn Storage> { Arc::new(store.clone()) };
+    let out = common::shared_prefix::run(&open, common::ops(600));
+    eprintln!("in memory: {out:?}");
+    assert!(out.commits >= 1_000, "{out:?}");
+    assert!(out.compactions > 0, "{out:?}");
 }

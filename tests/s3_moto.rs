@@ -468,3 +468,15 @@ fn timings_of_memory_and_disk_against_raw_calls() {
     println!("| disk | get 1 MiB | {a:.3} | {r:.3} | {:.2} |", a / r);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn two_writers_and_a_compactor_share_one_prefix_on_s3() {
+    let m = moto();
+    let spec = bucket(&m);
+    let open = move || -> Arc<dyn Storage> { Arc::new(S3Storage::new(spec.clone()).unwrap()) };
+    let t = Instant::now();
+    let out = common::shared_prefix::run(&open, 550);
+    eprintln!("on moto: {out:?} in {:?}", t.elapsed());
+    assert!(out.commits >= 1_000, "{out:?}");
+    assert!(out.compactions > 0, "{out:?}");
+}

@@ -1,7 +1,8 @@
 //! Anax against tonbo 0.4.0-a2 and the raw parquet floor, on the same data in one run.
 //!
 //! Run: `cargo run --release --manifest-path bench/Cargo.toml` (options: `--rows N`,
-//! `--tonbo-gets N`, `--out FILE`). Prints a table of throughputs and Anax/tonbo ratios and
+//! `--tonbo-gets N`, `--out FILE`, `--amplification` for the compaction strategies' read and
+//! write amplification instead). Prints a table of throughputs and Anax/tonbo ratios and
 //! writes the figures as JSON (default `docs/bench/native-vs-tonbo.json`).
 
 use std::ops::Bound;
@@ -11,6 +12,8 @@ use std::time::Instant;
 
 use arrow_array::{Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
+mod amp;
+
 use tonbo::prelude::{BatchesThreshold, DbBuilder as TonboBuilder, Expr, ScalarValue};
 
 struct Rng(u64);
@@ -358,6 +361,10 @@ fn main() {
         .build()
         .unwrap();
 
+    if has_flag("--amplification") {
+        rt.block_on(amp::run(&batches, &p));
+        return;
+    }
     let (raw_w, raw_r) = raw_floor(&batches, rows);
     let (a, a_hits) = rt.block_on(bench_anax(&batches, rows, &p, anax_gets));
     if std::env::args().any(|a| a == "--anax-only") {

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::key::{KeyBytes, encode_rows};
 use crate::manifest::{Edit, EditKind, Head};
 use crate::memtable::{Memtable, Timestamp};
-use crate::options::{Durability, SealPolicy};
+use crate::options::{CommitAckMode, Durability, SealPolicy};
 use crate::read::mem_source::lock;
 use crate::sst::SstHandle;
 use crate::storage::PutMode;
@@ -32,6 +32,16 @@ pub(crate) enum Op {
     Put(RecordBatch, Vec<KeyBytes>),
     /// Key columns and their encoded keys.
     Delete(RecordBatch, Vec<KeyBytes>),
+    /// A transaction: its writes (one timestamp for all), the snapshot it read at, and the
+    /// keys it wrote, which must have no version newer than that snapshot.
+    Txn {
+        /// The writes.
+        ops: Vec<Op>,
+        /// The transaction's snapshot.
+        read_ts: Timestamp,
+        /// Every key written.
+        keys: Vec<KeyBytes>,
+    },
 }
 
 /// A queued write.
@@ -46,18 +56,36 @@ impl Op {
         match self {
             Op::Put(b, k) => mem.insert_batch(b, k, ts),
             Op::Delete(b, k) => mem.delete_batch(b, k, ts),
+            Op::Txn { ops, .. } => {
+                for op in ops {
+                    op.apply(mem, ts);
+                }
+            }
         }
     }
 
-    fn wal_payload(&self) -> Result<(WalOp, Vec<u8>)> {
+    fn wal_payload(&self, out: &mut Vec<(WalOp, Vec<u8>)>) -> Result<()> {
         let (op, batch) = match self {
             Op::Put(b, _) => (WalOp::Put, b),
             Op::Delete(b, _) => (WalOp::Delete, b),
+            Op::Txn { ops, .. } => {
+                for op in ops {
+                    op.wal_payload(out)?;
+                }
+                return Ok(());
+            }
         };
-        Ok((
-            op,
-            crate::ipc::encode_stream(&batch.schema(), std::slice::from_ref(batch))?,
-        ))
+        let ipc = crate::ipc::encode_stream(&batch.schema(), std::slice::from_ref(batch))?;
+        out.push((op, ipc));
+        Ok(())
+    }
+
+    /// The conflict check a transaction needs before it may commit.
+    fn txn_check(&self) -> Option<(Timestamp, &[KeyBytes])> {
+        match self {
+            Op::Txn { read_ts, keys, .. } => Some((*read_ts, keys)),
+            _ => None,
+        }
     }
 }
 
@@ -92,15 +120,28 @@ pub(crate) fn sst_path(level: u32, wall_ms: u64, id: u64) -> String {
     format!("sst/L{level}/{wall_ms:013}-{id:016x}.parquet")
 }
 
+/// [`sst_path`] for a compaction output of the time-window strategy: the window its rows
+/// belong to rides in the name, since the file itself is written later.
+pub(crate) fn sst_path_in_window(level: u32, wall_ms: u64, id: u64, window: u64) -> String {
+    format!("sst/L{level}/{wall_ms:013}-{id:016x}-w{window}.parquet")
+}
+
 /// The wall-clock time in an SST path written by [`sst_path`].
 pub(crate) fn sst_path_ms(path: &str) -> Option<u64> {
     path.rsplit('/').next()?.split('-').next()?.parse().ok()
+}
+
+/// The time window recorded by [`sst_path_in_window`], if any.
+pub(crate) fn sst_path_window(path: &str) -> Option<u64> {
+    let name = path.rsplit('/').next()?.strip_suffix(".parquet")?;
+    name.rsplit('-').next()?.strip_prefix('w')?.parse().ok()
 }
 
 impl Db {
     /// Queues `op`, waits for a leader (possibly itself) to make it durable, and returns its
     /// commit timestamp.
     pub(super) async fn submit(&self, op: Op) -> Result<Timestamp> {
+        self.backpressure().await?;
         let seq = {
             let mut st = self.state()?;
             st.next_seq += 1;
@@ -134,7 +175,17 @@ impl Db {
                     Durability::Wal(c) => c.queue_size,
                     _ => usize::MAX,
                 };
-                let n = st.queue.len().min(cap);
+                // A transaction commits alone (its conflict check and write are one step);
+                // plain writes group up to the first transaction.
+                let n = match st.queue.first() {
+                    Some(p) if p.op.txn_check().is_some() => 1,
+                    _ => st
+                        .queue
+                        .iter()
+                        .take(cap)
+                        .take_while(|p| p.op.txn_check().is_none())
+                        .count(),
+                };
                 st.queue.drain(..n).collect()
             };
             if group.is_empty() {
@@ -147,10 +198,17 @@ impl Db {
                 db: self,
                 seqs: seqs.clone(),
             };
+            let fast = self.shared.config.ack == CommitAckMode::Fast;
             let result = match &self.shared.config.durability {
-                Durability::Wal(_) => self.write_wal_group(&mut wal, group).await,
-                Durability::Volatile => self.apply_group(&mut wal, group, None).await,
-                Durability::SealEveryBatch => self.write_sst_group(group).await,
+                Durability::SealEveryBatch if !fast => self.write_sst_group(group).await,
+                durability => match self.check_group(&group).await {
+                    Err(e) => Err(e),
+                    Ok(()) => match durability {
+                        Durability::Wal(_) if fast => self.defer_wal_group(&mut wal, group).await,
+                        Durability::Wal(_) => self.write_wal_group(&mut wal, group).await,
+                        _ => self.apply_group(&mut wal, group, None).await,
+                    },
+                },
             };
             guard.seqs.clear();
             drop(wal);
@@ -183,7 +241,9 @@ impl Db {
                 // The commit is durable and visible: a failing flush must not report it as
                 // failed (the caller would retry it). The flush is retried by later commits,
                 // `flush()` and `close()`, which do report errors.
-                let _ = self.maybe_flush().await;
+                let flushed = self.maybe_flush().await.unwrap_or(false);
+                let published = matches!(self.shared.config.durability, Durability::SealEveryBatch);
+                self.maybe_compact(flushed || published).await;
                 return Ok(ts);
             }
         }
@@ -198,6 +258,69 @@ impl Db {
         ts
     }
 
+    /// Fails a transaction (always alone in its group) whose keys changed after its snapshot.
+    async fn check_group(&self, group: &[Pending]) -> Result<()> {
+        for p in group {
+            if let Some((read_ts, keys)) = p.op.txn_check()
+                && self.conflicts(read_ts, keys).await?
+            {
+                return Err(super::txn::conflict_error(read_ts));
+            }
+        }
+        Ok(())
+    }
+
+    /// The WAL frames of `group` at timestamps `ts`.
+    fn wal_frames(group: &[Pending], ts: &[Timestamp]) -> Result<Vec<u8>> {
+        let mut frames = Vec::new();
+        for (p, t) in group.iter().zip(ts) {
+            let mut payloads = Vec::new();
+            p.op.wal_payload(&mut payloads)?;
+            let refs: Vec<(WalOp, &[u8])> =
+                payloads.iter().map(|(o, b)| (*o, b.as_slice())).collect();
+            encode_txn(&mut frames, *t, *t, &refs);
+        }
+        Ok(frames)
+    }
+
+    /// Fast acknowledgement: applies the group now and leaves its frames for the next log
+    /// write (a strict commit, a seal, `sync`, `flush` or `close`).
+    async fn defer_wal_group(
+        &self,
+        wal: &mut Option<WalWriter>,
+        group: Vec<Pending>,
+    ) -> Result<Vec<Timestamp>> {
+        let ts = {
+            let mut st = self.raw_state()?;
+            self.assign(&mut st, group.len(), 0)
+        };
+        let frames = Self::wal_frames(&group, &ts)?;
+        self.raw_state()?.deferred_frames.extend_from_slice(&frames);
+        self.apply_group(wal, group, Some(ts)).await
+    }
+
+    /// Writes frames deferred by fast acknowledgements. Caller holds the commit lock.
+    pub(super) async fn write_deferred(&self, wal: &mut Option<WalWriter>) -> Result<()> {
+        let frames = std::mem::take(&mut self.raw_state()?.deferred_frames);
+        if frames.is_empty() {
+            return Ok(());
+        }
+        let writer = wal
+            .as_mut()
+            .ok_or_else(|| Error::Internal("WAL mode without a WAL writer".into()))?;
+        let now = self.shared.config.clock.now_millis();
+        if let Err(e) = writer
+            .write(self.shared.wal_storage.as_ref(), frames, now)
+            .await
+        {
+            writer
+                .abandon_segment(self.shared.wal_storage.as_ref())
+                .await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
     async fn write_wal_group(
         &self,
         wal: &mut Option<WalWriter>,
@@ -207,11 +330,9 @@ impl Db {
             let mut st = self.raw_state()?;
             self.assign(&mut st, group.len(), 0)
         };
-        let mut frames = Vec::new();
-        for (p, t) in group.iter().zip(&ts) {
-            let (op, ipc) = p.op.wal_payload()?;
-            encode_txn(&mut frames, *t, *t, &[(op, &ipc)]);
-        }
+        // Earlier fast commits go first: the log stays in timestamp order.
+        let mut frames = std::mem::take(&mut self.raw_state()?.deferred_frames);
+        frames.extend(Self::wal_frames(&group, &ts)?);
         let writer = wal
             .as_mut()
             .ok_or_else(|| Error::Internal("WAL mode without a WAL writer".into()))?;
@@ -274,6 +395,8 @@ impl Db {
 
     /// Seals the mutable memtable (if it holds anything). Caller holds the commit lock.
     pub(super) async fn seal_with(&self, wal: &mut Option<WalWriter>) -> Result<()> {
+        // The sealed memtable's deferred (fast) commits belong in the segments it covers.
+        self.write_deferred(wal).await?;
         let next_segment = match wal.as_mut() {
             Some(w) => {
                 let now = self.shared.config.clock.now_millis();
@@ -299,13 +422,27 @@ impl Db {
     async fn write_sst_group(&self, group: Vec<Pending>) -> Result<Vec<Timestamp>> {
         let ops: Vec<Op> = group.into_iter().map(|p| p.op).collect();
         let manifest = &self.shared.manifest;
+        let check: Option<(Timestamp, Vec<KeyBytes>)> = ops
+            .first()
+            .and_then(|o| o.txn_check())
+            .map(|(t, k)| (t, k.to_vec()));
         let head: Head = match manifest.cached() {
-            Some(h) => h,
-            None => manifest
+            // A transaction must see every other writer's commits before it checks.
+            Some(h) if check.is_none() => h,
+            _ => manifest
                 .load()
                 .await?
                 .ok_or_else(|| Error::Corrupt("the manifest head is missing".into()))?,
         };
+        if let Some((read_ts, keys)) = &check {
+            {
+                let mut st = self.raw_state()?;
+                self.install(&mut st, &head, &[]);
+            }
+            if self.conflicts(*read_ts, keys).await? {
+                return Err(super::txn::conflict_error(*read_ts));
+            }
+        }
         let ts = {
             let mut st = self.raw_state()?;
             self.assign(&mut st, ops.len(), head.state.last_ts)
@@ -325,18 +462,46 @@ impl Db {
         drop(mem);
         let storage = &self.shared.storage;
         storage.put(&path, bytes, PutMode::CreateNew).await?;
-        let edit = Edit {
+        let mut edit = Edit {
             kind: Some(EditKind::Put),
             commit_id: id,
             add: vec![sst.meta.clone()],
             min_ts: ts.first().copied(),
             restamp: true,
             last_ts: ts.last().copied(),
+            expect_version: check.as_ref().map(|_| head.state.version),
             ..Edit::default()
         };
         // The file may be named by the head even if this fails (a lost reply); GC deletes it
         // later if not.
-        let new_head = manifest.commit(&edit).await?;
+        let mut attempts = 0;
+        let new_head = loop {
+            match manifest.commit(&edit).await {
+                Ok(h) => break h,
+                // A transaction's head moved: check the commits that landed meanwhile, then
+                // retry on the new head (or give up with CONFLICT, deleting the file).
+                Err(Error::Conflict(_))
+                    if check.is_some() && attempts < self.shared.config.backoff_attempts =>
+                {
+                    attempts += 1;
+                    let head = manifest
+                        .load()
+                        .await?
+                        .ok_or_else(|| Error::Corrupt("the manifest head is missing".into()))?;
+                    {
+                        let mut st = self.raw_state()?;
+                        self.install(&mut st, &head, &[]);
+                    }
+                    let (read_ts, keys) = check.as_ref().map_or((0, &[][..]), |(t, k)| (*t, k));
+                    if self.conflicts(read_ts, keys).await? {
+                        let _ = storage.delete(&path).await;
+                        return Err(super::txn::conflict_error(read_ts));
+                    }
+                    edit.expect_version = Some(head.state.version);
+                }
+                Err(e) => return Err(e),
+            }
+        };
         // Where our rows landed: a concurrent writer may have made the commit re-stamp them;
         // the head's record of our SST says by how much.
         let shift = match new_head.state.ssts.iter().find(|m| m.id == id) {

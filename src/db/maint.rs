@@ -1,37 +1,86 @@
 //! Background-style work a caller (or a Worker cron) runs: flushing memtables to SSTs,
 //! compaction, garbage collection, history archiving, and time travel.
 
-use std::cmp::Reverse;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::UInt64Type;
-use arrow_array::{RecordBatch, UInt32Array};
-
-use super::commit::{sst_path, sst_path_ms};
+use super::commit::{sst_path, sst_path_in_window, sst_path_ms};
 use super::{Db, Snapshot};
+use crate::compaction::Task;
+use crate::compaction::merge::{Limits, Rules, merge};
 use crate::error::{Error, Result};
 use crate::manifest::{Edit, EditKind, Head, HistoryEntry, WalFloor};
 use crate::memtable::{Memtable, Timestamp};
-use crate::options::Durability;
+use crate::options::{CompactionStrategy, Durability};
 use crate::read::mem_source::lock;
-use crate::sst::SstHandle;
+use crate::sst::{SstHandle, SstMeta};
 use crate::storage::PutMode;
 use crate::wal::segment_seq;
 
-/// What [`Db::compact`] did.
+/// What one compaction job did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CompactReport {
     /// SSTs merged.
     pub inputs: usize,
+    /// SSTs written.
+    pub outputs: usize,
     /// Versions read.
     pub rows_in: u64,
     /// Versions written (older versions no retained read can see, and tombstones with
     /// nothing below them, are dropped).
     pub rows_out: u64,
+    /// Bytes read.
+    pub bytes_in: u64,
     /// Bytes written.
     pub bytes_out: u64,
+}
+
+/// Compaction counters of one handle since it opened.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompactionMetrics {
+    /// Jobs published.
+    pub jobs: u64,
+    /// Follow-up jobs run by the cascade.
+    pub follow_ups: u64,
+    /// Triggers dropped because the queue was full.
+    pub dropped: u64,
+    /// Jobs that lost to a concurrent commit removing an input (outputs deleted).
+    pub conflicts: u64,
+    /// Jobs that failed otherwise.
+    pub failed: u64,
+    /// Versions read and written by published jobs.
+    pub rows_in: u64,
+    /// See `rows_in`.
+    pub rows_out: u64,
+    /// Bytes read and written by published jobs.
+    pub bytes_in: u64,
+    /// See `bytes_in`.
+    pub bytes_out: u64,
+    /// Ingests delayed by L0 backpressure.
+    pub slowdowns: u64,
+    /// Re-checks of ingests stalled by L0 backpressure.
+    pub stalls: u64,
+}
+
+/// Job bookkeeping of one handle.
+#[derive(Debug, Default)]
+pub(super) struct CompactionState {
+    pub(super) running: usize,
+    pub(super) queued: usize,
+    pub(super) last_tick_ms: u64,
+    pub(super) last_cascade_ms: u64,
+    pub(super) metrics: CompactionMetrics,
+}
+
+/// A claimed job slot, released on drop (also when the job's future is dropped).
+pub(super) struct Slot<'a>(&'a Db);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut st) = self.0.shared.state.lock() {
+            st.compaction.running = st.compaction.running.saturating_sub(1);
+        }
+    }
 }
 
 /// What [`Db::gc`] did.
@@ -50,7 +99,8 @@ pub struct GcReport {
 }
 
 impl Db {
-    pub(super) async fn maybe_flush(&self) -> Result<()> {
+    /// Flushes when minor compaction is due; returns whether it flushed.
+    pub(super) async fn maybe_flush(&self) -> Result<bool> {
         let due = match self.shared.config.minor {
             Some(m) => self.state()?.immutables.len() >= m.segment_threshold,
             None => false,
@@ -58,13 +108,16 @@ impl Db {
         if due {
             self.flush_immutables().await?;
         }
-        Ok(())
+        Ok(due)
     }
 
-    /// Seals the mutable memtable and writes everything sealed into an SST now.
+    /// Seals the mutable memtable and writes everything sealed into an SST now (then runs
+    /// compaction if the strategy wants it).
     pub async fn flush(&self) -> Result<()> {
         self.seal().await?;
-        self.flush_immutables().await
+        self.flush_immutables().await?;
+        self.maybe_compact(true).await;
+        Ok(())
     }
 
     /// Seals the mutable memtable without flushing it.
@@ -127,15 +180,30 @@ impl Db {
                 ts: max_ts,
             });
         }
+        let seb = matches!(self.shared.config.durability, Durability::SealEveryBatch);
+        let mut opened = None;
         if let Some((bytes, sst)) = written {
             self.shared
                 .storage
                 .put(&path, bytes, PutMode::CreateNew)
                 .await?;
+            if seb {
+                // Fast-acknowledged commits on a shared store: order after every other
+                // writer's commits that landed since (re-stamped, like a put).
+                edit.min_ts = Some(sst.meta.min_ts);
+                edit.restamp = true;
+            }
             edit.add.push(sst.meta.clone());
-            fresh.push(Arc::new(SstHandle::opened(sst)));
+            opened = Some(sst);
         }
         let head = self.shared.manifest.commit(&edit).await?;
+        if let Some(sst) = opened {
+            let sst = match head.state.ssts.iter().find(|m| m.id == id) {
+                Some(m) if m.ts_shift != 0 => Arc::new(sst.with_meta(m.clone())),
+                _ => sst,
+            };
+            fresh.push(Arc::new(SstHandle::opened(sst)));
+        }
         let mut st = self.state()?;
         self.install(&mut st, &head, &fresh);
         st.immutables
@@ -158,14 +226,188 @@ impl Db {
         Ok(floor_ts.min(snaps))
     }
 
-    /// Merges every SST into one at level 1 (flushing memtables first), dropping versions no
-    /// retained version or live snapshot can read, and tombstones with nothing left to hide.
-    /// Publishes through the manifest's compare-and-swap; when another commit removed one of
-    /// the inputs first, fails with `CONFLICT` and deletes its output.
+    /// Merges every live SST into non-overlapping files at the deepest level in use (at least
+    /// 1), flushing memtables first, dropping versions no retained version or live snapshot can
+    /// read and tombstones with nothing left to hide. Publishes through the manifest's
+    /// compare-and-swap, rebasing onto commits that landed meanwhile; when another commit
+    /// removed one of the inputs first, fails with `CONFLICT` and deletes its output.
     pub async fn compact(&self) -> Result<CompactReport> {
-        if !matches!(self.shared.config.durability, Durability::SealEveryBatch) {
-            self.flush().await?;
+        self.check_open()?;
+        if self.uses_memtable() {
+            self.seal().await?;
+            self.flush_immutables().await?;
         }
+        let metas: Vec<SstMeta> = self.live_metas()?;
+        let level = metas.iter().map(|m| m.level).max().unwrap_or(1).max(1);
+        match crate::compaction::full(&metas, level) {
+            Some(task) => self.run_task(&task).await,
+            None => Ok(CompactReport::default()),
+        }
+    }
+
+    /// Runs the configured strategy's jobs until it wants none (at most `max_jobs`), e.g. from
+    /// a Worker cron on its own handle while writers go on. Re-reads the manifest first.
+    pub async fn compact_pending(&self, max_jobs: usize) -> Result<Vec<CompactReport>> {
+        self.check_open()?;
+        if matches!(self.shared.config.durability, Durability::SealEveryBatch) {
+            self.refresh().await?;
+        }
+        let _slot = self.take_slot(true)?;
+        let mut out = Vec::new();
+        while out.len() < max_jobs {
+            let Some(task) = self.next_task()? else { break };
+            out.push(self.run_task(&task).await?);
+        }
+        Ok(out)
+    }
+
+    fn live_metas(&self) -> Result<Vec<SstMeta>> {
+        Ok(self
+            .state()?
+            .version
+            .ssts
+            .iter()
+            .map(|h| h.meta.clone())
+            .collect())
+    }
+
+    fn next_task(&self) -> Result<Option<Task>> {
+        let metas = self.live_metas()?;
+        let now = self.shared.config.clock.now_millis();
+        Ok(crate::compaction::plan(
+            &self.shared.config.compaction.strategy,
+            &metas,
+            now,
+        ))
+    }
+
+    /// Claims a job slot (`force` ignores the limit). `None` when every slot is busy; the
+    /// trigger is then queued, or dropped when the queue is full.
+    fn take_slot(&self, force: bool) -> Result<Option<Slot<'_>>> {
+        let opts = &self.shared.config.compaction;
+        let mut st = self.state()?;
+        if !force && st.compaction.running >= opts.max_concurrent_jobs.max(1) {
+            if st.compaction.queued < opts.queue_capacity {
+                st.compaction.queued += 1;
+            } else {
+                st.compaction.metrics.dropped += 1;
+            }
+            return Ok(None);
+        }
+        st.compaction.running += 1;
+        Ok(Some(Slot(self)))
+    }
+
+    /// Runs the strategy after a flush or commit (`trigger`), or when the periodic tick is due.
+    /// Errors are counted in the metrics, not returned: the triggering write already succeeded,
+    /// and the next trigger tries again.
+    pub(super) async fn maybe_compact(&self, trigger: bool) {
+        let opts = self.shared.config.compaction;
+        if !opts.automatic {
+            return;
+        }
+        let now = self.shared.config.clock.now_millis();
+        {
+            let Ok(mut st) = self.state() else { return };
+            let tick = opts
+                .periodic_tick_ms
+                .is_some_and(|t| now.saturating_sub(st.compaction.last_tick_ms) >= t);
+            if !trigger && !tick {
+                return;
+            }
+            st.compaction.last_tick_ms = now;
+        }
+        let Ok(Some(_slot)) = self.take_slot(false) else {
+            return;
+        };
+        let mut follow_ups = 0u32;
+        let mut first = true;
+        loop {
+            let task = match self.next_task() {
+                Ok(Some(t)) => t,
+                _ => {
+                    // Nothing to do: a queued trigger would find the same.
+                    if let Ok(mut st) = self.state() {
+                        st.compaction.queued = 0;
+                    }
+                    return;
+                }
+            };
+            if !first {
+                // A follow-up (cascade) or a trigger that queued while the job ran.
+                let Ok(mut st) = self.state() else { return };
+                let now = self.shared.config.clock.now_millis();
+                if st.compaction.queued > 0 {
+                    st.compaction.queued -= 1;
+                } else if follow_ups < opts.cascade.max_follow_ups
+                    && now.saturating_sub(st.compaction.last_cascade_ms) >= opts.cascade.cooldown_ms
+                {
+                    follow_ups += 1;
+                    st.compaction.last_cascade_ms = now;
+                    st.compaction.metrics.follow_ups += 1;
+                } else {
+                    return;
+                }
+            }
+            first = false;
+            if self.run_task(&task).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Runs the strategy's next job; when it has none while L0 is full, merges L0 (and the
+    /// L1 files it overlaps) into L1, so a stalled ingest always gets unstuck.
+    async fn relieve_l0(&self) {
+        let opts = self.shared.config.compaction;
+        if !opts.automatic {
+            return;
+        }
+        let Ok(Some(_slot)) = self.take_slot(false) else {
+            return;
+        };
+        let task = match self.next_task() {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                let Ok(metas) = self.live_metas() else { return };
+                let relief = crate::options::LeveledOptions {
+                    l0_trigger: 2,
+                    ..Default::default()
+                };
+                let Some(t) =
+                    crate::compaction::plan(&CompactionStrategy::Leveled(relief), &metas, 0)
+                else {
+                    return;
+                };
+                t
+            }
+            Err(_) => return,
+        };
+        let _ = self.run_task(&task).await;
+    }
+
+    /// Runs one job: merges `task`'s inputs (still live on this handle) and publishes the
+    /// output in place of them.
+    pub(super) async fn run_task(&self, task: &Task) -> Result<CompactReport> {
+        let result = self.run_task_inner(task).await;
+        if let Ok(mut st) = self.state() {
+            let m = &mut st.compaction.metrics;
+            match &result {
+                Ok(r) => {
+                    m.jobs += 1;
+                    m.rows_in += r.rows_in;
+                    m.rows_out += r.rows_out;
+                    m.bytes_in += r.bytes_in;
+                    m.bytes_out += r.bytes_out;
+                }
+                Err(e) if e.code() == crate::ErrorCode::Conflict => m.conflicts += 1,
+                Err(_) => m.failed += 1,
+            }
+        }
+        result
+    }
+
+    async fn run_task_inner(&self, task: &Task) -> Result<CompactReport> {
         let head = match self.shared.manifest.cached() {
             Some(h) => h,
             None => self
@@ -175,101 +417,78 @@ impl Db {
                 .await?
                 .ok_or_else(|| Error::Corrupt("the manifest head is missing".into()))?,
         };
-        let inputs: Vec<Arc<SstHandle>> = {
-            let st = self.state()?;
-            st.version.ssts.clone()
-        };
-        if inputs.len() < 2 && inputs.iter().all(|h| h.meta.tombstones == 0) {
-            return Ok(CompactReport::default());
+        let version = self.state()?.version.clone();
+        let inputs: Vec<Arc<SstHandle>> = version
+            .ssts
+            .iter()
+            .filter(|h| task.inputs.contains(&h.meta.id))
+            .cloned()
+            .collect();
+        if inputs.len() != task.inputs.len() {
+            return Err(Error::Conflict(
+                "a compaction input is no longer live on this handle".into(),
+            ));
         }
-        let horizon = self.horizon(&head)?;
+        let lo = inputs
+            .iter()
+            .map(|h| h.meta.min_key.as_ref())
+            .min()
+            .unwrap_or(&[]);
+        let hi = inputs
+            .iter()
+            .map(|h| h.meta.max_key.as_ref())
+            .max()
+            .unwrap_or(&[]);
+        let newest_in = inputs.iter().map(|h| h.meta.max_ts).max().unwrap_or(0);
+        // A tombstone may go only if no other file can hold an older version of its key.
+        let older_elsewhere = version.ssts.iter().any(|h| {
+            !task.inputs.contains(&h.meta.id)
+                && h.meta.min_key.as_ref() <= hi
+                && h.meta.max_key.as_ref() >= lo
+                && h.meta.min_ts <= newest_in
+        });
+        let rules = Rules {
+            horizon: self.horizon(&head)?,
+            drop_tombstones: !older_elsewhere,
+        };
+        let opts = &self.shared.config.compaction;
+        let limits = Limits {
+            max_rows: opts.max_output_rows,
+            max_bytes: opts.max_output_bytes,
+        };
         let storage = self.shared.storage.as_ref();
         let table = &self.shared.schema;
-        let mut batches: Vec<RecordBatch> = Vec::new();
+        let mut opened = Vec::with_capacity(inputs.len());
         for h in &inputs {
-            let sst = h.open(storage, table).await?;
-            batches.extend(sst.read_all(storage).await?);
+            opened.push(h.open(storage, table).await?);
         }
-        let schema = self.shared.sst_schema.clone();
-        let all = arrow_select::concat::concat_batches(&schema, &batches)?;
-        drop(batches);
-        let k = table.arrow().fields().len();
-        let col = |i: usize| {
-            all.columns()
-                .get(i)
-                .ok_or_else(|| Error::Internal("SST rows lack a bookkeeping column".into()))
-        };
-        let keys = col(k)?.as_binary::<i32>();
-        let ts = col(k + 1)?.as_primitive::<UInt64Type>();
-        let tomb = col(k + 2)?.as_boolean();
-        let mut order: Vec<u32> = (0..all.num_rows() as u32).collect();
-        order.sort_unstable_by(|&a, &b| {
-            let (a, b) = (a as usize, b as usize);
-            (keys.value(a), Reverse(ts.value(a))).cmp(&(keys.value(b), Reverse(ts.value(b))))
-        });
-        // Per key: every version above the horizon, then the newest at or below it (what a
-        // read at the horizon sees) unless it is a tombstone: this is the bottom level, so
-        // there is nothing older for it to hide.
-        let mut keep: Vec<u32> = Vec::with_capacity(order.len());
-        let mut i = 0;
-        while i < order.len() {
-            let first = order.get(i).copied().unwrap_or(0) as usize;
-            let key = keys.value(first);
-            let mut j = i;
-            let mut settled = false;
-            while let Some(&r) = order.get(j) {
-                let r = r as usize;
-                if keys.value(r) != key {
-                    break;
-                }
-                if !settled {
-                    if ts.value(r) > horizon {
-                        keep.push(r as u32);
-                    } else {
-                        settled = true;
-                        if !tomb.value(r) {
-                            keep.push(r as u32);
-                        }
-                    }
-                }
-                j += 1;
-            }
-            // A tombstone above the horizon must stay while older versions it hides remain.
-            i = j;
-        }
-        let idx = UInt32Array::from(keep);
-        let columns = all
-            .columns()
-            .iter()
-            .map(|c| arrow_select::take::take(c.as_ref(), &idx, None))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let merged = RecordBatch::try_new(schema, columns)?;
         let now = self.shared.config.clock.now_millis();
-        let id = crate::codec::random_u64()?;
-        let path = sst_path(1, now, id);
-        let written = crate::sst::writer::write_sorted(table, &merged, id, 1, path.clone())?;
-        let mut report = CompactReport {
-            inputs: inputs.len(),
-            rows_in: all.num_rows() as u64,
-            rows_out: merged.num_rows() as u64,
-            bytes_out: 0,
+        let level = task.output_level;
+        let name = |id: u64| match task.window {
+            Some(w) => sst_path_in_window(level, now, id, w),
+            None => sst_path(level, now, id),
         };
-        let mut edit = Edit {
+        let merged = merge(storage, table, opened, rules, limits, level, &name).await?;
+        let report = CompactReport {
+            inputs: inputs.len(),
+            outputs: merged.outputs.len(),
+            rows_in: merged.rows_in,
+            rows_out: merged.rows_out,
+            bytes_in: merged.bytes_in,
+            bytes_out: merged.bytes_out,
+        };
+        let edit = Edit {
             kind: Some(EditKind::Compact),
-            commit_id: id,
-            remove: inputs.iter().map(|h| h.meta.id).collect(),
+            commit_id: crate::codec::random_u64()?,
+            remove: task.inputs.clone(),
+            add: merged.outputs.iter().map(|s| s.meta.clone()).collect(),
             ..Edit::default()
         };
-        let mut fresh = Vec::new();
-        if let Some((bytes, sst)) = written {
-            report.bytes_out = bytes.len() as u64;
-            self.shared
-                .storage
-                .put(&path, bytes, PutMode::CreateNew)
-                .await?;
-            edit.add.push(sst.meta.clone());
-            fresh.push(Arc::new(SstHandle::opened(sst)));
-        }
+        let fresh: Vec<Arc<SstHandle>> = merged
+            .outputs
+            .iter()
+            .map(|s| Arc::new(SstHandle::opened(s.clone())))
+            .collect();
         match self.shared.manifest.commit(&edit).await {
             Ok(head) => {
                 let mut st = self.state()?;
@@ -278,12 +497,59 @@ impl Db {
             }
             Err(e) => {
                 // Only a lost race proves the commit did not land; after any other error the
-                // head may name the output, so GC's orphan sweep decides later.
+                // head may name the outputs, so GC's orphan sweep decides later.
                 if e.code() == crate::ErrorCode::Conflict {
-                    let _ = self.shared.storage.delete(&path).await;
+                    for s in &merged.outputs {
+                        let _ = self.shared.storage.delete(&s.meta.path).await;
+                    }
+                    // Learn the head that beat us, so the next plan starts from it.
+                    if let Ok(Some(h)) = self.shared.manifest.load().await
+                        && let Ok(mut st) = self.state()
+                    {
+                        self.install(&mut st, &h, &[]);
+                    }
                 }
                 Err(e)
             }
+        }
+    }
+
+    /// Holds back ingest while L0 is too full (see [`crate::L0BackpressureConfig`]).
+    pub(super) async fn backpressure(&self) -> Result<()> {
+        let Some(bp) = self.shared.config.compaction.l0_backpressure else {
+            return Ok(());
+        };
+        let clock = &self.shared.config.clock;
+        let mut slowed = false;
+        loop {
+            let (files, bytes) = {
+                let st = self.state()?;
+                st.version
+                    .ssts
+                    .iter()
+                    .filter(|h| h.meta.level == 0)
+                    .fold((0usize, 0u64), |(n, b), h| (n + 1, b + h.meta.bytes))
+            };
+            let stop = files >= bp.stop_files || bp.stop_bytes.is_some_and(|b| bytes >= b);
+            if stop {
+                self.state()?.compaction.metrics.stalls += 1;
+                // Make progress here when nothing else is: a job on this handle, or (on a
+                // shared object store) another handle's compactor, seen after a refresh.
+                self.relieve_l0().await;
+                clock.sleep(bp.stop_recheck_ms).await;
+                if matches!(self.shared.config.durability, Durability::SealEveryBatch) {
+                    self.refresh().await?;
+                }
+                continue;
+            }
+            let slow = files >= bp.slowdown_files || bp.slowdown_bytes.is_some_and(|b| bytes >= b);
+            if slow && !slowed {
+                self.state()?.compaction.metrics.slowdowns += 1;
+                clock.sleep(bp.slowdown_delay_ms).await;
+                slowed = true;
+                continue;
+            }
+            return Ok(());
         }
     }
 

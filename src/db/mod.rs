@@ -10,6 +10,7 @@
 mod commit;
 mod maint;
 mod snapshot;
+mod txn;
 
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -22,7 +23,8 @@ use crate::key::{KeyBytes, encode_rows};
 use crate::manifest::{Catalog, Edit, EditKind, Head, Manifest, ManifestState};
 use crate::memtable::{Memtable, Timestamp};
 use crate::options::{
-    CasBackoffConfig, Clock, Durability, MinorCompaction, Retention, SealPolicy, SystemClock,
+    CasBackoffConfig, CascadeConfig, Clock, CommitAckMode, CompactionOptions, CompactionStrategy,
+    Durability, L0BackpressureConfig, MinorCompaction, Retention, SealPolicy, SystemClock,
     WalConfig, WalSyncPolicy,
 };
 use crate::read::mem_source::{MemRef, lock};
@@ -34,8 +36,10 @@ use crate::storage::{CountingStorage, MemoryStorage, RequestCounts, Storage};
 use crate::value::Value;
 use crate::wal::WalWriter;
 
-pub use maint::{CompactReport, GcReport};
+pub(crate) use commit::{sst_path_ms as sst_path_wall_ms, sst_path_window};
+pub use maint::{CompactReport, CompactionMetrics, GcReport};
 pub use snapshot::Snapshot;
+pub use txn::Transaction;
 
 /// The table name used when none is given.
 pub const DEFAULT_TABLE_NAME: &str = "anax-default";
@@ -72,6 +76,8 @@ pub struct DbBuilder {
     wal: WalConfig,
     backoff: CasBackoffConfig,
     retention: Retention,
+    compaction: CompactionOptions,
+    ack: CommitAckMode,
 }
 
 impl DbBuilder {
@@ -88,6 +94,8 @@ impl DbBuilder {
             wal: WalConfig::default(),
             backoff: CasBackoffConfig::default(),
             retention: Retention::default(),
+            compaction: CompactionOptions::default(),
+            ack: CommitAckMode::default(),
         }
     }
 
@@ -254,6 +262,42 @@ impl DbBuilder {
         self
     }
 
+    /// Major compaction settings (default: [`CompactionOptions::default`], leveled).
+    pub fn with_compaction_options(mut self, options: CompactionOptions) -> Self {
+        self.compaction = options;
+        self
+    }
+
+    /// The major compaction strategy (default leveled).
+    pub fn with_compaction_strategy(mut self, strategy: CompactionStrategy) -> Self {
+        self.compaction.strategy = strategy;
+        self
+    }
+
+    /// L0 backpressure thresholds (default on: slow down at 16 L0 files, stop at 32).
+    pub fn l0_backpressure(mut self, config: L0BackpressureConfig) -> Self {
+        self.compaction.l0_backpressure = Some(config);
+        self
+    }
+
+    /// Never slow or stall ingest for L0's sake.
+    pub fn disable_l0_backpressure(mut self) -> Self {
+        self.compaction.l0_backpressure = None;
+        self
+    }
+
+    /// Follow-up compaction jobs (default one, 500 ms cooldown).
+    pub fn cascade(mut self, config: CascadeConfig) -> Self {
+        self.compaction.cascade = config;
+        self
+    }
+
+    /// When commits are acknowledged (default [`CommitAckMode::Strict`]).
+    pub fn with_commit_ack_mode(mut self, mode: CommitAckMode) -> Self {
+        self.ack = mode;
+        self
+    }
+
     /// How long history stays readable and files linger (see [`Retention`]).
     pub fn with_retention(mut self, retention: Retention) -> Self {
         self.retention = retention;
@@ -375,6 +419,9 @@ impl DbBuilder {
                 clock: self.clock,
                 durability,
                 retention: self.retention,
+                compaction: self.compaction,
+                ack: self.ack,
+                backoff_attempts: self.backoff.max_attempts,
             },
             &head,
         )?;
@@ -455,6 +502,9 @@ struct Config {
     clock: Arc<dyn Clock>,
     durability: Durability,
     retention: Retention,
+    compaction: CompactionOptions,
+    ack: CommitAckMode,
+    backoff_attempts: u32,
 }
 
 /// An open table. Cheap to clone; clones share the same data.
@@ -518,6 +568,9 @@ struct State {
     outcomes: std::collections::HashMap<u64, Result<Timestamp>>,
     flushing: bool,
     closed: bool,
+    compaction: maint::CompactionState,
+    /// WAL frames of fast-acknowledged commits not yet written.
+    deferred_frames: Vec<u8>,
 }
 
 /// Where rows are, for diagnostics and tests.
@@ -539,6 +592,8 @@ pub struct DbStats {
     pub manifest_version: u64,
     /// SSTs per level, `(level, count, bytes)`, lowest level first.
     pub levels: Vec<(u32, usize, u64)>,
+    /// Compaction counters.
+    pub compaction: CompactionMetrics,
 }
 
 impl Db {
@@ -591,6 +646,8 @@ impl Db {
                     outcomes: std::collections::HashMap::new(),
                     flushing: false,
                     closed: false,
+                    compaction: maint::CompactionState::default(),
+                    deferred_frames: Vec::new(),
                 }),
                 commit: futures_util::lock::Mutex::new(None),
             }),
@@ -699,6 +756,15 @@ impl Db {
     /// Upserts every row of `batch` in one commit and returns its commit timestamp. When a key
     /// repeats within the batch, the last row wins.
     pub async fn put(&self, batch: RecordBatch) -> Result<Timestamp> {
+        match self.prepare_put(batch)? {
+            Some((batch, keys)) => self.submit(commit::Op::Put(batch, keys)).await,
+            None => Ok(self.state()?.visible_ts),
+        }
+    }
+
+    /// Validates `batch` and returns it under the table's schema with its encoded keys, or
+    /// `None` when it has no rows.
+    fn prepare_put(&self, batch: RecordBatch) -> Result<Option<(RecordBatch, Vec<KeyBytes>)>> {
         let schema = self.shared.schema.arrow();
         self.shared.schema.check_compatible(&batch.schema())?;
         let key_cols: Vec<_> = self
@@ -721,10 +787,17 @@ impl Db {
         // Store the rows under the table's own schema (nullability, metadata) so results are
         // uniform whatever the writer's schema said.
         let batch = RecordBatch::try_new(schema.clone(), batch.columns().to_vec())?;
-        if batch.num_rows() == 0 {
-            return Ok(self.state()?.visible_ts);
+        Ok((batch.num_rows() > 0).then_some((batch, keys)))
+    }
+
+    /// Rows given as values in column order, as one batch.
+    fn rows_batch(&self, rows: &[Vec<Value>]) -> Result<RecordBatch> {
+        let schema = &self.shared.schema;
+        let mut b = RowsBuilder::new(schema.arrow().clone(), schema.key_indices())?;
+        for row in rows {
+            b.push_values(row)?;
         }
-        self.submit(commit::Op::Put(batch, keys)).await
+        b.finish()
     }
 
     /// Upserts the rows of an Arrow IPC stream (all its batches) in one commit.
@@ -775,12 +848,8 @@ impl Db {
 
     /// Upserts rows given as values in column order.
     pub async fn put_rows(&self, rows: &[Vec<Value>]) -> Result<Timestamp> {
-        let schema = &self.shared.schema;
-        let mut b = RowsBuilder::new(schema.arrow().clone(), schema.key_indices())?;
-        for row in rows {
-            b.push_values(row)?;
-        }
-        self.put(b.finish()?).await
+        let batch = self.rows_batch(rows)?;
+        self.put(batch).await
     }
 
     /// [`Db::put_rows`] taking its rows by value, for futures that outlive the caller's
@@ -865,6 +934,7 @@ impl Db {
             last_ts: st.visible_ts,
             manifest_version: st.version.manifest_version,
             levels,
+            compaction: st.compaction.metrics.clone(),
         })
     }
 
@@ -885,10 +955,11 @@ impl Db {
         if self.raw_state()?.closed {
             return Ok(());
         }
-        if !matches!(self.shared.config.durability, Durability::SealEveryBatch) {
+        if self.uses_memtable() {
             self.flush().await?;
         }
         let mut wal = self.shared.commit.lock().await;
+        self.write_deferred(&mut wal).await?;
         if let Some(w) = wal.as_mut() {
             w.sync(
                 self.shared.wal_storage.as_ref(),
@@ -901,6 +972,35 @@ impl Db {
         self.shared.storage.close().await?;
         if !Arc::ptr_eq(&self.shared.storage, &self.shared.wal_storage) {
             self.shared.wal_storage.close().await?;
+        }
+        Ok(())
+    }
+
+    /// Whether commits land in memtables (everything but strict seal-every-batch).
+    fn uses_memtable(&self) -> bool {
+        !matches!(self.shared.config.durability, Durability::SealEveryBatch)
+            || self.shared.config.ack == CommitAckMode::Fast
+    }
+
+    /// Makes every acknowledged commit durable now: writes and syncs the WAL frames of
+    /// fast-acknowledged commits, or (seal-every-batch with fast acknowledgement) flushes them
+    /// into an SST.
+    pub async fn sync(&self) -> Result<()> {
+        self.check_open()?;
+        if matches!(self.shared.config.durability, Durability::SealEveryBatch) {
+            if self.uses_memtable() {
+                self.flush().await?;
+            }
+            return Ok(());
+        }
+        let mut wal = self.shared.commit.lock().await;
+        self.write_deferred(&mut wal).await?;
+        if let Some(w) = wal.as_mut() {
+            w.sync(
+                self.shared.wal_storage.as_ref(),
+                self.shared.config.clock.now_millis(),
+            )
+            .await?;
         }
         Ok(())
     }

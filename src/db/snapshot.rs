@@ -23,6 +23,8 @@ pub struct Snapshot {
     /// Newest first.
     mems: Vec<MemRef>,
     version: Arc<Version>,
+    /// A transaction's own writes, newer than everything else (read at any timestamp).
+    overlay: Option<MemRef>,
     _pin: Arc<()>,
 }
 
@@ -39,8 +41,15 @@ impl Snapshot {
             ts,
             mems,
             version,
+            overlay: None,
             _pin: pin,
         }
+    }
+
+    /// This view with a transaction's private memtable on top.
+    pub(super) fn with_overlay(mut self, overlay: MemRef) -> Self {
+        self.overlay = Some(overlay);
+        self
     }
 
     /// The read timestamp: commits at or below it are visible.
@@ -53,9 +62,10 @@ impl Snapshot {
         let db = &self.db;
         let (key, _) = db.encode_key(key, false)?;
         let table = db.shared.schema.arrow();
-        for mem in &self.mems {
+        let overlay = self.overlay.iter().map(|m| (m, Timestamp::MAX));
+        for (mem, read_ts) in overlay.chain(self.mems.iter().map(|m| (m, self.ts))) {
             let mem = lock(mem)?;
-            match mem.get(&key, self.ts) {
+            match mem.get(&key, read_ts) {
                 Some((_, Entry::Row { batch, row })) => {
                     // Memtable batches are stored under the table schema: one zero-copy slice.
                     let found = mem
@@ -167,12 +177,13 @@ impl Snapshot {
         let mut sources = Vec::new();
         if let Some(range) = db.key_range(opts)? {
             let (lo, hi) = range.as_slices();
-            for mem in &self.mems {
+            let overlay = self.overlay.iter().map(|m| (m, Timestamp::MAX));
+            for (mem, read_ts) in overlay.chain(self.mems.iter().map(|m| (m, self.ts))) {
                 sources.push(Source::Mem(MemSource::new(
                     mem.clone(),
                     range.start.clone(),
                     range.end.clone(),
-                    self.ts,
+                    read_ts,
                     opts.reverse,
                     mem_needed.clone(),
                 )));

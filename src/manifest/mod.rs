@@ -214,6 +214,8 @@ pub struct Edit {
     /// `ts_shift`) just above it instead of failing: a seal-every-batch put rebased onto a
     /// concurrent writer's commit, without rewriting its file.
     pub restamp: bool,
+    /// Apply only on exactly this version (a transaction checked its keys against it).
+    pub expect_version: Option<u64>,
     /// Raise the WAL floor to this.
     pub wal_floor: Option<WalFloor>,
     /// Graveyard entries whose files were deleted.
@@ -228,6 +230,14 @@ pub struct Edit {
 impl Edit {
     /// Applies the edit to `base`, producing the next version.
     pub fn apply(&self, base: &ManifestState, wall_ms: u64) -> Result<ManifestState> {
+        if let Some(v) = self.expect_version
+            && v != base.version
+        {
+            return Err(Error::Conflict(format!(
+                "the head moved from version {v} to {} since this commit checked it",
+                base.version
+            )));
+        }
         let mut s = base.clone();
         let mut delta = 0;
         if let Some(min) = self.min_ts

@@ -95,6 +95,69 @@ impl Memtable {
         }
     }
 
+    /// The newest version of every key, split into upserted rows (as one batch under
+    /// `schema`) and deleted keys (as one batch of key columns under `key_schema`), each with
+    /// the keys' encodings: what a transaction's private memtable commits.
+    #[allow(clippy::type_complexity)]
+    pub fn latest_ops(
+        &self,
+        schema: &arrow_schema::SchemaRef,
+        key_schema: &arrow_schema::SchemaRef,
+    ) -> Result<
+        (
+            Option<(RecordBatch, Vec<KeyBytes>)>,
+            Option<(RecordBatch, Vec<KeyBytes>)>,
+        ),
+        arrow_schema::ArrowError,
+    > {
+        let mut rows: Vec<(usize, usize)> = Vec::new();
+        let mut row_keys = Vec::new();
+        let mut dels: Vec<(usize, usize)> = Vec::new();
+        let mut del_keys = Vec::new();
+        let mut last: Option<&[u8]> = None;
+        for ((key, _), entry) in &self.index {
+            if last == Some(key.as_ref()) {
+                continue;
+            }
+            last = Some(key.as_ref());
+            match *entry {
+                Entry::Row { batch, row } => {
+                    rows.push((batch as usize, row as usize));
+                    row_keys.push(key.clone());
+                }
+                Entry::Tombstone { batch, row } => {
+                    dels.push((batch as usize, row as usize));
+                    del_keys.push(key.clone());
+                }
+            }
+        }
+        let gather = |from: &[RecordBatch],
+                      picks: &[(usize, usize)],
+                      schema: &arrow_schema::SchemaRef|
+         -> Result<RecordBatch, arrow_schema::ArrowError> {
+            let mut cols = Vec::with_capacity(schema.fields().len());
+            for c in 0..schema.fields().len() {
+                let arrays: Vec<&dyn arrow_array::Array> = from
+                    .iter()
+                    .filter_map(|b| b.columns().get(c).map(|a| a.as_ref()))
+                    .collect();
+                cols.push(arrow_select::interleave::interleave(&arrays, picks)?);
+            }
+            RecordBatch::try_new(schema.clone(), cols)
+        };
+        let puts = if rows.is_empty() {
+            None
+        } else {
+            Some((gather(&self.batches, &rows, schema)?, row_keys))
+        };
+        let deletes = if dels.is_empty() {
+            None
+        } else {
+            Some((gather(&self.tombs, &dels, key_schema)?, del_keys))
+        };
+        Ok((puts, deletes))
+    }
+
     /// Every version in (key asc, ts desc) order: what a flush writes.
     pub fn versions_iter(&self) -> impl Iterator<Item = (&[u8], Timestamp, Entry)> + '_ {
         self.index

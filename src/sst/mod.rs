@@ -539,6 +539,18 @@ impl Sst {
         Ok(out)
     }
 
+    /// How many row groups the file has.
+    pub fn row_groups(&self) -> usize {
+        self.arrow_meta.metadata().num_row_groups()
+    }
+
+    /// Every version in row group `rg` (all table columns, then key, ts and tombstone), with
+    /// the manifest's timestamp shift applied. Compaction streams its inputs this way.
+    pub async fn read_row_group(&self, storage: &dyn Storage, rg: usize) -> Result<RecordBatch> {
+        let all: Vec<usize> = (0..self.table_columns).collect();
+        self.read_rg(storage, rg, &all, None).await
+    }
+
     /// A scan source over this SST's rows in `[lo, hi]`.
     pub fn scan(
         self: &Arc<Self>,

@@ -32,6 +32,10 @@ pub struct RequestCounts {
     pub append: u64,
     /// Syncs (write-ahead log; file-like backends only).
     pub sync: u64,
+    /// Bytes returned by GETs.
+    pub bytes_read: u64,
+    /// Bytes sent by PUTs and appends.
+    pub bytes_written: u64,
 }
 
 impl RequestCounts {
@@ -47,6 +51,8 @@ impl RequestCounts {
             head: self.head.saturating_sub(earlier.head),
             append: self.append.saturating_sub(earlier.append),
             sync: self.sync.saturating_sub(earlier.sync),
+            bytes_read: self.bytes_read.saturating_sub(earlier.bytes_read),
+            bytes_written: self.bytes_written.saturating_sub(earlier.bytes_written),
         }
     }
 
@@ -77,10 +83,16 @@ struct Counters {
     head: AtomicU64,
     append: AtomicU64,
     sync: AtomicU64,
+    bytes_read: AtomicU64,
+    bytes_written: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
+}
+
+fn add(c: &AtomicU64, n: usize) {
+    c.fetch_add(n as u64, Ordering::Relaxed);
 }
 
 /// Counts the requests made through it, then forwards them unchanged.
@@ -121,6 +133,8 @@ impl CountingStorage {
             head: r(&c.head),
             append: r(&c.append),
             sync: r(&c.sync),
+            bytes_read: r(&c.bytes_read),
+            bytes_written: r(&c.bytes_written),
         }
     }
 
@@ -133,12 +147,20 @@ impl CountingStorage {
 impl Storage for CountingStorage {
     fn get<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Bytes>> {
         bump(&self.counters.get);
-        self.inner.get(path)
+        Box::pin(async move {
+            let b = self.inner.get(path).await?;
+            add(&self.counters.bytes_read, b.len());
+            Ok(b)
+        })
     }
 
     fn get_range<'a>(&'a self, path: &'a str, range: Range<u64>) -> BoxFuture<'a, Result<Bytes>> {
         bump(&self.counters.get_range);
-        self.inner.get_range(path, range)
+        Box::pin(async move {
+            let b = self.inner.get_range(path, range).await?;
+            add(&self.counters.bytes_read, b.len());
+            Ok(b)
+        })
     }
 
     fn put<'a>(
@@ -151,6 +173,7 @@ impl Storage for CountingStorage {
             PutMode::Overwrite => bump(&self.counters.put),
             _ => bump(&self.counters.put_conditional),
         }
+        add(&self.counters.bytes_written, data.len());
         self.inner.put(path, data, mode)
     }
 
@@ -171,7 +194,11 @@ impl Storage for CountingStorage {
 
     fn get_object<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<(Bytes, ObjectMeta)>> {
         bump(&self.counters.get);
-        self.inner.get_object(path)
+        Box::pin(async move {
+            let (b, meta) = self.inner.get_object(path).await?;
+            add(&self.counters.bytes_read, b.len());
+            Ok((b, meta))
+        })
     }
 
     fn supports_append(&self) -> bool {
@@ -180,6 +207,7 @@ impl Storage for CountingStorage {
 
     fn append<'a>(&'a self, path: &'a str, data: Bytes) -> BoxFuture<'a, Result<u64>> {
         bump(&self.counters.append);
+        add(&self.counters.bytes_written, data.len());
         self.inner.append(path, data)
     }
 

@@ -45,3 +45,6 @@ pub fn ops(default: usize) -> usize {
         .and_then(|s| s.parse().ok())
         .unwrap_or(default)
 }
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod shared_prefix;

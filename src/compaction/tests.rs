@@ -1,0 +1,154 @@
+use super::*;
+use crate::options::{CompactionStrategy, LeveledOptions, TieredOptions, TimeWindowOptions};
+
+fn sst(id: u64, level: u32, lo: &str, hi: &str, bytes: u64, ts: (u64, u64)) -> SstMeta {
+    SstMeta {
+        id,
+        level,
+        path: format!("sst/L{level}/{:013}-{id:016x}.parquet", 1_000 * id),
+        rows: 10,
+        bytes,
+        min_key: lo.as_bytes().into(),
+        max_key: hi.as_bytes().into(),
+        min_ts: ts.0,
+        max_ts: ts.1,
+        tombstones: 0,
+        distinct_keys: 10,
+        ts_shift: 0,
+    }
+}
+
+fn leveled() -> CompactionStrategy {
+    CompactionStrategy::Leveled(LeveledOptions {
+        l0_trigger: 3,
+        l1_target_bytes: 1_000,
+        size_ratio: 10,
+        max_level: 4,
+    })
+}
+
+#[test]
+fn leveled_waits_for_the_l0_trigger() {
+    let ssts = vec![
+        sst(1, 0, "a", "m", 10, (1, 1)),
+        sst(2, 0, "c", "z", 10, (2, 2)),
+    ];
+    assert_eq!(plan(&leveled(), &ssts, 0), None);
+}
+
+#[test]
+fn leveled_l0_pulls_in_only_overlapping_l1_files() {
+    let ssts = vec![
+        sst(1, 0, "d", "f", 10, (10, 10)),
+        sst(2, 0, "e", "h", 10, (11, 11)),
+        sst(3, 0, "f", "g", 10, (12, 12)),
+        sst(4, 1, "a", "c", 100, (1, 5)),
+        sst(5, 1, "c", "e", 100, (1, 5)),
+        sst(6, 1, "g", "k", 100, (1, 5)),
+        sst(7, 1, "m", "z", 100, (1, 5)),
+    ];
+    let task = plan(&leveled(), &ssts, 0).unwrap();
+    assert_eq!(task.inputs, vec![1, 2, 3, 5, 6]);
+    assert_eq!(task.output_level, 1);
+}
+
+#[test]
+fn leveled_pushes_the_oldest_file_of_an_oversized_level_down() {
+    let ssts = vec![
+        sst(4, 1, "a", "c", 600, (1, 9)),
+        sst(5, 1, "d", "f", 600, (1, 3)),
+        sst(6, 2, "a", "b", 100, (1, 2)),
+        sst(7, 2, "e", "k", 100, (1, 2)),
+    ];
+    let task = plan(&leveled(), &ssts, 0).unwrap();
+    assert_eq!(task.inputs, vec![5, 7]);
+    assert_eq!(task.output_level, 2);
+    // Within target: nothing to do.
+    let small: Vec<SstMeta> = ssts
+        .into_iter()
+        .map(|mut m| {
+            m.bytes = 10;
+            m
+        })
+        .collect();
+    assert_eq!(plan(&leveled(), &small, 0), None);
+}
+
+#[test]
+fn leveled_never_pushes_below_the_deepest_level() {
+    let ssts = vec![sst(1, 4, "a", "z", 1 << 40, (1, 1))];
+    assert_eq!(plan(&leveled(), &ssts, 0), None);
+}
+
+#[test]
+fn tiered_merges_a_tier_of_similar_sizes() {
+    let strategy = CompactionStrategy::Tiered(TieredOptions {
+        min_merge: 3,
+        max_merge: 8,
+        size_ratio: 2.0,
+    });
+    let ssts = vec![
+        sst(1, 0, "a", "z", 100, (1, 1)),
+        sst(2, 0, "a", "z", 150, (2, 2)),
+        sst(3, 0, "a", "z", 1_000, (3, 3)),
+        sst(4, 0, "a", "z", 190, (4, 4)),
+    ];
+    let mut task = plan(&strategy, &ssts, 0).unwrap();
+    task.inputs.sort_unstable();
+    assert_eq!(task.inputs, vec![1, 2, 4]);
+    assert_eq!(task.output_level, 1);
+    assert_eq!(plan(&strategy, &ssts[..3], 0), None);
+}
+
+#[test]
+fn time_window_merges_closed_windows_and_full_open_ones() {
+    let strategy = CompactionStrategy::TimeWindow(TimeWindowOptions {
+        window_ms: 10_000,
+        min_merge: 3,
+    });
+    // Paths carry write times 1 s, 2 s (window 0) and 11 s, 12 s (window 1).
+    let ssts = vec![
+        sst(1, 0, "a", "b", 10, (1, 1)),
+        sst(2, 0, "a", "b", 10, (2, 2)),
+        sst(11, 0, "a", "b", 10, (3, 3)),
+        sst(12, 0, "a", "b", 10, (4, 4)),
+    ];
+    // At 15 s window 0 is closed: it merges with two files; window 1 is open with two.
+    let task = plan(&strategy, &ssts, 15_000).unwrap();
+    assert_eq!(task.inputs, vec![1, 2]);
+    assert_eq!(task.window, Some(0));
+    // Window 0 settled into one file recorded in its name: only window 1 is left, open.
+    let mut merged = sst(20, 1, "a", "b", 20, (1, 2));
+    merged.path = "sst/L1/0000000020000-0000000000000014-w0.parquet".into();
+    let rest = vec![merged, ssts[2].clone(), ssts[3].clone()];
+    assert_eq!(plan(&strategy, &rest, 15_000), None);
+    // Once window 1 closes it merges too, without touching window 0.
+    let task = plan(&strategy, &rest, 25_000).unwrap();
+    assert_eq!(task.inputs, vec![11, 12]);
+    assert_eq!(task.window, Some(1));
+}
+
+#[test]
+fn pieces_of_one_job_are_not_merged_again() {
+    // Two disjoint outputs of one earlier job: same size tier, same window, no overlap.
+    let pieces = vec![
+        sst(1, 1, "a", "f", 100, (1, 5)),
+        sst(2, 1, "g", "z", 100, (1, 5)),
+    ];
+    let tiered = CompactionStrategy::Tiered(TieredOptions {
+        min_merge: 2,
+        max_merge: 8,
+        size_ratio: 2.0,
+    });
+    assert_eq!(plan(&tiered, &pieces, 0), None);
+    let window = CompactionStrategy::TimeWindow(TimeWindowOptions {
+        window_ms: 10_000,
+        min_merge: 2,
+    });
+    assert_eq!(plan(&window, &pieces, 1_000_000), None);
+    // An overlapping newcomer makes the tier worth merging.
+    let mut more = pieces.clone();
+    more.push(sst(3, 0, "c", "d", 100, (6, 6)));
+    assert!(plan(&tiered, &more, 0).is_some());
+    assert!(plan(&window, &more, 1_000_000).is_some());
+}
