@@ -426,6 +426,10 @@ pub struct CompactionOptions {
     /// Run jobs automatically after flushes and commits (default true). When false, only
     /// `compact_pending` / `compact` run them.
     pub automatic: bool,
+    /// Run automatic jobs in the background instead of on the triggering call (default
+    /// false): natively on a thread of their own, in wasm as a task on the page's event loop.
+    /// Not for Cloudflare Workers, which cancel work left running after a response.
+    pub background: bool,
 }
 
 impl Default for CompactionOptions {
@@ -440,6 +444,7 @@ impl Default for CompactionOptions {
             l0_backpressure: Some(L0BackpressureConfig::default()),
             cascade: CascadeConfig::default(),
             automatic: true,
+            background: false,
         }
     }
 }

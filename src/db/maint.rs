@@ -60,6 +60,8 @@ pub struct CompactionMetrics {
     pub slowdowns: u64,
     /// Re-checks of ingests stalled by L0 backpressure.
     pub stalls: u64,
+    /// Jobs running now.
+    pub running: u64,
 }
 
 /// Job bookkeeping of one handle.
@@ -306,6 +308,22 @@ impl Db {
         if !opts.automatic {
             return;
         }
+        if opts.background {
+            let db = self.clone();
+            // The one sanctioned thread: the engine itself stays single-threaded per job, and
+            // native users opted into background compaction.
+            #[cfg(not(target_arch = "wasm32"))]
+            #[allow(clippy::disallowed_methods)]
+            std::thread::spawn(move || futures_executor::block_on(db.run_jobs(trigger)));
+            #[cfg(target_arch = "wasm32")]
+            wasm_bindgen_futures::spawn_local(async move { db.run_jobs(trigger).await });
+            return;
+        }
+        self.run_jobs(trigger).await;
+    }
+
+    async fn run_jobs(&self, trigger: bool) {
+        let opts = self.shared.config.compaction;
         let now = self.shared.config.clock.now_millis();
         {
             let Ok(mut st) = self.state() else { return };

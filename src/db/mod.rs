@@ -934,7 +934,10 @@ impl Db {
             last_ts: st.visible_ts,
             manifest_version: st.version.manifest_version,
             levels,
-            compaction: st.compaction.metrics.clone(),
+            compaction: CompactionMetrics {
+                running: st.compaction.running as u64,
+                ..st.compaction.metrics.clone()
+            },
         })
     }
 
