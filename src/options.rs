@@ -263,7 +263,10 @@ pub enum CommitAckMode {
     Strict,
     /// After the commit is applied in memory and visible to this handle. Making it durable
     /// (the WAL append, or the SST and manifest commit) is left to the next strict commit,
-    /// `flush`, `sync` or `close` on this handle; a crash before then loses it.
+    /// `flush`, `sync` or `close` on this handle; a crash before then loses it. With
+    /// seal-every-batch durability it is for a single writer per prefix: its commits are
+    /// ordered against other handles' only when published, so transactions and reads across
+    /// handles are not isolated until then.
     Fast,
 }
 

@@ -163,7 +163,11 @@ pub async fn merge(
                 None => true,
                 Some(b) => {
                     let ((ka, ta), (kb, tb)) = (c.head(), b.head());
-                    ka < kb || (ka == kb && ta > tb)
+                    // A tombstone wins a timestamp tie.
+                    ka < kb
+                        || (ka == kb
+                            && (ta > tb
+                                || (ta == tb && c.tomb.value(c.row) && !b.tomb.value(b.row))))
                 }
             };
             if better {
@@ -186,6 +190,11 @@ pub async fn merge(
                 limits.max_rows.is_some_and(|m| rows >= m)
                     || limits.max_bytes.is_some_and(|m| bytes >= m)
             });
+            if pending.is_empty() && arena.len() > 2 * cursors.len() {
+                // A long run of dropped versions: nothing references the consumed batches.
+                let live: Vec<usize> = cursors.iter().map(|c| c.slot).collect();
+                compact_arena(&mut arena, &mut cursors, &live);
+            }
             if pending.len() >= ROW_GROUP_ROWS || full {
                 emit(&schema, &arena, &mut pending, file.as_mut())?;
                 let live: Vec<usize> = cursors.iter().map(|c| c.slot).collect();

@@ -134,8 +134,9 @@ fn tiered(o: &TieredOptions, ssts: &[SstMeta]) -> Option<Task> {
         }
         let tier = sorted.get(i..j).unwrap_or(&[]);
         // Prefer the tier of the smallest files: cheapest to merge, and most of them.
-        if tier.len() >= o.min_merge.max(2) && best.is_none() && !disjoint(tier) {
-            best = Some(tier.iter().take(o.max_merge.max(2)).copied().collect());
+        let pick: Vec<&SstMeta> = tier.iter().take(o.max_merge.max(2)).copied().collect();
+        if pick.len() >= o.min_merge.max(2) && best.is_none() && !disjoint(&pick) {
+            best = Some(pick);
         }
         i = j.max(i + 1);
     }

@@ -310,15 +310,25 @@ impl Db {
             .ok_or_else(|| Error::Internal("WAL mode without a WAL writer".into()))?;
         let now = self.shared.config.clock.now_millis();
         if let Err(e) = writer
-            .write(self.shared.wal_storage.as_ref(), frames, now)
+            .write(self.shared.wal_storage.as_ref(), frames.clone(), now)
             .await
         {
             writer
                 .abandon_segment(self.shared.wal_storage.as_ref())
                 .await;
+            self.restore_deferred(frames);
             return Err(e);
         }
         Ok(())
+    }
+
+    /// Puts frames whose write failed back in front of the deferred ones, so the next write
+    /// retries them (replaying a frame twice rewrites the same versions).
+    fn restore_deferred(&self, mut frames: Vec<u8>) {
+        if let Ok(mut st) = self.raw_state() {
+            frames.extend_from_slice(&st.deferred_frames);
+            st.deferred_frames = frames;
+        }
     }
 
     async fn write_wal_group(
@@ -331,7 +341,8 @@ impl Db {
             self.assign(&mut st, group.len(), 0)
         };
         // Earlier fast commits go first: the log stays in timestamp order.
-        let mut frames = std::mem::take(&mut self.raw_state()?.deferred_frames);
+        let deferred = std::mem::take(&mut self.raw_state()?.deferred_frames);
+        let mut frames = deferred.clone();
         frames.extend(Self::wal_frames(&group, &ts)?);
         let writer = wal
             .as_mut()
@@ -346,6 +357,7 @@ impl Db {
             writer
                 .abandon_segment(self.shared.wal_storage.as_ref())
                 .await;
+            self.restore_deferred(deferred);
             return Err(e);
         }
         self.apply_group(wal, group, Some(ts)).await

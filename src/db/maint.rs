@@ -548,7 +548,12 @@ impl Db {
                     .filter(|h| h.meta.level == 0)
                     .fold((0usize, 0u64), |(n, b), h| (n + 1, b + h.meta.bytes))
             };
-            let stop = files >= bp.stop_files || bp.stop_bytes.is_some_and(|b| bytes >= b);
+            // Stalling needs someone to compact: this handle's automatic jobs, or on a shared
+            // object store another handle's compactor. Otherwise a full L0 only slows ingest.
+            let can_drain = self.shared.config.compaction.automatic
+                || matches!(self.shared.config.durability, Durability::SealEveryBatch);
+            let stop =
+                can_drain && (files >= bp.stop_files || bp.stop_bytes.is_some_and(|b| bytes >= b));
             if stop {
                 self.state()?.compaction.metrics.stalls += 1;
                 // Make progress here when nothing else is: a job on this handle, or (on a
