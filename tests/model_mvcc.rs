@@ -400,48 +400,20 @@ fn run_seed(seed: u64, ops: usize) {
         run.op = op;
         match run.rng.below(100) {
             0..=29 => {
-                let n = 1 + run.rng.below(5) as usize;
-                let rows: Vec<(Key, Vals)> = (0..n)
-                    .map(|_| {
-                        let k = random_key(&mut run.rng);
-                        let v = run.rng.chance(80).then(|| run.rng.below(21) as i64 - 10);
-                        let s = run.rng.chance(80).then(|| run.rng.pick(S).to_string());
-                        (k, (v, s))
-                    })
-                    .collect();
-                let values: Vec<Vec<Value>> = rows
-                    .iter()
-                    .map(|(k, v)| {
-                        vec![
-                            k.0.clone().into(),
-                            k.1.into(),
-                            v.0.into(),
-                            v.1.clone().into(),
-                        ]
-                    })
-                    .collect();
-                let ts = block_on(db.put_rows(&values)).unwrap();
-                for (k, v) in rows {
-                    let versions = run.oracle.entry(k).or_default();
-                    // The last row of a batch wins within the commit.
-                    if versions.last().is_some_and(|(t, _)| *t == ts) {
-                        versions.pop();
-                    }
-                    versions.push((ts, Some(v)));
-                }
+                let rows = random_rows(&mut run.rng);
+                let ts = block_on(db.put_rows(&row_values(&rows))).unwrap();
+                record(
+                    &mut run.oracle,
+                    ts,
+                    rows.into_iter().map(|(k, v)| (k, Some(v))),
+                );
             }
             30..=37 => {
                 let n = 1 + run.rng.below(3) as usize;
                 let keys: Vec<Key> = (0..n).map(|_| random_key(&mut run.rng)).collect();
                 let values: Vec<Vec<Value>> = keys.iter().map(key_values).collect();
                 let ts = block_on(db.delete_many(&values)).unwrap();
-                for k in keys {
-                    let versions = run.oracle.entry(k).or_default();
-                    if versions.last().is_some_and(|(t, _)| *t == ts) {
-                        versions.pop();
-                    }
-                    versions.push((ts, None));
-                }
+                record(&mut run.oracle, ts, keys.into_iter().map(|k| (k, None)));
             }
             38..=57 => {
                 let snap = db.snapshot().unwrap();

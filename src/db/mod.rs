@@ -961,15 +961,7 @@ impl Db {
         if self.uses_memtable() {
             self.flush().await?;
         }
-        let mut wal = self.shared.commit.lock().await;
-        self.write_deferred(&mut wal).await?;
-        if let Some(w) = wal.as_mut() {
-            w.sync(
-                self.shared.wal_storage.as_ref(),
-                self.shared.config.clock.now_millis(),
-            )
-            .await?;
-        }
+        self.sync_log().await?;
         self.raw_state()?.closed = true;
         // Release files and locks (an OPFS writer lock lets the next tab in).
         self.shared.storage.close().await?;
@@ -996,6 +988,11 @@ impl Db {
             }
             return Ok(());
         }
+        self.sync_log().await
+    }
+
+    /// Writes deferred (fast-acknowledged) WAL frames and syncs the log.
+    async fn sync_log(&self) -> Result<()> {
         let mut wal = self.shared.commit.lock().await;
         self.write_deferred(&mut wal).await?;
         if let Some(w) = wal.as_mut() {
