@@ -1,38 +1,192 @@
 // The public surface shared by every entry point (browser, Workers, Node). Each entry point
 // only differs in how it instantiates the wasm module; `ready` resolves once that is done.
+//
+// Everything here is a thin layer over the wasm classes: methods that have no wasm-bindgen
+// form (async iterators, transaction callbacks), filter helpers, and the guard that turns a
+// trapped wasm instance into `INTERNAL` rejections instead of a dead page or isolate.
+
+import { AnaxError } from "./error.js";
 
 export { AnaxError, ErrorCodes } from "./error.js";
+export { filter } from "./filter.js";
 
-// Methods written in JS on top of the wasm class (async iteration has no wasm-bindgen form).
-function extendDb(Db) {
-  if (!Db || Db.prototype.scanBatches) return;
-  /** Async iterator of Arrow IPC streams of at most 8,192 rows each; bounded memory. */
-  Db.prototype.scanBatches = async function* scanBatches(options) {
-    const cursor = await this.scanCursor(options);
+// A trap (a Rust panic) leaves the instance's memory in an unknown state: every later call on
+// any handle of this instance rejects with INTERNAL instead of running on it, and calls in
+// flight when it happens reject too (a trap inside a task never settles its own promise).
+let poisoned = null;
+const pending = new Set();
+
+function internal(cause) {
+  const detail = cause && cause.message ? `: ${cause.message}` : "";
+  return new AnaxError(
+    "INTERNAL",
+    `Anax hit an internal error and this instance is now unusable${detail}. ` +
+      "Reload the page (or restart the worker) and open the database again; please report this.",
+  );
+}
+
+function isTrap(e) {
+  return typeof WebAssembly !== "undefined" && e instanceof WebAssembly.RuntimeError;
+}
+
+function poison(e) {
+  poisoned ??= internal(e);
+  for (const reject of pending) reject(poisoned);
+  pending.clear();
+  return poisoned;
+}
+
+// Traps inside wasm-bindgen's task queue surface as global errors, not as rejections.
+globalThis.addEventListener?.("error", (event) => {
+  if (isTrap(event.error)) {
+    poison(event.error);
+    event.preventDefault?.();
+  }
+});
+
+function translate(e) {
+  if (e instanceof AnaxError) return e;
+  if (isTrap(e)) return poison(e);
+  if (e && e.name === "DataCloneError") {
+    return new AnaxError("INVALID_ARGUMENT", `a value could not be passed to the database: ${e.message}`);
+  }
+  if (e instanceof Error) {
+    // wasm-bindgen's glue throws plain errors for values it cannot convert.
+    return new AnaxError("INVALID_ARGUMENT", e.message);
+  }
+  return new AnaxError("INTERNAL", String(e));
+}
+
+function guardAsync(fn) {
+  return function guarded(...args) {
+    return new Promise((resolve, reject) => {
+      if (poisoned) return reject(poisoned);
+      pending.add(reject);
+      Promise.resolve()
+        .then(() => fn.apply(this, args))
+        .then(resolve, (e) => reject(translate(e)))
+        .finally(() => pending.delete(reject));
+    });
+  };
+}
+
+function guardSync(fn) {
+  return function guarded(...args) {
+    if (poisoned) throw poisoned;
     try {
-      for (;;) {
-        const chunk = await cursor.next();
-        if (chunk === null) return;
-        yield chunk;
-      }
-    } finally {
-      cursor.free?.();
+      return fn.apply(this, args);
+    } catch (e) {
+      throw translate(e);
     }
   };
 }
 
-export function makeAnax(ready, Raw, Db) {
-  extendDb(Db);
+function wrapMethods(Class, asyncNames, syncNames = []) {
+  if (!Class || Class.prototype.__anaxWrapped) return;
+  for (const name of asyncNames) {
+    const original = Class.prototype[name];
+    if (typeof original === "function") Class.prototype[name] = guardAsync(original);
+  }
+  for (const name of syncNames) {
+    const original = Class.prototype[name];
+    if (typeof original === "function") Class.prototype[name] = guardSync(original);
+  }
+  Object.defineProperty(Class.prototype, "__anaxWrapped", { value: true });
+}
+
+/** Async iterator of Arrow IPC streams over a cursor, freeing it at the end or on `break`. */
+export async function* iterateCursor(cursorPromise) {
+  const cursor = await cursorPromise;
+  try {
+    for (;;) {
+      const chunk = await cursor.next();
+      if (chunk === null) return;
+      yield chunk;
+    }
+  } finally {
+    cursor.free?.();
+  }
+}
+
+/**
+ * Runs `fn(tx)` in a transaction: commits when the callback's promise resolves (to its
+ * value), aborts when it throws (rethrowing), and rejects with `CONFLICT` when another commit
+ * wrote one of its keys after it began. Shared by local and worker-hosted handles.
+ */
+export async function runTransaction(begin, fn) {
+  if (typeof fn !== "function") {
+    throw new AnaxError("INVALID_ARGUMENT", "transaction(fn) takes an async function (tx) => { ... }");
+  }
+  const tx = await begin();
+  let value;
+  try {
+    value = await fn(tx);
+  } catch (e) {
+    await tx.abort();
+    throw e;
+  }
+  await tx.commit();
+  return value;
+}
+
+const readMethods = ["get", "scan", "scanCursor"];
+
+function extend({ Db, Snapshot, Transaction, ScanCursor }) {
+  if (!Db || Db.prototype.scanBatches) return;
+  wrapMethods(
+    Db,
+    [...readMethods, "put", "delete", "versions", "at", "sync", "compactPending", "flush", "compact", "gc", "refresh", "close"],
+    ["stats", "snapshot", "beginTransaction"],
+  );
+  wrapMethods(Snapshot, readMethods);
+  wrapMethods(Transaction, [...readMethods, "put", "delete", "commit"], ["abort"]);
+  wrapMethods(ScanCursor, ["next", "nextRows"]);
+  for (const C of [Db, Snapshot, Transaction]) {
+    if (!C) continue;
+    /** Arrow IPC streams of at most 8,192 rows each, with bounded memory. */
+    C.prototype.scanBatches = function scanBatches(options) {
+      return iterateCursor(this.scanCursor(options));
+    };
+  }
+  Db.prototype.transaction = function transaction(fn) {
+    return runTransaction(async () => this.beginTransaction(), fn);
+  };
+  if (Snapshot) {
+    /** Lets compaction and GC reclaim what this snapshot kept alive. Idempotent. */
+    Snapshot.prototype.release = function release() {
+      if (this.__wbg_ptr) this.free();
+    };
+  }
+}
+
+export function makeAnax(ready, Raw, classes, extra = {}) {
+  extend(classes);
   return Object.freeze({
     /** Opens a table; see index.d.ts for the options. */
-    async open(options) {
+    open: guardAsync(async (options) => {
       await ready();
       return Raw.open(options);
-    },
+    }),
     /** Checks a storage backend against Anax's contract; see index.d.ts. */
-    async checkStorage(storage) {
+    checkStorage: guardAsync(async (storage) => {
       await ready();
       return Raw.checkStorage(storage);
-    },
+    }),
+    /**
+     * Test hook: executes a wasm trap (what a Rust panic does) synchronously ("sync") or inside
+     * a task ("async"), so tests can check that it becomes INTERNAL and poisons the instance.
+     */
+    __trapForTests: guardAsync(async (mode) => {
+      await ready();
+      return Raw.__trapForTests(mode);
+    }),
+    openInWorker:
+      extra.openInWorker ??
+      (async () => {
+        throw new AnaxError(
+          "INVALID_ARGUMENT",
+          "openInWorker needs a browser with module Web Workers; use Anax.open here",
+        );
+      }),
   });
 }

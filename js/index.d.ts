@@ -65,10 +65,24 @@ export const ErrorCodes: readonly ErrorCode[];
 export type ColumnType = string;
 
 /**
+ * One column: a type name, or an object for nullability and nested types. Lists and structs
+ * are allowed in value columns (not in the key).
+ * @example "float64"
+ * @example { type: "utf8", nullable: false }
+ * @example { type: "list", items: "utf8" }
+ * @example { type: "struct", fields: { x: "float64", y: { type: "float64", nullable: true } } }
+ */
+export type ColumnSpec =
+  | ColumnType
+  | { type: ColumnType; nullable?: boolean }
+  | { type: "list" | "largeList"; items: ColumnSpec; nullable?: boolean }
+  | { type: "struct"; fields: { [name: string]: ColumnSpec }; nullable?: boolean };
+
+/**
  * Columns in order. A bare type is nullable, except for key columns which are never null.
  * @example { id: "utf8", score: { type: "float64", nullable: false } }
  */
-export type SchemaSpec = Record<string, ColumnType | { type: ColumnType; nullable?: boolean }>;
+export type SchemaSpec = Record<string, ColumnSpec>;
 
 /** An object with the shape of a Cloudflare R2 binding (`env.MY_BUCKET`). */
 export interface BucketLike {
@@ -82,6 +96,8 @@ export interface BucketLike {
 /** Where the table lives. */
 export type StorageOptions =
   | { kind: "memory" }
+  /** A directory in the origin private file system (browser). One writer per database. */
+  | { kind: "opfs"; path: string }
   /** A bucket binding: puts are durable in it when they resolve (one SST + one manifest write). */
   | { kind: "bucket"; bucket: BucketLike; prefix?: string }
   /** S3 or any S3-compatible store (R2's S3 API, MinIO) over fetch, SigV4-signed. */
@@ -109,8 +125,83 @@ export type StorageOptions =
       maxRetries?: number;
     };
 
+/** When the mutable memtable seals (default `{ bytes: 8 MiB }`). Exactly one field. */
+export type SealPolicy =
+  | "never"
+  | { batches: number }
+  | { rows: number }
+  | { bytes: number }
+  | { ageMs: number };
+
+/** Write-ahead log settings (durability `"wal"`). */
+export interface WalOptions {
+  /** When appended frames are synced (default `"always"`: before a put resolves). */
+  syncPolicy?: "always" | "disabled" | { intervalBytes: number } | { intervalMs: number };
+  /** Start a new segment at this size (default 16 MiB). */
+  segmentBytes?: number;
+  /** Start a new segment at this age (default: none). */
+  segmentMaxAgeMs?: number;
+  /** Group-commit window (default 0: write at once). */
+  flushIntervalMs?: number;
+  /** Bytes of flushed segments GC keeps anyway (default 0). */
+  retentionBytes?: number;
+  /** Commits sharing one log write at most (default 1,024). */
+  queueSize?: number;
+  /** What replay does with a bad frame (default `"truncateTail"`). */
+  recovery?: "truncateTail" | "strict";
+  /** Segment directory under the table (default `"wal"`). */
+  dir?: string;
+}
+
+/** How major compaction picks its inputs (default `"leveled"`). */
+export type CompactionStrategy =
+  | "leveled"
+  | "tiered"
+  | "timeWindow"
+  /** Defaults: l0Trigger 4 files, l1TargetBytes 64 MiB, sizeRatio 10, maxLevel 6. */
+  | { kind: "leveled"; l0Trigger?: number; l1TargetBytes?: number; sizeRatio?: number; maxLevel?: number }
+  /** Defaults: minMerge 4, maxMerge 32, sizeRatio 2. */
+  | { kind: "tiered"; minMerge?: number; maxMerge?: number; sizeRatio?: number }
+  /** Defaults: windowMs one hour, minMerge 4. */
+  | { kind: "timeWindow"; windowMs?: number; minMerge?: number };
+
+/** Major compaction settings; absent fields keep the defaults. */
+export interface CompactionOptions {
+  strategy?: CompactionStrategy;
+  /** Jobs one handle runs at once (default 1). */
+  maxConcurrentJobs?: number;
+  /** Triggers that may wait for a busy slot; more are dropped (default 1). */
+  queueCapacity?: number;
+  /** Cut output files at this many rows (default: no limit). */
+  maxOutputRows?: number;
+  /** Cut output files at about this many bytes (default 64 MiB). */
+  maxOutputBytes?: number;
+  /** Also check the strategy when this many ms passed, on the next operation (default: never). */
+  periodicTickMs?: number;
+  /**
+   * Slow down (slowdownFiles 16, +25 ms per ingest) and stall (stopFiles 32, re-check every
+   * 200 ms) ingest while L0 is too full; `false` disables it.
+   */
+  l0Backpressure?:
+    | false
+    | {
+        slowdownFiles?: number;
+        slowdownDelayMs?: number;
+        stopFiles?: number;
+        stopRecheckMs?: number;
+        slowdownBytes?: number;
+        stopBytes?: number;
+      };
+  /** Follow-up jobs per trigger (default 1) and their cooldown (default 500 ms). */
+  cascade?: { maxFollowUps?: number; cooldownMs?: number };
+  /** Run jobs after flushes and commits (default true); false leaves them to `compactPending`. */
+  automatic?: boolean;
+  /** Run automatic jobs as tasks on the event loop instead of on the triggering call (default false; not for Workers). */
+  background?: boolean;
+}
+
 export interface OpenOptions {
-  /** The columns, or an Arrow IPC stream whose schema is used. */
+  /** The columns, or an Arrow IPC stream whose schema is used (key columns become non-null). */
   schema: SchemaSpec | Uint8Array;
   /** The primary-key column, or columns in order for a composite key. */
   key: string | string[];
@@ -118,14 +209,38 @@ export interface OpenOptions {
   storage?: StorageOptions;
   /** Default `"anax-default"`. */
   tableName?: string;
+  /**
+   * How puts become durable. Default: `"sealEveryBatch"` on bucket and S3 storage (a put is
+   * one SST + one manifest commit), `"wal"` on OPFS, `"volatile"` in memory.
+   */
+  durability?: "wal" | "sealEveryBatch" | "volatile";
+  /** When the memtable seals (default 8 MiB). */
+  seal?: SealPolicy;
+  /** Flush sealed memtables once `segmentThreshold` (default 4) wait, into `targetLevel` (default 0); `false`: only `flush()` does. */
+  minorCompaction?: false | { segmentThreshold?: number; targetLevel?: number };
+  /** WAL settings; selects durability `"wal"`. */
+  wal?: WalOptions;
+  /** Manifest compare-and-swap retry backoff (default 50 ms doubling to 1 s, 16 attempts). */
+  casBackoff?: { baseMs?: number; maxMs?: number; maxAttempts?: number };
+  /** History kept for time travel (default: 16 versions, one hour, 10-minute grace for dropped files). */
+  retention?: { minVersions?: number; maxAgeMs?: number; graceMs?: number };
+  /**
+   * When a commit resolves: `"strict"` (default) once durable; `"fast"` once applied in memory,
+   * made durable by the next strict commit, `flush()`, `sync()` or `close()`.
+   */
+  commitAckMode?: "strict" | "fast";
+  compaction?: CompactionOptions;
 }
 
 /** One key value; an array of them for a composite key. */
 export type KeyPart = string | number | bigint | boolean | Uint8Array | Date;
 export type Key = KeyPart | KeyPart[];
 
+/** A cell value: scalars, arrays for list columns, objects for struct columns. */
+export type CellValue = KeyPart | null | undefined | CellValue[] | { [field: string]: CellValue };
+
 /** A row as a plain object: property names are column names; missing properties are null. */
-export type Row = Record<string, KeyPart | null | undefined>;
+export type Row = Record<string, CellValue>;
 
 export interface ScanOptions {
   /** Lower bound; a partial composite key bounds by prefix. */
@@ -179,18 +294,11 @@ export class ScanCursor {
   free(): void;
 }
 
-/** An open table. */
-export class Db {
-  private constructor();
-  /**
-   * Upserts rows in one commit (the last row wins when a key repeats) and resolves to the commit
-   * timestamp.
-   * @example await db.put([{ id: "a", score: 1 }]);
-   * @example await db.put(tableToIPC(arrowTable, "stream"));
-   */
-  put(rows: Row[] | Uint8Array): Promise<number>;
-  /** Deletes the row with this key; resolves to the commit timestamp. */
-  delete(key: Key): Promise<number>;
+/** Rows to write: plain objects, or Arrow IPC stream bytes (e.g. apache-arrow's `tableToIPC(t, "stream")`). */
+export type Rows = Row[] | Uint8Array | ArrayBuffer;
+
+/** What every readable view offers: a database, a snapshot, a transaction. */
+export interface Readable {
   /** The row with this key as an Arrow IPC stream, or `null`. */
   get(key: Key): Promise<Uint8Array | null>;
   /** The selected rows as one Arrow IPC stream, in key order. */
@@ -199,18 +307,141 @@ export class Db {
   scanCursor(options?: ScanOptions): Promise<ScanCursor>;
   /** The selected rows as Arrow IPC streams of at most 8,192 rows each (bounded memory). */
   scanBatches(options?: ScanOptions): AsyncIterableIterator<Uint8Array>;
+}
+
+/**
+ * A read-only view at one commit timestamp (`Db.snapshot`, `Db.at`). It keeps the versions it
+ * reads from compaction and GC until `release()`.
+ */
+export interface Snapshot extends Readable {
+  /** Commits at or below this timestamp are visible. */
+  readonly timestamp: number;
+  /** Lets compaction and GC reclaim what this snapshot kept. Idempotent. */
+  release(): void;
+}
+
+/** An open transaction (see `Db.transaction`): reads see its own writes. */
+export interface Transaction extends Readable {
+  /** The snapshot timestamp it reads at. */
+  readonly readTimestamp: number;
+  /** Buffers an upsert. */
+  put(rows: Rows): Promise<void>;
+  /** Buffers the delete of a key, or of every key in an array. */
+  delete(keys: Key | Key[]): Promise<void>;
+  /** Writes everything with one timestamp (resolved), or rejects with `CONFLICT` and writes nothing. */
+  commit(): Promise<number>;
+  /** Drops every buffered write. Idempotent. */
+  abort(): void | Promise<void>;
+}
+
+/** One retained version of the table (`Db.versions`). */
+export interface VersionInfo {
+  version: number;
+  /** The newest commit timestamp in it: `db.at({ timestamp })` reads it. */
+  timestamp: number;
+  /** Wall-clock time of the commit, ms since the epoch. */
+  wallMs: number;
+  kind: "init" | "put" | "flush" | "compact" | "gc";
+  /** Live SSTs and their bytes in this version. */
+  ssts: number;
+  bytes: number;
+  /** SSTs the commit added and removed. */
+  added: number;
+  removed: number;
+}
+
+export interface CompactReport {
+  inputs: number;
+  rowsIn: number;
+  rowsOut: number;
+  bytesOut: number;
+}
+
+export interface GcReport {
+  sstsDeleted: number;
+  orphansDeleted: number;
+  walSegmentsDeleted: number;
+  archivesDeleted: number;
+  historyFloor: number;
+}
+
+/** The methods of an open table shared by `Db` and the worker-hosted `WorkerDb`. */
+export interface DbMethods extends Readable {
+  /**
+   * Upserts rows in one commit (the last row wins when a key repeats) and resolves to the commit
+   * timestamp.
+   * @example await db.put([{ id: "a", score: 1 }]);
+   * @example await db.put(tableToIPC(arrowTable, "stream"));
+   */
+  put(rows: Rows): Promise<number>;
+  /**
+   * Deletes a key, or every key of an array, in one commit; resolves to its timestamp. A
+   * composite key is an array of parts, so several of them are an array of arrays.
+   */
+  delete(keys: Key | Key[]): Promise<number>;
+  /**
+   * Runs `fn` in an optimistic transaction: commits when it resolves (resolving to its value),
+   * aborts when it throws (rethrowing), rejects with `CONFLICT` if another commit wrote one of
+   * its keys after it began.
+   * @example await db.transaction(async (tx) => { const a = await tx.get("a"); await tx.put([{ id: "b" }]); });
+   */
+  transaction<T>(fn: (tx: Transaction) => Promise<T> | T): Promise<T>;
+  /** Every retained version, oldest first. */
+  versions(): Promise<VersionInfo[]>;
+  /** A read-only view as of a retained version number, `{ version }`, or `{ timestamp }`. */
+  at(versionOrTimestamp: number | { version: number } | { timestamp: number }): Promise<Snapshot>;
   /** Seals the memtable and writes it to an SST now. */
   flush(): Promise<void>;
-  /** Merges the table's SSTs into one. */
-  compact(): Promise<{ inputs: number; rowsIn: number; rowsOut: number; bytesOut: number }>;
+  /** Merges every SST into one file at the deepest level. */
+  compact(): Promise<CompactReport>;
+  /** Runs up to `maxJobs` (default 1) pending strategy jobs; resolves to how many ran. */
+  compactPending(maxJobs?: number): Promise<number>;
   /** Deletes expired history, dropped and orphaned files and old WAL segments. */
-  gc(): Promise<{ sstsDeleted: number; orphansDeleted: number; walSegmentsDeleted: number; archivesDeleted: number; historyFloor: number }>;
+  gc(): Promise<GcReport>;
   /** Re-reads the manifest (one request) so other writers' commits become visible. */
   refresh(): Promise<boolean>;
-  /** Where the rows are, and the storage requests this handle made so far. */
-  stats(): DbStats;
+  /** Makes every acknowledged commit durable (fast acks, relaxed WAL sync). */
+  sync(): Promise<void>;
   /** Closes the handle; later calls reject with `CLOSED`. Idempotent. */
   close(): Promise<void>;
+}
+
+/** An open table in this thread (`Anax.open`). */
+export class Db implements DbMethods {
+  private constructor();
+  get(key: Key): Promise<Uint8Array | null>;
+  scan(options?: ScanOptions): Promise<Uint8Array>;
+  scanCursor(options?: ScanOptions): Promise<ScanCursor>;
+  scanBatches(options?: ScanOptions): AsyncIterableIterator<Uint8Array>;
+  put(rows: Rows): Promise<number>;
+  delete(keys: Key | Key[]): Promise<number>;
+  transaction<T>(fn: (tx: Transaction) => Promise<T> | T): Promise<T>;
+  /** Starts a transaction to drive by hand (`commit()` / `abort()`); prefer `transaction(fn)`. */
+  beginTransaction(): Transaction;
+  /** A consistent read view of everything committed so far. */
+  snapshot(): Snapshot;
+  versions(): Promise<VersionInfo[]>;
+  at(versionOrTimestamp: number | { version: number } | { timestamp: number }): Promise<Snapshot>;
+  flush(): Promise<void>;
+  compact(): Promise<CompactReport>;
+  compactPending(maxJobs?: number): Promise<number>;
+  gc(): Promise<GcReport>;
+  refresh(): Promise<boolean>;
+  sync(): Promise<void>;
+  /** Where the rows are, and the storage requests this handle made so far. */
+  stats(): DbStats;
+  close(): Promise<void>;
+}
+
+/**
+ * A table hosted in a dedicated worker (`Anax.openInWorker`): the same methods as `Db`, with
+ * `stats`, `snapshot` and `beginTransaction` returning Promises. Result buffers are
+ * transferred from the worker, not copied.
+ */
+export interface WorkerDb extends DbMethods {
+  beginTransaction(): Promise<Transaction>;
+  snapshot(): Promise<Snapshot>;
+  stats(): Promise<DbStats>;
 }
 
 export interface RequestCounts {
@@ -223,7 +454,27 @@ export interface RequestCounts {
   head: number;
   append: number;
   sync: number;
+  bytesRead: number;
+  bytesWritten: number;
+  /** Requests of every kind. */
   total: number;
+}
+
+/** Major compaction counters of this handle. */
+export interface CompactionStats {
+  jobs: number;
+  followUps: number;
+  /** Triggers dropped because the queue was full. */
+  dropped: number;
+  conflicts: number;
+  failed: number;
+  rowsIn: number;
+  rowsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** Ingests delayed, and re-checks while stalled, by L0 backpressure. */
+  slowdowns: number;
+  stalls: number;
 }
 
 export interface DbStats {
@@ -234,13 +485,42 @@ export interface DbStats {
   memtableRows: number;
   sstRows: number;
   sstBytes: number;
-  levels: { level: number; files: number; bytes: number }[];
+  /** SSTs per level, lowest first. */
+  levels: { level: number; files: number; rows: number; bytes: number }[];
+  compaction: CompactionStats;
   requests: RequestCounts;
 }
 
+/**
+ * Builders for filters: each returns the plain-JSON `Filter`.
+ * @example filter.and(filter.gt("score", 80), filter.in("tag", ["a", "b"]))
+ */
+export const filter: {
+  and(...filters: Filter[]): Filter;
+  or(...filters: Filter[]): Filter;
+  not(filter: Filter): Filter;
+  eq(column: string, value: FilterValue): Filter;
+  ne(column: string, value: FilterValue): Filter;
+  lt(column: string, value: FilterValue): Filter;
+  le(column: string, value: FilterValue): Filter;
+  gt(column: string, value: FilterValue): Filter;
+  ge(column: string, value: FilterValue): Filter;
+  between(column: string, low: FilterValue, high: FilterValue): Filter;
+  in(column: string, values: FilterValue[]): Filter;
+  startsWith(column: string, prefix: string | Uint8Array): Filter;
+  isNull(column: string): Filter;
+  isNotNull(column: string): Filter;
+};
+
 export const Anax: {
-  /** Opens (or creates) a table. */
+  /** Opens (or creates) a table in this thread. */
   open(options: OpenOptions): Promise<Db>;
+  /**
+   * Opens the table in a dedicated module worker (browser only) and returns a proxy with the
+   * same Promise API; OPFS there uses sync access handles. `storage.kind: "bucket"` cannot
+   * cross to a worker (rejects with `INVALID_ARGUMENT`).
+   */
+  openInWorker(options: OpenOptions): Promise<WorkerDb>;
   /**
    * Runs Anax's storage conformance suite (ranged reads, listing, deletes, create-if-absent
    * and compare-and-swap races between two clients) under a scratch prefix it cleans up.

@@ -1,10 +1,11 @@
 // Browser (and bundler) entry: fetches and instantiates the wasm next to this package on first
 // use, or from `initialize(urlOrModule)` when the app hosts the .wasm elsewhere.
-import init, { Anax as RawAnax, Db } from "../pkg/anax.js";
+import init, { Anax as RawAnax, Db, Snapshot, Transaction, ScanCursor } from "../pkg/anax.js";
 import { makeAnax } from "./api.js";
+import { openInWorker } from "./remote.js";
 
-export { AnaxError, ErrorCodes } from "./api.js";
-export { Db };
+export { AnaxError, ErrorCodes, filter } from "./api.js";
+export { Db, Snapshot, Transaction, ScanCursor };
 
 let loading;
 
@@ -14,4 +15,4 @@ export function initialize(source) {
   return loading;
 }
 
-export const Anax = makeAnax(() => initialize(), RawAnax, Db);
+export const Anax = makeAnax(() => initialize(), RawAnax, { Db, Snapshot, Transaction, ScanCursor }, { openInWorker });

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Every test Anax has: lint gates, native Rust tests, the browser tests in headless Chromium
-# (main thread through wasm-pack, dedicated worker through cargo's runner), and the node/workerd
-# suites against the built npm package.
+# Every test Anax has: lint gates (rustfmt, clippy native and wasm32, tsc on the typed
+# example), native Rust tests, the Rust browser tests in headless Chromium (main thread through
+# wasm-pack, dedicated worker through cargo's runner), then against the built npm package: the
+# JS API suite in Node, workerd and Chromium (main thread, dedicated worker, openInWorker), the
+# wasm size budget, and the worker example.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
@@ -18,6 +20,8 @@ step "clippy (native)"
 cargo clippy --all-targets -- -D warnings
 step "clippy (wasm32)"
 cargo clippy --all-targets --target wasm32-unknown-unknown -- -D warnings
+step "TypeScript: the typed example against index.d.ts (tsc --noEmit --strict)"
+node_modules/.bin/tsc -p js/examples/tsconfig.json
 
 step "native tests"
 cargo test
@@ -32,7 +36,8 @@ wasm-pack test --headless --chrome --chromedriver "$CHROMEDRIVER" . --test brows
 step "browser tests: dedicated worker (cargo test + wasm-bindgen-test-runner)"
 cargo test --target wasm32-unknown-unknown --test browser_worker
 
-step "npm package build"
+step "npm package build (cargo, wasm-bindgen, wasm-opt)"
 bash scripts/build-wasm.sh
-step "node and workerd tests"
-node --test js/test/ worker-example/test/
+step "JS API suite (Node, workerd, Chromium main thread / worker / openInWorker), size budget, worker example"
+export ANAX_TEST_S3_BUCKET=anax-browser
+node --test js/test/*.test.mjs worker-example/test/*.test.mjs

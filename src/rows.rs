@@ -51,6 +51,8 @@ enum Column {
     Binary(BinaryBuilder),
     LargeBinary(LargeBinaryBuilder),
     FixedBinary(FixedSizeBinaryBuilder, usize),
+    /// A list or struct column: cells are kept as values and built at the end, recursively.
+    Nested(Field, Vec<Value>),
 }
 
 impl RowsBuilder {
@@ -134,7 +136,11 @@ impl RowsBuilder {
 
     /// Finishes the batch.
     pub fn finish(self) -> Result<RecordBatch> {
-        let arrays: Vec<ArrayRef> = self.columns.into_iter().map(Column::finish).collect();
+        let arrays = self
+            .columns
+            .into_iter()
+            .map(Column::finish)
+            .collect::<Result<Vec<ArrayRef>>>()?;
         Ok(RecordBatch::try_new(self.schema, arrays)?)
     }
 }
@@ -221,6 +227,9 @@ impl Column {
                 })?;
                 Column::FixedBinary(FixedSizeBinaryBuilder::new(*n), width)
             }
+            DataType::List(_) | DataType::LargeList(_) | DataType::Struct(_) => {
+                Column::Nested(field.clone(), Vec::new())
+            }
             other => {
                 return Err(Error::InvalidArgument(format!(
                     "column '{}' has type {other}, which cannot be written from plain values yet; \
@@ -237,6 +246,7 @@ impl Column {
             return Ok(());
         }
         match (self, v) {
+            (Column::Nested(_, cells), v) => cells.push(v),
             (Column::I8(b), v) => append_int(b, v, field)?,
             (Column::I16(b), v) => append_int(b, v, field)?,
             (Column::I32(b), v) => append_int(b, v, field)?,
@@ -292,11 +302,12 @@ impl Column {
             Column::Binary(b) => b.append_null(),
             Column::LargeBinary(b) => b.append_null(),
             Column::FixedBinary(b, _) => b.append_null(),
+            Column::Nested(_, cells) => cells.push(Value::Null),
         }
     }
 
-    fn finish(self) -> ArrayRef {
-        match self {
+    fn finish(self) -> Result<ArrayRef> {
+        Ok(match self {
             Column::Bool(mut b) => Arc::new(b.finish()),
             Column::I8(mut b) => Arc::new(b.finish()),
             Column::I16(mut b) => Arc::new(b.finish()),
@@ -319,7 +330,111 @@ impl Column {
             Column::Binary(mut b) => Arc::new(b.finish()),
             Column::LargeBinary(mut b) => Arc::new(b.finish()),
             Column::FixedBinary(mut b, _) => Arc::new(b.finish()),
+            Column::Nested(field, cells) => return nested_array(&field, cells),
+        })
+    }
+}
+
+/// A list or struct column from its cells. Nulls inside are checked against each child
+/// field's nullability here, so a bad cell is a `TYPE_MISMATCH` naming the column.
+fn nested_array(field: &Field, cells: Vec<Value>) -> Result<ArrayRef> {
+    use arrow_array::{LargeListArray, ListArray, StructArray};
+    use arrow_buffer::{NullBuffer, OffsetBuffer};
+    let valid: Vec<bool> = cells.iter().map(|v| !matches!(v, Value::Null)).collect();
+    let nulls = valid
+        .contains(&false)
+        .then(|| NullBuffer::from(valid.clone()));
+    // Builds a child column from values; its own nulls are allowed here and checked by the
+    // caller against the child's nullability.
+    let child_array = |child: &Field, values: Vec<Value>| -> Result<ArrayRef> {
+        let loose = child.clone().with_nullable(true);
+        let mut col = Column::for_field(&loose)?;
+        for v in values {
+            col.append(v, child)?;
         }
+        col.finish()
+    };
+    match field.data_type() {
+        DataType::List(child) | DataType::LargeList(child) => {
+            let mut lengths = Vec::with_capacity(cells.len());
+            let mut items = Vec::new();
+            for cell in cells {
+                match cell {
+                    Value::Null => lengths.push(0),
+                    Value::List(list) => {
+                        if !child.is_nullable() && list.iter().any(|v| matches!(v, Value::Null)) {
+                            return Err(Error::TypeMismatch {
+                                column: field.name().clone(),
+                                expected: format!("a list without nulls ({})", field.data_type()),
+                                got: "a null item".into(),
+                            });
+                        }
+                        lengths.push(list.len());
+                        items.extend(list);
+                    }
+                    other => return Err(mismatch(field, &other)),
+                }
+            }
+            let values = child_array(child, items)?;
+            Ok(if matches!(field.data_type(), DataType::List(_)) {
+                Arc::new(ListArray::try_new(
+                    child.clone(),
+                    OffsetBuffer::<i32>::from_lengths(lengths),
+                    values,
+                    nulls,
+                )?)
+            } else {
+                Arc::new(LargeListArray::try_new(
+                    child.clone(),
+                    OffsetBuffer::<i64>::from_lengths(lengths),
+                    values,
+                    nulls,
+                )?)
+            })
+        }
+        DataType::Struct(children) => {
+            let mut columns: Vec<Vec<Value>> =
+                vec![Vec::with_capacity(cells.len()); children.len()];
+            for cell in cells {
+                match cell {
+                    Value::Null => columns.iter_mut().for_each(|c| c.push(Value::Null)),
+                    Value::Struct(mut pairs) => {
+                        for (i, child) in children.iter().enumerate() {
+                            let at = pairs.iter().position(|(k, _)| k == child.name());
+                            let v = at.map_or(Value::Null, |p| pairs.swap_remove(p).1);
+                            if matches!(v, Value::Null) && !child.is_nullable() {
+                                return Err(Error::TypeMismatch {
+                                    column: format!("{}.{}", field.name(), child.name()),
+                                    expected: format!("a non-null {}", child.data_type()),
+                                    got: "null".into(),
+                                });
+                            }
+                            if let Some(c) = columns.get_mut(i) {
+                                c.push(v);
+                            }
+                        }
+                        if let Some((k, _)) = pairs.first() {
+                            return Err(Error::SchemaMismatch(format!(
+                                "column '{}' has no field '{k}'",
+                                field.name()
+                            )));
+                        }
+                    }
+                    other => return Err(mismatch(field, &other)),
+                }
+            }
+            let arrays = children
+                .iter()
+                .zip(columns)
+                .map(|(child, values)| child_array(child, values))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Arc::new(StructArray::try_new(
+                children.clone(),
+                arrays,
+                nulls,
+            )?))
+        }
+        other => Err(Error::Internal(format!("{other} is not a nested type"))),
     }
 }
 
@@ -401,11 +516,7 @@ mod tests {
 
     #[test]
     fn unsupported_column_types_fail_at_construction() {
-        let s = Arc::new(Schema::new(vec![Field::new(
-            "l",
-            DataType::new_list(DataType::Int32, true),
-            true,
-        )]));
+        let s = Arc::new(Schema::new(vec![Field::new("h", DataType::Float16, true)]));
         let err = RowsBuilder::new(s, &[]).err().unwrap();
         assert_eq!(err.code(), crate::ErrorCode::InvalidArgument);
     }

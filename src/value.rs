@@ -19,6 +19,10 @@ pub enum Value {
     Str(String),
     /// Bytes (a JS `Uint8Array`).
     Bytes(Vec<u8>),
+    /// The items of a list cell (a JS array in a list column).
+    List(Vec<Value>),
+    /// The fields of a struct cell by name (a JS object in a struct column).
+    Struct(Vec<(String, Value)>),
 }
 
 impl Value {
@@ -33,6 +37,8 @@ impl Value {
             Value::Str(s) if s.len() <= 32 => format!("string {s:?}"),
             Value::Str(s) => format!("string of {} bytes", s.len()),
             Value::Bytes(b) => format!("{} bytes", b.len()),
+            Value::List(items) => format!("a list of {} items", items.len()),
+            Value::Struct(fields) => format!("an object with {} properties", fields.len()),
         }
     }
 }

@@ -592,6 +592,8 @@ pub struct DbStats {
     pub manifest_version: u64,
     /// SSTs per level, `(level, count, bytes)`, lowest level first.
     pub levels: Vec<(u32, usize, u64)>,
+    /// Versions (rows) stored per level, in the order of `levels`.
+    pub level_rows: Vec<u64>,
     /// Compaction counters.
     pub compaction: CompactionMetrics,
 }
@@ -802,11 +804,18 @@ impl Db {
 
     /// Upserts the rows of an Arrow IPC stream (all its batches) in one commit.
     pub async fn put_ipc(&self, bytes: &[u8]) -> Result<Timestamp> {
+        let batch = self.ipc_batch(bytes)?;
+        self.put(batch).await
+    }
+
+    /// An Arrow IPC stream as one batch checked against the table's schema (dictionary
+    /// columns decoded), ready for [`Db::put`] or a transaction.
+    pub fn ipc_batch(&self, bytes: &[u8]) -> Result<RecordBatch> {
         let (schema, batches) = crate::ipc::decode_stream(bytes)?;
         let batch = arrow_select::concat::concat_batches(&schema, &batches)?;
         let batch = self.undictionary(batch)?;
         self.shared.schema.check_compatible(&batch.schema())?;
-        self.put(batch).await
+        Ok(batch)
     }
 
     /// Dictionary-encoded columns (apache-arrow encodes strings that way by default) become
@@ -925,6 +934,17 @@ impl Db {
             }
         }
         levels.sort_unstable();
+        let level_rows = levels
+            .iter()
+            .map(|l| {
+                st.version
+                    .ssts
+                    .iter()
+                    .filter(|h| h.meta.level == l.0)
+                    .map(|h| h.meta.rows)
+                    .sum()
+            })
+            .collect();
         Ok(DbStats {
             immutable_memtables: st.immutables.len(),
             mutable_rows: lock(&st.mutable)?.rows(),
@@ -934,6 +954,7 @@ impl Db {
             last_ts: st.visible_ts,
             manifest_version: st.version.manifest_version,
             levels,
+            level_rows,
             compaction: CompactionMetrics {
                 running: st.compaction.running as u64,
                 ..st.compaction.metrics.clone()

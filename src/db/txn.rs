@@ -40,6 +40,11 @@ impl Db {
 }
 
 impl Transaction {
+    /// The table this transaction writes to.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
     /// The snapshot timestamp the transaction reads at.
     pub fn read_ts(&self) -> Timestamp {
         self.snapshot.ts()

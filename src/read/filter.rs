@@ -174,6 +174,12 @@ impl Filter {
 
 /// A one-value array of `dt` holding `v` (type-checked like a written value).
 fn scalar(column: &str, dt: &DataType, v: &Value) -> Result<Scalar<ArrayRef>> {
+    if dt.is_nested() {
+        return Err(Error::InvalidArgument(format!(
+            "column '{column}' has type {dt}, which filters cannot compare (isNull and \
+             isNotNull work on it)"
+        )));
+    }
     let schema = Arc::new(Schema::new(vec![Field::new(column, dt.clone(), true)]));
     let mut b = RowsBuilder::new(schema, &[]).map_err(|_| {
         Error::InvalidArgument(format!(

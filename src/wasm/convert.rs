@@ -78,6 +78,40 @@ pub fn to_value(v: &JsValue, what: &dyn Fn() -> String) -> Result<Value> {
     )))
 }
 
+/// A row's cell: a scalar as [`to_value`], or for list and struct columns an array (items)
+/// or a plain object (fields by name), nested up to 32 deep.
+pub fn to_cell(v: &JsValue, what: &dyn Fn() -> String, depth: usize) -> Result<Value> {
+    if depth > 32 {
+        return Err(Error::InvalidArgument(format!(
+            "{} is nested more than 32 deep",
+            what()
+        )));
+    }
+    if Array::is_array(v) {
+        let arr: &Array = v.unchecked_ref();
+        return arr
+            .iter()
+            .enumerate()
+            .map(|(i, x)| to_cell(&x, &|| format!("{}[{i}]", what()), depth + 1))
+            .collect::<Result<Vec<_>>>()
+            .map(Value::List);
+    }
+    if is_plain_object(v) && !v.is_instance_of::<js_sys::Date>() {
+        let entries = Object::entries(v.unchecked_ref::<Object>());
+        return entries
+            .iter()
+            .map(|e| {
+                let pair: Array = e.unchecked_into();
+                let name = pair.get(0).as_string().unwrap_or_default();
+                let value = to_cell(&pair.get(1), &|| format!("{}.{name}", what()), depth + 1)?;
+                Ok((name, value))
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Value::Struct);
+    }
+    to_value(v, what)
+}
+
 /// A key: one value, or an array of values for a composite key.
 pub fn to_key(v: &JsValue) -> Result<Vec<Value>> {
     if Array::is_array(v) {
@@ -96,13 +130,44 @@ pub fn to_key(v: &JsValue) -> Result<Vec<Value>> {
     }
 }
 
+/// `delete`'s argument: one key, or an array of keys. With a one-column key an array lists
+/// keys; with a composite key an array of arrays does (a flat array is one composite key).
+pub fn to_keys(v: &JsValue, arity: usize) -> Result<Vec<Vec<Value>>> {
+    if !Array::is_array(v) {
+        return Ok(vec![to_key(v)?]);
+    }
+    let arr: &Array = v.unchecked_ref();
+    if arr.length() == 0 {
+        return Err(Error::InvalidArgument(
+            "delete was given an empty array; pass a key or a non-empty array of keys".into(),
+        ));
+    }
+    let nested = arr.iter().all(|x| Array::is_array(&x));
+    if arity > 1 && !nested {
+        return Ok(vec![to_key(v)?]);
+    }
+    arr.iter().map(|x| to_key(&x)).collect()
+}
+
 /// Parses the JS schema description: `{ column: "type" | { type, nullable } , ... }` in
 /// property order, or Arrow IPC bytes (a stream whose schema is used).
 /// Key columns are made non-nullable; other columns are nullable unless `nullable: false`.
 pub fn to_schema(v: &JsValue, key: &[String]) -> Result<SchemaRef> {
     if let Some(bytes) = v.dyn_ref::<Uint8Array>() {
+        // Arrow writers mark every field nullable by default; key columns never hold nulls.
         let (schema, _) = crate::ipc::decode_stream(&bytes.to_vec())?;
-        return Ok(schema);
+        let fields: Vec<Field> = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let is_key = key.iter().any(|k| k == f.name());
+                f.as_ref().clone().with_nullable(f.is_nullable() && !is_key)
+            })
+            .collect();
+        return Ok(Arc::new(Schema::new_with_metadata(
+            fields,
+            schema.metadata().clone(),
+        )));
     }
     if !is_plain_object(v) {
         return Err(Error::InvalidArgument(
@@ -119,33 +184,77 @@ pub fn to_schema(v: &JsValue, key: &[String]) -> Result<SchemaRef> {
     for entry in entries.iter() {
         let pair: Array = entry.unchecked_into();
         let name = pair.get(0).as_string().unwrap_or_default();
-        let spec = pair.get(1);
         let is_key = key.contains(&name);
-        let (type_name, nullable) = if let Some(t) = spec.as_string() {
-            (t, !is_key)
-        } else if is_plain_object(&spec) {
-            let t = prop(&spec, "type")?.as_string().ok_or_else(|| {
-                Error::InvalidArgument(format!("column '{name}' needs a string 'type'"))
-            })?;
-            let nullable = prop(&spec, "nullable")?;
-            let nullable = if nullable.is_undefined() {
-                !is_key
-            } else {
-                nullable.as_bool().ok_or_else(|| {
-                    Error::InvalidArgument(format!("column '{name}': 'nullable' must be a boolean"))
-                })?
-            };
-            (t, nullable)
-        } else {
-            return Err(Error::InvalidArgument(format!(
-                "column '{name}' must be a type name such as \"int64\" or {{ type, nullable }}"
-            )));
-        };
-        let dt = parse_type_name(&type_name)
-            .map_err(|e| Error::InvalidArgument(format!("column '{name}': {e}")))?;
-        fields.push(Field::new(name, dt, nullable));
+        fields.push(field_spec(&name, &pair.get(1), !is_key, 0)?);
     }
     Ok(Arc::new(Schema::new(fields)))
+}
+
+/// One column (or nested field) description: a type name, `{ type, nullable }`,
+/// `{ type: "list" | "largeList", items: spec }` or `{ type: "struct", fields: { name: spec } }`.
+fn field_spec(name: &str, spec: &JsValue, default_nullable: bool, depth: usize) -> Result<Field> {
+    let bad = |m: &str| Error::InvalidArgument(format!("column '{name}': {m}"));
+    if depth > 16 {
+        return Err(bad("types nest at most 16 deep"));
+    }
+    if let Some(t) = spec.as_string() {
+        let dt = parse_type_name(&t).map_err(|e| bad(&e.to_string()))?;
+        return Ok(Field::new(name, dt, default_nullable));
+    }
+    if !is_plain_object(spec) {
+        return Err(bad(
+            "must be a type name such as \"int64\" or { type, nullable } (with items for a \
+             list, fields for a struct)",
+        ));
+    }
+    let t = prop(spec, "type")?
+        .as_string()
+        .ok_or_else(|| bad("needs a string 'type'"))?;
+    let nullable = prop(spec, "nullable")?;
+    let nullable = if nullable.is_undefined() {
+        default_nullable
+    } else {
+        nullable
+            .as_bool()
+            .ok_or_else(|| bad("'nullable' must be a boolean"))?
+    };
+    let dt = match t.as_str() {
+        "list" | "largeList" => {
+            let items = prop(spec, "items")?;
+            if items.is_undefined() {
+                return Err(bad(
+                    "a list needs 'items', e.g. { type: \"list\", items: \"int64\" }",
+                ));
+            }
+            let item = Arc::new(field_spec("item", &items, true, depth + 1)?);
+            if t == "list" {
+                arrow_schema::DataType::List(item)
+            } else {
+                arrow_schema::DataType::LargeList(item)
+            }
+        }
+        "struct" => {
+            let children = prop(spec, "fields")?;
+            if !is_plain_object(&children) {
+                return Err(bad(
+                    "a struct needs 'fields', e.g. { type: \"struct\", fields: { x: \"float64\" } }",
+                ));
+            }
+            let entries = Object::entries(children.unchecked_ref::<Object>());
+            if entries.length() == 0 {
+                return Err(bad("a struct needs at least one field"));
+            }
+            let mut fields = Vec::with_capacity(entries.length() as usize);
+            for entry in entries.iter() {
+                let pair: Array = entry.unchecked_into();
+                let child = pair.get(0).as_string().unwrap_or_default();
+                fields.push(field_spec(&child, &pair.get(1), true, depth + 1)?);
+            }
+            arrow_schema::DataType::Struct(fields.into())
+        }
+        other => parse_type_name(other).map_err(|e| bad(&e.to_string()))?,
+    };
+    Ok(Field::new(name, dt, nullable))
 }
 
 /// The `key` option: a column name or an array of names.
@@ -203,9 +312,11 @@ pub fn rows_to_batch(
                 .ok_or_else(|| Error::Internal("column index out of range".into()))?;
             let v = Reflect::get(&row, name)
                 .map_err(|_| Error::InvalidArgument(format!("row {r}: unreadable property")))?;
-            to_value(&v, &|| {
-                format!("row {r}, column '{}'", arrow.field(i).name())
-            })
+            to_cell(
+                &v,
+                &|| format!("row {r}, column '{}'", arrow.field(i).name()),
+                0,
+            )
         })?;
     }
     b.finish()
@@ -278,21 +389,50 @@ pub fn to_scan_options(v: &JsValue) -> Result<ScanOptions> {
 
 /// A batch as an array of plain row objects (`{ column: value }`): numbers for numeric,
 /// date and timestamp columns (64-bit integers beyond 2^53 as BigInt), strings, booleans,
-/// `Uint8Array` for binary, `null` for nulls. For callers that want JSON rather than Arrow.
+/// `Uint8Array` for binary, arrays for lists, objects for structs, `null` for nulls. For
+/// callers that want JSON rather than Arrow.
 pub fn batch_to_rows(batch: &arrow_array::RecordBatch) -> Result<Array> {
-    use arrow_array::cast::AsArray;
-    use arrow_array::types::*;
-    use arrow_schema::{DataType, TimeUnit};
     let schema = batch.schema();
-    let names: Vec<JsValue> = schema
-        .fields()
-        .iter()
-        .map(|f| JsValue::from_str(f.name()))
-        .collect();
-    let rows = Array::new();
     let objects: Vec<js_sys::Object> = (0..batch.num_rows())
         .map(|_| js_sys::Object::new())
         .collect();
+    for (c, col) in batch.columns().iter().enumerate() {
+        let name = JsValue::from_str(schema.field(c).name());
+        for (r, obj) in objects.iter().enumerate() {
+            let v = js_cell(col.as_ref(), r, schema.field(c).name())?;
+            set_own(obj, &name, &v);
+        }
+    }
+    let rows = Array::new();
+    for o in objects {
+        rows.push(&o);
+    }
+    Ok(rows)
+}
+
+/// Sets `obj[name] = v` as an own property, even for the name `__proto__` (a plain
+/// assignment would call the prototype setter and drop the value).
+fn set_own(obj: &js_sys::Object, name: &JsValue, v: &JsValue) {
+    if name.as_string().as_deref() == Some("__proto__") {
+        let desc = js_sys::Object::new();
+        let _ = Reflect::set(&desc, &"value".into(), v);
+        let _ = Reflect::set(&desc, &"enumerable".into(), &JsValue::TRUE);
+        let _ = Reflect::set(&desc, &"writable".into(), &JsValue::TRUE);
+        let _ = Reflect::set(&desc, &"configurable".into(), &JsValue::TRUE);
+        let _ = Reflect::define_property(obj, name, &desc);
+    } else {
+        let _ = Reflect::set(obj, name, v);
+    }
+}
+
+/// One cell of `col` as a JS value.
+fn js_cell(col: &dyn arrow_array::Array, r: usize, column: &str) -> Result<JsValue> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::*;
+    use arrow_schema::{DataType, TimeUnit};
+    if col.is_null(r) {
+        return Ok(JsValue::NULL);
+    }
     let int = |v: i64| {
         if v.unsigned_abs() <= (1u64 << 53) {
             JsValue::from_f64(v as f64)
@@ -300,80 +440,73 @@ pub fn batch_to_rows(batch: &arrow_array::RecordBatch) -> Result<Array> {
             js_sys::BigInt::from(v).into()
         }
     };
-    for (c, col) in batch.columns().iter().enumerate() {
-        let name = names.get(c).cloned().unwrap_or(JsValue::UNDEFINED);
-        for (r, obj) in objects.iter().enumerate() {
-            let v = if col.is_null(r) {
-                JsValue::NULL
+    Ok(match col.data_type() {
+        DataType::Boolean => JsValue::from_bool(col.as_boolean().value(r)),
+        DataType::Int8 => int(col.as_primitive::<Int8Type>().value(r).into()),
+        DataType::Int16 => int(col.as_primitive::<Int16Type>().value(r).into()),
+        DataType::Int32 => int(col.as_primitive::<Int32Type>().value(r).into()),
+        DataType::Int64 => int(col.as_primitive::<Int64Type>().value(r)),
+        DataType::UInt8 => int(col.as_primitive::<UInt8Type>().value(r).into()),
+        DataType::UInt16 => int(col.as_primitive::<UInt16Type>().value(r).into()),
+        DataType::UInt32 => int(col.as_primitive::<UInt32Type>().value(r).into()),
+        DataType::UInt64 => {
+            let v = col.as_primitive::<UInt64Type>().value(r);
+            if v <= (1u64 << 53) {
+                JsValue::from_f64(v as f64)
             } else {
-                match col.data_type() {
-                    DataType::Boolean => JsValue::from_bool(col.as_boolean().value(r)),
-                    DataType::Int8 => int(col.as_primitive::<Int8Type>().value(r).into()),
-                    DataType::Int16 => int(col.as_primitive::<Int16Type>().value(r).into()),
-                    DataType::Int32 => int(col.as_primitive::<Int32Type>().value(r).into()),
-                    DataType::Int64 => int(col.as_primitive::<Int64Type>().value(r)),
-                    DataType::UInt8 => int(col.as_primitive::<UInt8Type>().value(r).into()),
-                    DataType::UInt16 => int(col.as_primitive::<UInt16Type>().value(r).into()),
-                    DataType::UInt32 => int(col.as_primitive::<UInt32Type>().value(r).into()),
-                    DataType::UInt64 => {
-                        let v = col.as_primitive::<UInt64Type>().value(r);
-                        if v <= (1u64 << 53) {
-                            JsValue::from_f64(v as f64)
-                        } else {
-                            js_sys::BigInt::from(v).into()
-                        }
-                    }
-                    DataType::Float32 => {
-                        JsValue::from_f64(col.as_primitive::<Float32Type>().value(r).into())
-                    }
-                    DataType::Float64 => {
-                        JsValue::from_f64(col.as_primitive::<Float64Type>().value(r))
-                    }
-                    DataType::Utf8 => JsValue::from_str(col.as_string::<i32>().value(r)),
-                    DataType::LargeUtf8 => JsValue::from_str(col.as_string::<i64>().value(r)),
-                    DataType::Binary => Uint8Array::from(col.as_binary::<i32>().value(r)).into(),
-                    DataType::LargeBinary => {
-                        Uint8Array::from(col.as_binary::<i64>().value(r)).into()
-                    }
-                    DataType::Date32 => int(col.as_primitive::<Date32Type>().value(r).into()),
-                    DataType::Date64 => int(col.as_primitive::<Date64Type>().value(r)),
-                    DataType::Timestamp(TimeUnit::Second, _) => {
-                        int(col.as_primitive::<TimestampSecondType>().value(r))
-                    }
-                    DataType::Timestamp(TimeUnit::Millisecond, _) => {
-                        int(col.as_primitive::<TimestampMillisecondType>().value(r))
-                    }
-                    DataType::Timestamp(TimeUnit::Microsecond, _) => {
-                        int(col.as_primitive::<TimestampMicrosecondType>().value(r))
-                    }
-                    DataType::Timestamp(TimeUnit::Nanosecond, _) => {
-                        int(col.as_primitive::<TimestampNanosecondType>().value(r))
-                    }
-                    other => {
-                        return Err(Error::InvalidArgument(format!(
-                            "column '{}' has type {other}, which has no JSON form here; read it as Arrow IPC",
-                            schema.field(c).name()
-                        )));
-                    }
-                }
-            };
-            if name.as_string().as_deref() == Some("__proto__") {
-                // A plain assignment would call the prototype setter and drop the value.
-                let desc = js_sys::Object::new();
-                let _ = Reflect::set(&desc, &"value".into(), &v);
-                let _ = Reflect::set(&desc, &"enumerable".into(), &JsValue::TRUE);
-                let _ = Reflect::set(&desc, &"writable".into(), &JsValue::TRUE);
-                let _ = Reflect::set(&desc, &"configurable".into(), &JsValue::TRUE);
-                let _ = Reflect::define_property(obj, &name, &desc);
-            } else {
-                let _ = Reflect::set(obj, &name, &v);
+                js_sys::BigInt::from(v).into()
             }
         }
-    }
-    for o in objects {
-        rows.push(&o);
-    }
-    Ok(rows)
+        DataType::Float32 => JsValue::from_f64(col.as_primitive::<Float32Type>().value(r).into()),
+        DataType::Float64 => JsValue::from_f64(col.as_primitive::<Float64Type>().value(r)),
+        DataType::Utf8 => JsValue::from_str(col.as_string::<i32>().value(r)),
+        DataType::LargeUtf8 => JsValue::from_str(col.as_string::<i64>().value(r)),
+        DataType::Binary => Uint8Array::from(col.as_binary::<i32>().value(r)).into(),
+        DataType::LargeBinary => Uint8Array::from(col.as_binary::<i64>().value(r)).into(),
+        DataType::FixedSizeBinary(_) => {
+            Uint8Array::from(col.as_fixed_size_binary().value(r)).into()
+        }
+        DataType::Date32 => int(col.as_primitive::<Date32Type>().value(r).into()),
+        DataType::Date64 => int(col.as_primitive::<Date64Type>().value(r)),
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            int(col.as_primitive::<TimestampSecondType>().value(r))
+        }
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            int(col.as_primitive::<TimestampMillisecondType>().value(r))
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            int(col.as_primitive::<TimestampMicrosecondType>().value(r))
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            int(col.as_primitive::<TimestampNanosecondType>().value(r))
+        }
+        DataType::List(_) | DataType::LargeList(_) => {
+            let items = if let Some(l) = col.as_list_opt::<i32>() {
+                l.value(r)
+            } else {
+                col.as_list::<i64>().value(r)
+            };
+            let out = Array::new();
+            for i in 0..items.len() {
+                out.push(&js_cell(items.as_ref(), i, column)?);
+            }
+            out.into()
+        }
+        DataType::Struct(fields) => {
+            let s = col.as_struct();
+            let obj = js_sys::Object::new();
+            for (f, child) in fields.iter().zip(s.columns()) {
+                let v = js_cell(child.as_ref(), r, column)?;
+                set_own(&obj, &JsValue::from_str(f.name()), &v);
+            }
+            obj.into()
+        }
+        other => {
+            return Err(Error::InvalidArgument(format!(
+                "column '{column}' has type {other}, which has no JSON form here; read it as Arrow IPC"
+            )));
+        }
+    })
 }
 
 /// A filter given as plain JSON: `{ and: [f, ...] }`, `{ or: [...] }`, `{ not: f }`,

@@ -2,6 +2,7 @@
 //! core, and returns Promises. No engine logic lives here.
 
 mod convert;
+mod options;
 mod storage;
 pub(crate) mod timer;
 
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use crate::db::{Db, DbBuilder};
 use crate::error::{Error, Result};
 use crate::storage::Storage;
-use convert::{prop, to_js_error, to_key, to_key_names, to_scan_options, to_schema};
+use convert::{prop, to_js_error, to_key, to_key_names, to_keys, to_scan_options, to_schema};
 
 fn promise<F>(fut: F) -> Promise
 where
@@ -108,6 +109,198 @@ impl JsScanCursor {
     }
 }
 
+impl JsScanCursor {
+    fn new(stream: crate::read::merge::ScanStream) -> Self {
+        Self {
+            stream: std::rc::Rc::new(std::cell::RefCell::new(CursorState::Idle(Box::new(stream)))),
+        }
+    }
+}
+
+/// A one-row batch (or none) as the JS result of `get`.
+fn row_result(batch: Option<arrow_array::RecordBatch>) -> Result<JsValue> {
+    match batch {
+        Some(batch) => {
+            let bytes = crate::ipc::encode_stream(&batch.schema(), &[batch])?;
+            Ok(Uint8Array::from(bytes.as_slice()).into())
+        }
+        None => Ok(JsValue::NULL),
+    }
+}
+
+/// A batch as the JS result of `scan`: one IPC stream.
+fn scan_result(batch: arrow_array::RecordBatch) -> Result<JsValue> {
+    let bytes = crate::ipc::encode_stream(&batch.schema(), &[batch])?;
+    Ok(Uint8Array::from(bytes.as_slice()).into())
+}
+
+/// `put`'s argument as a batch of the table's schema: row objects or IPC bytes.
+fn rows_arg(db: &Db, rows: &JsValue) -> Result<arrow_array::RecordBatch> {
+    if let Some(bytes) = rows.dyn_ref::<Uint8Array>() {
+        return db.ipc_batch(&bytes.to_vec());
+    }
+    if let Some(buf) = rows.dyn_ref::<js_sys::ArrayBuffer>() {
+        return db.ipc_batch(&Uint8Array::new(buf).to_vec());
+    }
+    if Array::is_array(rows) {
+        return convert::rows_to_batch(rows.unchecked_ref(), db.schema());
+    }
+    let arrow_like = rows.is_object()
+        && !prop(rows, "schema")?.is_undefined()
+        && !prop(rows, "batches")?.is_undefined();
+    Err(Error::InvalidArgument(if arrow_like {
+        "put takes Arrow IPC bytes, not an apache-arrow Table: pass tableToIPC(table, \"stream\")"
+            .into()
+    } else {
+        "put takes an array of row objects or Arrow IPC stream bytes (Uint8Array)".into()
+    }))
+}
+
+/// A read-only view of the table at one timestamp; see `Db.snapshot` and `Db.at`. Holding it
+/// keeps the versions it reads from compaction and GC: call `release()` when done.
+#[wasm_bindgen(js_name = Snapshot)]
+pub struct JsSnapshot {
+    snap: crate::db::Snapshot,
+}
+
+#[wasm_bindgen(js_class = Snapshot)]
+impl JsSnapshot {
+    /// The read timestamp: commits at or below it are visible.
+    #[wasm_bindgen(getter)]
+    pub fn timestamp(&self) -> f64 {
+        self.snap.ts() as f64
+    }
+
+    /// The row with this key as of the snapshot (Arrow IPC), or `null`.
+    pub fn get(&self, key: JsValue) -> Promise {
+        let snap = self.snap.clone();
+        promise(async move { row_result(snap.get(&to_key(&key)?).await?) })
+    }
+
+    /// The selected rows as of the snapshot, as one Arrow IPC stream.
+    pub fn scan(&self, options: JsValue) -> Promise {
+        let snap = self.snap.clone();
+        promise(async move { scan_result(snap.scan(&to_scan_options(&options)?).await?) })
+    }
+
+    /// A cursor over the selected rows as of the snapshot.
+    #[wasm_bindgen(js_name = scanCursor)]
+    pub fn scan_cursor(&self, options: JsValue) -> Promise {
+        let snap = self.snap.clone();
+        promise(async move {
+            let stream = snap.scan_stream(&to_scan_options(&options)?).await?;
+            Ok(JsScanCursor::new(stream).into())
+        })
+    }
+}
+
+/// Where a transaction is: open (shared with reads in flight) or finished.
+type TxnCell = std::rc::Rc<std::cell::RefCell<Option<std::rc::Rc<crate::db::Transaction>>>>;
+
+/// An optimistic transaction; see `Db.transaction`. Reads see its own writes; `commit`
+/// rejects with `CONFLICT` if another commit wrote one of its keys after it began.
+#[wasm_bindgen(js_name = Transaction)]
+pub struct JsTxn {
+    txn: TxnCell,
+}
+
+impl JsTxn {
+    fn open(cell: &TxnCell) -> Result<std::rc::Rc<crate::db::Transaction>> {
+        cell.borrow().clone().ok_or_else(|| {
+            Error::InvalidArgument(
+                "this transaction has already committed or aborted; start a new one".into(),
+            )
+        })
+    }
+}
+
+#[wasm_bindgen(js_class = Transaction)]
+impl JsTxn {
+    /// The snapshot timestamp the transaction reads at.
+    #[wasm_bindgen(getter, js_name = readTimestamp)]
+    pub fn read_timestamp(&self) -> f64 {
+        self.txn
+            .borrow()
+            .as_ref()
+            .map_or(0.0, |t| t.read_ts() as f64)
+    }
+
+    /// The row with this key (seeing this transaction's writes) as Arrow IPC, or `null`.
+    pub fn get(&self, key: JsValue) -> Promise {
+        let cell = self.txn.clone();
+        promise(async move {
+            let txn = Self::open(&cell)?;
+            row_result(txn.get(&to_key(&key)?).await?)
+        })
+    }
+
+    /// The selected rows (seeing this transaction's writes) as one Arrow IPC stream.
+    pub fn scan(&self, options: JsValue) -> Promise {
+        let cell = self.txn.clone();
+        promise(async move {
+            let txn = Self::open(&cell)?;
+            scan_result(txn.scan(&to_scan_options(&options)?).await?)
+        })
+    }
+
+    /// A cursor over the selected rows, seeing this transaction's writes.
+    #[wasm_bindgen(js_name = scanCursor)]
+    pub fn scan_cursor(&self, options: JsValue) -> Promise {
+        let cell = self.txn.clone();
+        promise(async move {
+            let txn = Self::open(&cell)?;
+            let stream = txn.scan_stream(&to_scan_options(&options)?).await?;
+            Ok(JsScanCursor::new(stream).into())
+        })
+    }
+
+    /// Buffers an upsert of rows (objects or IPC bytes) in the transaction.
+    pub fn put(&self, rows: JsValue) -> Promise {
+        let cell = self.txn.clone();
+        promise(async move {
+            let txn = Self::open(&cell)?;
+            let batch = rows_arg(txn.db(), &rows)?;
+            txn.put(batch)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Buffers the delete of a key (or of each key in an array) in the transaction.
+    pub fn delete(&self, key: JsValue) -> Promise {
+        let cell = self.txn.clone();
+        promise(async move {
+            let txn = Self::open(&cell)?;
+            let keys = to_keys(&key, txn.db().schema().key_indices().len())?;
+            txn.delete_many(&keys)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Commits every buffered write with one timestamp (resolved), or rejects with
+    /// `CONFLICT` and writes nothing.
+    pub fn commit(&self) -> Promise {
+        let cell = self.txn.clone();
+        promise(async move {
+            let txn = Self::open(&cell)?;
+            *cell.borrow_mut() = None;
+            let txn = std::rc::Rc::try_unwrap(txn).map_err(|t| {
+                *cell.borrow_mut() = Some(t);
+                Error::InvalidArgument(
+                    "commit() was called while a read of this transaction was still running; \
+                     await every read first"
+                        .into(),
+                )
+            })?;
+            Ok(JsValue::from_f64(txn.commit().await? as f64))
+        })
+    }
+
+    /// Drops every buffered write. Idempotent.
+    pub fn abort(&self) {
+        self.txn.borrow_mut().take();
+    }
+}
+
 /// Entry point of the JS API.
 #[wasm_bindgen]
 pub struct Anax;
@@ -146,9 +339,24 @@ impl Anax {
                 storage::Choice::Opfs(path) => builder.opfs(path),
                 storage::Choice::Store(s) => builder.with_storage(s),
             };
+            let builder = options::apply(&options, builder)?;
             let db = builder.open().await?;
             Ok(JsDb { db }.into())
         })
+    }
+
+    /// Test hook: executes a wasm trap, what a Rust panic compiles to, either at once
+    /// (`"sync"`) or inside a task of the executor (`"async"`). The JS layer must turn both
+    /// into `INTERNAL` rejections and refuse further calls; the tests call this last.
+    #[wasm_bindgen(js_name = __trapForTests)]
+    pub fn trap_for_tests(mode: JsValue) -> std::result::Result<Promise, JsValue> {
+        match mode.as_string().as_deref() {
+            Some("sync") => core::arch::wasm32::unreachable(),
+            Some("async") => Ok(promise(async { core::arch::wasm32::unreachable() })),
+            _ => Err(to_js_error(Error::InvalidArgument(
+                "__trapForTests takes \"sync\" or \"async\"".into(),
+            ))),
+        }
     }
 
     /// Checks that a storage backend honours Anax's contract (ranged reads, listing, deletes,
@@ -198,53 +406,32 @@ impl JsDb {
     pub fn put(&self, rows: JsValue) -> Promise {
         let db = self.db.clone();
         promise(async move {
-            let ts = if let Some(bytes) = rows.dyn_ref::<Uint8Array>() {
-                db.put_ipc(&bytes.to_vec()).await?
-            } else if Array::is_array(&rows) {
-                let batch = convert::rows_to_batch(rows.unchecked_ref(), db.schema())?;
-                db.put(batch).await?
-            } else {
-                return Err(Error::InvalidArgument(
-                    "put takes an array of row objects or Arrow IPC stream bytes (Uint8Array)"
-                        .into(),
-                ));
-            };
-            Ok(JsValue::from_f64(ts as f64))
+            let batch = rows_arg(&db, &rows)?;
+            Ok(JsValue::from_f64(db.put(batch).await? as f64))
         })
     }
 
-    /// Deletes a key (or, given an array of keys for a single-column key, each of them).
+    /// Deletes a key, or every key of an array of keys, in one commit (a composite key is an
+    /// array of its parts; several are an array of such arrays). Resolves to the commit
+    /// timestamp.
     pub fn delete(&self, key: JsValue) -> Promise {
         let db = self.db.clone();
         promise(async move {
-            let ts = db.delete(&to_key(&key)?).await?;
-            Ok(JsValue::from_f64(ts as f64))
+            let keys = to_keys(&key, db.schema().key_indices().len())?;
+            Ok(JsValue::from_f64(db.delete_many(&keys).await? as f64))
         })
     }
 
     /// Resolves to the row with this key as an Arrow IPC stream (`Uint8Array`), or `null`.
     pub fn get(&self, key: JsValue) -> Promise {
         let db = self.db.clone();
-        promise(async move {
-            match db.get(&to_key(&key)?).await? {
-                Some(batch) => {
-                    let bytes = crate::ipc::encode_stream(&batch.schema(), &[batch])?;
-                    Ok(Uint8Array::from(bytes.as_slice()).into())
-                }
-                None => Ok(JsValue::NULL),
-            }
-        })
+        promise(async move { row_result(db.get(&to_key(&key)?).await?) })
     }
 
     /// Resolves to the selected rows as one Arrow IPC stream (`Uint8Array`).
     pub fn scan(&self, options: JsValue) -> Promise {
         let db = self.db.clone();
-        promise(async move {
-            let opts = to_scan_options(&options)?;
-            let batch = db.scan(&opts).await?;
-            let bytes = crate::ipc::encode_stream(&batch.schema(), &[batch])?;
-            Ok(Uint8Array::from(bytes.as_slice()).into())
-        })
+        promise(async move { scan_result(db.scan(&to_scan_options(&options)?).await?) })
     }
 
     /// A cursor over the selected rows: each `next()` resolves to one Arrow IPC stream of at
@@ -256,12 +443,121 @@ impl JsDb {
         promise(async move {
             let opts = to_scan_options(&options)?;
             let stream = db.scan_stream(&opts).await?;
-            Ok(JsScanCursor {
-                stream: std::rc::Rc::new(std::cell::RefCell::new(CursorState::Idle(Box::new(
-                    stream,
-                )))),
-            }
-            .into())
+            Ok(JsScanCursor::new(stream).into())
+        })
+    }
+
+    /// Starts a transaction at the newest commit (`Db.transaction(fn)` in JS wraps it).
+    #[wasm_bindgen(js_name = beginTransaction)]
+    pub fn begin_transaction(&self) -> std::result::Result<JsTxn, JsValue> {
+        let txn = self.db.transaction().map_err(to_js_error)?;
+        Ok(JsTxn {
+            txn: std::rc::Rc::new(std::cell::RefCell::new(Some(std::rc::Rc::new(txn)))),
+        })
+    }
+
+    /// A consistent read view of everything committed so far.
+    pub fn snapshot(&self) -> std::result::Result<JsSnapshot, JsValue> {
+        let snap = self.db.snapshot().map_err(to_js_error)?;
+        Ok(JsSnapshot { snap })
+    }
+
+    /// Every retained version, oldest first: `[{ version, timestamp, wallMs, kind, ssts,
+    /// bytes, added, removed }]`.
+    pub fn versions(&self) -> Promise {
+        let db = self.db.clone();
+        promise(async move {
+            let list: Array = db
+                .versions()
+                .await?
+                .iter()
+                .map(|h| {
+                    let n = |v: u64| JsValue::from_f64(v as f64);
+                    let kind = match h.kind {
+                        crate::manifest::EditKind::Init => "init",
+                        crate::manifest::EditKind::Put => "put",
+                        crate::manifest::EditKind::Flush => "flush",
+                        crate::manifest::EditKind::Compact => "compact",
+                        crate::manifest::EditKind::Gc => "gc",
+                    };
+                    object(&[
+                        ("version", n(h.version)),
+                        ("timestamp", n(h.ts)),
+                        ("wallMs", n(h.wall_ms)),
+                        ("kind", JsValue::from_str(kind)),
+                        ("ssts", n(h.ssts.into())),
+                        ("bytes", n(h.bytes)),
+                        ("added", n(h.added.into())),
+                        ("removed", n(h.removed.into())),
+                    ])
+                })
+                .collect();
+            Ok(list.into())
+        })
+    }
+
+    /// A read-only view as of a retained version: a version number, `{ version }`, or
+    /// `{ timestamp }` (everything committed at or before that commit timestamp).
+    pub fn at(&self, at: JsValue) -> Promise {
+        let db = self.db.clone();
+        promise(async move {
+            let whole = |v: &JsValue, what: &str| {
+                v.as_f64()
+                    .filter(|n| *n >= 0.0 && n.fract() == 0.0 && *n <= 9_007_199_254_740_991.0)
+                    .map(|n| n as u64)
+                    .ok_or_else(|| {
+                        Error::InvalidArgument(format!(
+                            "at(): {what} must be a non-negative integer"
+                        ))
+                    })
+            };
+            let snap = if at.as_f64().is_some() {
+                db.at_version(whole(&at, "the version")?).await?
+            } else if at.is_object() && !prop(&at, "version")?.is_undefined() {
+                db.at_version(whole(&prop(&at, "version")?, "version")?)
+                    .await?
+            } else if at.is_object() && !prop(&at, "timestamp")?.is_undefined() {
+                db.at_timestamp(whole(&prop(&at, "timestamp")?, "timestamp")?)
+                    .await?
+            } else {
+                return Err(Error::InvalidArgument(
+                    "at() takes a version number, { version } or { timestamp }".into(),
+                ));
+            };
+            Ok(JsSnapshot { snap }.into())
+        })
+    }
+
+    /// Makes every acknowledged commit durable (for `commitAckMode: "fast"` and relaxed WAL
+    /// sync policies).
+    pub fn sync(&self) -> Promise {
+        let db = self.db.clone();
+        promise(async move {
+            db.sync().await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Runs up to `maxJobs` (default 1) of the compaction strategy's pending jobs, e.g. from
+    /// a cron on another handle of the same prefix; resolves to the number run.
+    #[wasm_bindgen(js_name = compactPending)]
+    pub fn compact_pending(&self, max_jobs: JsValue) -> Promise {
+        let db = self.db.clone();
+        promise(async move {
+            let n = if max_jobs.is_undefined() || max_jobs.is_null() {
+                1
+            } else {
+                max_jobs
+                    .as_f64()
+                    .filter(|n| *n >= 1.0 && n.fract() == 0.0 && *n <= 1_000.0)
+                    .ok_or_else(|| {
+                        Error::InvalidArgument(
+                            "compactPending(maxJobs): maxJobs must be an integer from 1 to 1000"
+                                .into(),
+                        )
+                    })? as usize
+            };
+            Ok(JsValue::from_f64(db.compact_pending(n).await?.len() as f64))
         })
     }
 
@@ -327,18 +623,34 @@ impl JsDb {
     pub fn stats(&self) -> std::result::Result<JsValue, JsValue> {
         let st = self.db.stats().map_err(to_js_error)?;
         let r = self.db.request_counts();
+        let n = |v: u64| JsValue::from_f64(v as f64);
         let levels: Array = st
             .levels
             .iter()
-            .map(|(level, files, bytes)| {
+            .zip(st.level_rows.iter())
+            .map(|((level, files, bytes), rows)| {
                 object(&[
                     ("level", JsValue::from_f64(f64::from(*level))),
-                    ("files", JsValue::from_f64(*files as f64)),
-                    ("bytes", JsValue::from_f64(*bytes as f64)),
+                    ("files", n(*files as u64)),
+                    ("rows", n(*rows)),
+                    ("bytes", n(*bytes)),
                 ])
             })
             .collect();
-        let n = |v: u64| JsValue::from_f64(v as f64);
+        let c = &st.compaction;
+        let compaction = object(&[
+            ("jobs", n(c.jobs)),
+            ("followUps", n(c.follow_ups)),
+            ("dropped", n(c.dropped)),
+            ("conflicts", n(c.conflicts)),
+            ("failed", n(c.failed)),
+            ("rowsIn", n(c.rows_in)),
+            ("rowsOut", n(c.rows_out)),
+            ("bytesIn", n(c.bytes_in)),
+            ("bytesOut", n(c.bytes_out)),
+            ("slowdowns", n(c.slowdowns)),
+            ("stalls", n(c.stalls)),
+        ]);
         let requests = object(&[
             ("get", n(r.get)),
             ("getRange", n(r.get_range)),
@@ -349,6 +661,8 @@ impl JsDb {
             ("head", n(r.head)),
             ("append", n(r.append)),
             ("sync", n(r.sync)),
+            ("bytesRead", n(r.bytes_read)),
+            ("bytesWritten", n(r.bytes_written)),
             ("total", n(r.total())),
         ]);
         // The module's linear memory (it only grows): what this isolate's Anax costs.
@@ -368,6 +682,7 @@ impl JsDb {
             ("sstRows", n(st.sst_rows)),
             ("sstBytes", n(st.sst_bytes)),
             ("levels", levels.into()),
+            ("compaction", compaction),
             ("requests", requests),
         ]))
     }

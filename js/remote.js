@@ -1,0 +1,231 @@
+// `Anax.openInWorker`: the database lives in a dedicated worker (where OPFS sync access
+// handles are allowed) and the main thread talks to it through the same Promise API. Results
+// come back as transferred buffers; arguments are structured-cloned (a bucket binding or any
+// function cannot cross, and is rejected with INVALID_ARGUMENT).
+import { AnaxError } from "./error.js";
+import { iterateCursor, runTransaction } from "./api.js";
+
+class Channel {
+  constructor(worker) {
+    this.worker = worker;
+    this.calls = new Map();
+    this.next = 1;
+    this.failed = null;
+    worker.onmessage = ({ data }) => {
+      const call = this.calls.get(data.id);
+      if (!call) return;
+      this.calls.delete(data.id);
+      if (data.ok) call.resolve(data.value);
+      else call.reject(new AnaxError(data.code, data.message));
+    };
+    const fail = (message) => {
+      this.failed = new AnaxError("INTERNAL", `the Anax worker failed: ${message}`);
+      for (const call of this.calls.values()) call.reject(this.failed);
+      this.calls.clear();
+    };
+    worker.onerror = (e) => fail(e.message || "it could not start");
+    worker.onmessageerror = () => fail("a reply could not be decoded");
+  }
+
+  call(target, op, args = []) {
+    if (this.failed) return Promise.reject(this.failed);
+    return new Promise((resolve, reject) => {
+      const id = this.next++;
+      this.calls.set(id, { resolve, reject });
+      try {
+        this.worker.postMessage({ id, target, op, args });
+      } catch (e) {
+        this.calls.delete(id);
+        reject(new AnaxError("INVALID_ARGUMENT", `this argument cannot be sent to the worker: ${e.message}`));
+      }
+    });
+  }
+}
+
+function wrap(channel, value) {
+  if (value === null || typeof value !== "object" || !("__handle" in value)) return value;
+  switch (value.kind) {
+    case "Snapshot":
+      return new RemoteSnapshot(channel, value.__handle, value.timestamp);
+    case "Transaction":
+      return new RemoteTransaction(channel, value.__handle, value.readTimestamp);
+    case "ScanCursor":
+      return new RemoteCursor(channel, value.__handle);
+    default:
+      return value;
+  }
+}
+
+class Handle {
+  constructor(channel, handle) {
+    this.channel = channel;
+    this.handle = handle;
+  }
+
+  async call(op, ...args) {
+    return wrap(this.channel, await this.channel.call(this.handle, op, args));
+  }
+}
+
+class Readable extends Handle {
+  get(key) {
+    return this.call("get", key);
+  }
+
+  scan(options) {
+    return this.call("scan", options);
+  }
+
+  scanCursor(options) {
+    return this.call("scanCursor", options);
+  }
+
+  scanBatches(options) {
+    return iterateCursor(this.scanCursor(options));
+  }
+}
+
+class RemoteCursor extends Handle {
+  next() {
+    return this.call("next");
+  }
+
+  nextRows() {
+    return this.call("nextRows");
+  }
+
+  free() {
+    this.call("free").catch(() => {});
+  }
+}
+
+class RemoteSnapshot extends Readable {
+  constructor(channel, handle, timestamp) {
+    super(channel, handle);
+    this.timestamp = timestamp;
+  }
+
+  release() {
+    this.call("release").catch(() => {});
+  }
+}
+
+class RemoteTransaction extends Readable {
+  constructor(channel, handle, readTimestamp) {
+    super(channel, handle);
+    this.readTimestamp = readTimestamp;
+  }
+
+  put(rows) {
+    return this.call("put", rows);
+  }
+
+  delete(key) {
+    return this.call("delete", key);
+  }
+
+  commit() {
+    return this.call("commit");
+  }
+
+  abort() {
+    return this.call("abort");
+  }
+}
+
+/** A database hosted in a dedicated worker; the same methods as `Db`, `stats()` async. */
+export class WorkerDb extends Readable {
+  constructor(channel, handle) {
+    super(channel, handle);
+    this.closed = false;
+  }
+
+  put(rows) {
+    return this.call("put", rows);
+  }
+
+  delete(key) {
+    return this.call("delete", key);
+  }
+
+  flush() {
+    return this.call("flush");
+  }
+
+  compact() {
+    return this.call("compact");
+  }
+
+  compactPending(maxJobs) {
+    return this.call("compactPending", maxJobs);
+  }
+
+  gc() {
+    return this.call("gc");
+  }
+
+  refresh() {
+    return this.call("refresh");
+  }
+
+  sync() {
+    return this.call("sync");
+  }
+
+  versions() {
+    return this.call("versions");
+  }
+
+  stats() {
+    return this.call("stats");
+  }
+
+  snapshot() {
+    return this.call("snapshot");
+  }
+
+  at(versionOrTimestamp) {
+    return this.call("at", versionOrTimestamp);
+  }
+
+  beginTransaction() {
+    return this.call("beginTransaction");
+  }
+
+  transaction(fn) {
+    return runTransaction(() => this.beginTransaction(), fn);
+  }
+
+  /** Closes the database and stops its worker. Idempotent. */
+  async close() {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.channel.call(this.handle, "close");
+    } finally {
+      this.channel.failed = new AnaxError("CLOSED", "the database is closed; open it again to continue");
+      this.channel.worker.terminate();
+    }
+  }
+
+  /** Test hook: a wasm trap inside the worker (see `Anax.__trapForTests`). */
+  __trapForTests(mode) {
+    return this.channel.call(0, "__trapForTests", [mode]);
+  }
+}
+
+/** Starts a dedicated module worker hosting one database opened with `options`. */
+export async function openInWorker(options) {
+  if (typeof Worker === "undefined") {
+    throw new AnaxError("INVALID_ARGUMENT", "openInWorker needs a browser with module Web Workers; use Anax.open here");
+  }
+  const worker = new Worker(new URL("./worker-host.js", import.meta.url), { type: "module", name: "anax" });
+  const channel = new Channel(worker);
+  try {
+    const opened = await channel.call(0, "open", [options]);
+    return new WorkerDb(channel, opened.__handle);
+  } catch (e) {
+    worker.terminate();
+    throw e;
+  }
+}

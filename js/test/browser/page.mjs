@@ -1,0 +1,43 @@
+// Runs the suite on the page's main thread, through Anax.openInWorker, or in a dedicated worker
+// (mode=worker); publishes the results as window.__results for the runner.
+import { Anax, AnaxError, filter } from "../../index.js";
+import { run } from "../../../target/js-test/suite.mjs";
+import { storagesFor, trapCodes } from "./env.mjs";
+
+const params = new URLSearchParams(location.search);
+const mode = params.get("mode");
+
+async function main() {
+  if (mode === "worker" || mode === "worker-trap" || mode === "worker-trap-async") {
+    const worker = new Worker(new URL(`./worker.mjs?${params}`, import.meta.url), { type: "module" });
+    return new Promise((resolve) => {
+      worker.onmessage = (e) => resolve(e.data);
+      worker.onerror = (e) => resolve([{ name: "worker", ok: false, error: e.message }]);
+    });
+  }
+  if (mode === "trap" || mode === "trap-async") {
+    const db = await Anax.open({ schema: { id: "utf8" }, key: "id" });
+    return trapCodes(() => Anax.__trapForTests(mode === "trap" ? "sync" : "async"), db);
+  }
+  if (mode === "openInWorker-trap") {
+    const db = await Anax.openInWorker({ schema: { id: "utf8" }, key: "id" });
+    return trapCodes(() => db.__trapForTests("sync"), db);
+  }
+  const remote = mode === "openInWorker";
+  const env = {
+    Anax,
+    AnaxError,
+    filter,
+    placement: remote ? "openInWorker" : "main",
+    open: (o) => (remote ? Anax.openInWorker(o) : Anax.open(o)),
+    // OPFS from the main thread works through createWritable; through openInWorker it runs
+    // with sync access handles in the worker.
+    storages: storagesFor(params, { opfs: true }),
+  };
+  return run(env, params.get("only"));
+}
+
+main().then(
+  (r) => (window.__results = r),
+  (e) => (window.__results = [{ name: "page", ok: false, error: String(e?.stack ?? e) }]),
+);

@@ -1,0 +1,21 @@
+// The suite inside a dedicated worker (OPFS sync access handles available here).
+import { Anax, AnaxError, filter } from "../../index.js";
+import { run } from "../../../target/js-test/suite.mjs";
+import { storagesFor, trapCodes } from "./env.mjs";
+
+const params = new URLSearchParams(location.search);
+const mode = params.get("mode");
+
+async function main() {
+  if (mode === "worker-trap" || mode === "worker-trap-async") {
+    const db = await Anax.open({ schema: { id: "utf8" }, key: "id" });
+    return trapCodes(() => Anax.__trapForTests(mode === "worker-trap" ? "sync" : "async"), db);
+  }
+  const env = { Anax, AnaxError, filter, placement: "worker", open: (o) => Anax.open(o), storages: storagesFor(params, { opfs: true }) };
+  return run(env, params.get("only"));
+}
+
+main().then(
+  (r) => postMessage(r),
+  (e) => postMessage([{ name: "worker", ok: false, error: String(e?.stack ?? e) }]),
+);

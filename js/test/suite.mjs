@@ -1,0 +1,567 @@
+// The JS API suite: every method and option of the npm package, run unchanged in every
+// placement (Node, workerd, a browser page's main thread, a dedicated worker, and through
+// `Anax.openInWorker`). Results are decoded with apache-arrow and their values asserted.
+//
+// `env`: { Anax, AnaxError, filter, placement, open, storages } where `open(options)` opens a
+// database the way this placement does (Anax.open or Anax.openInWorker) and `storages` lists
+// the backends available here as { name, storage(tag) } factories.
+import { tableFromIPC, tableToIPC, tableFromArrays, Table, vectorFromArray, Utf8, Float64, Int32 } from "apache-arrow";
+
+// ---- tiny assertion kit (no node:assert in browsers or workerd) ---------------------------
+
+function show(v) {
+  try {
+    return JSON.stringify(v, (_, x) => (typeof x === "bigint" ? `${x}n` : x instanceof Uint8Array ? `bytes[${Array.from(x)}]` : x));
+  } catch {
+    return String(v);
+  }
+}
+
+function eq(actual, expected, what = "value") {
+  if (show(actual) !== show(expected)) {
+    throw new Error(`${what}: expected ${show(expected)}, got ${show(actual)}`);
+  }
+}
+
+function ok(cond, what) {
+  if (!cond) throw new Error(`expected: ${what}`);
+}
+
+async function rejects(promiseOrFn, code, what) {
+  let error;
+  try {
+    await (typeof promiseOrFn === "function" ? promiseOrFn() : promiseOrFn);
+  } catch (e) {
+    error = e;
+  }
+  if (!error) throw new Error(`${what}: resolved, expected a ${code} rejection`);
+  if (error.name !== "AnaxError" || error.code !== code) {
+    throw new Error(`${what}: expected ${code}, got ${error.name} ${error.code}: ${error.message}`);
+  }
+  if (!error.message || error.message.length < 10) throw new Error(`${what}: the message says nothing: '${error.message}'`);
+  return error;
+}
+
+// ---- decoding ------------------------------------------------------------------------------
+
+/** A cell as plain JS: BigInt -> Number when exact, vectors -> arrays, struct rows -> objects. */
+function plain(v) {
+  if (v === null || v === undefined) return null;
+  if (typeof v === "bigint") return Number.isSafeInteger(Number(v)) ? Number(v) : v;
+  if (v instanceof Uint8Array) return v;
+  if (typeof v === "object" && typeof v.toArray === "function" && typeof v.numChildren === "undefined" && v.type) {
+    return Array.from(v.toArray(), plain);
+  }
+  if (typeof v === "object" && typeof v.toJSON === "function") {
+    const o = v.toJSON();
+    if (Array.isArray(o)) return o.map(plain);
+    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, plain(x)]));
+  }
+  return v;
+}
+
+function rows(bytes) {
+  ok(bytes instanceof Uint8Array, "an Arrow IPC Uint8Array");
+  const t = tableFromIPC(bytes);
+  return t.toArray().map((r) => Object.fromEntries(Object.entries(r.toJSON()).map(([k, v]) => [k, plain(v)])));
+}
+
+const ids = (bytes) => rows(bytes).map((r) => r.id);
+
+// ---- fixtures ------------------------------------------------------------------------------
+
+const people = { id: "utf8", name: { type: "utf8", nullable: true }, score: { type: "float64", nullable: true }, tag: "utf8" };
+
+function peopleRows(n, prefix = "p") {
+  return Array.from({ length: n }, (_, i) => ({
+    id: `${prefix}${String(i).padStart(5, "0")}`,
+    name: i % 7 === 0 ? null : `name ${i}`,
+    score: i % 100,
+    tag: ["a", "b", "c"][i % 3],
+  }));
+}
+
+/**
+ * Arrow IPC streams made by apache-arrow's builders. workerd forbids the code generation
+ * those builders use, so its runner makes these in Node and passes them in `env.fixtures`.
+ */
+export function arrowFixtures() {
+  const source = new Table({ id: vectorFromArray(["q", "p"], new Utf8()), v: vectorFromArray([1.5, 0.5], new Float64()), n: vectorFromArray([1, 2], new Int32()) });
+  return {
+    schemaOnly: tableToIPC(source.slice(0, 0), "stream"),
+    source: tableToIPC(source, "stream"),
+    // tableFromArrays dictionary-encodes strings.
+    dict: tableToIPC(tableFromArrays({ id: ["r"], v: Float64Array.from([9]), n: Int32Array.from([3]) }), "stream"),
+    other: tableToIPC(tableFromArrays({ other: Float64Array.from([1]) }), "stream"),
+  };
+}
+
+let counter = 0;
+function tag(name) {
+  counter += 1;
+  return `${name}-${Date.now().toString(36)}-${counter}`;
+}
+
+async function stats(db) {
+  return await db.stats();
+}
+
+// ---- cases ---------------------------------------------------------------------------------
+
+export function cases(env) {
+  const { AnaxError, filter: f } = env;
+  let fixtures = env.fixtures;
+  const fx = () => (fixtures ??= arrowFixtures());
+  const open = (options) => env.open({ storage: { kind: "memory" }, tableName: tag("t"), ...options });
+  const list = [];
+  const test = (name, fn, only) => list.push({ name, fn, only });
+
+  test("every column type round-trips from row objects", async () => {
+    const db = await open({
+      key: "id",
+      schema: {
+        id: "int64",
+        b: "bool",
+        i8: "int8", i16: "int16", i32: "int32", i64: "int64",
+        u8: "uint8", u16: "uint16", u32: "uint32", u64: "uint64",
+        f32: "float32", f64: "float64",
+        s: "utf8", ls: "large_utf8", bin: "binary", lbin: "large_binary", fixed: "fixed_size_binary[3]",
+        d32: "date32", d64: "date64", ts: "timestamp[ms]", tsz: "timestamp[us, UTC]",
+        tags: { type: "list", items: "utf8" },
+        nums: { type: "largeList", items: { type: "int32", nullable: false } },
+        at: { type: "struct", fields: { x: "float64", y: { type: "float64", nullable: true }, label: "utf8" } },
+        nested: { type: "list", items: { type: "struct", fields: { k: "utf8", v: "int64" } } },
+      },
+    });
+    const row = {
+      id: 1, b: true, i8: -8, i16: -16, i32: -32, i64: 2n ** 60n, u8: 8, u16: 16, u32: 32, u64: 2n ** 63n,
+      f32: 1.5, f64: -2.25, s: "héllo", ls: "large", bin: new Uint8Array([1, 2]), lbin: new Uint8Array([3]),
+      fixed: new Uint8Array([7, 8, 9]), d32: 19000, d64: 1_700_000_000_000, ts: 1_700_000_000_123, tsz: 1_700_000_000_123_456,
+      tags: ["x", null, "z"], nums: [1, 2, 3], at: { x: 1, label: "here" }, nested: [{ k: "a", v: 1 }, null],
+    };
+    await db.put([row, { id: 2 }]);
+    const [got] = rows(await db.get(1));
+    eq(got.b, true, "bool");
+    eq([got.i8, got.i16, got.i32], [-8, -16, -32], "small ints");
+    eq(got.i64, 2n ** 60n, "int64 beyond 2^53 stays exact");
+    eq(got.u64, 2n ** 63n, "uint64");
+    eq([got.f32, got.f64], [1.5, -2.25], "floats");
+    eq([got.s, got.ls], ["héllo", "large"], "strings");
+    eq([Array.from(got.bin), Array.from(got.lbin), Array.from(got.fixed)], [[1, 2], [3], [7, 8, 9]], "binary");
+    const t = tableFromIPC(await db.get(1));
+    eq(t.schema.fields.map((x) => String(x.type)), [
+      "Int64", "Bool", "Int8", "Int16", "Int32", "Int64", "Uint8", "Uint16", "Uint32", "Uint64", "Float32", "Float64",
+      "Utf8", "LargeUtf8", "Binary", "LargeBinary", "FixedSizeBinary[3]", "Date32<DAY>", "Date64<MILLISECOND>",
+      "Timestamp<MILLISECOND>", "Timestamp<MICROSECOND, UTC>", "List<Utf8>", "LargeList<Int32>",
+      "Struct<{x:Float64, y:Float64, label:Utf8}>", "List<Struct<{k:Utf8, v:Int64}>>",
+    ], "Arrow types");
+    eq(t.getChild("ts").type.unit, 1, "timestamp unit ms");
+    eq(plain(t.getChild("tags").get(0)), ["x", null, "z"], "list of strings");
+    eq(plain(t.getChild("nums").get(0)), [1, 2, 3], "large list");
+    eq(plain(t.getChild("at").get(0)), { x: 1, y: null, label: "here" }, "struct");
+    eq(plain(t.getChild("nested").get(0)), [{ k: "a", v: 1 }, null], "list of structs");
+    const [two] = rows(await db.get(2));
+    eq([two.b, two.tags, two.at], [null, null, null], "missing properties are null");
+    // The same through the JSON cursor.
+    const cursor = await db.scanCursor({ limit: 1 });
+    const [json] = await cursor.nextRows();
+    eq([json.i64, json.tags, json.at, json.nested], [2n ** 60n, ["x", null, "z"], { x: 1, y: null, label: "here" }, [{ k: "a", v: 1 }, null]], "nextRows");
+    eq(await cursor.nextRows(), null, "cursor end");
+    await db.close();
+  });
+
+  test("schema from Arrow IPC bytes; put accepts tableToIPC output and ArrayBuffers", async () => {
+    const db = await open({ schema: fx().schemaOnly, key: "id" });
+    await db.put(fx().source);
+    eq(rows(await db.scan()), [{ id: "p", v: 0.5, n: 2 }, { id: "q", v: 1.5, n: 1 }], "IPC put");
+    const dict = fx().dict;
+    await db.put(dict.buffer.slice(dict.byteOffset, dict.byteOffset + dict.byteLength));
+    eq(ids(await db.scan()), ["p", "q", "r"], "ArrayBuffer put with dictionary strings");
+    await rejects(db.put(tableFromIPC(fx().source)), "INVALID_ARGUMENT", "a Table object (not IPC)");
+    await db.close();
+  });
+
+  test("put, get, delete: timestamps, last row wins, many keys, composite keys", async () => {
+    const db = await open({ schema: people, key: "id" });
+    const t1 = await db.put([{ id: "a", tag: "x", score: 1 }, { id: "a", tag: "y", score: 2 }, { id: "b", tag: "z" }]);
+    const t2 = await db.put([{ id: "c", tag: "w" }]);
+    ok(typeof t1 === "number" && t2 > t1, "put resolves to increasing commit timestamps");
+    eq(rows(await db.get("a")), [{ id: "a", name: null, score: 2, tag: "y" }], "last row of a batch wins");
+    eq(await db.get("nope"), null, "missing key is null");
+    const t3 = await db.delete(["a", "c"]);
+    ok(t3 > t2, "delete resolves to a commit timestamp");
+    eq(ids(await db.scan()), ["b"], "deleted many");
+    await db.delete("b");
+    eq(ids(await db.scan()), [], "deleted one");
+
+    const comp = await open({ schema: { org: "utf8", n: "int32", v: "utf8" }, key: ["org", "n"] });
+    await comp.put([{ org: "x", n: 1, v: "x1" }, { org: "x", n: 2, v: "x2" }, { org: "y", n: 1, v: "y1" }]);
+    eq(rows(await comp.get(["x", 2])).map((r) => r.v), ["x2"], "composite get");
+    eq(rows(await comp.scan({ prefix: ["x"] })).map((r) => r.v), ["x1", "x2"], "prefix scan");
+    await comp.delete([["x", 1], ["y", 1]]);
+    eq(rows(await comp.scan()).map((r) => r.v), ["x2"], "composite delete of many");
+    await comp.delete(["x", 2]);
+    eq(rows(await comp.scan()).length, 0, "composite delete of one");
+    await db.close();
+    await comp.close();
+  });
+
+  test("scan: bounds, prefix, projection, limit, reverse and every filter operator", async () => {
+    const db = await open({ schema: people, key: "id" });
+    await db.put(peopleRows(30));
+    await db.flush();
+    await db.put([{ id: "p00003", name: "newer", score: 99, tag: "z" }]);
+    const r = (o) => db.scan(o);
+    eq(ids(await r({ start: "p00028" })), ["p00028", "p00029"], "start inclusive by default");
+    eq(ids(await r({ start: "p00028", startInclusive: false })), ["p00029"], "start exclusive");
+    eq(ids(await r({ end: "p00002" })), ["p00000", "p00001"], "end exclusive by default");
+    eq(ids(await r({ end: "p00001", endInclusive: true })), ["p00000", "p00001"], "end inclusive");
+    eq(ids(await r({ prefix: "p00010" })), ["p00010"], "prefix of a one-column key is that key");
+    eq(ids(await r({ limit: 3, reverse: true })), ["p00029", "p00028", "p00027"], "reverse + limit");
+    eq(rows(await r({ start: "p00003", limit: 1, projection: ["score", "id"] })), [{ score: 99, id: "p00003" }], "projection order, newest version");
+    const check = async (filter, expected, what) => eq(ids(await r({ filter })), expected, what);
+    await check(f.eq("score", 99), ["p00003"], "eq");
+    await check({ and: [f.ne("tag", "a"), f.lt("score", 3)] }, ["p00001", "p00002"], "ne + lt (JSON and helpers mix)");
+    await check(f.le("score", 1), ["p00000", "p00001"], "le");
+    await check(f.gt("score", 28), ["p00003", "p00029"], "gt");
+    await check(f.and(f.ge("score", 28), f.lt("score", 99)), ["p00028", "p00029"], "ge");
+    await check(f.between("score", 10, 11), ["p00010", "p00011"], "between");
+    await check(f.and(f.in("tag", ["z"]), f.isNotNull("name")), ["p00003"], "in + isNotNull");
+    await check(f.and(f.isNull("name"), f.lt("score", 10)), ["p00000", "p00007"], "isNull");
+    await check(f.or(f.startsWith("name", "name 2"), f.eq("id", "p00001")), ["p00001", "p00002", "p00020", "p00022", "p00023", "p00024", "p00025", "p00026", "p00027", "p00029"], "or + startsWith (null names never match)");
+    await check(f.not(f.lt("score", 29)), ["p00003", "p00029"], "not");
+    await db.close();
+  });
+
+  test("scanBatches and scanCursor stream bounded chunks", async () => {
+    const db = await open({ schema: people, key: "id" });
+    await db.put(peopleRows(20000));
+    let total = 0;
+    let chunks = 0;
+    let last = "";
+    for await (const chunk of db.scanBatches({ projection: ["id"] })) {
+      const t = tableFromIPC(chunk);
+      ok(t.numRows <= 8192, "a chunk holds at most 8,192 rows");
+      const first = t.getChild("id").get(0);
+      ok(first > last, "chunks come in key order");
+      last = t.getChild("id").get(t.numRows - 1);
+      total += t.numRows;
+      chunks += 1;
+    }
+    eq([total, chunks], [20000, 3], "rows and chunks");
+    for await (const chunk of db.scanBatches({ reverse: true, limit: 5 })) {
+      eq(ids(chunk), ["p19999", "p19998", "p19997", "p19996", "p19995"], "reverse limited batches");
+    }
+    const cursor = await db.scanCursor({ start: "p19998" });
+    eq(ids(await cursor.next()), ["p19998", "p19999"], "cursor next");
+    eq(await cursor.next(), null, "cursor end");
+    cursor.free();
+    await db.close();
+  });
+
+  test("transactions: read-your-writes, commit, abort on throw, CONFLICT", async () => {
+    const db = await open({ schema: people, key: "id" });
+    await db.put([{ id: "a", tag: "base", score: 1 }, { id: "b", tag: "base", score: 2 }]);
+    const result = await db.transaction(async (tx) => {
+      await tx.put([{ id: "c", tag: "tx" }]);
+      await tx.delete("a");
+      eq(ids(await tx.scan()), ["b", "c"], "scan sees own writes");
+      eq(rows(await tx.get("c"))[0].tag, "tx", "get sees own write");
+      eq(await tx.get("a"), null, "get sees own delete");
+      eq(ids(await db.scan()), ["a", "b"], "others do not see uncommitted writes");
+      const seen = [];
+      for await (const chunk of tx.scanBatches({ projection: ["id"] })) seen.push(...ids(chunk));
+      eq(seen, ["b", "c"], "scanBatches inside a transaction");
+      return "done";
+    });
+    eq(result, "done", "transaction resolves to the callback's value");
+    eq(ids(await db.scan()), ["b", "c"], "committed");
+
+    const boom = new Error("boom");
+    let thrown;
+    try {
+      await db.transaction(async (tx) => {
+        await tx.put([{ id: "z", tag: "lost" }]);
+        throw boom;
+      });
+    } catch (e) {
+      thrown = e;
+    }
+    ok(thrown === boom, "the callback's error is rethrown as is");
+    eq(await db.get("z"), null, "an aborted transaction wrote nothing");
+
+    const err = await rejects(
+      db.transaction(async (tx) => {
+        eq(rows(await tx.get("b"))[0].score, 2, "read inside");
+        await tx.put([{ id: "b", tag: "mine", score: 3 }]);
+        await db.put([{ id: "b", tag: "theirs", score: 4 }]);
+      }),
+      "CONFLICT",
+      "a concurrent commit to a written key",
+    );
+    ok(err instanceof AnaxError, "instanceof AnaxError");
+    eq(rows(await db.get("b"))[0].tag, "theirs", "the loser wrote nothing");
+
+    await db.transaction(async (tx) => {
+      await tx.get("b");
+      await db.put([{ id: "other", tag: "x" }]);
+      await tx.put([{ id: "b2", tag: "disjoint" }]);
+    });
+    eq(rows(await db.get("b2"))[0].tag, "disjoint", "no conflict on disjoint keys");
+
+    const tx = await db.beginTransaction();
+    ok(typeof tx.readTimestamp === "number", "readTimestamp");
+    await tx.put([{ id: "manual", tag: "m" }]);
+    await tx.commit();
+    await rejects(tx.commit(), "INVALID_ARGUMENT", "commit twice");
+    eq(rows(await db.get("manual"))[0].tag, "m", "manual commit");
+    await rejects(db.transaction("not a function"), "INVALID_ARGUMENT", "transaction without a callback");
+    await db.close();
+  });
+
+  test("snapshots, versions and time travel", async () => {
+    const db = await open({ schema: people, key: "id" });
+    const ts1 = await db.put([{ id: "a", tag: "v1" }]);
+    const snap = await db.snapshot();
+    eq(snap.timestamp, ts1, "snapshot timestamp");
+    await db.put([{ id: "a", tag: "v2" }, { id: "b", tag: "v2" }]);
+    await db.flush();
+    await db.compact();
+    eq(rows(await snap.get("a"))[0].tag, "v1", "snapshot get after compaction");
+    eq(ids(await snap.scan()), ["a"], "snapshot scan");
+    const seen = [];
+    for await (const chunk of snap.scanBatches()) seen.push(...ids(chunk));
+    eq(seen, ["a"], "snapshot scanBatches");
+    snap.release();
+    snap.release();
+    const versions = await db.versions();
+    ok(versions.length >= 2, "versions listed");
+    const last = versions[versions.length - 1];
+    for (const k of ["version", "timestamp", "wallMs", "kind", "ssts", "bytes", "added", "removed"]) ok(k in last, `versions have ${k}`);
+    eq(last.kind, "compact", "the newest version is the compaction");
+    const flushed = versions.find((v) => v.kind === "flush");
+    const byVersion = await db.at(flushed.version);
+    eq(rows(await byVersion.get("a"))[0].tag, "v2", "at(version)");
+    const byObject = await db.at({ version: flushed.version });
+    eq(ids(await byObject.scan()), ["a", "b"], "at({ version })");
+    const byTs = await db.at({ timestamp: ts1 });
+    eq(ids(await byTs.scan()), ["a"], "at({ timestamp })");
+    await rejects(db.at(999999), "NOT_FOUND", "a version never made");
+    await rejects(db.at({ nope: 1 }), "INVALID_ARGUMENT", "at() without version or timestamp");
+    await db.close();
+  });
+
+  test("flush, compact, compactPending, gc, refresh, sync and stats", async () => {
+    const db = await open({ schema: people, key: "id", compaction: { automatic: false } });
+    for (let i = 0; i < 5; i++) {
+      await db.put(peopleRows(50, `f${i}-`));
+      await db.flush();
+    }
+    let s = await stats(db);
+    eq(s.levels, [{ level: 0, files: 5, rows: 250, bytes: s.sstBytes }], "five L0 files with their rows");
+    eq(s.memtableRows, 0, "flushed");
+    ok(s.requests.putConditional > 0 && s.requests.total >= s.requests.putConditional + s.requests.get && s.requests.bytesWritten > 0, `requests by kind: ${show(s.requests)}`);
+    ok(typeof s.wasmMemoryBytes === "number" && s.wasmMemoryBytes > 0, "wasm memory");
+    eq(await db.compactPending(2), 1, "one leveled job pending");
+    s = await stats(db);
+    eq(s.levels.map((l) => [l.level, l.files, l.rows]), [[1, 1, 250]], "L0 merged into L1");
+    eq(s.compaction.jobs, 1, "compaction metrics");
+    await db.put(peopleRows(10, "g"));
+    await db.flush();
+    const report = await db.compact();
+    eq([report.inputs, report.rowsOut], [2, 260], "full compaction report");
+    const gc = await db.gc();
+    for (const k of ["sstsDeleted", "orphansDeleted", "walSegmentsDeleted", "archivesDeleted", "historyFloor"]) ok(typeof gc[k] === "number", `gc ${k}`);
+    eq(await db.refresh(), false, "nothing new from other writers");
+    await db.sync();
+    eq(rows(await db.scan({ filter: f.startsWith("id", "g") })).length, 10, "data intact");
+    await rejects(db.compactPending(0), "INVALID_ARGUMENT", "compactPending(0)");
+    await db.close();
+  });
+
+  test("open options: durability, seal, WAL, minor compaction, retention, CAS backoff, ack mode", async () => {
+    const variants = [
+      { durability: "wal", wal: { syncPolicy: "always", segmentBytes: 4096, flushIntervalMs: 0, retentionBytes: 0, queueSize: 8, recovery: "strict", dir: "log" } },
+      { wal: { syncPolicy: { intervalBytes: 1024 }, segmentMaxAgeMs: 1000 } },
+      { wal: { syncPolicy: { intervalMs: 5 } } },
+      { wal: { syncPolicy: "disabled" } },
+      { durability: "sealEveryBatch" },
+      { durability: "volatile" },
+      { seal: "never" },
+      { seal: { rows: 7 }, minorCompaction: { segmentThreshold: 2, targetLevel: 0 } },
+      { seal: { bytes: 2048 }, minorCompaction: false },
+      { seal: { batches: 1 } },
+      { seal: { ageMs: 1 } },
+      { retention: { minVersions: 2, maxAgeMs: 10, graceMs: 0 }, casBackoff: { baseMs: 1, maxMs: 5, maxAttempts: 3 } },
+      { commitAckMode: "fast" },
+      { commitAckMode: "strict", durability: "sealEveryBatch" },
+    ];
+    for (const options of variants) {
+      const what = show(options);
+      const db = await open({ schema: people, key: "id", ...options });
+      for (let i = 0; i < 4; i++) await db.put(peopleRows(5, `o${i}-`));
+      await db.delete("o0-00000");
+      await db.sync();
+      await db.flush();
+      const s = await stats(db);
+      eq(rows(await db.scan()).length, 19, `${what}: rows`);
+      eq(s.sstRows + s.memtableRows >= 19, true, `${what}: rows stored`);
+      await db.gc();
+      await db.close();
+    }
+  });
+
+  test("compaction options: strategies, output caps, backpressure, cascade, background", async () => {
+    const strategies = [
+      "leveled",
+      { kind: "leveled", l0Trigger: 2, l1TargetBytes: 4096, sizeRatio: 2, maxLevel: 3 },
+      "tiered",
+      { kind: "tiered", minMerge: 2, maxMerge: 4, sizeRatio: 3 },
+      "timeWindow",
+      { kind: "timeWindow", windowMs: 60_000, minMerge: 2 },
+    ];
+    for (const strategy of strategies) {
+      const what = show(strategy);
+      const db = await open({
+        schema: people,
+        key: "id",
+        seal: { batches: 1 },
+        minorCompaction: { segmentThreshold: 1 },
+        compaction: {
+          strategy,
+          maxConcurrentJobs: 1,
+          queueCapacity: 2,
+          maxOutputRows: 40,
+          maxOutputBytes: 1 << 20,
+          periodicTickMs: 1,
+          l0Backpressure: { slowdownFiles: 3, slowdownDelayMs: 1, stopFiles: 6, stopRecheckMs: 1, slowdownBytes: 1 << 20, stopBytes: 1 << 22 },
+          cascade: { maxFollowUps: 2, cooldownMs: 0 },
+          automatic: true,
+          background: false,
+        },
+      });
+      for (let i = 0; i < 8; i++) await db.put(peopleRows(20, `c${i}-`));
+      const s = await stats(db);
+      ok(s.compaction.jobs > 0, `${what}: jobs ran (${show(s.compaction)})`);
+      ok(s.levels.filter((l) => l.level === 0).every((l) => l.files < 6), `${what}: backpressure kept L0 below stop`);
+      eq(rows(await db.scan()).length, 160, `${what}: every row readable`);
+      await db.close();
+    }
+    const bg = await open({ schema: people, key: "id", seal: { batches: 1 }, minorCompaction: { segmentThreshold: 1 }, compaction: { background: true, l0Backpressure: false, strategy: { kind: "leveled", l0Trigger: 2 } } });
+    for (let i = 0; i < 6; i++) await bg.put(peopleRows(10, `bg${i}-`));
+    for (let i = 0; i < 50 && (await stats(bg)).compaction.jobs === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    ok((await stats(bg)).compaction.jobs > 0, "background jobs ran on the event loop");
+    eq(rows(await bg.scan()).length, 60, "background: rows");
+    await bg.close();
+  });
+
+  test("close is idempotent and later calls reject with CLOSED", async () => {
+    const db = await open({ schema: people, key: "id" });
+    await db.put([{ id: "a", tag: "x" }]);
+    await db.close();
+    await db.close();
+    await rejects(db.get("a"), "CLOSED", "get after close");
+    await rejects(db.put([{ id: "b", tag: "y" }]), "CLOSED", "put after close");
+    await rejects(db.scan(), "CLOSED", "scan after close");
+  });
+
+  test("bad input: each call rejects with its code and the database works afterwards", async () => {
+    const db = await open({ schema: { ...people, tag: { type: "utf8", nullable: false }, blob: "binary", n: "int32" }, key: "id" });
+    await db.put([{ id: "keep", tag: "k" }]);
+    const big = "x".repeat(64);
+    const table = [
+      ["open: no options", () => env.open(), "INVALID_ARGUMENT"],
+      ["open: no key", () => env.open({ schema: people }), "INVALID_ARGUMENT"],
+      ["open: key not a column", () => env.open({ schema: people, key: "nope" }), "INVALID_ARGUMENT"],
+      ["open: unknown type", () => env.open({ schema: { id: "utf9" }, key: "id" }), "INVALID_ARGUMENT"],
+      ["open: empty schema", () => env.open({ schema: {}, key: "id" }), "INVALID_ARGUMENT"],
+      ["open: list key", () => env.open({ schema: { id: { type: "list", items: "int32" } }, key: "id" }), "INVALID_ARGUMENT"],
+      ["open: list without items", () => env.open({ schema: { id: "utf8", l: { type: "list" } }, key: "id" }), "INVALID_ARGUMENT"],
+      ["open: unknown option", () => env.open({ schema: people, key: "id", sael: "never" }), "INVALID_ARGUMENT"],
+      ["open: unknown storage kind", () => env.open({ schema: people, key: "id", storage: { kind: "ftp" } }), "INVALID_ARGUMENT"],
+      ["open: bad seal", () => env.open({ schema: people, key: "id", seal: { rows: -1 } }), "INVALID_ARGUMENT"],
+      ["open: two seal policies", () => env.open({ schema: people, key: "id", seal: { rows: 1, bytes: 1 } }), "INVALID_ARGUMENT"],
+      ["open: bad strategy", () => env.open({ schema: people, key: "id", compaction: { strategy: "fifo" } }), "INVALID_ARGUMENT"],
+      ["open: stop below slowdown", () => env.open({ schema: people, key: "id", compaction: { l0Backpressure: { slowdownFiles: 8, stopFiles: 4 } } }), "INVALID_ARGUMENT"],
+      ["open: bad ack mode", () => env.open({ schema: people, key: "id", commitAckMode: "eventually" }), "INVALID_ARGUMENT"],
+      ["open: wal with sealEveryBatch", () => env.open({ schema: people, key: "id", durability: "sealEveryBatch", wal: {} }), "INVALID_ARGUMENT"],
+      ["open: bad schema bytes", () => env.open({ schema: new Uint8Array([1, 2, 3]), key: "id" }), "INVALID_ARGUMENT"],
+      ["put: not rows", () => db.put("rows"), "INVALID_ARGUMENT"],
+      ["put: a number", () => db.put(42), "INVALID_ARGUMENT"],
+      ["put: row not an object", () => db.put([1]), "INVALID_ARGUMENT"],
+      ["put: null key", () => db.put([{ id: null, tag: "x" }]), "KEY_NULL"],
+      ["put: missing key", () => db.put([{ tag: "x" }]), "KEY_NULL"],
+      ["put: unknown column", () => db.put([{ id: "x", tag: "x", color: "red" }]), "SCHEMA_MISMATCH"],
+      ["put: wrong type", () => db.put([{ id: "x", tag: "x", score: "high" }]), "TYPE_MISMATCH"],
+      ["put: int out of range", () => db.put([{ id: "x", tag: "x", n: 2 ** 40 }]), "TYPE_MISMATCH"],
+      ["put: null in non-null column", () => db.put([{ id: "x", tag: null }]), "TYPE_MISMATCH"],
+      ["put: nested value in scalar column", () => db.put([{ id: "x", tag: ["a"] }]), "TYPE_MISMATCH"],
+      ["put: invalid IPC bytes", () => db.put(new Uint8Array([255, 255, 255, 255, 1, 0, 0, 0, 9])), "INVALID_ARGUMENT"],
+      ["put: IPC of another schema", () => db.put(fx().other), "SCHEMA_MISMATCH"],
+      ["put: bigint beyond 64 bits", () => db.put([{ id: "x", tag: "x", n: 2n ** 70n }]), "INVALID_ARGUMENT"],
+      ["get: no key", () => db.get(), "INVALID_ARGUMENT"],
+      ["get: object key", () => db.get({ id: "a" }), "INVALID_ARGUMENT"],
+      ["get: wrong key type", () => db.get(12), "TYPE_MISMATCH"],
+      ["delete: empty array", () => db.delete([]), "INVALID_ARGUMENT"],
+      ["scan: options not an object", () => db.scan("all"), "INVALID_ARGUMENT"],
+      ["scan: unknown projection column", () => db.scan({ projection: ["nope"] }), "INVALID_ARGUMENT"],
+      ["scan: negative limit", () => db.scan({ limit: -1 }), "INVALID_ARGUMENT"],
+      ["scan: reverse not boolean", () => db.scan({ reverse: "yes" }), "INVALID_ARGUMENT"],
+      ["scan: filter unknown column", () => db.scan({ filter: f.eq("nope", 1) }), "INVALID_ARGUMENT"],
+      ["scan: filter two operators", () => db.scan({ filter: { eq: ["id", "a"], ne: ["id", "b"] } }), "INVALID_ARGUMENT"],
+      ["scan: filter unknown operator", () => db.scan({ filter: { like: ["id", "a%"] } }), "INVALID_ARGUMENT"],
+      ["scan: filter wrong arity", () => db.scan({ filter: { between: ["score", 1] } }), "INVALID_ARGUMENT"],
+      ["scan: filter type mismatch", () => db.scan({ filter: f.gt("score", "high") }), "TYPE_MISMATCH"],
+      ["scan: filter not an object", () => db.scan({ filter: "score > 1" }), "INVALID_ARGUMENT"],
+      ["scan: bad bound", () => db.scan({ start: { a: 1 } }), "INVALID_ARGUMENT"],
+      ["scanCursor: bad options", () => db.scanCursor({ limit: 1.5 }), "INVALID_ARGUMENT"],
+      ["at: bad argument", () => db.at("yesterday"), "INVALID_ARGUMENT"],
+      ["compactPending: bad count", () => db.compactPending(-3), "INVALID_ARGUMENT"],
+    ];
+    ok(table.length >= 30, "at least 30 cases");
+    for (const [what, call, code] of table) await rejects(call, code, what);
+    // Oversized values are stored intact, not truncated or rejected by accident.
+    const huge = new Uint8Array(2 << 20).fill(7);
+    await db.put([{ id: "huge", tag: big, blob: huge }]);
+    const [h] = rows(await db.get("huge"));
+    eq([h.blob.length, h.blob[12345], h.tag.length], [2 << 20, 7, 64], "a 2 MiB value");
+    await db.put([{ id: "after", tag: "ok", n: 5 }]);
+    eq(ids(await db.scan()), ["after", "huge", "keep"], "the database works after every bad call");
+    await db.close();
+  });
+
+  for (const backend of env.storages ?? []) {
+    test(`storage ${backend.name}: write, reopen, read`, async () => {
+      const storage = backend.storage(tag(backend.name));
+      const a = await env.open({ schema: people, key: "id", storage, tableName: "t" });
+      await a.put(peopleRows(25));
+      await a.delete("p00001");
+      await a.flush();
+      await a.put([{ id: "p00002", tag: "after-flush" }]);
+      await a.close();
+      const b = await env.open({ schema: people, key: "id", storage, tableName: "t" });
+      const all = rows(await b.scan());
+      eq(all.length, 24, "rows after reopen");
+      eq(all.find((r) => r.id === "p00002").tag, "after-flush", "newest version after reopen");
+      await b.close();
+    });
+  }
+
+  return list;
+}
+
+/** Runs every case; resolves to [{ name, ok, ms, error }] (never rejects). */
+export async function run(env, filterName) {
+  const results = [];
+  for (const c of cases(env)) {
+    if (filterName && !c.name.includes(filterName)) continue;
+    const start = Date.now();
+    try {
+      await c.fn();
+      results.push({ name: c.name, ok: true, ms: Date.now() - start });
+    } catch (e) {
+      results.push({ name: c.name, ok: false, ms: Date.now() - start, error: `${e?.name}: ${e?.code ?? ""} ${e?.message}\n${e?.stack ?? ""}` });
+    }
+  }
+  return results;
+}
