@@ -6,13 +6,15 @@
 // trapped wasm instance into `INTERNAL` rejections instead of a dead page or isolate.
 
 import { AnaxError } from "./error.js";
+import { isTrap, setTrapHandler } from "./tasks.js";
 
 export { AnaxError, ErrorCodes } from "./error.js";
 export { filter } from "./filter.js";
 
 // A trap (a Rust panic) leaves the instance's memory in an unknown state: every later call on
 // any handle of this instance rejects with INTERNAL instead of running on it, and calls in
-// flight when it happens reject too (a trap inside a task never settles its own promise).
+// flight when it happens reject too (a trap inside a task never settles its own promise; the
+// glue's scheduler in js/tasks.js reports those).
 let poisoned = null;
 const pending = new Set();
 
@@ -25,10 +27,6 @@ function internal(cause) {
   );
 }
 
-function isTrap(e) {
-  return typeof WebAssembly !== "undefined" && e instanceof WebAssembly.RuntimeError;
-}
-
 function poison(e) {
   poisoned ??= internal(e);
   for (const reject of pending) reject(poisoned);
@@ -36,13 +34,7 @@ function poison(e) {
   return poisoned;
 }
 
-// Traps inside wasm-bindgen's task queue surface as global errors, not as rejections.
-globalThis.addEventListener?.("error", (event) => {
-  if (isTrap(event.error)) {
-    poison(event.error);
-    event.preventDefault?.();
-  }
-});
+setTrapHandler(poison);
 
 function translate(e) {
   if (e instanceof AnaxError) return e;
@@ -51,19 +43,27 @@ function translate(e) {
     return new AnaxError("INVALID_ARGUMENT", `a value could not be passed to the database: ${e.message}`);
   }
   if (e instanceof Error) {
-    // wasm-bindgen's glue throws plain errors for values it cannot convert.
+    // wasm-bindgen's glue throws plain errors for values it cannot convert (or for a handle
+    // used after free()).
     return new AnaxError("INVALID_ARGUMENT", e.message);
   }
   return new AnaxError("INTERNAL", String(e));
 }
 
+// The wasm call starts synchronously (a method clones its handle before returning), so
+// `const p = snap.get(k); snap.release();` stays valid.
 function guardAsync(fn) {
   return function guarded(...args) {
     return new Promise((resolve, reject) => {
       if (poisoned) return reject(poisoned);
+      let result;
+      try {
+        result = fn.apply(this, args);
+      } catch (e) {
+        return reject(translate(e));
+      }
       pending.add(reject);
-      Promise.resolve()
-        .then(() => fn.apply(this, args))
+      Promise.resolve(result)
         .then(resolve, (e) => reject(translate(e)))
         .finally(() => pending.delete(reject));
     });

@@ -58,7 +58,7 @@ export class AnaxError extends Error {
 export const ErrorCodes: readonly ErrorCode[];
 
 /**
- * A column type: `bool`, `int8`..`int64`, `uint8`..`uint64`, `float32`, `float64`, `utf8`
+ * A column type: `bool` (alias `boolean`), `int8`..`int64`, `uint8`..`uint64`, `float32`, `float64` (alias `double`), `utf8`
  * (alias `string`), `large_utf8`, `binary`, `large_binary`, `fixed_size_binary[N]`, `date32`,
  * `date64`, `timestamp[s|ms|us|ns]` or `timestamp[unit, TZ]`.
  */
@@ -79,7 +79,9 @@ export type ColumnSpec =
   | { type: "struct"; fields: { [name: string]: ColumnSpec }; nullable?: boolean };
 
 /**
- * Columns in order. A bare type is nullable, except for key columns which are never null.
+ * Columns in order. A bare type is nullable, except for key columns which are never null
+ * (declaring a key column `nullable: true` is `INVALID_ARGUMENT`). Unknown properties in a
+ * column's object are rejected.
  * @example { id: "utf8", score: { type: "float64", nullable: false } }
  */
 export type SchemaSpec = Record<string, ColumnSpec>;
@@ -222,7 +224,11 @@ export interface OpenOptions {
   wal?: WalOptions;
   /** Manifest compare-and-swap retry backoff (default 50 ms doubling to 1 s, 16 attempts). */
   casBackoff?: { baseMs?: number; maxMs?: number; maxAttempts?: number };
-  /** History kept for time travel (default: 16 versions, one hour, 10-minute grace for dropped files). */
+  /**
+   * History kept for time travel (default: 16 versions, one hour, 10-minute grace for dropped
+   * files). Keep `graceMs` above the longest time any writer of the prefix takes from writing an
+   * SST to committing it: GC deletes unreferenced files older than that.
+   */
   retention?: { minVersions?: number; maxAgeMs?: number; graceMs?: number };
   /**
    * When a commit resolves: `"strict"` (default) once durable; `"fast"` once applied in memory,
@@ -392,7 +398,7 @@ export interface DbMethods extends Readable {
   at(versionOrTimestamp: number | { version: number } | { timestamp: number }): Promise<Snapshot>;
   /** Seals the memtable and writes it to an SST now. */
   flush(): Promise<void>;
-  /** Merges every SST into one file at the deepest level. */
+  /** Merges every SST into one sorted run at the deepest level (files cut at `maxOutputBytes` / `maxOutputRows`). */
   compact(): Promise<CompactReport>;
   /** Runs up to `maxJobs` (default 1) pending strategy jobs; resolves to how many ran. */
   compactPending(maxJobs?: number): Promise<number>;
@@ -482,6 +488,7 @@ export interface DbStats {
   wasmMemoryBytes: number;
   manifestVersion: number;
   lastTs: number;
+  /** Versions in the mutable memtable (sealed memtables waiting for a flush are not counted). */
   memtableRows: number;
   sstRows: number;
   sstBytes: number;

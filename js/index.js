@@ -5,7 +5,7 @@ import { makeAnax } from "./api.js";
 import { openInWorker } from "./remote.js";
 
 export { AnaxError, ErrorCodes, filter } from "./api.js";
-export { Db, Snapshot, Transaction, ScanCursor };
+export { Db };
 
 let loading;
 

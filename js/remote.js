@@ -18,13 +18,25 @@ class Channel {
       if (data.ok) call.resolve(data.value);
       else call.reject(new AnaxError(data.code, data.message));
     };
-    const fail = (message) => {
-      this.failed = new AnaxError("INTERNAL", `the Anax worker failed: ${message}`);
-      for (const call of this.calls.values()) call.reject(this.failed);
-      this.calls.clear();
-    };
-    worker.onerror = (e) => fail(e.message || "it could not start");
-    worker.onmessageerror = () => fail("a reply could not be decoded");
+    const broken = (message) => new AnaxError("INTERNAL", `the Anax worker failed: ${message}`);
+    worker.onerror = (e) => this.fail(broken(e.message || "it could not start"));
+    worker.onmessageerror = () => this.fail(broken("a reply could not be decoded"));
+    // Handles the caller dropped without release()/free() are released in the worker too.
+    this.finalizer =
+      typeof FinalizationRegistry === "undefined"
+        ? null
+        : new FinalizationRegistry(({ handle, op }) => {
+            this.call(handle, op).catch(() => {});
+          });
+  }
+
+  /** Ends the channel: every waiting and later call rejects with `error`; the worker stops. */
+  fail(error) {
+    if (this.failed) return;
+    this.failed = error;
+    for (const call of this.calls.values()) call.reject(error);
+    this.calls.clear();
+    this.worker.terminate();
   }
 
   call(target, op, args = []) {
@@ -44,16 +56,26 @@ class Channel {
 
 function wrap(channel, value) {
   if (value === null || typeof value !== "object" || !("__handle" in value)) return value;
+  let proxy;
+  let release;
   switch (value.kind) {
     case "Snapshot":
-      return new RemoteSnapshot(channel, value.__handle, value.timestamp);
+      proxy = new RemoteSnapshot(channel, value.__handle, value.timestamp);
+      release = "release";
+      break;
     case "Transaction":
-      return new RemoteTransaction(channel, value.__handle, value.readTimestamp);
+      proxy = new RemoteTransaction(channel, value.__handle, value.readTimestamp);
+      release = "abort";
+      break;
     case "ScanCursor":
-      return new RemoteCursor(channel, value.__handle);
+      proxy = new RemoteCursor(channel, value.__handle);
+      release = "free";
+      break;
     default:
       return value;
   }
+  channel.finalizer?.register(proxy, { handle: value.__handle, op: release }, proxy);
+  return proxy;
 }
 
 class Handle {
@@ -64,6 +86,11 @@ class Handle {
 
   async call(op, ...args) {
     return wrap(this.channel, await this.channel.call(this.handle, op, args));
+  }
+
+  /** This handle is over (released, freed, committed or aborted): no finalizer call needed. */
+  ended() {
+    this.channel.finalizer?.unregister(this);
   }
 }
 
@@ -95,6 +122,7 @@ class RemoteCursor extends Handle {
   }
 
   free() {
+    this.ended();
     this.call("free").catch(() => {});
   }
 }
@@ -106,6 +134,7 @@ class RemoteSnapshot extends Readable {
   }
 
   release() {
+    this.ended();
     this.call("release").catch(() => {});
   }
 }
@@ -125,11 +154,18 @@ class RemoteTransaction extends Readable {
   }
 
   commit() {
+    this.ended();
     return this.call("commit");
   }
 
-  abort() {
-    return this.call("abort");
+  /** Drops the buffered writes; a no-op after commit or an earlier abort, as in-thread. */
+  async abort() {
+    this.ended();
+    try {
+      await this.call("abort");
+    } catch (e) {
+      if (e?.code !== "INVALID_ARGUMENT") throw e;
+    }
   }
 }
 
@@ -203,8 +239,8 @@ export class WorkerDb extends Readable {
     try {
       await this.channel.call(this.handle, "close");
     } finally {
-      this.channel.failed = new AnaxError("CLOSED", "the database is closed; open it again to continue");
-      this.channel.worker.terminate();
+      // Calls still waiting (a scan racing close) and every later call reject with CLOSED.
+      this.channel.fail(new AnaxError("CLOSED", "the database is closed; open it again to continue"));
     }
   }
 

@@ -2,6 +2,7 @@
 // handles work here) and answers the main thread's calls. Result buffers are transferred,
 // not copied.
 import { Anax, AnaxError } from "./index.js";
+import { Db, Snapshot, Transaction, ScanCursor } from "../pkg/anax.js";
 
 const handles = new Map();
 let nextHandle = 1;
@@ -17,12 +18,17 @@ const allowed = {
   ScanCursor: new Set(["next", "nextRows", "free"]),
 };
 
+// By class identity, not constructor names: bundlers minify those.
+const kinds = [
+  ["Snapshot", Snapshot],
+  ["Transaction", Transaction],
+  ["ScanCursor", ScanCursor],
+  ["Db", Db],
+];
+
 function kindOf(value) {
   if (value === null || typeof value !== "object") return null;
-  for (const kind of ["Snapshot", "Transaction", "ScanCursor", "Db"]) {
-    if (value.constructor?.name === kind) return kind;
-  }
-  return null;
+  return kinds.find(([, C]) => value instanceof C)?.[0] ?? null;
 }
 
 function store(value) {
@@ -48,12 +54,24 @@ async function dispatch({ target, op, args }) {
   if (!allowed[entry.kind].has(op)) {
     throw new AnaxError("INVALID_ARGUMENT", `${entry.kind} has no method '${op}'`);
   }
-  const result = await entry.value[op](...args);
-  if (op === "release" || op === "free" || op === "commit" || op === "abort") handles.delete(target);
-  if (op === "close") {
-    for (const [id, h] of handles) if (h.kind !== "Db") handles.delete(id);
+  let terminal = op === "release" || op === "free" || op === "commit" || op === "abort";
+  try {
+    const result = await entry.value[op](...args);
+    return store(result) ?? result;
+  } catch (e) {
+    // A commit refused before it started (a read still running) leaves the transaction open,
+    // as in-thread; one that ran is over, landed or lost with CONFLICT.
+    if (op === "commit" && e?.code === "INVALID_ARGUMENT") terminal = false;
+    throw e;
+  } finally {
+    if (terminal) {
+      handles.delete(target);
+      if (op === "commit") entry.value.free?.();
+    }
+    if (op === "close") {
+      for (const [id, h] of handles) if (h.kind !== "Db") handles.delete(id);
+    }
   }
-  return store(result) ?? result;
 }
 
 self.onmessage = async (event) => {

@@ -14,6 +14,18 @@ cargo build --release --lib --target wasm32-unknown-unknown
 wasm-bindgen --target web --weak-refs --out-dir pkg --out-name anax --remove-name-section \
   --remove-producers-section "$TARGET_DIR/wasm32-unknown-unknown/release/anax.wasm"
 
+# Route the glue's task scheduling through js/tasks.js, so a trap inside an Anax task reaches
+# the JS trap guard (js/api.js) in every runtime, Node and workerd included.
+node -e '
+  const fs = require("fs");
+  const file = "pkg/anax.js";
+  let src = fs.readFileSync(file, "utf8");
+  const call = "            queueMicrotask(arg0);";
+  if (src.split(call).length !== 2) throw new Error("build-wasm.sh: the glue no longer has exactly one queueMicrotask(arg0) call; update the patch");
+  src = `import { anaxQueueMicrotask } from "../js/tasks.js";\n` + src.replace(call, "            anaxQueueMicrotask(arg0);");
+  fs.writeFileSync(file, src);
+'
+
 if [ -z "${ANAX_NO_WASM_OPT:-}" ]; then
   cache="$TARGET_DIR/wasm-opt-cache"
   mkdir -p "$cache"

@@ -346,11 +346,13 @@ fn nested_array(field: &Field, cells: Vec<Value>) -> Result<ArrayRef> {
         .then(|| NullBuffer::from(valid.clone()));
     // Builds a child column from values; its own nulls are allowed here and checked by the
     // caller against the child's nullability.
-    let child_array = |child: &Field, values: Vec<Value>| -> Result<ArrayRef> {
+    let child_array = |child: &Field, path: String, values: Vec<Value>| -> Result<ArrayRef> {
         let loose = child.clone().with_nullable(true);
-        let mut col = Column::for_field(&loose)?;
+        // Errors name the path from the column (`tags[]`, `at.x`), not the inner field.
+        let named = loose.with_name(path);
+        let mut col = Column::for_field(&named)?;
         for v in values {
-            col.append(v, child)?;
+            col.append(v, &named)?;
         }
         col.finish()
     };
@@ -375,7 +377,7 @@ fn nested_array(field: &Field, cells: Vec<Value>) -> Result<ArrayRef> {
                     other => return Err(mismatch(field, &other)),
                 }
             }
-            let values = child_array(child, items)?;
+            let values = child_array(child, format!("{}[]", field.name()), items)?;
             Ok(if matches!(field.data_type(), DataType::List(_)) {
                 Arc::new(ListArray::try_new(
                     child.clone(),
@@ -426,7 +428,9 @@ fn nested_array(field: &Field, cells: Vec<Value>) -> Result<ArrayRef> {
             let arrays = children
                 .iter()
                 .zip(columns)
-                .map(|(child, values)| child_array(child, values))
+                .map(|(child, values)| {
+                    child_array(child, format!("{}.{}", field.name(), child.name()), values)
+                })
                 .collect::<Result<Vec<_>>>()?;
             Ok(Arc::new(StructArray::try_new(
                 children.clone(),

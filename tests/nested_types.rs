@@ -136,6 +136,10 @@ fn bad_nested_cells_are_typed_errors_and_write_nothing() {
         for (r, code) in cases {
             let err = db.put_rows(std::slice::from_ref(&r)).await.unwrap_err();
             assert_eq!(err.code(), code, "{r:?}: {err}");
+            assert!(
+                ["'tags", "'at"].iter().any(|c| err.to_string().contains(c)),
+                "the error names the column: {err}"
+            );
         }
         assert_eq!(db.scan(&Default::default()).await.unwrap().num_rows(), 0);
         let filter = anax::Filter::Eq("tags".into(), Value::Int(1));

@@ -332,7 +332,10 @@ export function cases(env) {
     const seen = [];
     for await (const chunk of snap.scanBatches()) seen.push(...ids(chunk));
     eq(seen, ["a"], "snapshot scanBatches");
+    // A call started before release() finishes normally.
+    const started = snap.get("a");
     snap.release();
+    eq(rows(await started)[0].tag, "v1", "a read started before release()");
     snap.release();
     const versions = await db.versions();
     ok(versions.length >= 2, "versions listed");
@@ -458,7 +461,10 @@ export function cases(env) {
   test("close is idempotent and later calls reject with CLOSED", async () => {
     const db = await open({ schema: people, key: "id" });
     await db.put([{ id: "a", tag: "x" }]);
+    // A call racing close() settles (resolved or CLOSED) instead of hanging.
+    const racing = db.scan().then(() => "resolved", (e) => e.code);
     await db.close();
+    ok(["resolved", "CLOSED"].includes(await racing), "a scan racing close settles");
     await db.close();
     await rejects(db.get("a"), "CLOSED", "get after close");
     await rejects(db.put([{ id: "b", tag: "y" }]), "CLOSED", "put after close");
@@ -478,6 +484,8 @@ export function cases(env) {
       ["open: list key", () => env.open({ schema: { id: { type: "list", items: "int32" } }, key: "id" }), "INVALID_ARGUMENT"],
       ["open: list without items", () => env.open({ schema: { id: "utf8", l: { type: "list" } }, key: "id" }), "INVALID_ARGUMENT"],
       ["open: unknown option", () => env.open({ schema: people, key: "id", sael: "never" }), "INVALID_ARGUMENT"],
+      ["open: unknown column property", () => env.open({ schema: { id: "utf8", n: { type: "int32", nulable: false } }, key: "id" }), "INVALID_ARGUMENT"],
+      ["open: unknown storage property", () => env.open({ schema: people, key: "id", storage: { kind: "memory", path: "x" } }), "INVALID_ARGUMENT"],
       ["open: unknown storage kind", () => env.open({ schema: people, key: "id", storage: { kind: "ftp" } }), "INVALID_ARGUMENT"],
       ["open: bad seal", () => env.open({ schema: people, key: "id", seal: { rows: -1 } }), "INVALID_ARGUMENT"],
       ["open: two seal policies", () => env.open({ schema: people, key: "id", seal: { rows: 1, bytes: 1 } }), "INVALID_ARGUMENT"],
@@ -528,6 +536,16 @@ export function cases(env) {
     await db.put([{ id: "after", tag: "ok", n: 5 }]);
     eq(ids(await db.scan()), ["after", "huge", "keep"], "the database works after every bad call");
     await db.close();
+  });
+
+  test("checkStorage runs the storage contract; initialize is idempotent", async () => {
+    if (env.initialize) {
+      await env.initialize();
+      await env.initialize();
+    }
+    const passed = await env.Anax.checkStorage({ kind: "memory" });
+    ok(typeof passed === "number" && passed >= 8, `conformance cases passed: ${passed}`);
+    await rejects(env.Anax.checkStorage({ kind: "floppy" }), "INVALID_ARGUMENT", "checkStorage of an unknown kind");
   });
 
   for (const backend of env.storages ?? []) {

@@ -9,7 +9,8 @@ export default {
     if (url.pathname === "/trap") {
       const db = await Anax.open({ schema: { id: "utf8" }, key: "id" });
       const codes = [];
-      for (const call of [() => Anax.__trapForTests("sync"), () => db.get("a")]) {
+      const mode = url.searchParams.get("mode") ?? "sync";
+      for (const call of [() => Anax.__trapForTests(mode), () => db.get("a")]) {
         try {
           await call();
           codes.push("resolved");

@@ -42,7 +42,15 @@ test("the JS API suite in workerd", async (t) => {
   }
 });
 
-test("a wasm trap in workerd becomes INTERNAL and poisons the instance", async () => {
-  const codes = await (await mf.dispatchFetch("http://localhost/trap")).json();
-  if (JSON.stringify(codes) !== JSON.stringify(["INTERNAL", "INTERNAL"])) throw new Error(JSON.stringify(codes));
-});
+// A fresh isolate per mode: the first trap poisons the instance for good.
+for (const mode of ["async", "sync"]) {
+  test(`a wasm trap (${mode}) in workerd becomes INTERNAL and poisons the instance`, async () => {
+    const fresh = new Miniflare(workerOptions({ scriptPath: path.join(repoRoot, "js/test/workerd-suite.js") }));
+    try {
+      const codes = await (await fresh.dispatchFetch(`http://localhost/trap?mode=${mode}`)).json();
+      if (JSON.stringify(codes) !== JSON.stringify(["INTERNAL", "INTERNAL"])) throw new Error(JSON.stringify(codes));
+    } finally {
+      await fresh.dispose();
+    }
+  });
+}

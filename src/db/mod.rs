@@ -814,8 +814,43 @@ impl Db {
         let (schema, batches) = crate::ipc::decode_stream(bytes)?;
         let batch = arrow_select::concat::concat_batches(&schema, &batches)?;
         let batch = self.undictionary(batch)?;
+        let batch = self.rename_nested(batch)?;
         self.shared.schema.check_compatible(&batch.schema())?;
         Ok(batch)
+    }
+
+    /// Nested columns whose types differ from the table's only in the names of inner fields
+    /// (apache-arrow names a list's item `""`, Rust's Arrow `"item"`) take the table's type:
+    /// same layout, so the buffers are reused.
+    fn rename_nested(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        let table = self.shared.schema.arrow();
+        let mut changed = false;
+        let mut fields = Vec::with_capacity(batch.num_columns());
+        let mut columns = Vec::with_capacity(batch.num_columns());
+        for (f, col) in batch.schema().fields().iter().zip(batch.columns()) {
+            let wanted = table.field_with_name(f.name()).ok().map(|t| t.data_type());
+            match wanted {
+                Some(w)
+                    if w != f.data_type() && w.is_nested() && w.equals_datatype(f.data_type()) =>
+                {
+                    let data = col.to_data().into_builder().data_type(w.clone()).build()?;
+                    columns.push(arrow_array::make_array(data));
+                    fields.push(Arc::new(f.as_ref().clone().with_data_type(w.clone())));
+                    changed = true;
+                }
+                _ => {
+                    fields.push(f.clone());
+                    columns.push(col.clone());
+                }
+            }
+        }
+        if !changed {
+            return Ok(batch);
+        }
+        Ok(RecordBatch::try_new(
+            Arc::new(Schema::new(fields)),
+            columns,
+        )?)
     }
 
     /// Dictionary-encoded columns (apache-arrow encodes strings that way by default) become

@@ -78,21 +78,37 @@ pub fn to_value(v: &JsValue, what: &dyn Fn() -> String) -> Result<Value> {
     )))
 }
 
+/// The most values (cells plus nested items) one put of row objects may hold.
+pub const CELL_BUDGET: usize = 16_000_000;
+
 /// A row's cell: a scalar as [`to_value`], or for list and struct columns an array (items)
 /// or a plain object (fields by name), nested up to 32 deep.
-pub fn to_cell(v: &JsValue, what: &dyn Fn() -> String, depth: usize) -> Result<Value> {
+pub fn to_cell(
+    v: &JsValue,
+    what: &dyn Fn() -> String,
+    depth: usize,
+    budget: &mut usize,
+) -> Result<Value> {
     if depth > 32 {
         return Err(Error::InvalidArgument(format!(
             "{} is nested more than 32 deep",
             what()
         )));
     }
+    // A bound on the values one put may hold, so shared references (`a = [a, a]`) cannot
+    // expand into billions of cells.
+    *budget = budget.checked_sub(1).ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "{}: one put may hold at most {CELL_BUDGET} values (split it into several puts)",
+            what()
+        ))
+    })?;
     if Array::is_array(v) {
         let arr: &Array = v.unchecked_ref();
         return arr
             .iter()
             .enumerate()
-            .map(|(i, x)| to_cell(&x, &|| format!("{}[{i}]", what()), depth + 1))
+            .map(|(i, x)| to_cell(&x, &|| format!("{}[{i}]", what()), depth + 1, budget))
             .collect::<Result<Vec<_>>>()
             .map(Value::List);
     }
@@ -103,7 +119,12 @@ pub fn to_cell(v: &JsValue, what: &dyn Fn() -> String, depth: usize) -> Result<V
             .map(|e| {
                 let pair: Array = e.unchecked_into();
                 let name = pair.get(0).as_string().unwrap_or_default();
-                let value = to_cell(&pair.get(1), &|| format!("{}.{name}", what()), depth + 1)?;
+                let value = to_cell(
+                    &pair.get(1),
+                    &|| format!("{}.{name}", what()),
+                    depth + 1,
+                    budget,
+                )?;
                 Ok((name, value))
             })
             .collect::<Result<Vec<_>>>()
@@ -207,6 +228,15 @@ fn field_spec(name: &str, spec: &JsValue, default_nullable: bool, depth: usize) 
              list, fields for a struct)",
         ));
     }
+    for k in Object::keys(spec.unchecked_ref::<Object>()).iter() {
+        let k = k.as_string().unwrap_or_default();
+        if !["type", "nullable", "items", "fields"].contains(&k.as_str()) {
+            return Err(bad(&format!(
+                "unknown property '{k}'; a column takes type, nullable, items (lists) and \
+                 fields (structs)"
+            )));
+        }
+    }
     let t = prop(spec, "type")?
         .as_string()
         .ok_or_else(|| bad("needs a string 'type'"))?;
@@ -291,6 +321,7 @@ pub fn rows_to_batch(
         .map(|f| JsValue::from_str(f.name()))
         .collect();
     let mut b = crate::rows::RowsBuilder::new(arrow.clone(), schema.key_indices())?;
+    let mut budget = CELL_BUDGET;
     for (r, row) in rows.iter().enumerate() {
         if !is_plain_object(&row) {
             return Err(Error::InvalidArgument(format!(
@@ -316,6 +347,7 @@ pub fn rows_to_batch(
                 &v,
                 &|| format!("row {r}, column '{}'", arrow.field(i).name()),
                 0,
+                &mut budget,
             )
         })?;
     }

@@ -617,9 +617,11 @@ impl JsDb {
     }
 
     /// Where the rows are and what storage requests this handle made so far:
-    /// `{ manifestVersion, lastTs, memtableRows, sstRows, sstBytes, levels: [{ level, files,
-    /// bytes }], requests: { get, getRange, put, putConditional, list, delete, head, append,
-    /// sync, total } }`.
+    /// `{ wasmMemoryBytes, manifestVersion, lastTs, memtableRows, sstRows, sstBytes, levels:
+    /// [{ level, files, rows, bytes }], compaction: { jobs, followUps, dropped, conflicts,
+    /// failed, rowsIn, rowsOut, bytesIn, bytesOut, slowdowns, stalls }, requests: { get,
+    /// getRange, put, putConditional, list, delete, head, append, sync, bytesRead,
+    /// bytesWritten, total } }`.
     pub fn stats(&self) -> std::result::Result<JsValue, JsValue> {
         let st = self.db.stats().map_err(to_js_error)?;
         let r = self.db.request_counts();

@@ -4,7 +4,8 @@
 //! { kind: "memory" }                                   // default
 //! { kind: "bucket", bucket: env.MY_BUCKET, prefix }    // an R2 binding (or same shape)
 //! { kind: "s3", bucket, prefix, endpoint, region, accessKeyId, secretAccessKey,
-//!   sessionToken, kmsKey, signPayload, checksum, pathStyle, s3Express, maxRetries }
+//!   sessionToken, kmsKey, signPayload, checksum, versioned, pathStyle, s3Express,
+//!   maxRetries }
 //! ```
 
 use std::sync::Arc;
@@ -69,6 +70,43 @@ pub(super) fn to_storage(storage: &JsValue) -> Result<Choice> {
             "storage.kind must be one of \"memory\", \"opfs\", \"bucket\", \"s3\"".into(),
         )
     })?;
+    let allowed: &[&str] = match kind.as_str() {
+        "memory" => &["kind"],
+        "opfs" => &["kind", "path"],
+        "bucket" => &["kind", "bucket", "prefix"],
+        "s3" => &[
+            "kind",
+            "bucket",
+            "prefix",
+            "endpoint",
+            "region",
+            "accessKeyId",
+            "secretAccessKey",
+            "sessionToken",
+            "kmsKey",
+            "signPayload",
+            "checksum",
+            "versioned",
+            "s3Express",
+            "pathStyle",
+            "maxRetries",
+        ],
+        _ => &[],
+    };
+    if !allowed.is_empty() {
+        let keys = js_sys::Object::keys(wasm_bindgen::JsCast::unchecked_ref::<js_sys::Object>(
+            storage,
+        ));
+        for k in keys.iter() {
+            let k = k.as_string().unwrap_or_default();
+            if !allowed.contains(&k.as_str()) {
+                return Err(Error::InvalidArgument(format!(
+                    "unknown option 'storage.{k}' for kind \"{kind}\"; it takes {}",
+                    allowed.join(", ")
+                )));
+            }
+        }
+    }
     Ok(match kind.as_str() {
         "memory" => Choice::Memory,
         "opfs" => Choice::Opfs(string(storage, "path")?),

@@ -1,6 +1,6 @@
 // Runs the suite on the page's main thread, through Anax.openInWorker, or in a dedicated worker
 // (mode=worker); publishes the results as window.__results for the runner.
-import { Anax, AnaxError, filter } from "../../index.js";
+import { Anax, AnaxError, filter, initialize } from "../../index.js";
 import { run } from "../../../target/js-test/suite.mjs";
 import { storagesFor, trapCodes } from "./env.mjs";
 
@@ -28,6 +28,7 @@ async function main() {
     Anax,
     AnaxError,
     filter,
+    initialize,
     placement: remote ? "openInWorker" : "main",
     open: (o) => (remote ? Anax.openInWorker(o) : Anax.open(o)),
     // OPFS from the main thread works through createWritable; through openInWorker it runs

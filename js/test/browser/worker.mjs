@@ -1,5 +1,5 @@
 // The suite inside a dedicated worker (OPFS sync access handles available here).
-import { Anax, AnaxError, filter } from "../../index.js";
+import { Anax, AnaxError, filter, initialize } from "../../index.js";
 import { run } from "../../../target/js-test/suite.mjs";
 import { storagesFor, trapCodes } from "./env.mjs";
 
@@ -11,7 +11,7 @@ async function main() {
     const db = await Anax.open({ schema: { id: "utf8" }, key: "id" });
     return trapCodes(() => Anax.__trapForTests(mode === "worker-trap" ? "sync" : "async"), db);
   }
-  const env = { Anax, AnaxError, filter, placement: "worker", open: (o) => Anax.open(o), storages: storagesFor(params, { opfs: true }) };
+  const env = { Anax, AnaxError, filter, initialize, placement: "worker", open: (o) => Anax.open(o), storages: storagesFor(params, { opfs: true }) };
   return run(env, params.get("only"));
 }
 
