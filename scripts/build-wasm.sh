@@ -6,12 +6,18 @@
 # -O2 1,121,192, -O3 1,123,172). wasm-opt runs minutes under node, so its output is cached by
 # the hash of its input. Prints the sizes: raw and gzip -9.
 #   ANAX_NO_WASM_OPT=1  skip wasm-opt (faster local iterations; larger output)
+#   ANAX_KEEP_NAMES=1   keep the name section and skip wasm-opt (readable profiles; not for shipping)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 
 cargo build --release --lib --target wasm32-unknown-unknown
-wasm-bindgen --target web --weak-refs --out-dir pkg --out-name anax --remove-name-section \
+strip_names="--remove-name-section"
+if [ -n "${ANAX_KEEP_NAMES:-}" ]; then
+  strip_names=""
+  ANAX_NO_WASM_OPT=1
+fi
+wasm-bindgen --target web --weak-refs --out-dir pkg --out-name anax $strip_names \
   --remove-producers-section "$TARGET_DIR/wasm32-unknown-unknown/release/anax.wasm"
 
 # Route the glue's task scheduling through js/tasks.js, so a trap inside an Anax task reaches

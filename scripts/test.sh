@@ -41,3 +41,5 @@ bash scripts/build-wasm.sh
 step "JS API suite (Node, workerd, Chromium main thread / worker / openInWorker), size budget, worker example"
 export ANAX_TEST_S3_BUCKET=anax-browser
 node --test js/test/*.test.mjs worker-example/test/*.test.mjs
+step "browser benchmark harness, smoke mode (Anax only, 2,000 rows, one run)"
+node bench/browser/run.mjs --smoke

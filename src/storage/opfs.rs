@@ -89,6 +89,10 @@ where
 struct Appender {
     path: String,
     handle: JsValue,
+    /// The file's size: read once when the handle opens, then advanced by each append (no
+    /// one else writes the file while this handle is open: other access releases it first).
+    /// `getSize()` costs as much as the write itself in Chromium.
+    size: f64,
 }
 
 /// OPFS storage rooted at a directory path (e.g. `"anax/mydb"`).
@@ -479,22 +483,23 @@ impl Storage for Opfs {
                 }
                 let handle = self.file(path, true).await?;
                 let h = call(&handle, "createSyncAccessHandle", &[], path).await?;
+                let size = call(&h, "getSize", &[], path)
+                    .await?
+                    .as_f64()
+                    .unwrap_or(0.0);
                 *self.appender.borrow_mut() = Some(Appender {
                     path: path.to_owned(),
                     handle: h,
+                    size,
                 });
             }
-            let h = self
+            let (h, size) = self
                 .appender
                 .borrow()
                 .as_ref()
-                .map(|a| a.handle.clone())
+                .map(|a| (a.handle.clone(), a.size))
                 .ok_or_else(|| Error::Internal("no OPFS append handle".into()))?;
             // Sync access handle calls are synchronous; offsets are doubles (no 2 GiB limit).
-            let size = call(&h, "getSize", &[], path)
-                .await?
-                .as_f64()
-                .unwrap_or(0.0);
             let written = call(
                 &h,
                 "write",
@@ -504,14 +509,24 @@ impl Storage for Opfs {
                 ],
                 path,
             )
-            .await?
-            .as_f64()
-            .unwrap_or(0.0);
+            .await;
+            let written = match written {
+                Ok(n) => n.as_f64().unwrap_or(0.0),
+                Err(e) => {
+                    // The size is unknown after a failed write: reopen (and re-read it) next time.
+                    self.release_appender(path).await.ok();
+                    return Err(e);
+                }
+            };
             if written as usize != data.len() {
+                self.release_appender(path).await.ok();
                 return Err(Error::Storage(format!(
                     "OPFS append {path}: wrote {written} of {} bytes",
                     data.len()
                 )));
+            }
+            if let Some(a) = self.appender.borrow_mut().as_mut() {
+                a.size = size + written;
             }
             Ok(size as u64 + data.len() as u64)
         })
