@@ -10,7 +10,7 @@ import path from "node:path";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
-// Measured 2026-11-24: raw 4,707,527, gzip 1,081,610 (see docs/benchmarks.md). The goal is
+// Measured 2026-11-24: raw 4,708,314, gzip 1,081,778 (see docs/benchmarks.md). The goal is
 // 1,000,000 gzip; these budgets stop it from growing while the gap is worked on.
 const BUDGET = { raw: 4_800_000, gzip: 1_100_000 };
 
