@@ -412,32 +412,18 @@ export interface DbMethods extends Readable {
   close(): Promise<void>;
 }
 
-/** An open table in this thread (`Anax.open`). */
-export class Db implements DbMethods {
+/** An open table in this thread (`Anax.open`): the `DbMethods`, plus the synchronous ones below. */
+export class Db {
   private constructor();
-  get(key: Key): Promise<Uint8Array | null>;
-  scan(options?: ScanOptions): Promise<Uint8Array>;
-  scanCursor(options?: ScanOptions): Promise<ScanCursor>;
-  scanBatches(options?: ScanOptions): AsyncIterableIterator<Uint8Array>;
-  put(rows: Rows): Promise<number>;
-  delete(keys: Key | Key[]): Promise<number>;
-  transaction<T>(fn: (tx: Transaction) => Promise<T> | T): Promise<T>;
   /** Starts a transaction to drive by hand (`commit()` / `abort()`); prefer `transaction(fn)`. */
   beginTransaction(): Transaction;
   /** A consistent read view of everything committed so far. */
   snapshot(): Snapshot;
-  versions(): Promise<VersionInfo[]>;
-  at(versionOrTimestamp: number | { version: number } | { timestamp: number }): Promise<Snapshot>;
-  flush(): Promise<void>;
-  compact(): Promise<CompactReport>;
-  compactPending(maxJobs?: number): Promise<number>;
-  gc(): Promise<GcReport>;
-  refresh(): Promise<boolean>;
-  sync(): Promise<void>;
   /** Where the rows are, and the storage requests this handle made so far. */
   stats(): DbStats;
-  close(): Promise<void>;
 }
+// Declaration merging: the class carries every method of DbMethods without restating them.
+export interface Db extends DbMethods {}
 
 /**
  * A table hosted in a dedicated worker (`Anax.openInWorker`): the same methods as `Db`, with

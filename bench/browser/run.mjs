@@ -9,12 +9,12 @@
 //
 // Writes docs/bench/browser.json and docs/bench/browser.svg (full run only).
 import { execFileSync } from "node:child_process";
-import { createServer } from "node:http";
-import { readFile, writeFile, stat } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { gzipSync, constants } from "node:zlib";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 import { chromium } from "playwright-core";
+import { serveStatic } from "../../js/test/serve.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const smoke = process.argv.includes("--smoke");
@@ -31,28 +31,6 @@ const partial = Boolean(arg("engines") || arg("n") || arg("runs"));
 
 function bundle(entry, out) {
   execFileSync(path.join(root, "node_modules/.bin/esbuild"), [entry, "--bundle", "--format=esm", "--platform=browser", "--log-level=warning", `--outfile=${out}`], { cwd: root, stdio: "inherit" });
-}
-
-const TYPES = { ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".html": "text/html" };
-
-function serve() {
-  const server = createServer(async (req, res) => {
-    const file = path.join(root, decodeURIComponent(new URL(req.url, "http://x").pathname));
-    if (!file.startsWith(root + path.sep)) return res.writeHead(403).end();
-    try {
-      const body = await readFile(file);
-      res.writeHead(200, {
-        "content-type": TYPES[path.extname(file)] ?? "application/octet-stream",
-        "cross-origin-opener-policy": "same-origin",
-        "cross-origin-embedder-policy": "require-corp",
-        "cache-control": "no-store",
-      });
-      res.end(body);
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
 }
 
 /** Bytes each engine makes a page download (raw and gzip -9). */
@@ -209,8 +187,7 @@ if (process.argv.includes("--chart-only")) {
   process.exit(0);
 }
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", headless: true, args: ["--no-sandbox"] });
-const server = await serve();
-const base = `http://127.0.0.1:${server.address().port}`;
+const { server, base } = await serveStatic(root);
 try {
   bundle("bench/browser/arrow-entry.mjs", "target/bench-browser/arrow.mjs");
   if (ENGINES.includes("duckdb") || !smoke) bundle("bench/browser/duckdb-entry.mjs", "target/bench-browser/duckdb.mjs");

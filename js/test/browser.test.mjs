@@ -4,38 +4,17 @@
 // trap. Pages are served from the repo on 127.0.0.1 with COOP/COEP headers.
 // S3 runs against moto when ANAX_TEST_S3_ENDPOINT is set (scripts/test.sh starts it).
 import { test, before, after } from "node:test";
-import { createServer } from "node:http";
-import { readFile } from "node:fs/promises";
-import path from "node:path";
 import { chromium } from "playwright-core";
 import { bundleSuite, root } from "./bundle.mjs";
+import { serveStatic } from "./serve.mjs";
 
-const TYPES = { ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".html": "text/html", ".json": "application/json" };
 let server;
 let base;
 let browser;
 
 before(async () => {
   bundleSuite();
-  server = createServer(async (req, res) => {
-    const url = new URL(req.url, "http://x");
-    const file = path.join(root, decodeURIComponent(url.pathname));
-    if (!file.startsWith(root + path.sep)) return res.writeHead(403).end();
-    try {
-      const body = await readFile(file);
-      res.writeHead(200, {
-        "content-type": TYPES[path.extname(file)] ?? "application/octet-stream",
-        "cross-origin-opener-policy": "same-origin",
-        "cross-origin-embedder-policy": "require-corp",
-        "cache-control": "no-store",
-      });
-      res.end(body);
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  base = `http://127.0.0.1:${server.address().port}`;
+  ({ server, base } = await serveStatic(root));
   browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", headless: true, args: ["--no-sandbox"] });
 });
 
@@ -48,8 +27,6 @@ async function results(mode) {
   const context = await browser.newContext();
   try {
     const page = await context.newPage();
-    const errors = [];
-    page.on("pageerror", (e) => errors.push(String(e)));
     const q = new URLSearchParams({ mode });
     if (process.env.ANAX_TEST_S3_ENDPOINT) {
       q.set("s3", process.env.ANAX_TEST_S3_ENDPOINT);
@@ -58,7 +35,7 @@ async function results(mode) {
     if (process.env.ANAX_SUITE_ONLY) q.set("only", process.env.ANAX_SUITE_ONLY);
     await page.goto(`${base}/js/test/browser/index.html?${q}`);
     await page.waitForFunction(() => window.__results, null, { timeout: 600_000, polling: 100 });
-    return { results: await page.evaluate(() => window.__results), errors };
+    return { results: await page.evaluate(() => window.__results) };
   } finally {
     await context.close();
   }

@@ -305,18 +305,31 @@ impl Db {
         if frames.is_empty() {
             return Ok(());
         }
+        self.write_log(wal, frames.clone(), frames).await
+    }
+
+    /// Appends `frames` to the log. On failure the segment is abandoned and `retry` goes back
+    /// in front of the deferred frames, so the next log write carries them.
+    async fn write_log(
+        &self,
+        wal: &mut Option<WalWriter>,
+        frames: Vec<u8>,
+        retry: Vec<u8>,
+    ) -> Result<()> {
         let writer = wal
             .as_mut()
             .ok_or_else(|| Error::Internal("WAL mode without a WAL writer".into()))?;
         let now = self.shared.config.clock.now_millis();
         if let Err(e) = writer
-            .write(self.shared.wal_storage.as_ref(), frames.clone(), now)
+            .write(self.shared.wal_storage.as_ref(), frames, now)
             .await
         {
+            // The segment may now end in a torn frame: later frames go to a fresh segment so
+            // replay, which stops a segment at its first bad frame, still reaches them.
             writer
                 .abandon_segment(self.shared.wal_storage.as_ref())
                 .await;
-            self.restore_deferred(frames);
+            self.restore_deferred(retry);
             return Err(e);
         }
         Ok(())
@@ -344,22 +357,7 @@ impl Db {
         let deferred = std::mem::take(&mut self.raw_state()?.deferred_frames);
         let mut frames = deferred.clone();
         frames.extend(Self::wal_frames(&group, &ts)?);
-        let writer = wal
-            .as_mut()
-            .ok_or_else(|| Error::Internal("WAL mode without a WAL writer".into()))?;
-        let now = self.shared.config.clock.now_millis();
-        if let Err(e) = writer
-            .write(self.shared.wal_storage.as_ref(), frames, now)
-            .await
-        {
-            // The segment may now end in a torn frame: later frames go to a fresh segment so
-            // replay, which stops a segment at its first bad frame, still reaches them.
-            writer
-                .abandon_segment(self.shared.wal_storage.as_ref())
-                .await;
-            self.restore_deferred(deferred);
-            return Err(e);
-        }
+        self.write_log(wal, frames, deferred).await?;
         self.apply_group(wal, group, Some(ts)).await
     }
 

@@ -813,49 +813,17 @@ impl Db {
     pub fn ipc_batch(&self, bytes: &[u8]) -> Result<RecordBatch> {
         let (schema, batches) = crate::ipc::decode_stream(bytes)?;
         let batch = arrow_select::concat::concat_batches(&schema, &batches)?;
-        let batch = self.undictionary(batch)?;
-        let batch = self.rename_nested(batch)?;
+        let batch = self.conform_to_table(batch)?;
         self.shared.schema.check_compatible(&batch.schema())?;
         Ok(batch)
     }
 
-    /// Nested columns whose types differ from the table's only in the names of inner fields
-    /// (apache-arrow names a list's item `""`, Rust's Arrow `"item"`) take the table's type:
-    /// same layout, so the buffers are reused.
-    fn rename_nested(&self, batch: RecordBatch) -> Result<RecordBatch> {
-        let table = self.shared.schema.arrow();
-        let mut changed = false;
-        let mut fields = Vec::with_capacity(batch.num_columns());
-        let mut columns = Vec::with_capacity(batch.num_columns());
-        for (f, col) in batch.schema().fields().iter().zip(batch.columns()) {
-            let wanted = table.field_with_name(f.name()).ok().map(|t| t.data_type());
-            match wanted {
-                Some(w)
-                    if w != f.data_type() && w.is_nested() && w.equals_datatype(f.data_type()) =>
-                {
-                    let data = col.to_data().into_builder().data_type(w.clone()).build()?;
-                    columns.push(arrow_array::make_array(data));
-                    fields.push(Arc::new(f.as_ref().clone().with_data_type(w.clone())));
-                    changed = true;
-                }
-                _ => {
-                    fields.push(f.clone());
-                    columns.push(col.clone());
-                }
-            }
-        }
-        if !changed {
-            return Ok(batch);
-        }
-        Ok(RecordBatch::try_new(
-            Arc::new(Schema::new(fields)),
-            columns,
-        )?)
-    }
-
-    /// Dictionary-encoded columns (apache-arrow encodes strings that way by default) become
-    /// plain arrays when the table's column has the dictionary's value type.
-    fn undictionary(&self, batch: RecordBatch) -> Result<RecordBatch> {
+    /// Brings IPC input to the table's column types where only the encoding differs, in one
+    /// pass: a dictionary-encoded column (apache-arrow encodes strings that way by default)
+    /// whose value type is the column's becomes a plain array, and a nested column whose type
+    /// differs only in the names of inner fields (apache-arrow names a list's item `""`, Rust's
+    /// Arrow `"item"`) takes the table's type over the same buffers.
+    fn conform_to_table(&self, batch: RecordBatch) -> Result<RecordBatch> {
         use arrow_array::cast::AsArray;
         use arrow_schema::DataType;
         let table = self.shared.schema.arrow();
@@ -864,18 +832,28 @@ impl Db {
         let mut columns = Vec::with_capacity(batch.num_columns());
         for (f, col) in batch.schema().fields().iter().zip(batch.columns()) {
             let wanted = table.field_with_name(f.name()).ok().map(|t| t.data_type());
-            match (f.data_type(), wanted) {
+            let conformed = match (f.data_type(), wanted) {
                 (DataType::Dictionary(_, value), Some(w)) if value.as_ref() == w => {
                     let dict = col.as_any_dictionary();
                     let keys: Vec<u32> = dict.normalized_keys().iter().map(|&k| k as u32).collect();
                     let idx =
                         arrow_array::UInt32Array::new(keys.into(), dict.keys().nulls().cloned());
                     let plain = arrow_select::take::take(dict.values().as_ref(), &idx, None)?;
+                    Some((w, plain))
+                }
+                (have, Some(w)) if w != have && w.is_nested() && w.equals_datatype(have) => {
+                    let data = col.to_data().into_builder().data_type(w.clone()).build()?;
+                    Some((w, arrow_array::make_array(data)))
+                }
+                _ => None,
+            };
+            match conformed {
+                Some((w, array)) => {
                     fields.push(Arc::new(f.as_ref().clone().with_data_type(w.clone())));
-                    columns.push(plain);
+                    columns.push(array);
                     changed = true;
                 }
-                _ => {
+                None => {
                     fields.push(f.clone());
                     columns.push(col.clone());
                 }
