@@ -291,6 +291,46 @@ fn view(o: &Oracle, ts: u64) -> BTreeMap<Key, Vals> {
 }
 
 impl Run {
+    /// Puts random rows and records them in the oracle.
+    fn put(&mut self, db: &anax::Db) {
+        let rows = random_rows(&mut self.rng);
+        let ts = block_on(db.put_rows(&row_values(&rows))).unwrap();
+        record(
+            &mut self.oracle,
+            ts,
+            rows.into_iter().map(|(k, v)| (k, Some(v))),
+        );
+    }
+
+    /// Deletes 1..=3 random keys and records the tombstones.
+    fn delete(&mut self, db: &anax::Db) {
+        let n = 1 + self.rng.below(3) as usize;
+        let keys: Vec<Key> = (0..n).map(|_| random_key(&mut self.rng)).collect();
+        let values: Vec<Vec<Value>> = keys.iter().map(key_values).collect();
+        let ts = block_on(db.delete_many(&values)).unwrap();
+        record(&mut self.oracle, ts, keys.into_iter().map(|k| (k, None)));
+    }
+
+    /// Keeps a snapshot for later reads (at most 4, a random one replaced).
+    fn keep_snapshot(&mut self, db: &anax::Db, snapshots: &mut Vec<Snapshot>) {
+        if snapshots.len() >= 4 {
+            let i = self.rng.below(snapshots.len() as u64) as usize;
+            snapshots.swap_remove(i);
+        }
+        snapshots.push(db.snapshot().unwrap());
+    }
+
+    /// Checks a get or a scan on one of the kept snapshots, if any.
+    fn check_kept(&mut self, snapshots: &[Snapshot]) {
+        if let Some(snap) = snapshots.get(self.rng.below(4) as usize).cloned() {
+            if self.rng.chance(50) {
+                self.check_get(&snap);
+            } else {
+                self.check_scan(&snap);
+            }
+        }
+    }
+
     fn check_get(&mut self, snap: &Snapshot) {
         let v = view(&self.oracle, snap.ts());
         self.check_get_in(snap, &v, snap.ts());
@@ -400,20 +440,10 @@ fn run_seed(seed: u64, ops: usize) {
         run.op = op;
         match run.rng.below(100) {
             0..=29 => {
-                let rows = random_rows(&mut run.rng);
-                let ts = block_on(db.put_rows(&row_values(&rows))).unwrap();
-                record(
-                    &mut run.oracle,
-                    ts,
-                    rows.into_iter().map(|(k, v)| (k, Some(v))),
-                );
+                run.put(&db);
             }
             30..=37 => {
-                let n = 1 + run.rng.below(3) as usize;
-                let keys: Vec<Key> = (0..n).map(|_| random_key(&mut run.rng)).collect();
-                let values: Vec<Vec<Value>> = keys.iter().map(key_values).collect();
-                let ts = block_on(db.delete_many(&values)).unwrap();
-                record(&mut run.oracle, ts, keys.into_iter().map(|k| (k, None)));
+                run.delete(&db);
             }
             38..=57 => {
                 let snap = db.snapshot().unwrap();
@@ -424,20 +454,10 @@ fn run_seed(seed: u64, ops: usize) {
                 run.check_scan(&snap);
             }
             86..=89 => {
-                if snapshots.len() >= 4 {
-                    let i = run.rng.below(snapshots.len() as u64) as usize;
-                    snapshots.swap_remove(i);
-                }
-                snapshots.push(db.snapshot().unwrap());
+                run.keep_snapshot(&db, &mut snapshots);
             }
             90..=95 => {
-                if let Some(snap) = snapshots.get(run.rng.below(4) as usize).cloned() {
-                    if run.rng.chance(50) {
-                        run.check_get(&snap);
-                    } else {
-                        run.check_scan(&snap);
-                    }
-                }
+                run.check_kept(&snapshots);
             }
             96..=97 => block_on(db.seal()).unwrap(),
             _ => block_on(db.flush()).unwrap(),
@@ -610,20 +630,10 @@ fn run_full_seed(seed: u64, ops: usize) -> anax::DbStats {
         run.op = op;
         match run.rng.below(100) {
             0..=27 => {
-                let rows = random_rows(&mut run.rng);
-                let ts = block_on(db.put_rows(&row_values(&rows))).unwrap();
-                record(
-                    &mut run.oracle,
-                    ts,
-                    rows.into_iter().map(|(k, v)| (k, Some(v))),
-                );
+                run.put(&db);
             }
             28..=33 => {
-                let n = 1 + run.rng.below(3) as usize;
-                let keys: Vec<Key> = (0..n).map(|_| random_key(&mut run.rng)).collect();
-                let values: Vec<Vec<Value>> = keys.iter().map(key_values).collect();
-                let ts = block_on(db.delete_many(&values)).unwrap();
-                record(&mut run.oracle, ts, keys.into_iter().map(|k| (k, None)));
+                run.delete(&db);
             }
             34..=43 => {
                 let snap = db.snapshot().unwrap();
@@ -634,20 +644,10 @@ fn run_full_seed(seed: u64, ops: usize) -> anax::DbStats {
                 run.check_scan(&snap);
             }
             56..=58 => {
-                if snapshots.len() >= 4 {
-                    let i = run.rng.below(snapshots.len() as u64) as usize;
-                    snapshots.swap_remove(i);
-                }
-                snapshots.push(db.snapshot().unwrap());
+                run.keep_snapshot(&db, &mut snapshots);
             }
             59..=63 => {
-                if let Some(snap) = snapshots.get(run.rng.below(4) as usize).cloned() {
-                    if run.rng.chance(50) {
-                        run.check_get(&snap);
-                    } else {
-                        run.check_scan(&snap);
-                    }
-                }
+                run.check_kept(&snapshots);
             }
             64..=75 => {
                 txns += 1;
