@@ -7,6 +7,7 @@
 
 import { AnaxError } from "./error.js";
 import { isTrap, setTrapHandler } from "./tasks.js";
+import { packRows } from "./pack.js";
 
 export { AnaxError, ErrorCodes } from "./error.js";
 export { filter } from "./filter.js";
@@ -54,18 +55,30 @@ function translate(e) {
 // `const p = snap.get(k); snap.release();` stays valid.
 function guardAsync(fn) {
   return function guarded(...args) {
+    if (poisoned) return Promise.reject(poisoned);
+    let result;
+    try {
+      result = fn.apply(this, args);
+    } catch (e) {
+      return Promise.reject(translate(e));
+    }
+    // The hot wasm calls (get, put) return their value itself when the work finished within
+    // the call; everything else returns a Promise.
+    if (!(result instanceof Promise)) return Promise.resolve(result);
+    // Our own promise, so a trap can reject it while the wasm one never settles. (Lean on
+    // purpose: a point get is ~10 µs and each extra promise is a measurable part.)
     return new Promise((resolve, reject) => {
-      if (poisoned) return reject(poisoned);
-      let result;
-      try {
-        result = fn.apply(this, args);
-      } catch (e) {
-        return reject(translate(e));
-      }
       pending.add(reject);
-      Promise.resolve(result)
-        .then(resolve, (e) => reject(translate(e)))
-        .finally(() => pending.delete(reject));
+      result.then(
+        (v) => {
+          pending.delete(reject);
+          resolve(v);
+        },
+        (e) => {
+          pending.delete(reject);
+          reject(translate(e));
+        },
+      );
     });
   };
 }
@@ -135,12 +148,35 @@ function extend({ Db, Snapshot, Transaction, ScanCursor }) {
   if (!Db || Db.prototype.scanBatches) return;
   wrapMethods(
     Db,
-    [...readMethods, "put", "delete", "versions", "at", "sync", "compactPending", "flush", "compact", "gc", "refresh", "close"],
+    [...readMethods, "put", "putPacked", "delete", "versions", "at", "sync", "compactPending", "flush", "compact", "gc", "refresh", "close"],
     ["stats", "snapshot", "beginTransaction"],
   );
   wrapMethods(Snapshot, readMethods);
-  wrapMethods(Transaction, [...readMethods, "put", "delete", "commit"], ["abort"]);
+  wrapMethods(Transaction, [...readMethods, "put", "putPacked", "delete", "commit"], ["abort"]);
   wrapMethods(ScanCursor, ["next", "nextRows"]);
+  for (const C of [Db, Transaction]) {
+    if (!C) continue;
+    // Rows of scalar cells cross into wasm packed, in one call (js/pack.js); the rest, and
+    // every error message, go the general way.
+    const put = C.prototype.put;
+    const columns = new WeakMap();
+    C.prototype.put = function put_(rows) {
+      if (Array.isArray(rows) && rows.length > 0 && !poisoned && this.__wbg_ptr) {
+        let names = columns.get(this);
+        if (!names) {
+          try {
+            names = this.columnNames();
+          } catch {
+            names = null; // A closed handle or a finished transaction: put reports it.
+          }
+          if (names) columns.set(this, names);
+        }
+        const packed = names && packRows(rows, names);
+        if (packed) return this.putPacked(packed);
+      }
+      return put.call(this, rows);
+    };
+  }
   for (const C of [Db, Snapshot, Transaction]) {
     if (!C) continue;
     /** Arrow IPC streams of at most 8,192 rows each, with bounded memory. */

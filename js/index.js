@@ -3,6 +3,13 @@
 import init, { Anax as RawAnax, Db, Snapshot, Transaction, ScanCursor } from "../pkg/anax.js";
 import { makeAnax } from "./api.js";
 import { openInWorker } from "./remote.js";
+// The modules the ones above import, named here too so a browser fetches them all in one
+// round trip instead of discovering them a level later (one network round trip less on a
+// cold start).
+import "./error.js";
+import "./filter.js";
+import "./pack.js";
+import "./tasks.js";
 
 export { AnaxError, ErrorCodes, filter } from "./api.js";
 export { Db };

@@ -124,6 +124,29 @@ impl RowsBuilder {
         self.push_row(|i| Ok(values.get(i).cloned().unwrap_or(Value::Null)))
     }
 
+    /// Appends the rows of a packed batch (the format is at `Packed`): the form the JS layer gives
+    /// row objects whose cells are all scalars, so a put crosses into wasm once instead of
+    /// several times per cell. The cells become the values `to_value` would have made, so
+    /// the checks and their errors are the ones of the row-object path.
+    pub fn push_packed(&mut self, packed: &[u8]) -> Result<()> {
+        let mut r = Packed { buf: packed, at: 0 };
+        let columns = r.u32()? as usize;
+        let rows = r.u32()? as usize;
+        if columns != self.columns.len() {
+            return Err(Error::Internal(format!(
+                "packed rows have {columns} columns, the table {}",
+                self.columns.len()
+            )));
+        }
+        for _ in 0..rows {
+            self.push_row(|_| r.cell())?;
+        }
+        if r.at != packed.len() {
+            return Err(Error::Internal("packed rows have trailing bytes".into()));
+        }
+        Ok(())
+    }
+
     /// The rows appended so far.
     pub fn len(&self) -> usize {
         self.rows
@@ -142,6 +165,58 @@ impl RowsBuilder {
             .map(Column::finish)
             .collect::<Result<Vec<ArrayRef>>>()?;
         Ok(RecordBatch::try_new(self.schema, arrays)?)
+    }
+}
+
+/// A reader over packed rows. The format, little-endian: `u32` column count, `u32` row count, then each row's
+/// cells in column order, each a tag byte: 0 null, 1 false, 2 true, 3 number (`f64`),
+/// 4 string (`u32` byte length, UTF-8). Written by `js/pack.js`; private to this package.
+/// Every malformed input is an error, never a panic.
+struct Packed<'a> {
+    buf: &'a [u8],
+    at: usize,
+}
+
+impl Packed<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8]> {
+        let out = self
+            .at
+            .checked_add(n)
+            .and_then(|end| self.buf.get(self.at..end))
+            .ok_or_else(|| Error::Internal("packed rows end early".into()))?;
+        self.at += n;
+        Ok(out)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+
+    fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+
+    fn cell(&mut self) -> Result<Value> {
+        let [tag] = self.array()?;
+        Ok(match tag {
+            0 => Value::Null,
+            1 => Value::Bool(false),
+            2 => Value::Bool(true),
+            3 => Value::Float(f64::from_le_bytes(self.array()?)),
+            4 => {
+                let n = self.u32()? as usize;
+                let text = std::str::from_utf8(self.take(n)?)
+                    .map_err(|_| Error::Internal("packed rows hold invalid UTF-8".into()))?;
+                Value::Str(text.to_owned())
+            }
+            t => {
+                return Err(Error::Internal(format!(
+                    "packed rows hold an unknown tag {t}"
+                )));
+            }
+        })
     }
 }
 
@@ -516,6 +591,104 @@ mod tests {
             assert_eq!(err.code(), code, "{row:?}: {err}");
             assert!(err.to_string().contains(needle), "{row:?}: {err}");
         }
+    }
+
+    /// Packs rows the way js/pack.js does (the test's own writer of the documented format).
+    fn pack(rows: &[Vec<Value>], columns: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&columns.to_le_bytes());
+        out.extend_from_slice(&(rows.len() as u32).to_le_bytes());
+        for row in rows {
+            for v in row {
+                match v {
+                    Value::Null => out.push(0),
+                    Value::Bool(b) => out.push(1 + u8::from(*b)),
+                    Value::Float(f) => {
+                        out.push(3);
+                        out.extend_from_slice(&f.to_le_bytes());
+                    }
+                    Value::Str(s) => {
+                        out.push(4);
+                        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+                        out.extend_from_slice(s.as_bytes());
+                    }
+                    other => panic!("not packable: {other:?}"),
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn packed_rows_build_the_batch_the_values_build() {
+        let rows = vec![
+            vec!["a".into(), 5.0f64.into(), 2.5f64.into(), true.into()],
+            vec![
+                "b\u{e9}\u{1f600}".into(),
+                Value::Null,
+                Value::Null,
+                false.into(),
+            ],
+            vec!["".into(), (-7.0f64).into(), Value::Null, Value::Null],
+        ];
+        let mut packed = RowsBuilder::new(schema(), &[0]).unwrap();
+        packed.push_packed(&pack(&rows, 4)).unwrap();
+        let mut values = RowsBuilder::new(schema(), &[0]).unwrap();
+        for row in &rows {
+            values.push_values(row).unwrap();
+        }
+        assert_eq!(packed.finish().unwrap(), values.finish().unwrap());
+    }
+
+    #[test]
+    fn packed_rows_keep_the_typed_errors() {
+        for (row, code) in [
+            (
+                vec![Value::Null, 1.0f64.into(), Value::Null, Value::Null],
+                crate::ErrorCode::KeyNull,
+            ),
+            (
+                vec!["a".into(), 1.5f64.into(), Value::Null, Value::Null],
+                crate::ErrorCode::TypeMismatch,
+            ),
+            (
+                vec!["a".into(), Value::Null, Value::Null, "yes".into()],
+                crate::ErrorCode::TypeMismatch,
+            ),
+        ] {
+            let mut b = RowsBuilder::new(schema(), &[0]).unwrap();
+            let ok = vec!["z".into(), Value::Null, Value::Null, Value::Null];
+            let err = b.push_packed(&pack(&[ok, row.clone()], 4)).unwrap_err();
+            assert_eq!(err.code(), code, "{row:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn malformed_packed_rows_are_errors_not_panics() {
+        let good = pack(
+            &[vec!["a".into(), 1.0f64.into(), Value::Null, true.into()]],
+            4,
+        );
+        // Every truncation, a wrong column count, trailing bytes, a bad tag, bad UTF-8.
+        let mut bad: Vec<Vec<u8>> = (0..good.len()).map(|n| good[..n].to_vec()).collect();
+        bad.push(pack(&[vec!["a".into(), Value::Null, Value::Null]], 3));
+        bad.push([good.clone(), vec![0]].concat());
+        let mut tag = good.clone();
+        tag[8] = 9;
+        bad.push(tag);
+        let mut utf8 = good.clone();
+        utf8[13] = 0xff;
+        bad.push(utf8);
+        let mut huge = good.clone();
+        huge[9..13].copy_from_slice(&u32::MAX.to_le_bytes());
+        bad.push(huge);
+        for b in bad {
+            let mut builder = RowsBuilder::new(schema(), &[0]).unwrap();
+            assert!(builder.push_packed(&b).is_err(), "{b:?}");
+        }
+        let mut builder = RowsBuilder::new(schema(), &[0]).unwrap();
+        builder.push_packed(&good).unwrap();
+        assert_eq!(builder.len(), 1);
     }
 
     #[test]

@@ -170,6 +170,38 @@ export function cases(env) {
     await db.close();
   });
 
+  test("rows of scalar cells (the packed fast path) store what the general path stores", async () => {
+    const schema = { id: "utf8", i: { type: "int32", nullable: true }, f: { type: "float64", nullable: true }, b: { type: "bool", nullable: true }, s: { type: "utf8", nullable: true }, bin: { type: "binary", nullable: true } };
+    const text = ["", "plain", "héllo", "😀 wide", "a\ud800b", "x".repeat(5000), "ü".repeat(3000)];
+    const base = text.map((s, k) => ({ id: `k${k}`, i: k % 3 === 0 ? null : -k, f: [0.5, -0, NaN, 1e300, undefined][k % 5], b: k % 2 === 0, s }));
+    const fast = await open({ schema, key: "id" });
+    const general = await open({ schema, key: "id" });
+    await fast.put(base);
+    // A Uint8Array cell sends the whole batch down the general path.
+    await general.put(base.map((r, k) => (k === 0 ? { ...r, bin: new Uint8Array([1]) } : r)));
+    const strip = (all) => all.map(({ bin, ...r }) => r);
+    const want = strip(rows(await general.scan()));
+    eq(strip(rows(await fast.scan())), want, "same rows");
+    eq(want[4].s, "a\ufffdb", "a lone surrogate becomes U+FFFD on both paths");
+    eq(Object.is(rows(await fast.get("k1"))[0].f, -0), true, "-0 kept");
+    // Errors on the fast path keep their codes, and the table is untouched by them.
+    await rejects(fast.put([{ id: "e1", i: 1.5 }]), "TYPE_MISMATCH", "fractional int32");
+    await rejects(fast.put([{ id: "e2", i: 2 ** 31 }]), "TYPE_MISMATCH", "int32 overflow");
+    await rejects(fast.put([{ id: "e3", s: 5 }]), "TYPE_MISMATCH", "number in a string column");
+    await rejects(fast.put([{ id: "e4" }, { i: 1 }]), "KEY_NULL", "missing key");
+    await rejects(fast.put([{ id: "e5", typo: 1 }]), "SCHEMA_MISMATCH", "unknown property");
+    await rejects(fast.put([{ id: "e6" }, "row"]), "INVALID_ARGUMENT", "a row that is not an object");
+    eq(ids(await fast.scan()), ids(await general.scan()), "no partial writes");
+    // Transactions take the same path.
+    await fast.transaction(async (tx) => {
+      await tx.put([{ id: "t1", i: 7, s: "in tx" }]);
+    });
+    eq(rows(await fast.get("t1"))[0].s, "in tx", "transaction put");
+    await fast.close();
+    await general.close();
+    await rejects(fast.put([{ id: "z" }]), "CLOSED", "after close");
+  });
+
   test("schema from Arrow IPC bytes; put accepts tableToIPC output and ArrayBuffers", async () => {
     const db = await open({ schema: fx().schemaOnly, key: "id" });
     await db.put(fx().source);

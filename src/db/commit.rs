@@ -420,6 +420,7 @@ impl Db {
         }
         let fresh = Arc::new(Mutex::new(Memtable::new()));
         let old = std::mem::replace(&mut st.mutable, fresh);
+        lock(&old)?.build_filter();
         let segment = std::mem::replace(&mut st.mutable_segment, next_segment);
         st.immutables.push(Sealed { mem: old, segment });
         st.mutable_since_ms = None;

@@ -316,7 +316,7 @@ impl Db {
             #[allow(clippy::disallowed_methods)]
             std::thread::spawn(move || futures_executor::block_on(db.run_jobs(trigger)));
             #[cfg(target_arch = "wasm32")]
-            wasm_bindgen_futures::spawn_local(async move { db.run_jobs(trigger).await });
+            crate::wasm::task::spawn(async move { db.run_jobs(trigger).await });
             return;
         }
         self.run_jobs(trigger).await;

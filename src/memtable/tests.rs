@@ -96,3 +96,53 @@ fn bounds_are_respected_and_inverted_ranges_are_empty() {
         .is_empty()
     );
 }
+
+#[test]
+fn sealed_filter_keeps_every_answer_and_a_later_write_drops_it() {
+    let mut m = table();
+    m.build_filter();
+    // Every answer of the unfiltered table, including tombstones and old versions.
+    assert_eq!(m.get(b"a", 2), Some((1, Entry::Row { batch: 0, row: 0 })));
+    assert_eq!(m.get(b"a", 9), Some((3, Entry::Row { batch: 1, row: 0 })));
+    assert_eq!(
+        m.get(b"b", 4),
+        Some((4, Entry::Tombstone { batch: 0, row: 0 }))
+    );
+    assert_eq!(m.get(b"c", 9), Some((5, Entry::Row { batch: 2, row: 0 })));
+    assert_eq!(m.get(b"zz", 9), None);
+    let sealed = m.memory_bytes();
+    // A write after sealing must not be hidden by the (now stale) filter.
+    m.insert_batch(batch(1), vec![k("new")], 6);
+    assert_eq!(m.get(b"new", 9), Some((6, Entry::Row { batch: 3, row: 0 })));
+    assert!(
+        m.memory_bytes() < sealed + 200,
+        "the filter's bytes are released"
+    );
+}
+
+#[test]
+fn index_key_order_is_key_then_newest_first() {
+    // A tiny deterministic generator; short alphabets so shared prefixes, zero bytes, keys
+    // that are prefixes of each other and equal heads with different tails are common.
+    let mut x: u64 = 0x9e37_79b9;
+    let mut next = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    for _ in 0..50_000 {
+        let mut make = || -> (Vec<u8>, u64) {
+            let len = next(14) as usize;
+            let key = (0..len)
+                .map(|_| [0u8, 1, 0x80, 0xff][next(4) as usize])
+                .collect();
+            (key, next(3))
+        };
+        let (a, b) = (make(), make());
+        let want = (a.0.as_slice(), Reverse(a.1)).cmp(&(b.0.as_slice(), Reverse(b.1)));
+        let got =
+            IndexKey::new(a.0.clone().into(), a.1).cmp(&IndexKey::new(b.0.clone().into(), b.1));
+        assert_eq!(got, want, "{a:?} vs {b:?}");
+    }
+}

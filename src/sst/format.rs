@@ -38,8 +38,9 @@ pub const FORMAT_VERSION: &str = "1";
 
 /// Rows per row group the writer aims for (it cuts at the next key boundary after this).
 pub const ROW_GROUP_ROWS: usize = 32 * 1024;
-/// Largest dictionary page per column chunk.
-pub const DICTIONARY_PAGE_BYTES: usize = 32 * 1024;
+/// Largest dictionary page per column chunk. A point get decodes the dictionary page of every
+/// column it reads (measured in wasm: 195 µs per SST get at 32 KiB, 125 µs at 4 KiB).
+pub const DICTIONARY_PAGE_BYTES: usize = 4 * 1024;
 /// Rows per data page: small pages make a point get decode little.
 pub const PAGE_ROWS: usize = 256;
 

@@ -48,7 +48,7 @@ where
     let work = RefCell::new(Some(work));
     let cb = Closure::once(move |_lock: JsValue| -> Promise {
         let work = work.borrow_mut().take();
-        wasm_bindgen_futures::future_to_promise(async move {
+        crate::wasm::task::promise(async move {
             match work {
                 Some(w) => w
                     .await

@@ -4,11 +4,11 @@
 mod convert;
 mod options;
 mod storage;
+pub(crate) mod task;
 pub(crate) mod timer;
 
 use js_sys::{Array, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 use std::sync::Arc;
 
@@ -21,7 +21,16 @@ fn promise<F>(fut: F) -> Promise
 where
     F: std::future::Future<Output = Result<JsValue>> + 'static,
 {
-    future_to_promise(async move { fut.await.map_err(to_js_error) })
+    task::promise(async move { fut.await.map_err(to_js_error) })
+}
+
+/// Like [`promise`], for the hot calls: the value itself when the work finished within the
+/// call (see `task::value_or_promise`). Only for methods js/api.js wraps.
+fn value_or_promise<F>(fut: F) -> std::result::Result<JsValue, JsValue>
+where
+    F: std::future::Future<Output = Result<JsValue>> + 'static,
+{
+    task::value_or_promise(async move { fut.await.map_err(to_js_error) })
 }
 
 use crate::storage::js::object;
@@ -156,6 +165,24 @@ fn rows_arg(db: &Db, rows: &JsValue) -> Result<arrow_array::RecordBatch> {
     }))
 }
 
+/// A batch from packed rows (js/pack.js), checked against the table's schema.
+fn packed_arg(db: &Db, packed: &[u8]) -> Result<arrow_array::RecordBatch> {
+    let schema = db.schema();
+    let mut b = crate::rows::RowsBuilder::new(schema.arrow().clone(), schema.key_indices())?;
+    b.push_packed(packed)?;
+    b.finish()
+}
+
+/// The table's column names, in order (what js/pack.js packs rows by).
+fn column_names(db: &Db) -> Array {
+    db.schema()
+        .arrow()
+        .fields()
+        .iter()
+        .map(|f| JsValue::from_str(f.name()))
+        .collect()
+}
+
 /// A read-only view of the table at one timestamp; see `Db.snapshot` and `Db.at`. Holding it
 /// keeps the versions it reads from compaction and GC: call `release()` when done.
 #[wasm_bindgen(js_name = Snapshot)]
@@ -172,9 +199,9 @@ impl JsSnapshot {
     }
 
     /// The row with this key as of the snapshot (Arrow IPC), or `null`.
-    pub fn get(&self, key: JsValue) -> Promise {
+    pub fn get(&self, key: JsValue) -> std::result::Result<JsValue, JsValue> {
         let snap = self.snap.clone();
-        promise(async move { row_result(snap.get(&to_key(&key)?).await?) })
+        value_or_promise(async move { row_result(snap.get(&to_key(&key)?).await?) })
     }
 
     /// The selected rows as of the snapshot, as one Arrow IPC stream.
@@ -226,9 +253,9 @@ impl JsTxn {
     }
 
     /// The row with this key (seeing this transaction's writes) as Arrow IPC, or `null`.
-    pub fn get(&self, key: JsValue) -> Promise {
+    pub fn get(&self, key: JsValue) -> std::result::Result<JsValue, JsValue> {
         let cell = self.txn.clone();
-        promise(async move {
+        value_or_promise(async move {
             let txn = Self::open(&cell)?;
             row_result(txn.get(&to_key(&key)?).await?)
         })
@@ -263,6 +290,25 @@ impl JsTxn {
             txn.put(batch)?;
             Ok(JsValue::UNDEFINED)
         })
+    }
+
+    /// `put` of rows packed by js/pack.js.
+    #[wasm_bindgen(js_name = putPacked)]
+    pub fn put_packed(&self, packed: Vec<u8>) -> Promise {
+        let cell = self.txn.clone();
+        promise(async move {
+            let txn = Self::open(&cell)?;
+            let batch = packed_arg(txn.db(), &packed)?;
+            txn.put(batch)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// The column names in table order.
+    #[wasm_bindgen(js_name = columnNames)]
+    pub fn column_names(&self) -> Result<Array, JsValue> {
+        let txn = Self::open(&self.txn).map_err(to_js_error)?;
+        Ok(column_names(txn.db()))
     }
 
     /// Buffers the delete of a key (or of each key in an array) in the transaction.
@@ -403,12 +449,28 @@ pub struct JsDb {
 impl JsDb {
     /// Upserts rows: an array of plain objects, or Arrow IPC stream bytes. Resolves to the
     /// commit timestamp (a number).
-    pub fn put(&self, rows: JsValue) -> Promise {
+    pub fn put(&self, rows: JsValue) -> std::result::Result<JsValue, JsValue> {
         let db = self.db.clone();
-        promise(async move {
+        value_or_promise(async move {
             let batch = rows_arg(&db, &rows)?;
             Ok(JsValue::from_f64(db.put(batch).await? as f64))
         })
+    }
+
+    /// `put` of rows packed by js/pack.js (the JS layer's fast path for scalar cells).
+    #[wasm_bindgen(js_name = putPacked)]
+    pub fn put_packed(&self, packed: Vec<u8>) -> std::result::Result<JsValue, JsValue> {
+        let db = self.db.clone();
+        value_or_promise(async move {
+            let batch = packed_arg(&db, &packed)?;
+            Ok(JsValue::from_f64(db.put(batch).await? as f64))
+        })
+    }
+
+    /// The column names in table order.
+    #[wasm_bindgen(js_name = columnNames)]
+    pub fn column_names(&self) -> Array {
+        column_names(&self.db)
     }
 
     /// Deletes a key, or every key of an array of keys, in one commit (a composite key is an
@@ -423,9 +485,9 @@ impl JsDb {
     }
 
     /// Resolves to the row with this key as an Arrow IPC stream (`Uint8Array`), or `null`.
-    pub fn get(&self, key: JsValue) -> Promise {
+    pub fn get(&self, key: JsValue) -> std::result::Result<JsValue, JsValue> {
         let db = self.db.clone();
-        promise(async move { row_result(db.get(&to_key(&key)?).await?) })
+        value_or_promise(async move { row_result(db.get(&to_key(&key)?).await?) })
     }
 
     /// Resolves to the selected rows as one Arrow IPC stream (`Uint8Array`).

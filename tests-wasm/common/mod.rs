@@ -19,8 +19,10 @@ async fn call(obj: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, 
         .dyn_into()
         .unwrap();
     let arr: js_sys::Array = args.iter().collect();
-    let promise: js_sys::Promise = f.apply(obj, &arr)?.dyn_into().unwrap();
-    JsFuture::from(promise).await
+    // The hot methods return their value itself when it is ready (js/api.js makes one Promise
+    // of both forms, and so does this).
+    let out = f.apply(obj, &arr)?;
+    JsFuture::from(js_sys::Promise::resolve(&out)).await
 }
 
 async fn open(options: &str) -> Result<JsValue, JsValue> {
