@@ -7,7 +7,7 @@
 
 import { AnaxError } from "./error.js";
 import { isTrap, setTrapHandler } from "./tasks.js";
-import { packRows } from "./pack.js";
+import { withPackedRows } from "./pack.js";
 
 export { AnaxError, ErrorCodes } from "./error.js";
 export { filter } from "./filter.js";
@@ -161,18 +161,20 @@ function extend({ Db, Snapshot, Transaction, ScanCursor }) {
     const put = C.prototype.put;
     const columns = new WeakMap();
     C.prototype.put = function put_(rows) {
-      if (Array.isArray(rows) && rows.length > 0 && !poisoned && this.__wbg_ptr) {
-        let names = columns.get(this);
-        if (!names) {
-          try {
+      try {
+        if (!poisoned && Array.isArray(rows) && rows.length > 0 && this?.__wbg_ptr) {
+          let names = columns.get(this);
+          if (!names) {
             names = this.columnNames();
-          } catch {
-            names = null; // A closed handle or a finished transaction: put reports it.
+            columns.set(this, names);
           }
-          if (names) columns.set(this, names);
+          const sent = withPackedRows(rows, names, (bytes) => this.putPacked(bytes));
+          if (sent !== undefined) return sent;
         }
-        const packed = names && packRows(rows, names);
-        if (packed) return this.putPacked(packed);
+      } catch (e) {
+        // A trap poisons as in any call. Anything else (a closed handle, a finished
+        // transaction, a getter or proxy that throws) the general path reports with its code.
+        if (isTrap(e)) return Promise.reject(translate(e));
       }
       return put.call(this, rows);
     };

@@ -38,7 +38,7 @@ function bundle(entry, out) {
 /** Bytes each engine makes a page download (raw and gzip -9). */
 async function shipped() {
   const all = {
-    anax: ["pkg/anax_bg.wasm", "pkg/anax.js", "js/index.js", "js/api.js", "js/error.js", "js/filter.js", "js/remote.js", "js/tasks.js", "js/worker-host.js"],
+    anax: ["pkg/anax_bg.wasm", "pkg/anax.js", "js/index.js", "js/api.js", "js/error.js", "js/filter.js", "js/pack.js", "js/remote.js", "js/tasks.js", "js/worker-host.js"],
     "sqlite-opfs-sahpool": ["node_modules/@sqlite.org/sqlite-wasm/dist/sqlite3.wasm", "node_modules/@sqlite.org/sqlite-wasm/dist/index.mjs"],
     dexie: ["node_modules/dexie/dist/dexie.min.js"],
     duckdb: ["node_modules/@duckdb/duckdb-wasm/dist/duckdb-eh.wasm", "node_modules/@duckdb/duckdb-wasm/dist/duckdb-browser-eh.worker.js", "target/bench-browser/duckdb.mjs"],
@@ -85,9 +85,10 @@ function topFunctions(profile, limit = 12) {
  */
 async function once(base, engine, profile = false) {
   const dir = await mkdtemp(path.join(tmpdir(), "anax-bench-profile-"));
-  const context = await chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"] });
-  once.version ??= context.browser()?.version() ?? null;
+  let context = null;
   try {
+    context = await chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"] });
+    once.version ??= context.browser()?.version() ?? null;
     const page = context.pages()[0] ?? (await context.newPage());
     if (profile) {
       // One CPU profile per workload phase, taken in the context the engine runs in: the page,
@@ -136,7 +137,7 @@ async function once(base, engine, profile = false) {
     if (r.error) throw new Error(`${engine}: ${r.error}`);
     return r.results;
   } finally {
-    await context.close();
+    await context?.close().catch(() => {});
     await rm(dir, { recursive: true, force: true });
   }
 }

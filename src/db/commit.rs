@@ -415,12 +415,16 @@ impl Db {
             None => 0,
         };
         let mut st = self.raw_state()?;
-        if lock(&st.mutable)?.versions() == 0 {
-            return Ok(());
+        {
+            let mut mutable = lock(&st.mutable)?;
+            if mutable.versions() == 0 {
+                return Ok(());
+            }
+            // Sealed from here on: no more writes reach it.
+            mutable.build_filter();
         }
         let fresh = Arc::new(Mutex::new(Memtable::new()));
         let old = std::mem::replace(&mut st.mutable, fresh);
-        lock(&old)?.build_filter();
         let segment = std::mem::replace(&mut st.mutable_segment, next_segment);
         st.immutables.push(Sealed { mem: old, segment });
         st.mutable_since_ms = None;

@@ -25,7 +25,8 @@ where
 }
 
 /// Like [`promise`], for the hot calls: the value itself when the work finished within the
-/// call (see `task::value_or_promise`). Only for methods js/api.js wraps.
+/// call (see `task::value_or_promise`). Only for methods js/api.js wraps, and only for
+/// futures that call no throwing JS: convert JS arguments before making the future.
 fn value_or_promise<F>(fut: F) -> std::result::Result<JsValue, JsValue>
 where
     F: std::future::Future<Output = Result<JsValue>> + 'static,
@@ -201,7 +202,8 @@ impl JsSnapshot {
     /// The row with this key as of the snapshot (Arrow IPC), or `null`.
     pub fn get(&self, key: JsValue) -> std::result::Result<JsValue, JsValue> {
         let snap = self.snap.clone();
-        value_or_promise(async move { row_result(snap.get(&to_key(&key)?).await?) })
+        let key = to_key(&key).map_err(to_js_error)?;
+        value_or_promise(async move { row_result(snap.get(&key).await?) })
     }
 
     /// The selected rows as of the snapshot, as one Arrow IPC stream.
@@ -254,11 +256,9 @@ impl JsTxn {
 
     /// The row with this key (seeing this transaction's writes) as Arrow IPC, or `null`.
     pub fn get(&self, key: JsValue) -> std::result::Result<JsValue, JsValue> {
-        let cell = self.txn.clone();
-        value_or_promise(async move {
-            let txn = Self::open(&cell)?;
-            row_result(txn.get(&to_key(&key)?).await?)
-        })
+        let txn = Self::open(&self.txn).map_err(to_js_error)?;
+        let key = to_key(&key).map_err(to_js_error)?;
+        value_or_promise(async move { row_result(txn.get(&key).await?) })
     }
 
     /// The selected rows (seeing this transaction's writes) as one Arrow IPC stream.
@@ -451,20 +451,16 @@ impl JsDb {
     /// commit timestamp (a number).
     pub fn put(&self, rows: JsValue) -> std::result::Result<JsValue, JsValue> {
         let db = self.db.clone();
-        value_or_promise(async move {
-            let batch = rows_arg(&db, &rows)?;
-            Ok(JsValue::from_f64(db.put(batch).await? as f64))
-        })
+        let batch = rows_arg(&db, &rows).map_err(to_js_error)?;
+        value_or_promise(async move { Ok(JsValue::from_f64(db.put(batch).await? as f64)) })
     }
 
     /// `put` of rows packed by js/pack.js (the JS layer's fast path for scalar cells).
     #[wasm_bindgen(js_name = putPacked)]
     pub fn put_packed(&self, packed: Vec<u8>) -> std::result::Result<JsValue, JsValue> {
         let db = self.db.clone();
-        value_or_promise(async move {
-            let batch = packed_arg(&db, &packed)?;
-            Ok(JsValue::from_f64(db.put(batch).await? as f64))
-        })
+        let batch = packed_arg(&db, &packed).map_err(to_js_error)?;
+        value_or_promise(async move { Ok(JsValue::from_f64(db.put(batch).await? as f64)) })
     }
 
     /// The column names in table order.
@@ -487,7 +483,8 @@ impl JsDb {
     /// Resolves to the row with this key as an Arrow IPC stream (`Uint8Array`), or `null`.
     pub fn get(&self, key: JsValue) -> std::result::Result<JsValue, JsValue> {
         let db = self.db.clone();
-        value_or_promise(async move { row_result(db.get(&to_key(&key)?).await?) })
+        let key = to_key(&key).map_err(to_js_error)?;
+        value_or_promise(async move { row_result(db.get(&key).await?) })
     }
 
     /// Resolves to the selected rows as one Arrow IPC stream (`Uint8Array`).

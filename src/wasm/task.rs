@@ -1,13 +1,17 @@
-//! How Anax's futures run in wasm. A call whose work needs no I/O (a get answered from the
-//! memtable, a put into memory storage) finishes inside the call: its future is polled once
-//! right away, and only a future that is still pending becomes a task on wasm-bindgen's
-//! microtask queue. A task costs a queued closure, a JS promise with two callbacks and a
-//! microtask hop; a point get is ~10 µs, of which that was a measurable part.
+//! How Anax's futures run in wasm. The hottest calls (a get answered from the memtable, a put
+//! whose storage writes are synchronous, as OPFS sync access handles are) finish inside the
+//! call: their future is polled once right away, and only one that is still pending becomes a
+//! task on wasm-bindgen's microtask queue. A task costs a queued closure, a JS promise with two
+//! callbacks and a microtask hop; a point get is ~10 µs, of which that was a measurable part.
+//! Every other call is a task, as wasm-bindgen-futures makes it.
 //!
 //! Polling in place must never nest: JS that Anax calls while polling (a storage adapter's
 //! callbacks, say) may call Anax again, and running that call's future inside the outer poll
-//! could meet state the outer poll is using. So every poll of an Anax future is marked, and
-//! a call made while the mark is set is queued as a task as before.
+//! could meet state the outer poll is using. So every poll of an Anax future is marked, and a
+//! call made while the mark is set is queued as a task. The mark is restored by Rust code
+//! after the poll, which a JS exception unwinding through wasm would skip: so the futures
+//! polled in place must not call JS that can throw (their callers convert JS arguments before
+//! making the future, and storage calls catch).
 
 use std::cell::Cell;
 use std::future::Future;
@@ -59,20 +63,17 @@ where
     Err(Marked(fut))
 }
 
-/// The promise of `fut`'s result: already settled when `fut` completes on its first poll.
+/// The promise of `fut`'s result, computed in a task whose polls are marked.
 pub fn promise<F>(fut: F) -> Promise
 where
     F: Future<Output = Result<JsValue, JsValue>> + 'static,
 {
-    match first_poll(fut) {
-        Ok(Ok(v)) => Promise::resolve(&v),
-        Ok(Err(e)) => Promise::reject(&e),
-        Err(task) => wasm_bindgen_futures::future_to_promise(task),
-    }
+    wasm_bindgen_futures::future_to_promise(Marked(Box::pin(fut)))
 }
 
 /// For the hottest calls (get, put): `fut`'s value itself when it completes on its first
-/// poll (its error thrown), else a Promise of it. Saves a promise and two microtask hops per
+/// poll (its error thrown), else a Promise of it. `fut` must not call JS that can throw (see
+/// the module doc). Saves a promise and two microtask hops per
 /// call; only for methods the JS layer wraps (`js/api.js` turns both forms into one Promise).
 /// The values these methods produce are never Promises, so the two forms cannot be confused.
 pub fn value_or_promise<F>(fut: F) -> Result<JsValue, JsValue>
