@@ -1,15 +1,10 @@
 // Browser (and bundler) entry: fetches and instantiates the wasm next to this package on first
-// use, or from `initialize(urlOrModule)` when the app hosts the .wasm elsewhere.
+// use, or from `initialize(urlOrModule)` when the app hosts the .wasm elsewhere. The package's
+// `browser` entry is this file built into one module (pkg/anax.browser.js, by
+// scripts/build-wasm.sh), so a page without a bundler fetches one file instead of eight.
 import init, { Anax as RawAnax, Db, Snapshot, Transaction, ScanCursor } from "../pkg/anax.js";
 import { makeAnax } from "./api.js";
 import { openInWorker } from "./remote.js";
-// The modules the ones above import, named here too so a browser fetches them all in one
-// round trip instead of discovering them a level later (one network round trip less on a
-// cold start).
-import "./error.js";
-import "./filter.js";
-import "./pack.js";
-import "./tasks.js";
 
 export { AnaxError, ErrorCodes, filter } from "./api.js";
 export { Db };
@@ -18,7 +13,9 @@ let loading;
 
 /** Loads the wasm module once; optional `source` is a URL, Response, bytes or a compiled Module. */
 export function initialize(source) {
-  loading ??= init(source === undefined ? undefined : { module_or_path: source });
+  // Named from this file, so the URL holds in js/index.js and in the one-file build
+  // (pkg/anax.browser.js) alike.
+  loading ??= init({ module_or_path: source ?? new URL("../pkg/anax_bg.wasm", import.meta.url) });
   return loading;
 }
 

@@ -255,7 +255,10 @@ export async function openInWorker(options) {
   if (typeof Worker === "undefined") {
     throw new AnaxError("INVALID_ARGUMENT", "openInWorker needs a browser with module Web Workers; use Anax.open here");
   }
-  const worker = new Worker(new URL("./worker-host.js", import.meta.url), { type: "module", name: "anax" });
+  // The worker host built into one module (pkg/anax.worker.js, from js/worker-host.js by
+  // scripts/build-wasm.sh); named from the package root, so the URL holds from js/remote.js
+  // and from the one-file browser entry in pkg/ alike.
+  const worker = new Worker(new URL("../pkg/anax.worker.js", import.meta.url), { type: "module", name: "anax" });
   const channel = new Channel(worker);
   try {
     const opened = await channel.call(0, "open", [options]);

@@ -41,12 +41,12 @@ async function load(engine) {
   switch (engine) {
     case "anax-opfs":
     case "anax-memory": {
-      const { Anax } = await import("/js/index.js");
+      const { Anax } = await import("/pkg/anax.browser.js");
       const storage = engine === "anax-opfs" ? { kind: "opfs", path: `bench-${Date.now()}` } : { kind: "memory" };
       return anaxAdapter((o) => Anax.open(o), storage);
     }
     case "anax-openInWorker": {
-      const { Anax } = await import("/js/index.js");
+      const { Anax } = await import("/pkg/anax.browser.js");
       return anaxAdapter((o) => Anax.openInWorker(o), { kind: "opfs", path: `bench-${Date.now()}` });
     }
     case "sqlite-opfs-sahpool":

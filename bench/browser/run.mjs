@@ -38,7 +38,8 @@ function bundle(entry, out) {
 /** Bytes each engine makes a page download (raw and gzip -9). */
 async function shipped() {
   const all = {
-    anax: ["pkg/anax_bg.wasm", "pkg/anax.js", "js/index.js", "js/api.js", "js/error.js", "js/filter.js", "js/pack.js", "js/remote.js", "js/tasks.js", "js/worker-host.js"],
+    // What a page loads: the one-file browser entry and the wasm.
+    anax: ["pkg/anax_bg.wasm", "pkg/anax.browser.js"],
     "sqlite-opfs-sahpool": ["node_modules/@sqlite.org/sqlite-wasm/dist/sqlite3.wasm", "node_modules/@sqlite.org/sqlite-wasm/dist/index.mjs"],
     dexie: ["node_modules/dexie/dist/dexie.min.js"],
     duckdb: ["node_modules/@duckdb/duckdb-wasm/dist/duckdb-eh.wasm", "node_modules/@duckdb/duckdb-wasm/dist/duckdb-browser-eh.worker.js", "target/bench-browser/duckdb.mjs"],

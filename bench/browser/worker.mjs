@@ -1,9 +1,9 @@
 // Hosts one engine in a dedicated worker: "init" opens it and runs a first query, "run" runs
 // B1, B2..B4 and B5 here, "get" serves one point get for the main-thread B2, "raw" is the OPFS
 // floor.
+// Only the engine adapters load before "init" (the worker's start counts toward the engine's
+// init); the workload code loads afterwards.
 import { create, rawOpfs } from "./engines.mjs";
-import { makeRows } from "./data.mjs";
-import { bulkInsert, reads, singlePuts } from "./workloads.mjs";
 
 const params = new URLSearchParams(location.search);
 let engine;
@@ -30,6 +30,8 @@ self.onmessage = async ({ data }) => {
       await engine.afterInit?.();
     }
     if (data.op === "run") {
+      const { makeRows } = await import("./data.mjs");
+      const { bulkInsert, reads, singlePuts } = await import("./workloads.mjs");
       rows = makeRows(Number(params.get("n")));
       await globalThis.__phase("B1");
       const b1 = await bulkInsert(engine, rows);

@@ -1,6 +1,7 @@
 // Runs the suite on the page's main thread, through Anax.openInWorker, or in a dedicated worker
 // (mode=worker); publishes the results as window.__results for the runner.
-import { Anax, AnaxError, filter, initialize } from "../../index.js";
+// The shipped browser entry (the one-file build); worker.mjs loads the sources.
+import { Anax, AnaxError, filter, initialize } from "../../../pkg/anax.browser.js";
 import { run } from "../../../target/js-test/suite.mjs";
 import { storagesFor, trapCodes } from "./env.mjs";
 
