@@ -920,18 +920,6 @@ impl Db {
 
     /// The row with this key, as a one-row batch, or `None`.
     pub async fn get(&self, key: &[Value]) -> Result<Option<RecordBatch>> {
-        // A key in a memtable is answered under the state lock, without taking a snapshot
-        // (nothing can change while the lock is held, so there is nothing to pin).
-        let (encoded, _) = self.encode_key(key, false)?;
-        {
-            let st = self.state()?;
-            let mems = std::iter::once(&st.mutable)
-                .chain(st.immutables.iter().rev().map(|s| &s.mem))
-                .map(|m| (m, st.visible_ts));
-            if let Some(found) = snapshot::memtable_get(mems, &encoded)? {
-                return Ok(found);
-            }
-        }
         self.snapshot()?.get(key).await
     }
 

@@ -14,33 +14,6 @@ use crate::scan::ScanOptions;
 use crate::sst::Found;
 use crate::value::Value;
 
-/// The newest version of `key` in the first memtable (of `mems`, newest first, each with its
-/// read timestamp) that has one: `Some(Some(row))`, `Some(None)` for a tombstone, `None` when
-/// no memtable holds the key.
-pub(super) fn memtable_get<'a>(
-    mems: impl Iterator<Item = (&'a MemRef, Timestamp)>,
-    key: &[u8],
-) -> Result<Option<Option<RecordBatch>>> {
-    for (mem, read_ts) in mems {
-        let mem = lock(mem)?;
-        match mem.get(key, read_ts) {
-            Some((_, Entry::Row { batch, row })) => {
-                // Memtable batches are stored under the table schema: one zero-copy slice.
-                let found = mem
-                    .batches()
-                    .get(batch as usize)
-                    .filter(|b| (row as usize) < b.num_rows())
-                    .map(|b| b.slice(row as usize, 1))
-                    .ok_or_else(|| Error::Internal("memtable entry out of range".into()))?;
-                return Ok(Some(Some(found)));
-            }
-            Some((_, Entry::Tombstone { .. })) => return Ok(Some(None)),
-            None => {}
-        }
-    }
-    Ok(None)
-}
-
 /// A consistent read view: everything committed at or before its timestamp, nothing after.
 /// It keeps the memtables and SSTs it needs alive (and out of GC's reach) while it exists.
 #[derive(Debug, Clone)]
@@ -90,10 +63,22 @@ impl Snapshot {
         let (key, _) = db.encode_key(key, false)?;
         let table = db.shared.schema.arrow();
         let overlay = self.overlay.iter().map(|m| (m, Timestamp::MAX));
-        if let Some(found) =
-            memtable_get(overlay.chain(self.mems.iter().map(|m| (m, self.ts))), &key)?
-        {
-            return Ok(found);
+        for (mem, read_ts) in overlay.chain(self.mems.iter().map(|m| (m, self.ts))) {
+            let mem = lock(mem)?;
+            match mem.get(&key, read_ts) {
+                Some((_, Entry::Row { batch, row })) => {
+                    // Memtable batches are stored under the table schema: one zero-copy slice.
+                    let found = mem
+                        .batches()
+                        .get(batch as usize)
+                        .filter(|b| (row as usize) < b.num_rows())
+                        .map(|b| b.slice(row as usize, 1))
+                        .ok_or_else(|| Error::Internal("memtable entry out of range".into()))?;
+                    return Ok(Some(found));
+                }
+                Some((_, Entry::Tombstone { .. })) => return Ok(None),
+                None => {}
+            }
         }
         let all: Vec<usize> = (0..table.fields().len()).collect();
         let storage = db.shared.storage.as_ref();
