@@ -45,24 +45,6 @@ impl<F: Future> Future for Marked<F> {
     }
 }
 
-/// `fut`'s result when it completes on its first poll, else a task to finish it.
-fn first_poll<F>(fut: F) -> Result<Result<JsValue, JsValue>, Marked<F>>
-where
-    F: Future<Output = Result<JsValue, JsValue>> + 'static,
-{
-    let mut fut = Box::pin(fut);
-    if !POLLING.with(Cell::get) {
-        // A waker that does nothing is safe here: a future that returns Pending has stored
-        // the waker it was polled with, and the task polls it again at once with its own,
-        // which replaces it (the Future contract: the latest waker is the one woken).
-        let mut cx = Context::from_waker(Waker::noop());
-        if let Poll::Ready(out) = marked(|| fut.as_mut().poll(&mut cx)) {
-            return Ok(out);
-        }
-    }
-    Err(Marked(fut))
-}
-
 /// The promise of `fut`'s result, computed in a task whose polls are marked.
 pub fn promise<F>(fut: F) -> Promise
 where
@@ -72,18 +54,25 @@ where
 }
 
 /// For the hottest calls (get, put): `fut`'s value itself when it completes on its first
-/// poll (its error thrown), else a Promise of it. `fut` must not call JS that can throw (see
-/// the module doc). Saves a promise and two microtask hops per
-/// call; only for methods the JS layer wraps (`js/api.js` turns both forms into one Promise).
-/// The values these methods produce are never Promises, so the two forms cannot be confused.
+/// poll (its error thrown), else a Promise of it. Saves a promise and two microtask hops per
+/// call. `fut` must not call JS that can throw (see the module doc). Only for methods the JS
+/// layer wraps (`js/api.js` turns both forms into one Promise); the values they produce are
+/// never Promises, so the two forms cannot be confused.
 pub fn value_or_promise<F>(fut: F) -> Result<JsValue, JsValue>
 where
     F: Future<Output = Result<JsValue, JsValue>> + 'static,
 {
-    match first_poll(fut) {
-        Ok(out) => out,
-        Err(task) => Ok(wasm_bindgen_futures::future_to_promise(task).into()),
+    let mut fut = Box::pin(fut);
+    if !POLLING.with(Cell::get) {
+        // A waker that does nothing is safe here: a future that returns Pending has stored
+        // the waker it was polled with, and the task below polls it again at once with its
+        // own, which replaces it (the Future contract: the latest waker is the one woken).
+        let mut cx = Context::from_waker(Waker::noop());
+        if let Poll::Ready(out) = marked(|| fut.as_mut().poll(&mut cx)) {
+            return out;
+        }
     }
+    Ok(wasm_bindgen_futures::future_to_promise(Marked(fut)).into())
 }
 
 /// Runs `fut` as a background task, its polls marked.
