@@ -14,6 +14,21 @@ use crate::error::{Error, Result};
 
 /// Encodes `batches` (all of `schema`) as one IPC stream.
 pub fn encode_stream(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
+    let parts = encode_parts(schema, batches)?;
+    if let [one] = parts.as_slice() {
+        return Ok(one.clone());
+    }
+    let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+    for p in &parts {
+        out.extend_from_slice(p);
+    }
+    Ok(out)
+}
+
+/// One IPC stream of `batches` as consecutive pieces, for a caller that copies them straight
+/// to their destination: a scan's result goes to a JS buffer without first being assembled
+/// in wasm memory (12.8 MB for B3's table, one copy fewer).
+pub fn encode_parts(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<Vec<u8>>> {
     if !flat_without_dictionaries(schema) {
         let mut out = Vec::with_capacity(1024);
         let mut writer = StreamWriter::try_new(&mut out, schema)?;
@@ -22,28 +37,36 @@ pub fn encode_stream(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<
         }
         writer.finish()?;
         drop(writer);
-        return Ok(out);
+        return Ok(vec![out]);
     }
     // The same bytes StreamWriter writes, with the schema message encoded once per schema:
     // for the one-row answers of `get` it was most of the cost.
     let options = IpcWriteOptions::default();
     let generator = IpcDataGenerator::default();
     let mut tracker = DictionaryTracker::new(false);
-    let mut out = schema_message(schema, &generator, &options)?;
+    let mut parts = Vec::with_capacity(2 + 2 * batches.len());
+    let mut head = schema_message(schema, &generator, &options)?;
     let mut compression = CompressionContext::default();
     for b in batches {
-        let (dictionaries, message) =
+        let (dictionaries, mut message) =
             generator.encode(b, &mut tracker, &options, &mut compression)?;
         if !dictionaries.is_empty() {
             return Err(Error::Internal(
                 "a flat schema produced dictionary batches".into(),
             ));
         }
-        write_message(&mut out, message, &options)?;
+        // The body is written after the message header as is (it is already padded), so it
+        // is kept as its own piece rather than copied behind the header.
+        let body = std::mem::take(&mut message.arrow_data);
+        write_message(&mut head, message, &options)?;
+        parts.push(std::mem::take(&mut head));
+        parts.push(body);
     }
     // End of stream: continuation marker and a zero length.
-    out.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
-    Ok(out)
+    head.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+    parts.push(head);
+    parts.retain(|p| !p.is_empty());
+    Ok(parts)
 }
 
 /// Whether no column is nested or dictionary-encoded (dictionary ids then never matter, so

@@ -52,15 +52,11 @@ pub(crate) struct Pending {
 }
 
 impl Op {
-    fn apply(self, mem: &mut Memtable, ts: Timestamp) {
+    fn apply(self, mem: &mut Memtable, ts: Timestamp) -> Result<()> {
         match self {
             Op::Put(b, k) => mem.insert_batch(b, k, ts),
             Op::Delete(b, k) => mem.delete_batch(b, k, ts),
-            Op::Txn { ops, .. } => {
-                for op in ops {
-                    op.apply(mem, ts);
-                }
-            }
+            Op::Txn { ops, .. } => ops.into_iter().try_for_each(|op| op.apply(mem, ts)),
         }
     }
 
@@ -380,7 +376,7 @@ impl Db {
             let seal = {
                 let mut mem = lock(&st.mutable)?;
                 for (p, t) in group.into_iter().zip(&ts) {
-                    p.op.apply(&mut mem, *t);
+                    p.op.apply(&mut mem, *t)?;
                 }
                 match self.shared.config.seal {
                     SealPolicy::BatchesThreshold { batches } => mem.batch_count() >= batches,
@@ -421,7 +417,7 @@ impl Db {
                 return Ok(());
             }
             // Sealed from here on: no more writes reach it.
-            mutable.build_filter();
+            mutable.seal(&self.shared.schema);
         }
         let fresh = Arc::new(Mutex::new(Memtable::new()));
         let old = std::mem::replace(&mut st.mutable, fresh);
@@ -464,7 +460,7 @@ impl Db {
         };
         let mut mem = Memtable::new();
         for (op, t) in ops.into_iter().zip(&ts) {
-            op.apply(&mut mem, *t);
+            op.apply(&mut mem, *t)?;
         }
         let now = self.shared.config.clock.now_millis();
         let id = crate::codec::random_u64()?;

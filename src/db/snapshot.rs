@@ -6,7 +6,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::{Field, Schema, SchemaRef};
 
 use super::{Db, Version};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::memtable::{Entry, Timestamp};
 use crate::read::mem_source::{MemRef, MemSource, lock};
 use crate::read::merge::{ScanStream, Source};
@@ -66,16 +66,7 @@ impl Snapshot {
         for (mem, read_ts) in overlay.chain(self.mems.iter().map(|m| (m, self.ts))) {
             let mem = lock(mem)?;
             match mem.get(&key, read_ts) {
-                Some((_, Entry::Row { batch, row })) => {
-                    // Memtable batches are stored under the table schema: one zero-copy slice.
-                    let found = mem
-                        .batches()
-                        .get(batch as usize)
-                        .filter(|b| (row as usize) < b.num_rows())
-                        .map(|b| b.slice(row as usize, 1))
-                        .ok_or_else(|| Error::Internal("memtable entry out of range".into()))?;
-                    return Ok(Some(found));
-                }
+                Some((_, entry @ Entry::Row { .. })) => return mem.row(entry, table),
                 Some((_, Entry::Tombstone { .. })) => return Ok(None),
                 None => {}
             }

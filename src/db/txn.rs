@@ -69,7 +69,7 @@ impl Transaction {
     pub fn put(&self, batch: RecordBatch) -> Result<()> {
         self.db.check_open()?;
         if let Some((batch, keys)) = self.db.prepare_put(batch)? {
-            lock(&self.writes)?.insert_batch(batch, keys, Timestamp::MAX);
+            lock(&self.writes)?.insert_batch(batch, keys, Timestamp::MAX)?;
         }
         Ok(())
     }
@@ -87,7 +87,7 @@ impl Transaction {
             return Ok(());
         }
         let (batch, encoded) = self.db.key_batch(keys)?;
-        lock(&self.writes)?.delete_batch(batch, encoded, Timestamp::MAX);
+        lock(&self.writes)?.delete_batch(batch, encoded, Timestamp::MAX)?;
         Ok(())
     }
 

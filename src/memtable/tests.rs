@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use arrow_array::{Int64Array, RecordBatch};
+use arrow_array::{Array, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 
 use super::*;
@@ -16,10 +16,10 @@ fn k(s: &str) -> KeyBytes {
 
 fn table() -> Memtable {
     let mut m = Memtable::new();
-    m.insert_batch(batch(2), vec![k("a"), k("b")], 1);
-    m.insert_batch(batch(1), vec![k("a")], 3);
-    m.delete_batch(batch(1), vec![k("b")], 4);
-    m.insert_batch(batch(1), vec![k("c")], 5);
+    m.insert_batch(batch(2), vec![k("a"), k("b")], 1).unwrap();
+    m.insert_batch(batch(1), vec![k("a")], 3).unwrap();
+    m.delete_batch(batch(1), vec![k("b")], 4).unwrap();
+    m.insert_batch(batch(1), vec![k("c")], 5).unwrap();
     m
 }
 
@@ -97,27 +97,108 @@ fn bounds_are_respected_and_inverted_ranges_are_empty() {
     );
 }
 
+/// What a memtable answers: every get, and every resolved range in both directions, at
+/// every read timestamp, as (key, ts, row values) so that a row's place may differ.
+fn answers(m: &Memtable) -> Vec<String> {
+    let value = |e: Entry| -> String {
+        let (src, row) = m.locate(e);
+        let col = m.column_sources(0, Some(0), &DataType::Int64);
+        let v = col
+            .get(src)
+            .map(|a| a.as_any().downcast_ref::<Int64Array>().unwrap().value(row));
+        format!(
+            "{}{v:?}",
+            if matches!(e, Entry::Tombstone { .. }) {
+                "del"
+            } else {
+                "put"
+            }
+        )
+    };
+    let mut out = Vec::new();
+    for ts in 0..7 {
+        for key in ["", "a", "b", "bb", "c", "d"] {
+            let got = m.get(key.as_bytes(), ts).map(|(t, e)| (t, value(e)));
+            out.push(format!("get {key}@{ts}: {got:?}"));
+        }
+        for rev in [false, true] {
+            let rows: Vec<_> = m
+                .resolve_range(Bound::Unbounded, Bound::Excluded(&b"c"[..]), ts, rev)
+                .map(|(k, t, e)| (String::from_utf8_lossy(k).into_owned(), t, value(e)))
+                .collect();
+            out.push(format!("range@{ts} rev={rev}: {rows:?}"));
+        }
+    }
+    out
+}
+
+/// The memtable of [`table`] with distinct column values, so a row's identity shows.
+fn valued() -> Memtable {
+    let col = |v: Vec<i64>| {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(v))]).unwrap()
+    };
+    let mut m = Memtable::new();
+    m.insert_batch(col(vec![10, 20]), vec![k("a"), k("b")], 1)
+        .unwrap();
+    m.insert_batch(col(vec![30]), vec![k("a")], 3).unwrap();
+    m.delete_batch(col(vec![40]), vec![k("b")], 4).unwrap();
+    m.insert_batch(col(vec![50]), vec![k("c")], 5).unwrap();
+    m
+}
+
 #[test]
-fn sealed_filter_keeps_every_answer_and_a_later_write_drops_it() {
-    let mut m = table();
-    m.build_filter();
-    // Every answer of the unfiltered table, including tombstones and old versions.
-    assert_eq!(m.get(b"a", 2), Some((1, Entry::Row { batch: 0, row: 0 })));
-    assert_eq!(m.get(b"a", 9), Some((3, Entry::Row { batch: 1, row: 0 })));
+fn sealing_keeps_every_answer_and_refuses_later_writes() {
+    let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+    let table = crate::schema::TableSchema::with_key_name(schema.clone(), "v").unwrap();
+    let mut m = valued();
+    let before = answers(&m);
+    let versions: Vec<_> = m.versions_iter().map(|(k, t, _)| (k.to_vec(), t)).collect();
+    m.seal(&table);
+    assert!(m.run().is_some(), "the sealed memtable is one sorted run");
+    assert_eq!(answers(&m), before);
+    let after: Vec<_> = m.versions_iter().map(|(k, t, _)| (k.to_vec(), t)).collect();
     assert_eq!(
-        m.get(b"b", 4),
-        Some((4, Entry::Tombstone { batch: 0, row: 0 }))
+        after, versions,
+        "a flush sees the same versions in the same order"
     );
-    assert_eq!(m.get(b"c", 9), Some((5, Entry::Row { batch: 2, row: 0 })));
-    assert_eq!(m.get(b"zz", 9), None);
-    let sealed = m.memory_bytes();
-    // A write after sealing must not be hidden by the (now stale) filter.
-    m.insert_batch(batch(1), vec![k("new")], 6);
-    assert_eq!(m.get(b"new", 9), Some((6, Entry::Row { batch: 3, row: 0 })));
-    assert!(
-        m.memory_bytes() < sealed + 200,
-        "the filter's bytes are released"
-    );
+    assert_eq!(m.versions(), 5);
+    // A row found by get is the row that was written.
+    let (_, e) = m.get(b"a", 9).unwrap();
+    let row = m.row(e, &schema).unwrap().unwrap();
+    let v = row
+        .column(0)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap()
+        .value(0);
+    assert_eq!(v, 30);
+    let (_, tomb) = m.get(b"b", 9).unwrap();
+    assert!(m.row(tomb, &schema).unwrap().is_none());
+    // Nothing may be written once sealed: the write is refused, and nothing changes.
+    let err = m.insert_batch(batch(1), vec![k("new")], 6).unwrap_err();
+    assert_eq!(err.code(), crate::ErrorCode::Internal);
+    assert!(m.delete_batch(batch(1), vec![k("a")], 6).is_err());
+    assert_eq!(answers(&m), before);
+}
+
+#[test]
+fn a_sealed_memtable_finds_every_key_it_holds_and_no_other() {
+    let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+    let table = crate::schema::TableSchema::with_key_name(schema, "v").unwrap();
+    let mut m = Memtable::new();
+    let keys: Vec<KeyBytes> = (0..2000u32)
+        .map(|i| i.to_be_bytes().to_vec().into())
+        .collect();
+    m.insert_batch(batch(2000), keys, 1).unwrap();
+    m.seal(&table);
+    for i in 0..2000u32 {
+        assert!(m.get(&i.to_be_bytes(), 1).is_some(), "key {i} is found");
+    }
+    let absent = (2000..12000u32)
+        .filter(|i| m.get(&i.to_be_bytes(), 1).is_some())
+        .count();
+    assert_eq!(absent, 0, "absent keys are never found");
 }
 
 #[test]
@@ -144,5 +225,30 @@ fn index_key_order_is_key_then_newest_first() {
         let got =
             IndexKey::new(a.0.clone().into(), a.1).cmp(&IndexKey::new(b.0.clone().into(), b.1));
         assert_eq!(got, want, "{a:?} vs {b:?}");
+    }
+}
+
+#[test]
+fn a_repeated_key_in_one_batch_keeps_the_last_row() {
+    // Keys repeat within the batch, in no order: the reordering by key must keep the later
+    // row of a key after the earlier one, so the later one wins as it did unsorted.
+    let n = 600usize;
+    let keys: Vec<KeyBytes> = (0..n).map(|i| vec![((i * 7) % 50) as u8].into()).collect();
+    let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+    let values = Int64Array::from_iter_values((0..n as i64).map(|i| i * 10));
+    let b = RecordBatch::try_new(schema.clone(), vec![Arc::new(values)]).unwrap();
+    let mut m = Memtable::new();
+    m.insert_batch(b, keys, 1).unwrap();
+    for key in 0..50u8 {
+        let last = (0..n).rev().find(|i| (i * 7) % 50 == key as usize).unwrap();
+        let (_, e) = m.get(&[key], 1).unwrap();
+        let row = m.row(e, &schema).unwrap().unwrap();
+        let v = row
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .value(0);
+        assert_eq!(v, last as i64 * 10, "key {key}: the last row written wins");
     }
 }

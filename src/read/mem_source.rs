@@ -13,6 +13,7 @@ use arrow_select::interleave::interleave;
 use super::Chunk;
 use crate::error::{Error, Result};
 use crate::key::KeyBytes;
+use crate::memtable::run::{Run, Selection};
 use crate::memtable::{Entry, Memtable, Timestamp};
 
 /// A shared memtable: the mutable one, or a sealed one awaiting flush.
@@ -63,7 +64,13 @@ impl MemSource {
         if self.done {
             return Ok(None);
         }
-        let mem = lock(&self.mem)?;
+        let shared = self.mem.clone();
+        let mem = lock(&shared)?;
+        if let Some(run) = mem.run() {
+            let chunk = self.run_chunk(run, max_rows)?;
+            drop(mem);
+            return Ok(chunk);
+        }
         let entries: Vec<(&[u8], Timestamp, Entry)> = mem
             .resolve_range(
                 crate::key::bound_slice(&self.lo),
@@ -98,6 +105,64 @@ impl MemSource {
             ),
         };
         drop(mem);
+        if self.reverse {
+            self.hi = Bound::Excluded(cursor);
+        } else {
+            self.lo = Bound::Excluded(cursor);
+        }
+        Ok(Some(chunk))
+    }
+
+    /// The next chunk from a sealed memtable's run: slices of it when its rows need no
+    /// resolving, else the visible rows gathered.
+    fn run_chunk(&mut self, run: &Run, max_rows: usize) -> Result<Option<Chunk>> {
+        let (a, b) = run.bounds(
+            crate::key::bound_slice(&self.lo),
+            crate::key::bound_slice(&self.hi),
+        );
+        let sel = run.visible(a, b, self.read_ts, self.reverse, max_rows);
+        if sel.len() < max_rows {
+            self.done = true;
+        }
+        let Some(last) = sel.last() else {
+            return Ok(None);
+        };
+        let cursor: KeyBytes = run.keys().value(last).into();
+        let column = |c: usize| {
+            run.column(c)
+                .cloned()
+                .ok_or_else(|| Error::Internal("run column out of range".into()))
+        };
+        let chunk = match &sel {
+            Selection::Slice { start, len } => Chunk {
+                columns: self
+                    .needed
+                    .iter()
+                    .map(|(c, _, _)| column(*c).map(|a| a.slice(*start, *len)))
+                    .collect::<Result<_>>()?,
+                keys: run.keys().slice(*start, *len),
+                ts: run.timestamps().slice(*start, *len),
+                tomb: run.tombstones().slice(*start, *len),
+            },
+            Selection::Rows(rows) => {
+                let picks: Vec<(usize, usize)> = rows.iter().map(|&r| (0, r)).collect();
+                let mut columns = Vec::with_capacity(self.needed.len());
+                for (c, _, _) in &self.needed {
+                    let col = column(*c)?;
+                    columns.push(interleave(&[col.as_ref()], &picks)?);
+                }
+                Chunk {
+                    columns,
+                    keys: BinaryArray::from_iter_values(rows.iter().map(|&r| run.keys().value(r))),
+                    ts: UInt64Array::from_iter_values(
+                        rows.iter().map(|&r| run.timestamps().value(r)),
+                    ),
+                    tomb: BooleanArray::from_iter(
+                        rows.iter().map(|&r| Some(run.tombstones().value(r))),
+                    ),
+                }
+            }
+        };
         if self.reverse {
             self.hi = Bound::Excluded(cursor);
         } else {

@@ -33,7 +33,7 @@ fn put(m: &mut Memtable, t: &TableSchema, ids: Vec<String>, v: i64, ts: u64) {
         ],
     )
     .unwrap();
-    m.insert_batch(b, keys, ts);
+    m.insert_batch(b, keys, ts).unwrap();
 }
 
 /// 40,000 keys, with key "k032767" (at the row-group cut) holding 50 versions.
@@ -60,7 +60,7 @@ fn big_sst() -> (Bytes, Arc<Sst>) {
         )
     };
     let (b, k) = mk("k000005");
-    m.delete_batch(b, k, 60);
+    m.delete_batch(b, k, 60).unwrap();
     writer::write_sst(&t, &[&m], 7, 0, "sst/L0/7.parquet".into())
         .unwrap()
         .unwrap()

@@ -138,10 +138,28 @@ fn row_result(batch: Option<arrow_array::RecordBatch>) -> Result<JsValue> {
     }
 }
 
-/// A batch as the JS result of `scan`: one IPC stream.
-fn scan_result(batch: arrow_array::RecordBatch) -> Result<JsValue> {
-    let bytes = crate::ipc::encode_stream(&batch.schema(), &[batch])?;
-    Ok(Uint8Array::from(bytes.as_slice()).into())
+/// A finished scan as its JS result: one IPC stream, its pieces copied straight into one JS
+/// buffer.
+async fn scan_result(stream: crate::read::merge::ScanStream) -> Result<JsValue> {
+    let (schema, batches) = stream.collect_batches().await?;
+    let parts = crate::ipc::encode_parts(&schema, &batches)?;
+    drop(batches);
+    let total: usize = parts.iter().map(Vec::len).sum();
+    let len = u32::try_from(total).map_err(|_| {
+        Error::InvalidArgument(format!(
+            "a scan result of {total} bytes exceeds a JS buffer's 4 GiB: scan fewer rows \
+             (a limit or narrower bounds) or use scanCursor"
+        ))
+    })?;
+    let out = Uint8Array::new_with_length(len);
+    let mut at = 0u32;
+    for p in &parts {
+        // Lengths fit: each is a part of `total`.
+        let end = at + p.len() as u32;
+        out.subarray(at, end).copy_from(p);
+        at = end;
+    }
+    Ok(out.into())
 }
 
 /// `put`'s argument as a batch of the table's schema: row objects or IPC bytes.
@@ -209,7 +227,9 @@ impl JsSnapshot {
     /// The selected rows as of the snapshot, as one Arrow IPC stream.
     pub fn scan(&self, options: JsValue) -> Promise {
         let snap = self.snap.clone();
-        promise(async move { scan_result(snap.scan(&to_scan_options(&options)?).await?) })
+        promise(
+            async move { scan_result(snap.scan_stream(&to_scan_options(&options)?).await?).await },
+        )
     }
 
     /// A cursor over the selected rows as of the snapshot.
@@ -266,7 +286,7 @@ impl JsTxn {
         let cell = self.txn.clone();
         promise(async move {
             let txn = Self::open(&cell)?;
-            scan_result(txn.scan(&to_scan_options(&options)?).await?)
+            scan_result(txn.scan_stream(&to_scan_options(&options)?).await?).await
         })
     }
 
@@ -490,7 +510,9 @@ impl JsDb {
     /// Resolves to the selected rows as one Arrow IPC stream (`Uint8Array`).
     pub fn scan(&self, options: JsValue) -> Promise {
         let db = self.db.clone();
-        promise(async move { scan_result(db.scan(&to_scan_options(&options)?).await?) })
+        promise(
+            async move { scan_result(db.scan_stream(&to_scan_options(&options)?).await?).await },
+        )
     }
 
     /// A cursor over the selected rows: each `next()` resolves to one Arrow IPC stream of at

@@ -1,0 +1,320 @@
+//! A sealed memtable's versions as one sorted run: every column contiguous, rows in (key asc,
+//! commit timestamp desc) order. The mutable memtable keeps rows where they arrived and an
+//! ordered index over them, so a scan of it gathers rows from random places (a full scan of
+//! four B1-shaped memtables was ~45% of a B3 scan, natively). Sealing gathers once; afterwards
+//! a scan slices, a point get binary-searches one contiguous key array, and the B-tree and its
+//! per-version key allocations are freed.
+
+use std::ops::Bound;
+
+use arrow_array::{Array, ArrayRef, BinaryArray, BooleanArray, UInt64Array};
+
+use super::Timestamp;
+
+/// The rows of a run a resolved read returns, in read order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// `len` consecutive rows from `start` (ascending): they can be sliced, not copied.
+    Slice {
+        /// First row.
+        start: usize,
+        /// Number of rows.
+        len: usize,
+    },
+    /// These rows, in this order.
+    Rows(Vec<usize>),
+}
+
+impl Selection {
+    /// Number of rows selected.
+    pub fn len(&self) -> usize {
+        match self {
+            Selection::Slice { len, .. } => *len,
+            Selection::Rows(r) => r.len(),
+        }
+    }
+
+    /// Whether no row is selected.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The last row selected.
+    pub fn last(&self) -> Option<usize> {
+        match self {
+            Selection::Slice { start, len } => len.checked_sub(1).map(|l| start + l),
+            Selection::Rows(r) => r.last().copied(),
+        }
+    }
+}
+
+/// Every version a sealed memtable holds, sorted. A tombstone row carries its key columns and
+/// nulls in the others (what a flushed tombstone carries too).
+#[derive(Debug)]
+pub struct Run {
+    columns: Vec<ArrayRef>,
+    keys: BinaryArray,
+    ts: UInt64Array,
+    tomb: BooleanArray,
+    /// No key has two versions: a read at or above `max_ts` sees every row as it is.
+    unique: bool,
+    max_ts: Timestamp,
+}
+
+impl Run {
+    /// A run of `columns` (table order) whose row `i` is version (`keys[i]`, `ts[i]`), a
+    /// tombstone when `tomb[i]`; rows must already be in (key asc, ts desc) order.
+    pub fn new(
+        columns: Vec<ArrayRef>,
+        keys: BinaryArray,
+        ts: UInt64Array,
+        tomb: BooleanArray,
+    ) -> Self {
+        let unique = (1..keys.len()).all(|i| keys.value(i - 1) != keys.value(i));
+        let max_ts = ts.values().iter().copied().max().unwrap_or(0);
+        Self {
+            columns,
+            keys,
+            ts,
+            tomb,
+            unique,
+            max_ts,
+        }
+    }
+
+    /// Number of versions.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether the run holds no version.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Table column `c`.
+    pub fn column(&self, c: usize) -> Option<&ArrayRef> {
+        self.columns.get(c)
+    }
+
+    /// The encoded keys, one per row.
+    pub fn keys(&self) -> &BinaryArray {
+        &self.keys
+    }
+
+    /// The commit timestamps, one per row.
+    pub fn timestamps(&self) -> &UInt64Array {
+        &self.ts
+    }
+
+    /// The tombstone flags, one per row.
+    pub fn tombstones(&self) -> &BooleanArray {
+        &self.tomb
+    }
+
+    /// Heap bytes held.
+    pub fn memory_bytes(&self) -> usize {
+        self.columns
+            .iter()
+            .map(|c| c.get_array_memory_size())
+            .sum::<usize>()
+            + self.keys.get_array_memory_size()
+            + self.ts.get_array_memory_size()
+            + self.tomb.get_array_memory_size()
+    }
+
+    /// The first row for which `before` is false (`before` must hold for a prefix of rows).
+    fn partition(&self, before: impl Fn(usize) -> bool) -> usize {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if before(mid) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// The rows `[a, b)` whose keys lie within (`start`, `end`).
+    pub fn bounds(&self, start: Bound<&[u8]>, end: Bound<&[u8]>) -> (usize, usize) {
+        let k = |i: usize| self.keys.value(i);
+        let a = match start {
+            Bound::Included(s) => self.partition(|i| k(i) < s),
+            Bound::Excluded(s) => self.partition(|i| k(i) <= s),
+            Bound::Unbounded => 0,
+        };
+        let b = match end {
+            Bound::Included(e) => self.partition(|i| k(i) <= e),
+            Bound::Excluded(e) => self.partition(|i| k(i) < e),
+            Bound::Unbounded => self.len(),
+        };
+        (a, b.max(a))
+    }
+
+    /// The newest version of `key` at or below `read_ts`: (its timestamp, its row, whether it
+    /// is a tombstone).
+    pub fn get(&self, key: &[u8], read_ts: Timestamp) -> Option<(Timestamp, usize, bool)> {
+        // Within a key, versions run newest first: those above `read_ts` come before it.
+        let i = self.partition(|i| {
+            let k = self.keys.value(i);
+            k < key || (k == key && self.ts.value(i) > read_ts)
+        });
+        (i < self.len() && self.keys.value(i) == key)
+            .then(|| (self.ts.value(i), i, self.tomb.value(i)))
+    }
+
+    /// Up to `max` visible versions (the newest at or below `read_ts` per key, tombstones
+    /// included) among rows `[a, b)`, ascending or (`reverse`) descending by key.
+    pub fn visible(
+        &self,
+        a: usize,
+        b: usize,
+        read_ts: Timestamp,
+        reverse: bool,
+        max: usize,
+    ) -> Selection {
+        let b = b.min(self.len());
+        let a = a.min(b);
+        if self.unique && self.max_ts <= read_ts {
+            let len = (b - a).min(max);
+            return if reverse {
+                Selection::Rows((b - len..b).rev().collect())
+            } else {
+                Selection::Slice { start: a, len }
+            };
+        }
+        let mut out = Vec::new();
+        let same = |i: usize, j: usize| self.keys.value(i) == self.keys.value(j);
+        if reverse {
+            let mut end = b;
+            while end > a && out.len() < max {
+                let mut start = end - 1;
+                while start > a && same(start - 1, end - 1) {
+                    start -= 1;
+                }
+                if let Some(row) = (start..end).find(|&i| self.ts.value(i) <= read_ts) {
+                    out.push(row);
+                }
+                end = start;
+            }
+        } else {
+            let mut start = a;
+            while start < b && out.len() < max {
+                let mut end = start + 1;
+                while end < b && same(end, start) {
+                    end += 1;
+                }
+                if let Some(row) = (start..end).find(|&i| self.ts.value(i) <= read_ts) {
+                    out.push(row);
+                }
+                start = end;
+            }
+        }
+        Selection::Rows(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::Arc;
+
+    use arrow_array::Int64Array;
+
+    use super::*;
+
+    /// Versions (key, ts, tomb) in run order, with column value = row number.
+    fn run(versions: &[(&str, u64, bool)]) -> Run {
+        let n = versions.len() as i64;
+        Run::new(
+            vec![Arc::new(Int64Array::from_iter_values(0..n))],
+            BinaryArray::from_iter_values(versions.iter().map(|v| v.0.as_bytes())),
+            UInt64Array::from_iter_values(versions.iter().map(|v| v.1)),
+            BooleanArray::from_iter(versions.iter().map(|v| Some(v.2))),
+        )
+    }
+
+    #[test]
+    fn get_finds_the_newest_version_at_or_below_the_read_timestamp() {
+        let r = run(&[
+            ("a", 7, false),
+            ("a", 3, false),
+            ("b", 5, true),
+            ("b", 2, false),
+            ("d", 1, false),
+        ]);
+        assert_eq!(r.get(b"a", 9), Some((7, 0, false)));
+        assert_eq!(r.get(b"a", 7), Some((7, 0, false)));
+        assert_eq!(r.get(b"a", 6), Some((3, 1, false)));
+        assert_eq!(r.get(b"a", 2), None);
+        assert_eq!(r.get(b"b", 5), Some((5, 2, true)));
+        assert_eq!(r.get(b"b", 4), Some((2, 3, false)));
+        assert_eq!(r.get(b"c", 9), None);
+        assert_eq!(r.get(b"d", 9), Some((1, 4, false)));
+        assert_eq!(r.get(b"e", 9), None);
+        assert_eq!(r.get(b"", 9), None);
+    }
+
+    #[test]
+    fn bounds_select_keys_within_the_range() {
+        let r = run(&[
+            ("a", 1, false),
+            ("b", 2, false),
+            ("b", 1, false),
+            ("c", 1, false),
+        ]);
+        let inc = |s: &'static str| Bound::Included(s.as_bytes());
+        let exc = |s: &'static str| Bound::Excluded(s.as_bytes());
+        assert_eq!(r.bounds(Bound::Unbounded, Bound::Unbounded), (0, 4));
+        assert_eq!(r.bounds(inc("b"), inc("b")), (1, 3));
+        assert_eq!(r.bounds(exc("a"), exc("c")), (1, 3));
+        assert_eq!(r.bounds(exc("b"), Bound::Unbounded), (3, 4));
+        assert_eq!(r.bounds(inc("bb"), exc("c")), (3, 3));
+        // Inverted bounds select nothing.
+        assert_eq!(r.bounds(inc("c"), exc("a")), (3, 3));
+    }
+
+    #[test]
+    fn visible_rows_resolve_versions_in_both_directions() {
+        let r = run(&[
+            ("a", 7, false),
+            ("a", 3, false),
+            ("b", 5, true),
+            ("b", 2, false),
+            ("c", 9, false),
+            ("d", 1, false),
+        ]);
+        assert_eq!(
+            r.visible(0, 6, 9, false, 10),
+            Selection::Rows(vec![0, 2, 4, 5])
+        );
+        assert_eq!(
+            r.visible(0, 6, 4, false, 10),
+            Selection::Rows(vec![1, 3, 5])
+        );
+        assert_eq!(r.visible(0, 6, 4, true, 10), Selection::Rows(vec![5, 3, 1]));
+        assert_eq!(r.visible(0, 6, 9, true, 2), Selection::Rows(vec![5, 4]));
+        assert_eq!(r.visible(2, 4, 1, false, 10), Selection::Rows(vec![]));
+        assert_eq!(r.visible(0, 6, 9, false, 2), Selection::Rows(vec![0, 2]));
+    }
+
+    #[test]
+    fn a_run_of_unique_keys_read_above_its_newest_commit_is_sliced() {
+        let r = run(&[("a", 1, false), ("b", 4, true), ("c", 2, false)]);
+        assert_eq!(
+            r.visible(0, 3, 4, false, 10),
+            Selection::Slice { start: 0, len: 3 }
+        );
+        assert_eq!(
+            r.visible(1, 3, 9, false, 1),
+            Selection::Slice { start: 1, len: 1 }
+        );
+        assert_eq!(r.visible(0, 3, 4, true, 2), Selection::Rows(vec![2, 1]));
+        // Below its newest commit, rows are filtered one by one.
+        assert_eq!(r.visible(0, 3, 3, false, 10), Selection::Rows(vec![0, 2]));
+        assert_eq!(Selection::Slice { start: 1, len: 2 }.last(), Some(2));
+        assert_eq!(Selection::Slice { start: 1, len: 0 }.last(), None);
+    }
+}
