@@ -476,6 +476,14 @@ export interface DbStats {
   lastTs: number;
   /** Versions in the mutable memtable (sealed memtables waiting for a flush are not counted). */
   memtableRows: number;
+  /** Sealed memtables waiting for a flush into an SST. */
+  sealedMemtables: number;
+  /**
+   * How many sealed memtables are already one sorted run (fast scans). A memtable sealed by a
+   * put is sorted once the caller yields to the event loop (a macrotask); until then it
+   * answers from its index.
+   */
+  sortedMemtables: number;
   sstRows: number;
   sstBytes: number;
   /** SSTs per level, lowest first. */

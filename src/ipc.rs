@@ -14,9 +14,11 @@ use crate::error::{Error, Result};
 
 /// Encodes `batches` (all of `schema`) as one IPC stream.
 pub fn encode_stream(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
-    let parts = encode_parts(schema, batches)?;
-    if let [one] = parts.as_slice() {
-        return Ok(one.clone());
+    let mut parts = encode_parts(schema, batches)?;
+    if parts.len() == 1
+        && let Some(one) = parts.pop()
+    {
+        return Ok(one);
     }
     let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum());
     for p in &parts {

@@ -67,6 +67,7 @@ function rows(bytes) {
 }
 
 const ids = (bytes) => rows(bytes).map((r) => r.id);
+const orNull = (bytes) => (bytes === null ? null : rows(bytes));
 
 // ---- fixtures ------------------------------------------------------------------------------
 
@@ -285,6 +286,48 @@ export function cases(env) {
     await check(f.and(f.isNull("name"), f.lt("score", 10)), ["p00000", "p00007"], "isNull");
     await check(f.or(f.startsWith("name", "name 2"), f.eq("id", "p00001")), ["p00001", "p00002", "p00020", "p00022", "p00023", "p00024", "p00025", "p00026", "p00027", "p00029"], "or + startsWith (null names never match)");
     await check(f.not(f.lt("score", 29)), ["p00003", "p00029"], "not");
+    await db.close();
+  });
+
+  test("sealed memtables answer the same before and after they are sorted into runs", async () => {
+    // Small seals and no flushes: many sealed memtables with several versions per key,
+    // tombstones and keys put in no order.
+    const db = await open({ schema: people, key: "id", seal: { rows: 40 }, minorCompaction: false });
+    const all = peopleRows(150);
+    const shuffled = all.map((r, i) => [(i * 61) % 150, r]).sort((a, b) => a[0] - b[0]).map(([, r]) => r);
+    for (let i = 0; i < shuffled.length; i += 25) await db.put(shuffled.slice(i, i + 25));
+    const snap = await db.snapshot();
+    await db.put(all.filter((_, i) => i % 4 === 0).map((r) => ({ ...r, tag: "new" })));
+    await db.delete(all.filter((_, i) => i % 10 === 1).map((r) => r.id));
+    await db.put([{ id: "p00011", tag: "back" }]);
+    const read = async () => [
+      rows(await db.scan()),
+      ids(await db.scan({ reverse: true })),
+      ids(await db.scan({ start: "p00040", end: "p00060", reverse: true })),
+      ids(await db.scan({ filter: f.eq("tag", "new"), limit: 5 })),
+      ...(await Promise.all(["p00000", "p00001", "p00011", "p00149", "zz"].map((k) => db.get(k).then(orNull)))),
+      ids(await snap.scan()),
+      orNull(await snap.get("p00001")),
+    ];
+    const before = await read();
+    // Let the event loop turn: memtables sealed by those puts are sorted now.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const st = await db.stats();
+    ok(st.sealedMemtables >= 4, `several sealed memtables (${st.sealedMemtables})`);
+    eq(st.sortedMemtables, st.sealedMemtables, "every sealed memtable is sorted after an idle turn");
+    eq(await read(), before, "the same answers from runs as from the indexes");
+    // And they are the right answers.
+    const want = new Map(all.map((r) => [r.id, r]));
+    all.forEach((r, i) => { if (i % 4 === 0) want.set(r.id, { ...r, tag: "new" }); });
+    all.forEach((r, i) => { if (i % 10 === 1) want.delete(r.id); });
+    want.set("p00011", { id: "p00011", name: null, score: null, tag: "back" });
+    eq(before[0], [...want.values()].sort((a, b) => (a.id < b.id ? -1 : 1)), "full scan");
+    eq(before[1], [...want.keys()].sort().reverse(), "reverse scan");
+    eq(before[5], null, "a deleted key is absent");
+    eq(before[6], [want.get("p00011")], "a key put again after its delete");
+    eq(before[9], all.map((r) => r.id), "the snapshot from before the updates sees every row");
+    eq(before[10], [all[1]], "and the old version of a key deleted since");
+    snap.release();
     await db.close();
   });
 

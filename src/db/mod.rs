@@ -578,6 +578,9 @@ struct State {
 pub struct DbStats {
     /// Sealed memtables waiting for a flush.
     pub immutable_memtables: usize,
+    /// How many of them are already one sorted run (the rest still answer from their index:
+    /// in wasm a sealed memtable is sorted once the caller yields to the event loop).
+    pub sorted_memtables: usize,
     /// Versions in the mutable memtable.
     pub mutable_rows: usize,
     /// SST count.
@@ -960,6 +963,11 @@ impl Db {
             .collect();
         Ok(DbStats {
             immutable_memtables: st.immutables.len(),
+            sorted_memtables: st
+                .immutables
+                .iter()
+                .map(|s| lock(&s.mem).map(|m| usize::from(m.run().is_some())))
+                .sum::<Result<usize>>()?,
             mutable_rows: lock(&st.mutable)?.rows(),
             ssts: st.version.ssts.len(),
             sst_rows: st.version.ssts.iter().map(|s| s.meta.rows).sum(),

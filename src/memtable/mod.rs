@@ -1,5 +1,7 @@
-//! The mutable memtable: ingested RecordBatches kept as they came (no row copies) plus an ordered
-//! index from (key asc, commit timestamp desc) to the row that holds that version.
+//! A memtable. While mutable: ingested RecordBatches kept as they came (no row copies) plus an
+//! ordered index from (key asc, commit timestamp desc) to the row that holds that version.
+//! Sealed (no more writes), it gets a key filter, and is then gathered into one sorted run
+//! (`run.rs`), after which the index and the batches are gone.
 //!
 //! Invariant: for a key, the first index entry at or after `(key, Reverse(T))` is the newest
 //! version visible at read timestamp T. A tombstone and a put of one key never share a
@@ -25,6 +27,8 @@ use crate::error::{Error, Result};
 pub type Timestamp = u64;
 
 /// What one version of a key is.
+///
+/// In a memtable sorted into a run, `batch` is always 0 and `row` is the run's row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Entry {
     /// Row `row` of the memtable's batch number `batch`.
@@ -57,21 +61,10 @@ struct IndexKey {
 impl IndexKey {
     fn new(key: KeyBytes, ts: Timestamp) -> Self {
         Self {
-            head: Self::head_of(&key),
+            head: head_of(&key),
             key,
             ts: Reverse(ts),
         }
-    }
-
-    /// The key's first eight bytes, zero-padded, big-endian. Heads order as the keys do: when
-    /// two heads differ, they differ at a byte both keys have, or at one past the end of the
-    /// shorter key, which is then a prefix of the longer one and sorts first either way.
-    fn head_of(key: &[u8]) -> u64 {
-        let mut b = [0u8; 8];
-        for (d, s) in b.iter_mut().zip(key.iter()) {
-            *d = *s;
-        }
-        u64::from_be_bytes(b)
     }
 }
 
@@ -115,7 +108,8 @@ impl Memtable {
 
     /// A sealed memtable takes no writes: the commit path only writes the mutable one.
     fn check_writable(&self) -> Result<()> {
-        match self.run.is_some() || self.filter.is_some() {
+        // Sealing builds the filter: its presence is the seal.
+        match self.filter.is_some() {
             true => Err(Error::Internal("a write reached a sealed memtable".into())),
             false => Ok(()),
         }
@@ -129,7 +123,6 @@ impl Memtable {
         ts: Timestamp,
     ) -> Result<()> {
         self.check_writable()?;
-        let (batch, keys) = sorted_by_key(batch, keys)?;
         self.max_ts = self.max_ts.max(Some(ts));
         let batch_no = self.batches.len() as u32;
         self.index_rows(&batch, keys, ts, |row| Entry::Row {
@@ -326,12 +319,21 @@ impl Memtable {
             if row >= run.len() {
                 return Err(out_of_range());
             }
+            // Natively the row is copied: a slice would keep the whole run (megabytes) alive
+            // for as long as the caller keeps the answer. In wasm the answer is encoded to IPC
+            // at once, so a slice is enough.
+            let one = |a: &arrow_array::ArrayRef| -> Result<arrow_array::ArrayRef> {
+                if cfg!(target_arch = "wasm32") {
+                    Ok(a.slice(row, 1))
+                } else {
+                    Ok(arrow_select::interleave::interleave(
+                        &[a.as_ref()],
+                        &[(0, row)],
+                    )?)
+                }
+            };
             let columns = (0..schema.fields().len())
-                .map(|c| {
-                    run.column(c)
-                        .map(|a| a.slice(row, 1))
-                        .ok_or_else(out_of_range)
-                })
+                .map(|c| run.column(c).ok_or_else(out_of_range).and_then(one))
                 .collect::<Result<Vec<_>>>()?;
             return Ok(Some(RecordBatch::try_new(schema.clone(), columns)?));
         }
@@ -343,21 +345,30 @@ impl Memtable {
             .ok_or_else(out_of_range)
     }
 
-    /// Seals the memtable: it takes no more writes. Its versions are gathered into one sorted
-    /// run (columns of `table`), and a key filter is built for point gets. Should the gather
-    /// fail, the memtable stays readable as it was.
-    pub fn seal(&mut self, table: &crate::schema::TableSchema) {
-        if self.run.is_none()
+    /// Seals the memtable: it takes no more writes, and gets a key filter for point gets.
+    /// [`Memtable::sort_into_run`] then reorganizes it for reads.
+    pub fn seal(&mut self) {
+        if self.filter.is_none() {
+            self.build_filter();
+        }
+    }
+
+    /// Gathers a sealed memtable's versions into one sorted run (columns of `table`) and frees
+    /// the index and the ingested batches. Until then the memtable answers from its index;
+    /// should the gather fail, it stays that way. Does nothing to an unsealed memtable.
+    pub fn sort_into_run(&mut self, table: &crate::schema::TableSchema) {
+        if self.filter.is_some()
+            && self.run.is_none()
             && !self.index.is_empty()
             && let Ok(run) = self.build_run(table)
         {
             self.index = BTreeMap::new();
             self.batches = Vec::new();
             self.tombs = Vec::new();
-            self.bytes = run.memory_bytes();
+            self.bytes =
+                run.memory_bytes() + self.filter.as_ref().map_or(0, KeyFilter::memory_bytes);
             self.run = Some(run);
         }
-        self.build_filter();
     }
 
     fn build_run(&self, table: &crate::schema::TableSchema) -> Result<Run> {
@@ -396,13 +407,7 @@ impl Memtable {
     }
 
     fn build_filter(&mut self) {
-        if let Some(f) = self.filter.take() {
-            self.bytes = self.bytes.saturating_sub(f.memory_bytes());
-        }
-        let filter = match &self.run {
-            Some(run) => KeyFilter::new(run.keys().iter().flatten(), run.len()),
-            None => KeyFilter::new(self.index.keys().map(|k| k.key.as_ref()), self.index.len()),
-        };
+        let filter = KeyFilter::new(self.index.keys().map(|k| k.key.as_ref()), self.index.len());
         self.bytes += filter.memory_bytes();
         self.filter = Some(filter);
     }
@@ -489,36 +494,15 @@ impl Memtable {
     }
 }
 
-/// `batch` and its keys with rows in key order (stable: of two rows with one key, the later
-/// still comes later and wins). Rows of a batch then sit in the order every key-ordered pass
-/// reads them (a scan, the gather when sealing, the index inserts), so each pass walks each
-/// batch forwards instead of jumping around the memtable: the seal's gather of ~25k B1 rows
-/// took ~8 ms in wasm with batches as they came.
-fn sorted_by_key(batch: RecordBatch, keys: Vec<KeyBytes>) -> Result<(RecordBatch, Vec<KeyBytes>)> {
-    if keys.windows(2).all(|w| matches!(w, [a, b] if a <= b)) {
-        return Ok((batch, keys));
+/// A key's first eight bytes, zero-padded, big-endian. Heads order as the keys do: when two
+/// heads differ, they differ at a byte both keys have, or at one past the end of the shorter
+/// key, which is then a prefix of the longer one and sorts first either way.
+fn head_of(key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    for (d, s) in b.iter_mut().zip(key.iter()) {
+        *d = *s;
     }
-    let mut order: Vec<(u64, u32)> = keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| (IndexKey::head_of(k), i as u32))
-        .collect();
-    let key = |i: u32| keys.get(i as usize).map(|k| k.as_ref());
-    order.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| key(a.1).cmp(&key(b.1))));
-    let picks: Vec<(usize, usize)> = order.iter().map(|&(_, i)| (0, i as usize)).collect();
-    let columns = batch
-        .columns()
-        .iter()
-        .map(|c| arrow_select::interleave::interleave(&[c.as_ref()], &picks))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    let batch = RecordBatch::try_new(batch.schema(), columns)?;
-    let mut keys: Vec<Option<KeyBytes>> = keys.into_iter().map(Some).collect();
-    let keys = order
-        .iter()
-        .map(|&(_, i)| keys.get_mut(i as usize).and_then(Option::take))
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| Error::Internal("key order out of range".into()))?;
-    Ok((batch, keys))
+    u64::from_be_bytes(b)
 }
 
 /// Row `row` of a run as an entry: runs are one source, so every entry is in batch 0.

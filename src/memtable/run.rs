@@ -56,6 +56,10 @@ pub struct Run {
     keys: BinaryArray,
     ts: UInt64Array,
     tomb: BooleanArray,
+    /// Each key's first 8 bytes, big-endian, zero-padded (they order as the keys do): a point
+    /// get binary-searches these contiguous words and compares key bytes only among rows
+    /// whose heads are equal, instead of reading two offsets and the bytes of every probe.
+    heads: Vec<u64>,
     /// No key has two versions: a read at or above `max_ts` sees every row as it is.
     unique: bool,
     max_ts: Timestamp,
@@ -72,11 +76,13 @@ impl Run {
     ) -> Self {
         let unique = (1..keys.len()).all(|i| keys.value(i - 1) != keys.value(i));
         let max_ts = ts.values().iter().copied().max().unwrap_or(0);
+        let heads = keys.iter().flatten().map(super::head_of).collect();
         Self {
             columns,
             keys,
             ts,
             tomb,
+            heads,
             unique,
             max_ts,
         }
@@ -121,11 +127,17 @@ impl Run {
             + self.keys.get_array_memory_size()
             + self.ts.get_array_memory_size()
             + self.tomb.get_array_memory_size()
+            + self.heads.capacity() * 8
     }
 
     /// The first row for which `before` is false (`before` must hold for a prefix of rows).
     fn partition(&self, before: impl Fn(usize) -> bool) -> usize {
-        let (mut lo, mut hi) = (0, self.len());
+        Self::partition_in(0, self.len(), before)
+    }
+
+    /// The first row of `[lo, hi)` for which `before` is false (`before` must hold for a
+    /// prefix of them), or `hi`.
+    fn partition_in(mut lo: usize, mut hi: usize, before: impl Fn(usize) -> bool) -> usize {
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             if before(mid) {
@@ -156,8 +168,12 @@ impl Run {
     /// The newest version of `key` at or below `read_ts`: (its timestamp, its row, whether it
     /// is a tombstone).
     pub fn get(&self, key: &[u8], read_ts: Timestamp) -> Option<(Timestamp, usize, bool)> {
+        let head = super::head_of(key);
+        let at = |i: usize| self.heads.get(i).copied().unwrap_or(u64::MAX);
+        let lo = self.partition(|i| at(i) < head);
+        let hi = Self::partition_in(lo, self.len(), |i| at(i) <= head);
         // Within a key, versions run newest first: those above `read_ts` come before it.
-        let i = self.partition(|i| {
+        let i = Self::partition_in(lo, hi, |i| {
             let k = self.keys.value(i);
             k < key || (k == key && self.ts.value(i) > read_ts)
         });
@@ -255,6 +271,43 @@ mod tests {
         assert_eq!(r.get(b"d", 9), Some((1, 4, false)));
         assert_eq!(r.get(b"e", 9), None);
         assert_eq!(r.get(b"", 9), None);
+    }
+
+    #[test]
+    fn get_finds_keys_that_share_their_first_eight_bytes() {
+        // Keys over a tiny alphabet with zero bytes, prefixes of each other and long shared
+        // heads: the head search must hand the full compare every candidate.
+        let mut x: u64 = 0x2545_f491;
+        let mut next = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut keys: Vec<Vec<u8>> = (0..3000)
+            .map(|_| {
+                let len = next(12) as usize;
+                (0..len).map(|_| [0u8, 1, 0xff][next(3) as usize]).collect()
+            })
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let (held, absent): (Vec<_>, Vec<_>) =
+            keys.iter().enumerate().partition(|(i, _)| i % 3 != 0);
+        let held: Vec<&Vec<u8>> = held.into_iter().map(|(_, k)| k).collect();
+        let r = Run::new(
+            vec![Arc::new(Int64Array::from_iter_values(0..held.len() as i64))],
+            BinaryArray::from_iter_values(held.iter().map(|k| k.as_slice())),
+            UInt64Array::from_iter_values(held.iter().map(|_| 1)),
+            BooleanArray::from_iter(held.iter().map(|_| Some(false))),
+        );
+        for (row, k) in held.iter().enumerate() {
+            assert_eq!(r.get(k, 1), Some((1, row, false)), "{k:?}");
+            assert_eq!(r.get(k, 0), None, "{k:?} is newer than the read");
+        }
+        for (_, k) in absent {
+            assert_eq!(r.get(k, 1), None, "{k:?} is not held");
+        }
     }
 
     #[test]

@@ -154,7 +154,11 @@ fn sealing_keeps_every_answer_and_refuses_later_writes() {
     let mut m = valued();
     let before = answers(&m);
     let versions: Vec<_> = m.versions_iter().map(|(k, t, _)| (k.to_vec(), t)).collect();
-    m.seal(&table);
+    m.seal();
+    assert!(m.run().is_none(), "sealing alone keeps the index");
+    assert_eq!(answers(&m), before);
+    assert!(m.insert_batch(batch(1), vec![k("new")], 6).is_err());
+    m.sort_into_run(&table);
     assert!(m.run().is_some(), "the sealed memtable is one sorted run");
     assert_eq!(answers(&m), before);
     let after: Vec<_> = m.versions_iter().map(|(k, t, _)| (k.to_vec(), t)).collect();
@@ -191,7 +195,11 @@ fn a_sealed_memtable_finds_every_key_it_holds_and_no_other() {
         .map(|i| i.to_be_bytes().to_vec().into())
         .collect();
     m.insert_batch(batch(2000), keys, 1).unwrap();
-    m.seal(&table);
+    m.sort_into_run(&table);
+    assert!(m.run().is_none(), "an unsealed memtable is not reorganized");
+    m.seal();
+    m.sort_into_run(&table);
+    assert!(m.run().is_some());
     for i in 0..2000u32 {
         assert!(m.get(&i.to_be_bytes(), 1).is_some(), "key {i} is found");
     }

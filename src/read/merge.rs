@@ -443,11 +443,16 @@ impl ScanStream {
         Ok(arrow_select::concat::concat_batches(&schema, &batches)?)
     }
 
-    /// Reads the rest of the stream as its batches (no copy into one), with their schema.
+    /// Reads the rest of the stream as its batches (no copy into one), with their schema. An
+    /// empty result is one empty batch, as [`ScanStream::collect`] gives: an IPC reader then
+    /// always finds a batch.
     pub async fn collect_batches(mut self) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         let mut batches = Vec::new();
         while let Some(b) = self.next().await? {
             batches.push(b);
+        }
+        if batches.is_empty() {
+            batches.push(RecordBatch::new_empty(self.output_schema.clone()));
         }
         Ok((self.output_schema, batches))
     }

@@ -698,7 +698,8 @@ impl JsDb {
     }
 
     /// Where the rows are and what storage requests this handle made so far:
-    /// `{ wasmMemoryBytes, manifestVersion, lastTs, memtableRows, sstRows, sstBytes, levels:
+    /// `{ wasmMemoryBytes, manifestVersion, lastTs, memtableRows, sealedMemtables,
+    /// sortedMemtables, sstRows, sstBytes, levels:
     /// [{ level, files, rows, bytes }], compaction: { jobs, followUps, dropped, conflicts,
     /// failed, rowsIn, rowsOut, bytesIn, bytesOut, slowdowns, stalls }, requests: { get,
     /// getRange, put, putConditional, list, delete, head, append, sync, bytesRead,
@@ -762,6 +763,8 @@ impl JsDb {
             ("manifestVersion", n(st.manifest_version)),
             ("lastTs", n(st.last_ts)),
             ("memtableRows", n(st.mutable_rows as u64)),
+            ("sealedMemtables", n(st.immutable_memtables as u64)),
+            ("sortedMemtables", n(st.sorted_memtables as u64)),
             ("sstRows", n(st.sst_rows)),
             ("sstBytes", n(st.sst_bytes)),
             ("levels", levels.into()),
