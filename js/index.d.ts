@@ -476,6 +476,11 @@ export interface DbStats {
   lastTs: number;
   /** Versions in the mutable memtable (sealed memtables waiting for a flush are not counted). */
   memtableRows: number;
+  /**
+   * Rows of the mutable memtable not yet in key order. Once there are 8,192, they are sorted
+   * when the caller yields to the event loop (scans of them then read each batch in order).
+   */
+  unsortedRows: number;
   /** Sealed memtables waiting for a flush into an SST. */
   sealedMemtables: number;
   /**

@@ -69,8 +69,17 @@ fn moto() -> Arc<Moto> {
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new(moto_binary())
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+    // The server lives in a static, which is never dropped, so nothing would stop it when
+    // the test binary exits (each `cargo test` left one running). A watchdog shell stops it
+    // once this process is gone.
+    let watchdog = "\"$0\" -H 127.0.0.1 -p \"$1\" & m=$!; trap 'kill $m; exit' TERM; \
+                    while kill -0 \"$2\" 2>/dev/null; do sleep 0.5; done; kill $m";
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(watchdog)
+        .arg(moto_binary())
+        .arg(port.to_string())
+        .arg(std::process::id().to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -331,6 +331,31 @@ export function cases(env) {
     await db.close();
   });
 
+  test("the mutable memtable answers the same after its batches are sorted when idle", async () => {
+    const db = await open({ schema: people, key: "id", seal: "never" });
+    const all = peopleRows(9000);
+    const shuffled = all.map((r, i) => [(i * 7919) % 9000, r]).sort((a, b) => a[0] - b[0]).map(([, r]) => r);
+    for (let i = 0; i < shuffled.length; i += 1000) await db.put(shuffled.slice(i, i + 1000));
+    await db.put(all.filter((_, i) => i % 5 === 0).map((r) => ({ ...r, tag: "new" })));
+    const snap = await db.snapshot();
+    await db.delete(all.filter((_, i) => i % 9 === 2).map((r) => r.id));
+    const read = async () => [
+      rows(await db.scan()),
+      ids(await db.scan({ start: "p01000", end: "p01100", reverse: true })),
+      ...(await Promise.all(["p00000", "p00002", "p08999", "zz"].map((k) => db.get(k).then(orNull)))),
+      (await snap.scan()).byteLength,
+    ];
+    const before = await read();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    eq((await db.stats()).unsortedRows, 0, "the batches were sorted when the caller was idle");
+    eq(await read(), before, "the same answers from sorted batches");
+    const want = all.map((r, i) => (i % 5 === 0 ? { ...r, tag: "new" } : r)).filter((_, i) => i % 9 !== 2);
+    eq(before[0], want, "full scan");
+    eq(before[3], null, "a deleted key is absent");
+    snap.release();
+    await db.close();
+  });
+
   test("scanBatches and scanCursor stream bounded chunks", async () => {
     const db = await open({ schema: people, key: "id" });
     await db.put(peopleRows(20000));

@@ -583,6 +583,9 @@ pub struct DbStats {
     pub sorted_memtables: usize,
     /// Versions in the mutable memtable.
     pub mutable_rows: usize,
+    /// Rows of the mutable memtable's batches not yet put in key order (in wasm that happens
+    /// when the caller is idle, once there are 8,192).
+    pub mutable_unsorted_rows: usize,
     /// SST count.
     pub ssts: usize,
     /// Versions in SSTs.
@@ -961,6 +964,10 @@ impl Db {
                     .sum()
             })
             .collect();
+        let (mutable_rows, mutable_unsorted_rows) = {
+            let m = lock(&st.mutable)?;
+            (m.rows(), m.unsorted_rows())
+        };
         Ok(DbStats {
             immutable_memtables: st.immutables.len(),
             sorted_memtables: st
@@ -968,7 +975,8 @@ impl Db {
                 .iter()
                 .map(|s| lock(&s.mem).map(|m| usize::from(m.run().is_some())))
                 .sum::<Result<usize>>()?,
-            mutable_rows: lock(&st.mutable)?.rows(),
+            mutable_rows,
+            mutable_unsorted_rows,
             ssts: st.version.ssts.len(),
             sst_rows: st.version.ssts.iter().map(|s| s.meta.rows).sum(),
             sst_bytes: st.version.ssts.iter().map(|s| s.meta.bytes).sum(),

@@ -260,3 +260,46 @@ fn a_repeated_key_in_one_batch_keeps_the_last_row() {
         assert_eq!(v, last as i64 * 10, "key {key}: the last row written wins");
     }
 }
+
+#[test]
+fn sorting_batches_keeps_every_answer_and_orders_each_batch() {
+    let col = |v: Vec<i64>| {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(v))]).unwrap()
+    };
+    let mut m = valued();
+    // Keys out of order, a key repeated within a batch (the later row wins), one in two batches.
+    m.insert_batch(
+        col(vec![60, 70, 80, 90]),
+        vec![k("d"), k("bb"), k("d"), k("")],
+        6,
+    )
+    .unwrap();
+    let before = answers(&m);
+    assert_eq!(m.unsorted_rows(), 8);
+    m.sort_batches().unwrap();
+    assert_eq!(m.unsorted_rows(), 0);
+    assert_eq!(answers(&m), before);
+    // Each batch now holds its live rows in key order; the replaced "d" row (60) is gone.
+    let values = |m: &Memtable, b: usize| -> Vec<i64> {
+        let col = m.column_sources(0, Some(0), &DataType::Int64);
+        let a = col[b].as_any().downcast_ref::<Int64Array>().unwrap();
+        a.values().to_vec()
+    };
+    assert_eq!(values(&m, 3), vec![90, 70, 80]);
+    assert_eq!(values(&m, 0), vec![10, 20]);
+    // Later batches are sorted by a later call; earlier ones keep their places.
+    m.insert_batch(col(vec![100, 110]), vec![k("z"), k("a")], 7)
+        .unwrap();
+    let before = answers(&m);
+    m.sort_batches().unwrap();
+    assert_eq!(answers(&m), before);
+    assert_eq!(values(&m, 4), vec![110, 100]);
+    assert_eq!(values(&m, 3), vec![90, 70, 80]);
+    // A sealed memtable is left as it is.
+    m.insert_batch(col(vec![120, 130]), vec![k("y"), k("x")], 8)
+        .unwrap();
+    m.seal();
+    m.sort_batches().unwrap();
+    assert_eq!(values(&m, 5), vec![120, 130]);
+}

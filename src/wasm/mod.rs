@@ -698,7 +698,7 @@ impl JsDb {
     }
 
     /// Where the rows are and what storage requests this handle made so far:
-    /// `{ wasmMemoryBytes, manifestVersion, lastTs, memtableRows, sealedMemtables,
+    /// `{ wasmMemoryBytes, manifestVersion, lastTs, memtableRows, unsortedRows, sealedMemtables,
     /// sortedMemtables, sstRows, sstBytes, levels:
     /// [{ level, files, rows, bytes }], compaction: { jobs, followUps, dropped, conflicts,
     /// failed, rowsIn, rowsOut, bytesIn, bytesOut, slowdowns, stalls }, requests: { get,
@@ -763,6 +763,7 @@ impl JsDb {
             ("manifestVersion", n(st.manifest_version)),
             ("lastTs", n(st.last_ts)),
             ("memtableRows", n(st.mutable_rows as u64)),
+            ("unsortedRows", n(st.mutable_unsorted_rows as u64)),
             ("sealedMemtables", n(st.immutable_memtables as u64)),
             ("sortedMemtables", n(st.sorted_memtables as u64)),
             ("sstRows", n(st.sst_rows)),
