@@ -326,6 +326,11 @@ impl Memtable {
             if row >= run.len() {
                 return Err(out_of_range());
             }
+            if cfg!(target_arch = "wasm32")
+                && let Some(b) = run.batch()
+            {
+                return Ok(Some(b.slice(row, 1)));
+            }
             // Natively the row is copied: a slice would keep the whole run (megabytes) alive
             // for as long as the caller keeps the answer. In wasm the answer is encoded to IPC
             // at once, so a slice is enough.
@@ -475,7 +480,8 @@ impl Memtable {
             keys.finish(),
             arrow_array::UInt64Array::from(ts),
             arrow_array::BooleanArray::new(tomb.finish(), None),
-        ))
+        )
+        .with_table_schema(table.arrow()))
     }
 
     /// The sorted run of a sealed memtable.

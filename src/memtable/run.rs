@@ -7,9 +7,13 @@
 
 use std::ops::Bound;
 
-use arrow_array::{Array, ArrayRef, BinaryArray, BooleanArray, UInt64Array};
+use arrow_array::{Array, ArrayRef, BinaryArray, BooleanArray, RecordBatch, UInt64Array};
+use arrow_schema::SchemaRef;
 
 use super::Timestamp;
+
+/// Rows per block of the head index (`Run::top`): 64 heads, eight cache lines.
+const TOP_STEP: usize = 64;
 
 /// The rows of a run a resolved read returns, in read order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +64,13 @@ pub struct Run {
     /// get binary-searches these contiguous words and compares key bytes only among rows
     /// whose heads are equal, instead of reading two offsets and the bytes of every probe.
     heads: Vec<u64>,
+    /// Every `TOP_STEP`-th head: a search starts in this small array, which stays cached,
+    /// and finishes within one block of `heads`.
+    top: Vec<u64>,
+    /// The columns as a batch of the table's schema, when they fit it (no tombstone row puts
+    /// a null in a non-nullable column): a point get's answer is then a slice of it, with no
+    /// schema check per answer.
+    batch: Option<RecordBatch>,
     /// No key has two versions: a read at or above `max_ts` sees every row as it is.
     unique: bool,
     max_ts: Timestamp,
@@ -76,16 +87,30 @@ impl Run {
     ) -> Self {
         let unique = (1..keys.len()).all(|i| keys.value(i - 1) != keys.value(i));
         let max_ts = ts.values().iter().copied().max().unwrap_or(0);
-        let heads = keys.iter().flatten().map(super::head_of).collect();
+        let heads: Vec<u64> = keys.iter().flatten().map(super::head_of).collect();
+        let top = heads.iter().step_by(TOP_STEP).copied().collect();
         Self {
             columns,
             keys,
             ts,
             tomb,
             heads,
+            top,
+            batch: None,
             unique,
             max_ts,
         }
+    }
+
+    /// Lets answers be slices of one batch of `schema` (the table's), when the columns fit it.
+    pub fn with_table_schema(mut self, schema: &SchemaRef) -> Self {
+        self.batch = RecordBatch::try_new(schema.clone(), self.columns.clone()).ok();
+        self
+    }
+
+    /// The columns as one batch of the table's schema, if they fit it.
+    pub fn batch(&self) -> Option<&RecordBatch> {
+        self.batch.as_ref()
     }
 
     /// Number of versions.
@@ -127,7 +152,7 @@ impl Run {
             + self.keys.get_array_memory_size()
             + self.ts.get_array_memory_size()
             + self.tomb.get_array_memory_size()
-            + self.heads.capacity() * 8
+            + (self.heads.capacity() + self.top.capacity()) * 8
     }
 
     /// The first row for which `before` is false (`before` must hold for a prefix of rows).
@@ -170,8 +195,22 @@ impl Run {
     pub fn get(&self, key: &[u8], read_ts: Timestamp) -> Option<(Timestamp, usize, bool)> {
         let head = super::head_of(key);
         let at = |i: usize| self.heads.get(i).copied().unwrap_or(u64::MAX);
-        let lo = self.partition(|i| at(i) < head);
-        let hi = Self::partition_in(lo, self.len(), |i| at(i) <= head);
+        // The first head at or above `head` lies within one block: after the last block that
+        // starts below it, and at the latest where the next block starts.
+        let blocks = Self::partition_in(0, self.top.len(), |j| {
+            self.top.get(j).is_some_and(|&t| t < head)
+        });
+        let start = blocks.saturating_sub(1) * TOP_STEP;
+        let end = (blocks * TOP_STEP).min(self.len());
+        let lo = Self::partition_in(start, end, |i| at(i) < head);
+        // Rows sharing the head follow it: usually none or a few, so gallop before bisecting.
+        let mut step = 1;
+        while lo + step < self.len() && at(lo + step) <= head {
+            step *= 2;
+        }
+        let hi = Self::partition_in(lo + step / 2, (lo + step).min(self.len()), |i| {
+            at(i) <= head
+        });
         // Within a key, versions run newest first: those above `read_ts` come before it.
         let i = Self::partition_in(lo, hi, |i| {
             let k = self.keys.value(i);
