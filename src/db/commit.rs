@@ -49,6 +49,14 @@ pub(crate) enum Op {
 /// each time, small enough that a scan soon after a bulk load finds its batches sorted.
 const TIDY_ROWS: usize = 8192;
 
+/// How long writes must pause before memtables are reorganized for reads (wasm).
+#[cfg(target_arch = "wasm32")]
+const QUIET_MS: u64 = 10;
+
+/// How many times that wait is renewed for a writer that does not pause (~1 s at most).
+#[cfg(target_arch = "wasm32")]
+const MAX_WAITS: usize = 100;
+
 /// A queued write.
 #[derive(Debug)]
 pub(crate) struct Pending {
@@ -400,6 +408,9 @@ impl Db {
             if let Some(last) = ts.last() {
                 st.visible_ts = st.visible_ts.max(*last);
             }
+            self.shared
+                .last_write_ms
+                .store(now, std::sync::atomic::Ordering::Relaxed);
             (ts, seal, tidy.then(|| st.mutable.clone()))
         };
         if let Some(mem) = tidy {
@@ -417,19 +428,25 @@ impl Db {
 
     /// Seals the mutable memtable (if it holds anything). Caller holds the commit lock.
     pub(super) async fn seal_with(&self, wal: &mut Option<WalWriter>) -> Result<()> {
-        // The sealed memtable's deferred (fast) commits belong in the segments it covers.
-        self.write_deferred(wal).await?;
-        let next_segment = match wal.as_mut() {
-            Some(w) => {
-                let now = self.shared.config.clock.now_millis();
-                w.rotate(self.shared.wal_storage.as_ref(), now).await?
+        // Sorting its batches while the log rotates (an await: idle work may run) would be
+        // wasted on a memtable that is about to be sorted into a run.
+        let sealing = self.raw_state()?.mutable.clone();
+        lock(&sealing)?.set_sealing(true);
+        let rotated = self.rotate_for_seal(wal).await;
+        let next_segment = match rotated {
+            Ok(n) => n,
+            Err(e) => {
+                if let Ok(mut m) = lock(&sealing) {
+                    m.set_sealing(false);
+                }
+                return Err(e);
             }
-            None => 0,
         };
         let mut st = self.raw_state()?;
         {
             let mut mutable = lock(&st.mutable)?;
             if mutable.versions() == 0 {
+                mutable.set_sealing(false);
                 return Ok(());
             }
             // Sealed from here on: no more writes reach it.
@@ -448,6 +465,19 @@ impl Db {
         Ok(())
     }
 
+    /// Writes the deferred commits (they belong in the segments the sealed memtable covers)
+    /// and starts a new WAL segment; returns its number (0 without a WAL).
+    async fn rotate_for_seal(&self, wal: &mut Option<WalWriter>) -> Result<u64> {
+        self.write_deferred(wal).await?;
+        Ok(match wal.as_mut() {
+            Some(w) => {
+                let now = self.shared.config.clock.now_millis();
+                w.rotate(self.shared.wal_storage.as_ref(), now).await?
+            }
+            None => 0,
+        })
+    }
+
     /// Turns a sealed memtable into one sorted run (see [`Memtable::sort_into_run`]) outside
     /// the state lock: natively at once, in wasm once the caller is idle (`when_idle`).
     fn sort_sealed(&self, mem: MemRef) {
@@ -460,11 +490,12 @@ impl Db {
         self.when_idle(mem, move |m| m.sort_into_run(&schema));
     }
 
-    /// Runs `work` on `mem` once the caller yields to the event loop (a macrotask later), not
-    /// in the write that asked for it: reorganizing a memtable for reads (~25k B1 rows: a fifth
-    /// of a bulk load's time) then costs no put anything, and runs once a burst of calls ends;
-    /// reads meanwhile see the same answers. A memtable flushed and released by then is
-    /// skipped. Natively it runs at once.
+    /// Runs `work` on `mem` once writes pause: in wasm, at the first turn of the event loop
+    /// at least `QUIET_MS` after the last commit (or after `MAX_WAITS` tries, for a writer
+    /// that never pauses). Reorganizing memtables for reads (~25k B1 rows: ~15% of a bulk
+    /// load on OPFS when it ran at the first turn) then costs a write burst nothing; reads
+    /// meanwhile get the same answers. A memtable flushed and released by then is skipped.
+    /// Natively it runs at once.
     fn when_idle(&self, mem: MemRef, work: impl FnOnce(&mut Memtable) + 'static) {
         #[cfg(not(target_arch = "wasm32"))]
         if let Ok(mut m) = lock(&mem) {
@@ -474,8 +505,20 @@ impl Db {
         {
             let weak = Arc::downgrade(&mem);
             drop(mem);
+            let last_write = self.shared.last_write_ms.clone();
+            let clock = self.shared.config.clock.clone();
             crate::wasm::task::spawn(async move {
-                crate::wasm::timer::sleep(0).await;
+                let mut wait = QUIET_MS;
+                for _ in 0..MAX_WAITS {
+                    crate::wasm::timer::sleep(wait).await;
+                    let quiet = clock
+                        .now_millis()
+                        .saturating_sub(last_write.load(std::sync::atomic::Ordering::Relaxed));
+                    if quiet >= QUIET_MS {
+                        break;
+                    }
+                    wait = QUIET_MS - quiet;
+                }
                 // Only this task holding it: flushed and released meanwhile.
                 if let Some(mem) = weak.upgrade()
                     && Arc::strong_count(&mem) > 1

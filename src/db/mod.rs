@@ -528,6 +528,9 @@ struct Shared {
     /// Held by whoever writes the commit queue (group-commit leader), and by seals that must
     /// rotate the WAL.
     commit: futures_util::lock::Mutex<Option<WalWriter>>,
+    /// When (clock ms) a commit last reached the mutable memtable: work that reorganizes
+    /// memtables for reads waits until writes pause.
+    last_write_ms: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The SSTs of one manifest version, newest first.
@@ -658,6 +661,7 @@ impl Db {
                     deferred_frames: Vec::new(),
                 }),
                 commit: futures_util::lock::Mutex::new(None),
+                last_write_ms: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             }),
         })
     }

@@ -104,6 +104,8 @@ pub struct Memtable {
     unsorted_rows: usize,
     /// A [`Memtable::sort_batches`] is scheduled.
     tidy_pending: bool,
+    /// A seal has begun (the log is rotating): sorting batches now would be wasted.
+    sealing: bool,
 }
 
 impl Memtable {
@@ -362,6 +364,12 @@ impl Memtable {
         self.unsorted_rows
     }
 
+    /// Marks the start (or, should it fail, the end) of a seal: [`Memtable::sort_batches`]
+    /// then leaves the batches as they are, for the run the seal gathers.
+    pub fn set_sealing(&mut self, sealing: bool) {
+        self.sealing = sealing;
+    }
+
     /// Marks a [`Memtable::sort_batches`] as scheduled; returns false when one already was.
     pub fn claim_tidy(&mut self) -> bool {
         !std::mem::replace(&mut self.tidy_pending, true)
@@ -376,7 +384,7 @@ impl Memtable {
         self.tidy_pending = false;
         let from = self.sorted_batches;
         let count = self.batches.len().saturating_sub(from);
-        if self.filter.is_some() || count == 0 {
+        if self.filter.is_some() || self.sealing || count == 0 {
             return Ok(());
         }
         // The index walks keys in order: each batch's rows come out in the order they must
