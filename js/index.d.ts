@@ -478,15 +478,15 @@ export interface DbStats {
   memtableRows: number;
   /**
    * Rows of the mutable memtable not yet in key order. Once there are 8,192, they are sorted
-   * when the caller yields to the event loop (scans of them then read each batch in order).
+   * when writes pause (10 ms without a commit; scans then read each batch in order).
    */
   unsortedRows: number;
   /** Sealed memtables waiting for a flush into an SST. */
   sealedMemtables: number;
   /**
    * How many sealed memtables are already one sorted run (fast scans). A memtable sealed by a
-   * put is sorted once the caller yields to the event loop (a macrotask); until then it
-   * answers from its index.
+   * put is sorted once writes pause (10 ms without a commit, at most ~1 s late); until then
+   * it answers from its index.
    */
   sortedMemtables: number;
   sstRows: number;

@@ -479,7 +479,7 @@ impl Db {
     }
 
     /// Turns a sealed memtable into one sorted run (see [`Memtable::sort_into_run`]) outside
-    /// the state lock: natively at once, in wasm once the caller is idle (`when_idle`).
+    /// the state lock: natively at once, in wasm once writes pause (`when_idle`).
     fn sort_sealed(&self, mem: MemRef) {
         let schema = self.shared.schema.clone();
         #[cfg(not(target_arch = "wasm32"))]

@@ -582,12 +582,12 @@ pub struct DbStats {
     /// Sealed memtables waiting for a flush.
     pub immutable_memtables: usize,
     /// How many of them are already one sorted run (the rest still answer from their index:
-    /// in wasm a sealed memtable is sorted once the caller yields to the event loop).
+    /// in wasm a sealed memtable is sorted once writes pause).
     pub sorted_memtables: usize,
     /// Versions in the mutable memtable.
     pub mutable_rows: usize,
     /// Rows of the mutable memtable's batches not yet put in key order (in wasm that happens
-    /// when the caller is idle, once there are 8,192).
+    /// when writes pause, once there are 8,192).
     pub mutable_unsorted_rows: usize,
     /// SST count.
     pub ssts: usize,

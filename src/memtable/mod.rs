@@ -379,7 +379,7 @@ impl Memtable {
     /// rows a later row of the same batch replaced) and points the index at their new places.
     /// Batches arrive in their writer's order (random keys, for B1), so a scan of the mutable
     /// memtable gathered each row from a random place; sorted, it walks every batch forwards
-    /// (a full scan of B1's data ~25% faster). Run when the caller is idle, not by writes.
+    /// (a full scan of B1's data ~25% faster). Run when writes pause, not by a write.
     pub fn sort_batches(&mut self) -> Result<()> {
         self.tidy_pending = false;
         let from = self.sorted_batches;
