@@ -72,7 +72,7 @@ fn moto() -> Arc<Moto> {
     // The server lives in a static, which is never dropped, so nothing would stop it when
     // the test binary exits (each `cargo test` left one running). A watchdog shell stops it
     // once this process is gone.
-    let watchdog = "\"$0\" -H 127.0.0.1 -p \"$1\" & m=$!; trap 'kill $m; exit' TERM; \
+    let watchdog = "\"$0\" -H 127.0.0.1 -p \"$1\" & m=$!; trap 'kill $m; exit' INT TERM HUP; \
                     while kill -0 \"$2\" 2>/dev/null; do sleep 0.5; done; kill $m";
     let child = Command::new("sh")
         .arg("-c")

@@ -333,16 +333,18 @@ export function cases(env) {
 
   test("the mutable memtable answers the same after its batches are sorted when idle", async () => {
     const db = await open({ schema: people, key: "id", seal: "never" });
-    const all = peopleRows(9000);
-    const shuffled = all.map((r, i) => [(i * 7919) % 9000, r]).sort((a, b) => a[0] - b[0]).map(([, r]) => r);
+    const all = peopleRows(7000);
+    const shuffled = all.map((r, i) => [(i * 7919) % 7000, r]).sort((a, b) => a[0] - b[0]).map(([, r]) => r);
     for (let i = 0; i < shuffled.length; i += 1000) await db.put(shuffled.slice(i, i + 1000));
+    // The last put takes the unsorted rows past 8,192 (7,000 + 1,400): only what follows it is
+    // deletes, which leave the count alone, so an early idle turn cannot leave rows unsorted.
     await db.put(all.filter((_, i) => i % 5 === 0).map((r) => ({ ...r, tag: "new" })));
     const snap = await db.snapshot();
     await db.delete(all.filter((_, i) => i % 9 === 2).map((r) => r.id));
     const read = async () => [
       rows(await db.scan()),
       ids(await db.scan({ start: "p01000", end: "p01100", reverse: true })),
-      ...(await Promise.all(["p00000", "p00002", "p08999", "zz"].map((k) => db.get(k).then(orNull)))),
+      ...(await Promise.all(["p00000", "p00002", "p06999", "zz"].map((k) => db.get(k).then(orNull)))),
       (await snap.scan()).byteLength,
     ];
     const before = await read();

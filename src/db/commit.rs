@@ -150,6 +150,11 @@ impl Db {
     /// Queues `op`, waits for a leader (possibly itself) to make it durable, and returns its
     /// commit timestamp.
     pub(super) async fn submit(&self, op: Op) -> Result<Timestamp> {
+        // A commit in flight counts as writing: idle work must not start during a slow append.
+        self.shared.last_write_ms.store(
+            self.shared.config.clock.now_millis(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         self.backpressure().await?;
         let seq = {
             let mut st = self.state()?;
