@@ -487,11 +487,6 @@ impl Db {
     /// the state lock: natively at once, in wasm once writes pause (`when_idle`).
     fn sort_sealed(&self, mem: MemRef) {
         let schema = self.shared.schema.clone();
-        #[cfg(not(target_arch = "wasm32"))]
-        if let Ok(mut m) = lock(&mem) {
-            m.sort_into_run(&schema);
-        }
-        #[cfg(target_arch = "wasm32")]
         self.when_idle(mem, move |m| m.sort_into_run(&schema));
     }
 

@@ -31,6 +31,18 @@ use crate::error::{Error, Result};
 /// An encoded key: compare with `Ord` on the bytes.
 pub type KeyBytes = Box<[u8]>;
 
+/// A key's first eight bytes as a big-endian number, zero-padded. Heads order as the keys do
+/// (when two heads differ, they differ at a byte both keys have, or one past the end of the
+/// shorter key, which is then a prefix of the longer one and sorts first either way), so most
+/// key comparisons in the memtable index, the runs and the merge are one integer comparison.
+pub fn head(key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    for (d, s) in b.iter_mut().zip(key.iter()) {
+        *d = *s;
+    }
+    u64::from_be_bytes(b)
+}
+
 /// Encodes the key of every row of `columns` (the key columns in key order, all the same length).
 ///
 /// `names` are the key column names, used in the error for a null key.

@@ -61,7 +61,7 @@ struct IndexKey {
 impl IndexKey {
     fn new(key: KeyBytes, ts: Timestamp) -> Self {
         Self {
-            head: head_of(&key),
+            head: crate::key::head(&key),
             key,
             ts: Reverse(ts),
         }
@@ -583,17 +583,6 @@ impl Memtable {
             )
         }
     }
-}
-
-/// A key's first eight bytes, zero-padded, big-endian. Heads order as the keys do: when two
-/// heads differ, they differ at a byte both keys have, or at one past the end of the shorter
-/// key, which is then a prefix of the longer one and sorts first either way.
-fn head_of(key: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    for (d, s) in b.iter_mut().zip(key.iter()) {
-        *d = *s;
-    }
-    u64::from_be_bytes(b)
 }
 
 /// Row `row` of a run as an entry: runs are one source, so every entry is in batch 0.

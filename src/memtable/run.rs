@@ -87,7 +87,7 @@ impl Run {
     ) -> Self {
         let unique = (1..keys.len()).all(|i| keys.value(i - 1) != keys.value(i));
         let max_ts = ts.values().iter().copied().max().unwrap_or(0);
-        let heads: Vec<u64> = keys.iter().flatten().map(super::head_of).collect();
+        let heads: Vec<u64> = keys.iter().flatten().map(crate::key::head).collect();
         let top = heads.iter().step_by(TOP_STEP).copied().collect();
         Self {
             columns,
@@ -193,7 +193,7 @@ impl Run {
     /// The newest version of `key` at or below `read_ts`: (its timestamp, its row, whether it
     /// is a tombstone).
     pub fn get(&self, key: &[u8], read_ts: Timestamp) -> Option<(Timestamp, usize, bool)> {
-        let head = super::head_of(key);
+        let head = crate::key::head(key);
         let at = |i: usize| self.heads.get(i).copied().unwrap_or(u64::MAX);
         // The first head at or above `head` lies within one block: after the last block that
         // starts below it, and at the latest where the next block starts.
@@ -281,11 +281,11 @@ mod tests {
     use super::*;
 
     /// Versions (key, ts, tomb) in run order, with column value = row number.
-    fn run(versions: &[(&str, u64, bool)]) -> Run {
+    fn run<K: AsRef<[u8]>>(versions: &[(K, u64, bool)]) -> Run {
         let n = versions.len() as i64;
         Run::new(
             vec![Arc::new(Int64Array::from_iter_values(0..n))],
-            BinaryArray::from_iter_values(versions.iter().map(|v| v.0.as_bytes())),
+            BinaryArray::from_iter_values(versions.iter().map(|v| v.0.as_ref())),
             UInt64Array::from_iter_values(versions.iter().map(|v| v.1)),
             BooleanArray::from_iter(versions.iter().map(|v| Some(v.2))),
         )
@@ -316,13 +316,7 @@ mod tests {
     fn get_finds_keys_that_share_their_first_eight_bytes() {
         // Keys over a tiny alphabet with zero bytes, prefixes of each other and long shared
         // heads: the head search must hand the full compare every candidate.
-        let mut x: u64 = 0x2545_f491;
-        let mut next = move |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut next = super::super::tests::generator(0x2545_f491);
         let mut keys: Vec<Vec<u8>> = (0..3000)
             .map(|_| {
                 let len = next(12) as usize;
@@ -334,12 +328,7 @@ mod tests {
         let (held, absent): (Vec<_>, Vec<_>) =
             keys.iter().enumerate().partition(|(i, _)| i % 3 != 0);
         let held: Vec<&Vec<u8>> = held.into_iter().map(|(_, k)| k).collect();
-        let r = Run::new(
-            vec![Arc::new(Int64Array::from_iter_values(0..held.len() as i64))],
-            BinaryArray::from_iter_values(held.iter().map(|k| k.as_slice())),
-            UInt64Array::from_iter_values(held.iter().map(|_| 1)),
-            BooleanArray::from_iter(held.iter().map(|_| Some(false))),
-        );
+        let r = run(&held.iter().map(|k| (k, 1, false)).collect::<Vec<_>>());
         for (row, k) in held.iter().enumerate() {
             assert_eq!(r.get(k, 1), Some((1, row, false)), "{k:?}");
             assert_eq!(r.get(k, 0), None, "{k:?} is newer than the read");

@@ -45,13 +45,7 @@ impl Input {
     fn refresh(&mut self, reverse: bool) {
         match &self.chunk {
             Some(c) if self.pos < c.len() => {
-                let key = c.keys.value(self.pos);
-                let mut buf = [0u8; 8];
-                let n = key.len().min(8);
-                if let (Some(dst), Some(src)) = (buf.get_mut(..n), key.get(..n)) {
-                    dst.copy_from_slice(src);
-                }
-                let p = u64::from_be_bytes(buf);
+                let p = crate::key::head(c.keys.value(self.pos));
                 self.prefix = if reverse { !p } else { p };
                 self.live = true;
             }
@@ -228,10 +222,16 @@ impl ScanStream {
             None => false,
         };
         if !more {
-            self.fill(i, arena).await?;
-            if self.head(i).is_none() {
-                self.live.retain(|&x| x != i);
-            }
+            self.refill(i, arena).await?;
+        }
+        Ok(())
+    }
+
+    /// Loads input `i`'s next chunk; an input with nothing left leaves the live set.
+    async fn refill(&mut self, i: usize, arena: &mut Vec<Arc<Chunk>>) -> Result<()> {
+        self.fill(i, arena).await?;
+        if self.head(i).is_none() {
+            self.live.retain(|&x| x != i);
         }
         Ok(())
     }
@@ -264,10 +264,7 @@ impl ScanStream {
                     // One input left: its rows need no comparisons, and a batch that ends
                     // where its chunk ends can be a slice of that chunk.
                     if self.take_rest_of_chunk(top, &mut picks) {
-                        self.fill(top, &mut arena).await?;
-                        if self.head(top).is_none() {
-                            self.live.clear();
-                        }
+                        self.refill(top, &mut arena).await?;
                         if !picks.is_empty() {
                             break;
                         }
@@ -364,15 +361,23 @@ impl ScanStream {
         if picks.is_empty() {
             return Ok(None);
         }
-        let gather = |j: usize, rows: &[(usize, usize)]| -> Result<ArrayRef> {
-            // Rows that come as one stretch of one chunk (a single source, or a source whose
-            // keys do not interleave with the others') are a slice of it: no copy.
-            if let (Some(&(slot, first)), Some(&(last_slot, last))) = (rows.first(), rows.last())
-                && slot == last_slot
-                && last - first + 1 == rows.len()
+        // Rows that come as one stretch of one chunk (a single source, or a source whose keys
+        // do not interleave with the others') are a slice of it: no copy. Found once per set
+        // of rows, not per column.
+        let stretch = |rows: &[(usize, usize)]| -> Option<(usize, usize)> {
+            let (&(slot, first), &(last_slot, last)) = (rows.first()?, rows.last()?);
+            (slot == last_slot
+                && last.checked_sub(first) == Some(rows.len() - 1)
                 && rows
                     .windows(2)
-                    .all(|w| matches!(w, [a, b] if *b == (a.0, a.1 + 1)))
+                    .all(|w| matches!(w, [a, b] if *b == (a.0, a.1 + 1))))
+            .then_some((slot, first))
+        };
+        let gather = |j: usize,
+                      rows: &[(usize, usize)],
+                      stretch: Option<(usize, usize)>|
+         -> Result<ArrayRef> {
+            if let Some((slot, first)) = stretch
                 && let Some(col) = arena.get(slot).and_then(|c| c.columns.get(j))
             {
                 return Ok(col.slice(first, rows.len()));
@@ -394,9 +399,10 @@ impl ScanStream {
                     .filter_map(|n| self.needed_schema.index_of(n).ok())
                     .collect();
                 let schema = Arc::new(self.needed_schema.project(&positions)?);
+                let picks_stretch = stretch(picks);
                 let cols = positions
                     .iter()
-                    .map(|&j| gather(j, picks))
+                    .map(|&j| gather(j, picks, picks_stretch))
                     .collect::<Result<Vec<_>>>()?;
                 let batch = RecordBatch::try_new(schema, cols)?;
                 let mask = f.evaluate(&batch)?;
@@ -423,12 +429,13 @@ impl ScanStream {
         let rows = rows.get(..take_n).unwrap_or(rows);
         let truncated = take_n < picks.len();
         self.remaining -= take_n;
+        let rows_stretch = stretch(rows);
         let cols = self
             .output
             .iter()
             .map(|&j| match cached.get(j) {
                 Some(Some(col)) if !truncated => Ok(col.clone()),
-                _ => gather(j, rows),
+                _ => gather(j, rows, rows_stretch),
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Some(RecordBatch::try_new(
