@@ -1,13 +1,42 @@
 use std::sync::Arc;
 
 use arrow_array::{Array, Int64Array, RecordBatch};
-use arrow_schema::{DataType, Field, Schema};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use super::*;
 
+/// The schema of every test batch: one non-nullable `v`.
+fn v_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]))
+}
+
+/// A batch of `v` values.
+fn ints(v: Vec<i64>) -> RecordBatch {
+    RecordBatch::try_new(v_schema(), vec![Arc::new(Int64Array::from(v))]).unwrap()
+}
+
 fn batch(n: usize) -> RecordBatch {
-    let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
-    RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![0i64; n]))]).unwrap()
+    ints(vec![0; n])
+}
+
+/// The `v` of a one-row answer.
+fn v_of(row: &RecordBatch) -> i64 {
+    row.column(0)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap()
+        .value(0)
+}
+
+/// A small deterministic generator (xorshift): `next(n)` is in `0..n`.
+pub(super) fn generator(seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut x = seed;
+    move |n| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    }
 }
 
 fn k(s: &str) -> KeyBytes {
@@ -134,10 +163,7 @@ fn answers(m: &Memtable) -> Vec<String> {
 
 /// The memtable of [`table`] with distinct column values, so a row's identity shows.
 fn valued() -> Memtable {
-    let col = |v: Vec<i64>| {
-        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
-        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(v))]).unwrap()
-    };
+    let col = ints;
     let mut m = Memtable::new();
     m.insert_batch(col(vec![10, 20]), vec![k("a"), k("b")], 1)
         .unwrap();
@@ -149,7 +175,7 @@ fn valued() -> Memtable {
 
 #[test]
 fn sealing_keeps_every_answer_and_refuses_later_writes() {
-    let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+    let schema = v_schema();
     let table = crate::schema::TableSchema::with_key_name(schema.clone(), "v").unwrap();
     let mut m = valued();
     let before = answers(&m);
@@ -170,13 +196,7 @@ fn sealing_keeps_every_answer_and_refuses_later_writes() {
     // A row found by get is the row that was written.
     let (_, e) = m.get(b"a", 9).unwrap();
     let row = m.row(e, &schema).unwrap().unwrap();
-    let v = row
-        .column(0)
-        .as_any()
-        .downcast_ref::<Int64Array>()
-        .unwrap()
-        .value(0);
-    assert_eq!(v, 30);
+    assert_eq!(v_of(&row), 30);
     let (_, tomb) = m.get(b"b", 9).unwrap();
     assert!(m.row(tomb, &schema).unwrap().is_none());
     // Nothing may be written once sealed: the write is refused, and nothing changes.
@@ -188,7 +208,7 @@ fn sealing_keeps_every_answer_and_refuses_later_writes() {
 
 #[test]
 fn a_sealed_memtable_finds_every_key_it_holds_and_no_other() {
-    let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+    let schema = v_schema();
     let table = crate::schema::TableSchema::with_key_name(schema, "v").unwrap();
     let mut m = Memtable::new();
     let keys: Vec<KeyBytes> = (0..2000u32)
@@ -213,13 +233,7 @@ fn a_sealed_memtable_finds_every_key_it_holds_and_no_other() {
 fn index_key_order_is_key_then_newest_first() {
     // A tiny deterministic generator; short alphabets so shared prefixes, zero bytes, keys
     // that are prefixes of each other and equal heads with different tails are common.
-    let mut x: u64 = 0x9e37_79b9;
-    let mut next = move |n: u64| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x % n
-    };
+    let mut next = generator(0x9e37_79b9);
     for _ in 0..50_000 {
         let mut make = || -> (Vec<u8>, u64) {
             let len = next(14) as usize;
@@ -242,31 +256,25 @@ fn a_repeated_key_in_one_batch_keeps_the_last_row() {
     // row of a key after the earlier one, so the later one wins as it did unsorted.
     let n = 600usize;
     let keys: Vec<KeyBytes> = (0..n).map(|i| vec![((i * 7) % 50) as u8].into()).collect();
-    let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
-    let values = Int64Array::from_iter_values((0..n as i64).map(|i| i * 10));
-    let b = RecordBatch::try_new(schema.clone(), vec![Arc::new(values)]).unwrap();
+    let schema = v_schema();
+    let b = ints((0..n as i64).map(|i| i * 10).collect());
     let mut m = Memtable::new();
     m.insert_batch(b, keys, 1).unwrap();
     for key in 0..50u8 {
         let last = (0..n).rev().find(|i| (i * 7) % 50 == key as usize).unwrap();
         let (_, e) = m.get(&[key], 1).unwrap();
         let row = m.row(e, &schema).unwrap().unwrap();
-        let v = row
-            .column(0)
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .unwrap()
-            .value(0);
-        assert_eq!(v, last as i64 * 10, "key {key}: the last row written wins");
+        assert_eq!(
+            v_of(&row),
+            last as i64 * 10,
+            "key {key}: the last row written wins"
+        );
     }
 }
 
 #[test]
 fn sorting_batches_keeps_every_answer_and_orders_each_batch() {
-    let col = |v: Vec<i64>| {
-        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
-        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(v))]).unwrap()
-    };
+    let col = ints;
     let mut m = valued();
     // Keys out of order, a key repeated within a batch (the later row wins), one in two batches.
     m.insert_batch(
