@@ -218,7 +218,11 @@ export interface OpenOptions {
   durability?: "wal" | "sealEveryBatch" | "volatile";
   /** When the memtable seals (default 8 MiB). */
   seal?: SealPolicy;
-  /** Flush sealed memtables once `segmentThreshold` (default 4) wait, into `targetLevel` (default 0); `false`: only `flush()` does. */
+  /**
+   * Flush sealed memtables once `segmentThreshold` (default 4) wait, into `targetLevel` (default 0); `false`: only `flush()` does.
+   * A memtable sealed early because writes paused (8,192 rows or more, merged with the others into one sorted run for fast
+   * scans) counts for its share of the seal policy.
+   */
   minorCompaction?: false | { segmentThreshold?: number; targetLevel?: number };
   /** WAL settings; selects durability `"wal"`. */
   wal?: WalOptions;
@@ -477,16 +481,17 @@ export interface DbStats {
   /** Versions in the mutable memtable (sealed memtables waiting for a flush are not counted). */
   memtableRows: number;
   /**
-   * Rows of the mutable memtable not yet in key order. Once there are 8,192, they are sorted
-   * when writes pause (10 ms without a commit; scans then read each batch in order).
+   * Rows of the mutable memtable not yet in key order. Once there are 8,192, the memtable is
+   * sealed when writes pause (10 ms without a commit) and merged into the sealed run; with
+   * `seal: "never"` its batches are sorted instead (scans then read each batch in order).
    */
   unsortedRows: number;
   /** Sealed memtables waiting for a flush into an SST. */
   sealedMemtables: number;
   /**
-   * How many sealed memtables are already one sorted run (fast scans). A memtable sealed by a
-   * put is sorted once writes pause (10 ms without a commit, at most ~1 s late); until then
-   * it answers from its index.
+   * How many sealed memtables are already one sorted run (fast scans). When writes pause (10 ms
+   * without a commit, at most ~1 s late) the sealed memtables are sorted and merged into one
+   * run; until then they answer from their indexes.
    */
   sortedMemtables: number;
   sstRows: number;

@@ -32,7 +32,8 @@ impl Default for SealPolicy {
 /// Minor compaction: flushing sealed memtables into one L0 SST.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MinorCompaction {
-    /// Flush once this many sealed memtables are waiting (default 4).
+    /// Flush once this many sealed memtables are waiting (default 4). A memtable sealed early
+    /// by [`crate::Db::reorganize`] counts for its share of the seal policy.
     pub segment_threshold: usize,
     /// The level the SST lands in (default 0).
     pub target_level: u32,

@@ -289,7 +289,7 @@ export function cases(env) {
     await db.close();
   });
 
-  test("sealed memtables answer the same before and after they are sorted into runs", async () => {
+  test("sealed memtables answer the same before and after they are merged into one run", async () => {
     // Small seals and no flushes: many sealed memtables with several versions per key,
     // tombstones and keys put in no order.
     const db = await open({ schema: people, key: "id", seal: { rows: 40 }, minorCompaction: false });
@@ -300,6 +300,9 @@ export function cases(env) {
     await db.put(all.filter((_, i) => i % 4 === 0).map((r) => ({ ...r, tag: "new" })));
     await db.delete(all.filter((_, i) => i % 10 === 1).map((r) => r.id));
     await db.put([{ id: "p00011", tag: "back" }]);
+    // Right after a write nothing is reorganized yet (that waits for 10 ms without one).
+    const sealed = (await db.stats()).sealedMemtables;
+    ok(sealed >= 4, `several sealed memtables (${sealed})`);
     const read = async () => [
       rows(await db.scan()),
       ids(await db.scan({ reverse: true })),
@@ -310,12 +313,11 @@ export function cases(env) {
       orNull(await snap.get("p00001")),
     ];
     const before = await read();
-    // Let the event loop turn: memtables sealed by those puts are sorted now.
+    // Writes paused: the sealed memtables are sorted and merged into one run now.
     await new Promise((resolve) => setTimeout(resolve, 50));
     const st = await db.stats();
-    ok(st.sealedMemtables >= 4, `several sealed memtables (${st.sealedMemtables})`);
-    eq(st.sortedMemtables, st.sealedMemtables, "every sealed memtable is sorted after an idle turn");
-    eq(await read(), before, "the same answers from runs as from the indexes");
+    eq([st.sealedMemtables, st.sortedMemtables], [1, 1], "one sorted run after writes paused");
+    eq(await read(), before, "the same answers from one run as from the indexes");
     // And they are the right answers.
     const want = new Map(all.map((r) => [r.id, r]));
     all.forEach((r, i) => { if (i % 4 === 0) want.set(r.id, { ...r, tag: "new" }); });
@@ -327,6 +329,39 @@ export function cases(env) {
     eq(before[6], [want.get("p00011")], "a key put again after its delete");
     eq(before[9], all.map((r) => r.id), "the snapshot from before the updates sees every row");
     eq(before[10], [all[1]], "and the old version of a key deleted since");
+    snap.release();
+    await db.close();
+  });
+
+  test("a bulk load is sealed and merged into one run when writes pause, answers unchanged", async () => {
+    const db = await open({ schema: people, key: "id" });
+    const all = peopleRows(12000);
+    const shuffled = all.map((r, i) => [(i * 7919) % 12000, r]).sort((a, b) => a[0] - b[0]).map(([, r]) => r);
+    for (let i = 0; i < shuffled.length; i += 1000) await db.put(shuffled.slice(i, i + 1000));
+    const snap = await db.snapshot();
+    await db.put(all.filter((_, i) => i % 7 === 0).map((r) => ({ ...r, tag: "new" })));
+    await db.delete(all.filter((_, i) => i % 11 === 3).map((r) => r.id));
+    eq((await db.stats()).sealedMemtables, 0, "nothing sealed by the policy (8 MiB)");
+    const read = async () => [
+      rows(await db.scan()),
+      ids(await db.scan({ start: "p05000", end: "p05100", reverse: true })),
+      ...(await Promise.all(["p00000", "p00003", "p11999", "zz"].map((k) => db.get(k).then(orNull)))),
+      rows(await snap.scan({ start: "p00000", end: "p00050" })),
+      (await snap.scan()).byteLength,
+    ];
+    const before = await read();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const st = await db.stats();
+    eq([st.sealedMemtables, st.sortedMemtables, st.memtableRows], [1, 1, 0], "sealed into one run when idle");
+    eq(await read(), before, "the same answers from the run");
+    const want = all.map((r, i) => (i % 7 === 0 ? { ...r, tag: "new" } : r)).filter((_, i) => i % 11 !== 3);
+    eq(before[0], want, "full scan");
+    eq(before[3], null, "a deleted key is absent");
+    eq(before[6], all.slice(0, 50), "the snapshot from before the updates");
+    // Writes go on into a fresh mutable memtable.
+    await db.put([{ id: "p00003", tag: "again" }]);
+    eq(rows(await db.get("p00003")), [{ id: "p00003", name: null, score: null, tag: "again" }], "a write after the seal");
+    eq((await db.stats()).memtableRows, 1, "in the new mutable memtable");
     snap.release();
     await db.close();
   });

@@ -104,7 +104,10 @@ impl Db {
     /// Flushes when minor compaction is due; returns whether it flushed.
     pub(super) async fn maybe_flush(&self) -> Result<bool> {
         let due = match self.shared.config.minor {
-            Some(m) => self.state()?.immutables.len() >= m.segment_threshold,
+            Some(m) => {
+                let filled: u64 = self.state()?.immutables.iter().map(|s| s.fill as u64).sum();
+                filled >= m.segment_threshold as u64 * u64::from(super::FULL)
+            }
             None => false,
         };
         if due {

@@ -540,11 +540,19 @@ pub(crate) struct Version {
     pub(crate) manifest_version: u64,
 }
 
+/// [`Sealed::fill`] of a memtable the seal policy sealed.
+const FULL: u32 = 1000;
+
 /// A sealed memtable and the first WAL segment that may hold its commits.
 #[derive(Debug, Clone)]
 struct Sealed {
     mem: MemRef,
     segment: u64,
+    /// How much of the seal policy it used, in thousandths: 1000 when the policy (or an
+    /// explicit seal) sealed it, less when it was sealed early because writes paused. Minor
+    /// compaction counts these, so sealing early to reorganize for reads does not make
+    /// flushes more frequent or SSTs smaller than the policy asks.
+    fill: u32,
 }
 
 #[derive(Debug)]
@@ -574,6 +582,8 @@ struct State {
     compaction: maint::CompactionState,
     /// WAL frames of fast-acknowledged commits not yet written.
     deferred_frames: Vec<u8>,
+    /// A [`Db::reorganize`] waits for writes to pause (wasm).
+    reorganize_pending: bool,
 }
 
 /// Where rows are, for diagnostics and tests.
@@ -582,12 +592,13 @@ pub struct DbStats {
     /// Sealed memtables waiting for a flush.
     pub immutable_memtables: usize,
     /// How many of them are already one sorted run (the rest still answer from their index:
-    /// in wasm a sealed memtable is sorted once writes pause).
+    /// in wasm sealed memtables are sorted and merged into one run once writes pause).
     pub sorted_memtables: usize,
     /// Versions in the mutable memtable.
     pub mutable_rows: usize,
-    /// Rows of the mutable memtable's batches not yet put in key order (in wasm that happens
-    /// when writes pause, once there are 8,192).
+    /// Rows of the mutable memtable's batches not yet put in key order (in wasm, once there
+    /// are 8,192 and writes pause, the memtable is sealed and merged into the sealed run; under
+    /// `SealPolicy::Never` its batches are sorted instead).
     pub mutable_unsorted_rows: usize,
     /// SST count.
     pub ssts: usize,
@@ -659,6 +670,7 @@ impl Db {
                     closed: false,
                     compaction: maint::CompactionState::default(),
                     deferred_frames: Vec::new(),
+                    reorganize_pending: false,
                 }),
                 commit: futures_util::lock::Mutex::new(None),
                 last_write_ms: Arc::new(std::sync::atomic::AtomicU64::new(0)),

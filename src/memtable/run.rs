@@ -102,6 +102,90 @@ impl Run {
         }
     }
 
+    /// One run holding every version of `runs` (disjoint sets of versions, as the commits of
+    /// different memtables are), in (key asc, ts desc) order. Merging the sealed memtables
+    /// while writes pause leaves a full scan one source to slice instead of several to
+    /// interleave row by row.
+    pub fn merge(runs: &[&Run]) -> Result<Run, arrow_schema::ArrowError> {
+        if runs.is_empty() {
+            // Interleaving needs at least one source array.
+            return Ok(Run::new(
+                Vec::new(),
+                BinaryArray::from_iter_values(std::iter::empty::<&[u8]>()),
+                UInt64Array::from(Vec::<u64>::new()),
+                BooleanArray::from(Vec::<bool>::new()),
+            ));
+        }
+        let total = runs.iter().map(|r| r.len()).sum();
+        let mut picks: Vec<(usize, usize)> = Vec::with_capacity(total);
+        let mut pos = vec![0usize; runs.len()];
+        loop {
+            // A few runs at most: a linear pass beats a heap's bookkeeping.
+            let mut best: Option<(usize, &Run, usize)> = None;
+            for (r, (run, &i)) in runs.iter().zip(&pos).enumerate() {
+                if i >= run.len() {
+                    continue;
+                }
+                best = match best {
+                    Some((_, b, j)) if !run.orders_before(i, b, j) => best,
+                    _ => Some((r, run, i)),
+                };
+            }
+            let Some((r, _, i)) = best else { break };
+            picks.push((r, i));
+            if let Some(p) = pos.get_mut(r) {
+                *p += 1;
+            }
+        }
+        let width = runs.iter().map(|r| r.columns.len()).max().unwrap_or(0);
+        let mut columns = Vec::with_capacity(width);
+        for c in 0..width {
+            let sources = runs
+                .iter()
+                .map(|r| r.columns.get(c).map(|a| a.as_ref()))
+                .collect::<Option<Vec<&dyn Array>>>()
+                .ok_or_else(|| {
+                    arrow_schema::ArrowError::InvalidArgumentError(
+                        "runs to merge have different columns".into(),
+                    )
+                })?;
+            columns.push(arrow_select::interleave::interleave(&sources, &picks)?);
+        }
+        let key_sources: Vec<&dyn Array> = runs.iter().map(|r| &r.keys as &dyn Array).collect();
+        let keys = arrow_select::interleave::interleave(&key_sources, &picks)?
+            .as_any()
+            .downcast_ref::<BinaryArray>()
+            .cloned()
+            .ok_or_else(|| {
+                arrow_schema::ArrowError::InvalidArgumentError("merged keys are not binary".into())
+            })?;
+        let at = |&(r, i): &(usize, usize)| runs.get(r).map(|run| (run, i));
+        let ts: UInt64Array = picks
+            .iter()
+            .filter_map(at)
+            .map(|(run, i)| run.ts.value(i))
+            .collect();
+        let tomb: BooleanArray = picks
+            .iter()
+            .filter_map(at)
+            .map(|(run, i)| Some(run.tomb.value(i)))
+            .collect();
+        Ok(Run::new(columns, keys, ts, tomb))
+    }
+
+    /// Whether version `i` of this run sorts before version `j` of `other`: by key (heads
+    /// first), then newer first.
+    fn orders_before(&self, i: usize, other: &Run, j: usize) -> bool {
+        let (a, b) = (self.heads.get(i), other.heads.get(j));
+        match a.cmp(&b) {
+            std::cmp::Ordering::Equal => match self.keys.value(i).cmp(other.keys.value(j)) {
+                std::cmp::Ordering::Equal => self.ts.value(i) > other.ts.value(j),
+                o => o.is_lt(),
+            },
+            o => o.is_lt(),
+        }
+    }
+
     /// Lets answers be slices of one batch of `schema` (the table's), when the columns fit it.
     pub fn with_table_schema(mut self, schema: &SchemaRef) -> Self {
         self.batch = RecordBatch::try_new(schema.clone(), self.columns.clone()).ok();
@@ -397,5 +481,56 @@ mod tests {
         assert_eq!(r.visible(0, 3, 3, false, 10), Selection::Rows(vec![0, 2]));
         assert_eq!(Selection::Slice { start: 1, len: 2 }.last(), Some(2));
         assert_eq!(Selection::Slice { start: 1, len: 0 }.last(), None);
+    }
+
+    #[test]
+    fn merged_runs_hold_every_version_in_key_then_newest_order() {
+        // Three runs (three memtables' commits: disjoint timestamps), keys that share their
+        // first eight bytes, a key in every run, tombstones.
+        let mut next = crate::memtable::tests::generator(11);
+        let mut all: Vec<(Vec<u8>, u64, bool)> = Vec::new();
+        let mut runs = Vec::new();
+        for (r, span) in [(0u64, 300u64), (1, 500), (2, 40)] {
+            let mut versions: Vec<(Vec<u8>, u64, bool)> = (0..span)
+                .map(|i| {
+                    let mut key = b"prefix--".to_vec();
+                    key.extend_from_slice(&next(400).to_be_bytes()[6..]);
+                    (key, r * 1000 + i + 1, next(5) == 0)
+                })
+                .collect();
+            versions.push((b"every".to_vec(), r * 1000 + 999, r == 1));
+            versions.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+            all.extend(versions.iter().cloned());
+            runs.push(run(&versions));
+        }
+        let refs: Vec<&Run> = runs.iter().collect();
+        let merged = Run::merge(&refs).unwrap();
+        all.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        assert_eq!(merged.len(), all.len());
+        for (i, (key, ts, tomb)) in all.iter().enumerate() {
+            assert_eq!(merged.keys().value(i), key.as_slice(), "key of row {i}");
+            assert_eq!(merged.timestamps().value(i), *ts, "ts of row {i}");
+            assert_eq!(merged.tombstones().value(i), *tomb, "tombstone of row {i}");
+        }
+        // Column values travel with their versions: each is its row number in its own run.
+        let col = merged
+            .column(0)
+            .unwrap()
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        for i in 0..merged.len() {
+            let ts = merged.timestamps().value(i);
+            let source = &runs[(ts / 1000) as usize];
+            let row = (0..source.len())
+                .find(|&j| source.timestamps().value(j) == ts)
+                .unwrap();
+            assert_eq!(col.value(i), row as i64, "column value of row {i}");
+        }
+        // The key in every run: newest first, each version where its run put it.
+        let every = merged.bounds(Bound::Included(b"every"), Bound::Unbounded).0;
+        assert_eq!(merged.get(b"every", 2500), Some((1999, every + 1, true)));
+        assert_eq!(merged.get(b"every", 1500), Some((999, every + 2, false)));
+        assert!(Run::merge(&[]).unwrap().is_empty());
     }
 }

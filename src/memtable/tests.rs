@@ -311,3 +311,53 @@ fn sorting_batches_keeps_every_answer_and_orders_each_batch() {
     m.sort_batches().unwrap();
     assert_eq!(values(&m, 5), vec![120, 130]);
 }
+
+#[test]
+fn merged_sealed_memtables_answer_as_one_memtable_holding_their_writes() {
+    let table = crate::schema::TableSchema::with_key_name(v_schema(), "v").unwrap();
+    let mut whole = valued();
+    whole.seal();
+    let want = answers(&whole);
+    // The same writes as three memtables sealed one after another.
+    let mut parts = vec![Memtable::new(), Memtable::new(), Memtable::new()];
+    parts[0]
+        .insert_batch(ints(vec![10, 20]), vec![k("a"), k("b")], 1)
+        .unwrap();
+    parts[1]
+        .insert_batch(ints(vec![30]), vec![k("a")], 3)
+        .unwrap();
+    parts[1]
+        .delete_batch(ints(vec![40]), vec![k("b")], 4)
+        .unwrap();
+    parts[2]
+        .insert_batch(ints(vec![50]), vec![k("c")], 5)
+        .unwrap();
+    for p in &mut parts {
+        p.seal();
+    }
+    let refs: Vec<&Memtable> = parts.iter().collect();
+    assert!(
+        Memtable::merge_sealed(&refs, &table).unwrap().is_none(),
+        "parts that are not runs yet are left alone"
+    );
+    for p in &mut parts {
+        p.sort_into_run(&table);
+    }
+    let refs: Vec<&Memtable> = parts.iter().collect();
+    let mut merged = Memtable::merge_sealed(&refs, &table).unwrap().unwrap();
+    assert_eq!(answers(&merged), want);
+    assert_eq!(
+        (merged.rows(), merged.versions(), merged.max_ts()),
+        (5, 5, Some(5))
+    );
+    let (_, e) = merged.get(b"a", 9).unwrap();
+    assert_eq!(v_of(&merged.row(e, &v_schema()).unwrap().unwrap()), 30);
+    assert!(
+        merged.get(b"zz", 9).is_none(),
+        "the filter covers every part's keys"
+    );
+    assert!(
+        merged.insert_batch(batch(1), vec![k("new")], 6).is_err(),
+        "merged is sealed"
+    );
+}
