@@ -483,7 +483,7 @@ export interface DbStats {
   /**
    * Rows of the mutable memtable not yet in key order. Once there are 8,192, the memtable is
    * sealed when writes pause (10 ms without a commit) and merged into the sealed run; with
-   * `seal: "never"` its batches are sorted instead (scans then read each batch in order).
+   * `seal: "never"` or `{ ageMs }` its batches are sorted instead (scans then read each batch in order).
    */
   unsortedRows: number;
   /** Sealed memtables waiting for a flush into an SST. */

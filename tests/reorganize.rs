@@ -232,9 +232,13 @@ fn early_seals_count_their_share_of_the_policy_toward_minor_compaction() {
 }
 
 #[test]
-fn reorganizing_leaves_small_and_never_sealing_memtables_mutable() {
+fn reorganizing_leaves_small_never_and_age_sealing_memtables_mutable() {
     block_on(async {
-        for (seal, rows) in [(SealPolicy::Never, 9000), (SealPolicy::Rows(100_000), 8000)] {
+        for (seal, rows) in [
+            (SealPolicy::Never, 9000),
+            (SealPolicy::AgeMillis(60_000), 9000),
+            (SealPolicy::Rows(100_000), 8000),
+        ] {
             let store: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
             let db = builder(&store, seal).open().await.unwrap();
             let batch: Vec<Vec<Value>> = (0..rows)
@@ -249,5 +253,76 @@ fn reorganizing_leaves_small_and_never_sealing_memtables_mutable() {
                 "{seal:?}"
             );
         }
+    });
+}
+
+fn numbered(from: usize, n: usize) -> Vec<Vec<Value>> {
+    (from..from + n)
+        .map(|i| vec![Value::from(format!("k{i:06}").as_str()), (i as i64).into()])
+        .collect()
+}
+
+#[test]
+fn a_flush_after_early_seals_moves_the_wal_floor() {
+    block_on(async {
+        let store: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+        // Small segments: the log rotates by size while no policy seal happens.
+        let open = || {
+            builder(&store, SealPolicy::Rows(10_000))
+                .with_durability(Durability::Wal(WalConfig {
+                    segment_max_bytes: 16 << 10,
+                    ..WalConfig::default()
+                }))
+                .with_minor_compaction(2, 0)
+                .open()
+        };
+        let db = open().await.unwrap();
+        // Three early seals of 9,000 rows (0.9 of the policy each), then one commit: the
+        // flush it starts names the segment the last early seal began in as the floor.
+        for round in 0..3 {
+            for i in 0..9 {
+                db.put_rows(&numbered(round * 9000 + i * 1000, 1000))
+                    .await
+                    .unwrap();
+            }
+            db.reorganize().unwrap();
+        }
+        db.put_rows(&numbered(27_000, 1)).await.unwrap();
+        assert_eq!(db.stats().unwrap().ssts, 1, "flushed");
+        let gc = db.gc().await.unwrap();
+        assert!(
+            gc.wal_segments_deleted >= 10,
+            "segments below the floor are deleted: {gc:?}"
+        );
+        drop(db);
+        let db = open().await.unwrap();
+        assert_eq!(
+            db.scan(&ScanOptions::default()).await.unwrap().num_rows(),
+            27_001
+        );
+    });
+}
+
+#[test]
+fn many_pauses_keep_a_few_runs_of_growing_size() {
+    block_on(async {
+        let store: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+        let db = builder(&store, SealPolicy::Rows(1_000_000))
+            .disable_minor_compaction()
+            .open()
+            .await
+            .unwrap();
+        let mut counts = Vec::new();
+        for round in 0..10 {
+            db.put_rows(&numbered(round * 9000, 9000)).await.unwrap();
+            db.reorganize().unwrap();
+            counts.push(db.stats().unwrap().immutable_memtables);
+        }
+        // 9k pieces: merged while the older run is at most twice the newer ones.
+        assert_eq!(counts, vec![1, 1, 1, 2, 1, 2, 2, 1, 2, 2]);
+        assert_eq!(
+            db.scan(&ScanOptions::default()).await.unwrap().num_rows(),
+            90_000
+        );
     });
 }

@@ -409,7 +409,7 @@ impl Db {
                 let tidy = cfg!(target_arch = "wasm32")
                     && !seal
                     && mem.unsorted_rows() >= TIDY_ROWS
-                    && (!matches!(self.shared.config.seal, SealPolicy::Never) || mem.claim_tidy());
+                    && (self.seals_early() || mem.claim_tidy());
                 (seal, tidy)
             };
             if let Some(last) = ts.last() {
@@ -421,12 +421,13 @@ impl Db {
             (ts, seal, tidy.then(|| st.mutable.clone()))
         };
         if let Some(mem) = tidy {
-            match self.shared.config.seal {
+            match self.seals_early() {
+                true => self.reorganize_when_idle(),
                 // The mutable memtable stays: its batches are put in key order.
-                SealPolicy::Never => {
+                false => {
                     let weak = Arc::downgrade(&mem);
                     drop(mem);
-                    self.when_idle(move |_| {
+                    self.when_idle(move |_, _| {
                         if let Some(mem) = weak.upgrade()
                             && let Ok(mut m) = lock(&mem)
                         {
@@ -434,7 +435,6 @@ impl Db {
                         }
                     });
                 }
-                _ => self.reorganize_when_idle(),
             }
         }
         if sealed {
@@ -545,27 +545,35 @@ impl Db {
         }
     }
 
-    /// Schedules one [`Db::reorganize`] for when writes pause (one at a time).
+    /// Schedules one reorganization for when writes pause (one at a time). Should writes
+    /// never pause, the sealed memtables are only sorted into runs (work they need anyway):
+    /// an early seal and merges wait for a real pause, and the next commit schedules again.
     fn reorganize_when_idle(&self) {
         match self.raw_state() {
             Ok(mut st) if !st.reorganize_pending => st.reorganize_pending = true,
             _ => return,
         }
-        self.when_idle(|db| {
+        self.when_idle(|db, quiet| {
             if let Ok(mut st) = db.raw_state() {
                 st.reorganize_pending = false;
             }
-            let _ = db.reorganize();
+            let _ = match quiet {
+                true => db.reorganize(),
+                false => db.sort_sealed_runs().map(drop),
+            };
         });
     }
 
     /// Reorganizes the memtables for reads. A mutable memtable of 8,192 rows or more is
-    /// sealed (not under [`SealPolicy::Never`], and not while a commit is in flight), every
-    /// sealed memtable becomes one sorted run, and the runs are merged into one: a scan then
-    /// slices one contiguous source instead of interleaving several row by row (B3, 100,000
-    /// rows in Chromium: ~31 ms from two runs and a mutable memtable, ~12 ms from one run).
-    /// Answers do not change, snapshots included. An early seal counts for its share of the
-    /// seal policy toward minor compaction, and shares the WAL segment being written.
+    /// sealed (not under [`SealPolicy::Never`] or [`SealPolicy::AgeMillis`], and not while a
+    /// commit is in flight), every sealed memtable becomes one sorted run, and the newest runs
+    /// are merged while each older one is at most twice their total: after a bulk load one
+    /// run (a scan then slices one contiguous source instead of interleaving several row by
+    /// row: B3, 100,000 rows in Chromium, ~31 ms from two runs and a mutable memtable, ~12 ms
+    /// from one run), after many small pauses a few runs of geometrically growing size (each
+    /// row is copied O(log n) times, not at every pause). Answers do not change, snapshots
+    /// included. An early seal counts for its share of the seal policy toward minor
+    /// compaction, and the fresh mutable memtable starts in the WAL segment being written.
     ///
     /// In wasm this runs by itself once writes pause; natively, call it after a bulk load
     /// that will be scanned.
@@ -574,73 +582,107 @@ impl Db {
         if !self.uses_memtable() {
             return Ok(());
         }
-        if !matches!(self.shared.config.seal, SealPolicy::Never)
-            && let Some(_commit) = self.shared.commit.try_lock()
+        if self.seals_early()
+            && let Some(commit) = self.shared.commit.try_lock()
         {
             let rows = lock(&self.raw_state()?.mutable)?.rows();
             if rows >= TIDY_ROWS {
-                self.swap_mutable(None, |m, age| self.fill_of(m, age))?;
+                // Every commit of the fresh memtable lands in this segment or a later one,
+                // so a flush of the sealed ones moves the WAL floor past their segments.
+                let next = commit.as_ref().map(WalWriter::segment);
+                self.swap_mutable(next, |m, age| self.fill_of(m, age))?;
             }
         }
-        self.merge_sealed()
+        let parts = self.sort_sealed_runs()?;
+        self.merge_newest(&parts)
     }
 
-    /// Sorts every sealed memtable into a run and merges the runs into one sealed memtable.
-    /// Readers that took the memtables before keep reading them; the merged one replaces
-    /// them only if no flush took or removed them meanwhile.
-    fn merge_sealed(&self) -> Result<()> {
+    /// Whether [`Db::reorganize`] may seal the mutable memtable early. Not under `Never`, nor
+    /// under an age policy: it bounds how long rows wait in memory, which an early seal's
+    /// share cannot express (a burst's age says nothing of the pauses between bursts).
+    fn seals_early(&self) -> bool {
+        !matches!(
+            self.shared.config.seal,
+            SealPolicy::Never | SealPolicy::AgeMillis(_)
+        )
+    }
+
+    /// Sorts every sealed memtable into a run; returns the sealed memtables (none while a
+    /// flush is writing them).
+    fn sort_sealed_runs(&self) -> Result<Vec<Sealed>> {
         let parts = {
             let st = self.state()?;
             if st.flushing {
-                return Ok(());
+                return Ok(Vec::new());
             }
             st.immutables.clone()
         };
-        let table = &self.shared.schema;
         for p in &parts {
-            lock(&p.mem)?.sort_into_run(table);
+            lock(&p.mem)?.sort_into_run(&self.shared.schema);
         }
-        if parts.len() < 2 {
+        Ok(parts)
+    }
+
+    /// Merges the newest sealed memtables of `parts` (all of them, oldest first) into one:
+    /// going from the newest, an older one joins while it holds at most twice the versions
+    /// gathered so far. Readers that took the memtables before keep reading them; the merged
+    /// one replaces them only if no flush took or removed them meanwhile.
+    fn merge_newest(&self, parts: &[Sealed]) -> Result<()> {
+        let sizes = parts
+            .iter()
+            .map(|p| lock(&p.mem).map(|m| m.versions()))
+            .collect::<Result<Vec<_>>>()?;
+        let mut from = sizes.len();
+        let mut gathered = 0usize;
+        while let Some(&older) = from.checked_sub(1).and_then(|i| sizes.get(i)) {
+            if gathered > 0 && older > gathered.saturating_mul(2) {
+                break;
+            }
+            gathered += older;
+            from -= 1;
+        }
+        let Some(window) = parts.get(from..).filter(|w| w.len() >= 2) else {
             return Ok(());
-        }
+        };
         let merged = {
-            let guards = parts
+            let guards = window
                 .iter()
                 .map(|p| lock(&p.mem))
                 .collect::<Result<Vec<_>>>()?;
             let refs: Vec<&Memtable> = guards.iter().map(|g| &**g).collect();
-            match Memtable::merge_sealed(&refs, table)? {
+            match Memtable::merge_sealed(&refs, &self.shared.schema)? {
                 Some(m) => m,
                 None => return Ok(()),
             }
         };
         let mut st = self.state()?;
         let unchanged = !st.flushing
-            && st.immutables.len() >= parts.len()
+            && st.immutables.len() == parts.len()
             && st
                 .immutables
                 .iter()
-                .zip(&parts)
+                .zip(parts)
                 .all(|(a, b)| Arc::ptr_eq(&a.mem, &b.mem));
         if unchanged {
             let sealed = Sealed {
                 mem: Arc::new(Mutex::new(merged)),
-                segment: parts.iter().map(|p| p.segment).min().unwrap_or(0),
-                fill: parts.iter().fold(0u32, |f, p| f.saturating_add(p.fill)),
+                segment: window.iter().map(|p| p.segment).min().unwrap_or(0),
+                fill: window.iter().fold(0u32, |f, p| f.saturating_add(p.fill)),
             };
-            st.immutables.splice(0..parts.len(), [sealed]);
+            st.immutables.splice(from.., [sealed]);
         }
         Ok(())
     }
 
     /// Runs `work` once writes pause: in wasm, at the first turn of the event loop at least
     /// `QUIET_MS` after the last commit (or after `MAX_WAITS` tries, for a writer that never
-    /// pauses), unless the database was dropped by then. Reorganizing memtables for reads
-    /// (~25k B1 rows: ~15% of a bulk load on OPFS when it ran at the first turn) then costs a
-    /// write burst nothing; reads meanwhile get the same answers. Natively it runs at once.
-    fn when_idle(&self, work: impl FnOnce(&Db) + 'static) {
+    /// pauses; `work` is then told writes did not pause), unless the database was dropped
+    /// by then. Reorganizing memtables for reads (~25k B1 rows: ~15% of a bulk load on OPFS
+    /// when it ran at the first turn) then costs a write burst nothing; reads meanwhile get
+    /// the same answers. Natively it runs at once.
+    fn when_idle(&self, work: impl FnOnce(&Db, bool) + 'static) {
         #[cfg(not(target_arch = "wasm32"))]
-        work(self);
+        work(self, true);
         #[cfg(target_arch = "wasm32")]
         {
             let weak = Arc::downgrade(&self.shared);
@@ -648,18 +690,20 @@ impl Db {
             let clock = self.shared.config.clock.clone();
             crate::wasm::task::spawn(async move {
                 let mut wait = QUIET_MS;
+                let mut paused = false;
                 for _ in 0..MAX_WAITS {
                     crate::wasm::timer::sleep(wait).await;
                     let quiet = clock
                         .now_millis()
                         .saturating_sub(last_write.load(std::sync::atomic::Ordering::Relaxed));
                     if quiet >= QUIET_MS {
+                        paused = true;
                         break;
                     }
                     wait = QUIET_MS - quiet;
                 }
                 if let Some(shared) = weak.upgrade() {
-                    work(&Db { shared });
+                    work(&Db { shared }, paused);
                 }
             });
         }

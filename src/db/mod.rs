@@ -598,7 +598,7 @@ pub struct DbStats {
     pub mutable_rows: usize,
     /// Rows of the mutable memtable's batches not yet put in key order (in wasm, once there
     /// are 8,192 and writes pause, the memtable is sealed and merged into the sealed run; under
-    /// `SealPolicy::Never` its batches are sorted instead).
+    /// `SealPolicy::Never` or `AgeMillis` its batches are sorted instead).
     pub mutable_unsorted_rows: usize,
     /// SST count.
     pub ssts: usize,
