@@ -16,8 +16,12 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 // gets 1.33x faster in wasm. Raised again from 1,110,000 gzip (2026-11-25, measured 1,110,356):
 // sealed memtables as sorted runs, the linear-pick merge, scan results as IPC pieces and the
 // idle-time reorganization (+7.6 kB gzip) took the browser full scan (B3) from 1.04M to ~3.0M
-// rows/s and range scans (B4) from 1.1k to 2.6k scans/s.
-const BUDGET = { raw: 4_850_000, gzip: 1_115_000 };
+// rows/s and range scans (B4) from 1.1k to 2.6k scans/s. Raised again to 1,120,000 gzip
+// (2026-11-25, measured 1,119,736, +9.4 kB): merging sealed memtables into one run when writes
+// pause (+4.7 kB; B3 ~3.0M -> ~7.7M rows/s, 2.3x DuckDB-wasm, and B4 2.6k -> 4.1k scans/s), and
+// scan answers whose IPC body is the columns' own buffers (+4.5 kB; a full scan of one run no
+// longer needs wasm memory the size of its answer, which wasm never gives back).
+const BUDGET = { raw: 4_850_000, gzip: 1_120_000 };
 
 test("the release wasm stays within its size budget", () => {
   const marker = path.join(root, "pkg/anax_bg.wasm.opt");

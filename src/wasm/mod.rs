@@ -142,9 +142,10 @@ fn row_result(batch: Option<arrow_array::RecordBatch>) -> Result<JsValue> {
 /// buffer.
 async fn scan_result(stream: crate::read::merge::ScanStream) -> Result<JsValue> {
     let (schema, batches) = stream.collect_batches().await?;
+    // The pieces share the batches' buffers: the columns are copied once, into the answer.
     let parts = crate::ipc::encode_parts(&schema, &batches)?;
     drop(batches);
-    let total: usize = parts.iter().map(Vec::len).sum();
+    let total: usize = parts.iter().map(|p| p.as_slice().len()).sum();
     let len = u32::try_from(total).map_err(|_| {
         Error::InvalidArgument(format!(
             "a scan result of {total} bytes exceeds a JS buffer's 4 GiB: scan fewer rows \
@@ -154,6 +155,7 @@ async fn scan_result(stream: crate::read::merge::ScanStream) -> Result<JsValue> 
     let out = Uint8Array::new_with_length(len);
     let mut at = 0u32;
     for p in &parts {
+        let p = p.as_slice();
         // Lengths fit: each is a part of `total`.
         let end = at + p.len() as u32;
         out.subarray(at, end).copy_from(p);
