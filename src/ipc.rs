@@ -372,8 +372,10 @@ mod tests {
     #[test]
     fn scan_pieces_share_column_buffers_and_decode_to_the_same_rows() {
         use arrow_array::{
-            Array, BinaryArray, BooleanArray, Date32Array, Decimal128Array, FixedSizeBinaryArray,
-            Float64Array, Int64Array, LargeStringArray, NullArray, StringViewArray,
+            Array, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Decimal256Array,
+            DurationSecondArray, FixedSizeBinaryArray, Float64Array, Int64Array,
+            IntervalMonthDayNanoArray, LargeBinaryArray, LargeStringArray, NullArray,
+            StringViewArray, Time64MicrosecondArray,
         };
         let n = 300usize;
         let text: Vec<Option<String>> = (0..n)
@@ -423,6 +425,40 @@ mod tests {
                 ),
             ),
             ("z", Arc::new(NullArray::new(n))),
+            (
+                "lb",
+                Arc::new(LargeBinaryArray::from_iter(
+                    (0..n).map(|i| (i % 6 != 2).then(|| vec![i as u8; i % 4])),
+                )),
+            ),
+            (
+                "tm",
+                Arc::new(Time64MicrosecondArray::from_iter_values(
+                    (0..n).map(|i| i as i64 * 7),
+                )),
+            ),
+            (
+                "du",
+                Arc::new(DurationSecondArray::from_iter(
+                    (0..n).map(|i| (i % 9 != 0).then_some(i as i64)),
+                )),
+            ),
+            (
+                "iv",
+                Arc::new(IntervalMonthDayNanoArray::from_iter_values((0..n).map(
+                    |i| arrow_buffer::IntervalMonthDayNano::new(i as i32, 1, i as i64),
+                ))),
+            ),
+            (
+                "d2",
+                Arc::new(
+                    Decimal256Array::from_iter_values(
+                        (0..n).map(|i| arrow_buffer::i256::from_i128(i as i128 - 7)),
+                    )
+                    .with_precision_and_scale(40, 2)
+                    .unwrap(),
+                ),
+            ),
         ];
         let schema: SchemaRef = Arc::new(Schema::new(
             columns
@@ -461,6 +497,13 @@ mod tests {
             .iter()
             .any(|p| matches!(p, Piece::Buffer(b) if b.as_ptr() == values.wrapping_add(first)));
         assert!(shared, "string values shared with the column");
+        // So is a validity bitmap sliced at a byte boundary (row 128 is bit 0 of byte 16).
+        let validity = whole.column(3).nulls().unwrap().buffer().as_ptr();
+        let shared = encode_parts(&schema, second)
+            .unwrap()
+            .iter()
+            .any(|p| matches!(p, Piece::Buffer(b) if b.as_ptr() == validity.wrapping_add(16)));
+        assert!(shared, "validity shared with the column");
         // A column type laid out by arrow's writer instead still round-trips.
         let view: SchemaRef = Arc::new(Schema::new(vec![Field::new(
             "v",

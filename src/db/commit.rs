@@ -546,8 +546,8 @@ impl Db {
     }
 
     /// Schedules one reorganization for when writes pause (one at a time). Should writes
-    /// never pause, the sealed memtables are only sorted into runs (work they need anyway):
-    /// an early seal and merges wait for a real pause, and the next commit schedules again.
+    /// not pause within the wait's limit, the sealed memtables are only sorted into runs (work
+    /// they need anyway) and the rest waits for the next pause.
     fn reorganize_when_idle(&self) {
         match self.raw_state() {
             Ok(mut st) if !st.reorganize_pending => st.reorganize_pending = true,
@@ -557,10 +557,16 @@ impl Db {
             if let Ok(mut st) = db.raw_state() {
                 st.reorganize_pending = false;
             }
-            let _ = match quiet {
-                true => db.reorganize(),
-                false => db.sort_sealed_runs().map(drop),
-            };
+            match quiet {
+                true => {
+                    let _ = db.reorganize();
+                }
+                // Tried again at the next pause: no later commit may come to ask for it.
+                false => {
+                    let _ = db.sort_sealed_runs();
+                    db.reorganize_when_idle();
+                }
+            }
         });
     }
 
@@ -656,8 +662,10 @@ impl Db {
             }
         };
         let mut st = self.state()?;
+        // Memtables sealed meanwhile (natively, by another thread) are newer: they stay after
+        // the merged one.
         let unchanged = !st.flushing
-            && st.immutables.len() == parts.len()
+            && st.immutables.len() >= parts.len()
             && st
                 .immutables
                 .iter()
@@ -669,7 +677,7 @@ impl Db {
                 segment: window.iter().map(|p| p.segment).min().unwrap_or(0),
                 fill: window.iter().fold(0u32, |f, p| f.saturating_add(p.fill)),
             };
-            st.immutables.splice(from.., [sealed]);
+            st.immutables.splice(from..parts.len(), [sealed]);
         }
         Ok(())
     }
