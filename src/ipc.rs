@@ -12,19 +12,14 @@ use arrow_schema::{DataType, SchemaRef};
 
 use crate::error::{Error, Result};
 
-/// Encodes `batches` (all of `schema`) as one IPC stream.
+/// Encodes `batches` (all of `schema`) as one IPC stream, in one buffer: the pieces of
+/// [`encode_parts`] laid end to end (the columns copied once, straight from their buffers).
 pub fn encode_stream(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
-    if !flat_without_dictionaries(schema) {
-        return stream_writer(schema, batches);
+    let parts = encode_parts(schema, batches)?;
+    let mut out = Vec::with_capacity(parts.iter().map(|p| p.as_slice().len()).sum());
+    for p in &parts {
+        out.extend_from_slice(p.as_slice());
     }
-    // The same bytes StreamWriter writes, with the schema message encoded once per schema:
-    // for the one-row answers of `get` it was most of the cost. One buffer, written in place.
-    let mut flat = FlatEncoder::new();
-    let mut out = schema_message(schema, &flat.generator, &flat.options)?;
-    for b in batches {
-        write_message(&mut out, flat.encode(b)?, &flat.options)?;
-    }
-    out.extend_from_slice(&END_OF_STREAM);
     Ok(out)
 }
 
@@ -67,7 +62,13 @@ pub fn encode_parts(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<P
     }
     let mut flat = FlatEncoder::new();
     let mut parts = Vec::with_capacity(2 + 8 * batches.len());
-    let mut head = schema_message(schema, &flat.generator, &flat.options)?;
+    // The schema message is encoded once per schema and shared.
+    parts.push(Piece::Buffer(schema_message(
+        schema,
+        &flat.generator,
+        &flat.options,
+    )?));
+    let mut head = Vec::new();
     for b in batches {
         match shared_body(b) {
             Some(body) => {
@@ -119,7 +120,7 @@ impl SharedBody {
 
     /// The record batch message header (its body follows it as `pieces`).
     fn header(&self, rows: usize) -> arrow_ipc::writer::EncodedData {
-        let mut fbb = flatbuffers::FlatBufferBuilder::new();
+        let mut fbb = flatbuffers::FlatBufferBuilder::with_capacity(256);
         let buffers = fbb.create_vector(&self.buffers);
         let nodes = fbb.create_vector(&self.nodes);
         let batch = {
@@ -303,16 +304,17 @@ fn flat_without_dictionaries(schema: &SchemaRef) -> bool {
 
 thread_local! {
     /// The last schema encoded and its message bytes (continuation marker, length, padding).
-    static SCHEMA_MESSAGE: std::cell::RefCell<Option<(SchemaRef, Vec<u8>)>> =
+    static SCHEMA_MESSAGE: std::cell::RefCell<Option<(SchemaRef, arrow_buffer::Buffer)>> =
         const { std::cell::RefCell::new(None) };
 }
 
-/// The encoded schema message for `schema`, from the one-entry cache when it matches.
+/// The encoded schema message for `schema`, from the one-entry cache when it matches (for
+/// the one-row answers of `get`, encoding it each time was most of the cost).
 fn schema_message(
     schema: &SchemaRef,
     generator: &IpcDataGenerator,
     options: &IpcWriteOptions,
-) -> Result<Vec<u8>> {
+) -> Result<arrow_buffer::Buffer> {
     let hit = SCHEMA_MESSAGE.with(|c| {
         c.borrow()
             .as_ref()
@@ -326,6 +328,7 @@ fn schema_message(
     let encoded = generator.schema_to_bytes_with_dictionary_tracker(schema, &mut tracker, options);
     let mut bytes = Vec::with_capacity(512);
     write_message(&mut bytes, encoded, options)?;
+    let bytes = arrow_buffer::Buffer::from_vec(bytes);
     SCHEMA_MESSAGE.with(|c| *c.borrow_mut() = Some((schema.clone(), bytes.clone())));
     Ok(bytes)
 }
@@ -523,7 +526,7 @@ mod tests {
     }
 
     #[test]
-    fn the_fast_path_writes_what_stream_writer_writes_for_each_schema() {
+    fn streams_decode_to_their_batches_for_each_schema_and_the_schema_message_is_arrows() {
         let a: SchemaRef = Arc::new(Schema::new(vec![
             Field::new("id", DataType::Utf8, false),
             Field::new("n", DataType::Int32, true),
@@ -537,30 +540,30 @@ mod tests {
             ],
         )
         .unwrap();
-        // A slice (what a get returns) must encode like StreamWriter encodes it.
+        // A slice (what a get returns).
         let one = batch_a.slice(1, 1);
         let batch_b =
             RecordBatch::try_new(b.clone(), vec![Arc::new(Int32Array::from(vec![7]))]).unwrap();
+        let round_trip = |schema: &SchemaRef, batches: &[RecordBatch]| {
+            let bytes = encode_stream(schema, batches).unwrap();
+            assert_eq!(
+                bytes,
+                joined(schema, batches),
+                "one buffer = the pieces laid end to end"
+            );
+            let (back_schema, back) = decode_stream(&bytes).unwrap();
+            assert_eq!(&back_schema, schema);
+            assert_eq!(back, batches);
+        };
         // Alternate schemas so the one-entry cache is both hit and replaced.
         for _ in 0..2 {
-            assert_eq!(
-                encode_stream(&a, std::slice::from_ref(&one)).unwrap(),
-                reference(&a, std::slice::from_ref(&one))
-            );
-            assert_eq!(
-                encode_stream(&a, &[batch_a.clone(), one.clone()]).unwrap(),
-                reference(&a, &[batch_a.clone(), one.clone()])
-            );
-            assert_eq!(
-                encode_stream(&b, std::slice::from_ref(&batch_b)).unwrap(),
-                reference(&b, std::slice::from_ref(&batch_b))
-            );
+            round_trip(&a, std::slice::from_ref(&one));
+            round_trip(&a, &[batch_a.clone(), one.clone()]);
+            round_trip(&b, std::slice::from_ref(&batch_b));
+            round_trip(&b, &[]);
+            // Without batches the bytes are arrow's own (the manifest fingerprints them).
+            assert_eq!(encode_stream(&a, &[]).unwrap(), reference(&a, &[]));
             assert_eq!(encode_stream(&b, &[]).unwrap(), reference(&b, &[]));
-            // The pieces of a scan's answer, laid end to end, are a stream of the same rows.
-            let batches = [batch_a.clone(), one.clone()];
-            let (schema, back) = decode_stream(&joined(&a, &batches)).unwrap();
-            assert_eq!((schema, back), (a.clone(), batches.to_vec()));
-            assert_eq!(joined(&b, &[]), reference(&b, &[]));
         }
         let (schema, batches) = decode_stream(&encode_stream(&a, &[one]).unwrap()).unwrap();
         assert_eq!(schema, a);
