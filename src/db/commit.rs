@@ -461,7 +461,7 @@ impl Db {
                 return Err(e);
             }
         };
-        if let Some(old) = self.swap_mutable(Some(next_segment), |_, _| super::FULL)? {
+        if let Some(old) = self.swap_mutable(Some(next_segment), |_| super::FULL)? {
             self.sort_sealed(old);
         }
         Ok(())
@@ -475,10 +475,9 @@ impl Db {
     fn swap_mutable(
         &self,
         next_segment: Option<u64>,
-        fill: impl FnOnce(&Memtable, u64) -> u32,
+        fill: impl FnOnce(&Memtable) -> u32,
     ) -> Result<Option<MemRef>> {
         let mut st = self.raw_state()?;
-        let now = self.shared.config.clock.now_millis();
         let fill = {
             let mut mutable = lock(&st.mutable)?;
             if mutable.versions() == 0 {
@@ -487,8 +486,7 @@ impl Db {
             }
             // Sealed from here on: no more writes reach it.
             mutable.seal();
-            let age = now.saturating_sub(st.mutable_since_ms.unwrap_or(now));
-            fill(&mutable, age)
+            fill(&mutable)
         };
         let fresh = Arc::new(Mutex::new(Memtable::new()));
         let old = std::mem::replace(&mut st.mutable, fresh);
@@ -505,17 +503,18 @@ impl Db {
         Ok(Some(old))
     }
 
-    /// How much of the seal policy `mem` (`age_ms` old) used, in thousandths (at least 1).
-    fn fill_of(&self, mem: &Memtable, age_ms: u64) -> u32 {
-        let part = |have: u64, of: u64| (have.saturating_mul(1000) / of.max(1)).clamp(1, 1000);
+    /// How much of the seal policy `mem` used, in thousandths (at least 1). Only early seals
+    /// ask, and there are none under `AgeMillis` or `Never` ([`Db::seals_early`]).
+    fn fill_of(&self, mem: &Memtable) -> u32 {
+        let full = u64::from(super::FULL);
+        let part = |have: u64, of: u64| (have.saturating_mul(full) / of.max(1)).clamp(1, full);
         let fill = match self.shared.config.seal {
             SealPolicy::BatchesThreshold { batches } => {
                 part(mem.batch_count() as u64, batches as u64)
             }
             SealPolicy::Rows(n) => part(mem.rows() as u64, n as u64),
             SealPolicy::Bytes(n) => part(mem.memory_bytes() as u64, n as u64),
-            SealPolicy::AgeMillis(ms) => part(age_ms, ms),
-            SealPolicy::Never => 1000,
+            SealPolicy::AgeMillis(_) | SealPolicy::Never => full,
         };
         fill as u32
     }
@@ -596,7 +595,7 @@ impl Db {
                 // Every commit of the fresh memtable lands in this segment or a later one,
                 // so a flush of the sealed ones moves the WAL floor past their segments.
                 let next = commit.as_ref().map(WalWriter::segment);
-                self.swap_mutable(next, |m, age| self.fill_of(m, age))?;
+                self.swap_mutable(next, |m| self.fill_of(m))?;
             }
         }
         let parts = self.sort_sealed_runs()?;
