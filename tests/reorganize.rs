@@ -126,6 +126,13 @@ fn model_rows(model: &Model) -> Vec<(String, Option<i64>)> {
     model.iter().map(|(k, v)| (k.clone(), *v)).collect()
 }
 
+/// Rows `k{from:06}`.. with `v` = their number.
+fn numbered(from: usize, n: usize) -> Vec<Vec<Value>> {
+    (from..from + n)
+        .map(|i| vec![Value::from(format!("k{i:06}").as_str()), (i as i64).into()])
+        .collect()
+}
+
 #[test]
 fn reorganizing_changes_no_answer_and_survives_a_reopen() {
     block_on(async {
@@ -203,11 +210,8 @@ fn early_seals_count_their_share_of_the_policy_toward_minor_compaction() {
             .await
             .unwrap();
         let put = |from: usize, n: usize| {
-            let rows: Vec<Vec<Value>> = (from..from + n)
-                .map(|i| vec![Value::from(format!("k{i:06}").as_str()), (i as i64).into()])
-                .collect();
             let db = db.clone();
-            async move { db.put_rows(&rows).await.unwrap() }
+            async move { db.put_rows(&numbered(from, n)).await.unwrap() }
         };
         // Two early seals of 9,000 rows each: 0.9 + 0.9 of the policy, below the threshold
         // of 2 even though two memtables were sealed.
@@ -241,10 +245,7 @@ fn reorganizing_leaves_small_never_and_age_sealing_memtables_mutable() {
         ] {
             let store: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
             let db = builder(&store, seal).open().await.unwrap();
-            let batch: Vec<Vec<Value>> = (0..rows)
-                .map(|i| vec![Value::from(format!("k{i:06}").as_str()), (i as i64).into()])
-                .collect();
-            db.put_rows(&batch).await.unwrap();
+            db.put_rows(&numbered(0, rows)).await.unwrap();
             db.reorganize().unwrap();
             let st = db.stats().unwrap();
             assert_eq!(
@@ -254,12 +255,6 @@ fn reorganizing_leaves_small_never_and_age_sealing_memtables_mutable() {
             );
         }
     });
-}
-
-fn numbered(from: usize, n: usize) -> Vec<Vec<Value>> {
-    (from..from + n)
-        .map(|i| vec![Value::from(format!("k{i:06}").as_str()), (i as i64).into()])
-        .collect()
 }
 
 #[test]

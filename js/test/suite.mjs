@@ -82,6 +82,13 @@ function peopleRows(n, prefix = "p") {
   }));
 }
 
+/** Puts `rows` in batches of `batch`, in the order row i goes to place (i * step) % n (keys in no order). */
+async function putPermuted(db, rows, step, batch) {
+  const n = rows.length;
+  const order = rows.map((r, i) => [(i * step) % n, r]).sort((a, b) => a[0] - b[0]).map(([, r]) => r);
+  for (let i = 0; i < n; i += batch) await db.put(order.slice(i, i + batch));
+}
+
 /**
  * Arrow IPC streams made by apache-arrow's builders. workerd forbids the code generation
  * those builders use, so its runner makes these in Node and passes them in `env.fixtures`.
@@ -294,8 +301,7 @@ export function cases(env) {
     // tombstones and keys put in no order.
     const db = await open({ schema: people, key: "id", seal: { rows: 40 }, minorCompaction: false });
     const all = peopleRows(150);
-    const shuffled = all.map((r, i) => [(i * 61) % 150, r]).sort((a, b) => a[0] - b[0]).map(([, r]) => r);
-    for (let i = 0; i < shuffled.length; i += 25) await db.put(shuffled.slice(i, i + 25));
+    await putPermuted(db, all, 61, 25);
     const snap = await db.snapshot();
     await db.put(all.filter((_, i) => i % 4 === 0).map((r) => ({ ...r, tag: "new" })));
     await db.delete(all.filter((_, i) => i % 10 === 1).map((r) => r.id));
@@ -336,8 +342,7 @@ export function cases(env) {
   test("a bulk load is sealed and merged into one run when writes pause, answers unchanged", async () => {
     const db = await open({ schema: people, key: "id" });
     const all = peopleRows(12000);
-    const shuffled = all.map((r, i) => [(i * 7919) % 12000, r]).sort((a, b) => a[0] - b[0]).map(([, r]) => r);
-    for (let i = 0; i < shuffled.length; i += 1000) await db.put(shuffled.slice(i, i + 1000));
+    await putPermuted(db, all, 7919, 1000);
     const snap = await db.snapshot();
     await db.put(all.filter((_, i) => i % 7 === 0).map((r) => ({ ...r, tag: "new" })));
     await db.delete(all.filter((_, i) => i % 11 === 3).map((r) => r.id));
@@ -369,8 +374,7 @@ export function cases(env) {
   test("the mutable memtable answers the same after its batches are sorted when idle", async () => {
     const db = await open({ schema: people, key: "id", seal: "never" });
     const all = peopleRows(7000);
-    const shuffled = all.map((r, i) => [(i * 7919) % 7000, r]).sort((a, b) => a[0] - b[0]).map(([, r]) => r);
-    for (let i = 0; i < shuffled.length; i += 1000) await db.put(shuffled.slice(i, i + 1000));
+    await putPermuted(db, all, 7919, 1000);
     // The last put takes the unsorted rows past 8,192 (7,000 + 1,400): only what follows it is
     // deletes, which leave the count alone, so an early idle turn cannot leave rows unsorted.
     await db.put(all.filter((_, i) => i % 5 === 0).map((r) => ({ ...r, tag: "new" })));
