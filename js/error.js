@@ -12,6 +12,7 @@ export const ErrorCodes = Object.freeze([
   "STORAGE",
   "CORRUPT",
   "CLOSED",
+  "BUSY",
   "INTERNAL",
 ]);
 

@@ -44,6 +44,8 @@ export type ErrorCode =
   | "CORRUPT"
   /** The handle was closed. */
   | "CLOSED"
+  /** The table could not take the write in time (L0 stayed full, nothing compacted it): nothing was written; retry later. */
+  | "BUSY"
   /** A bug in Anax; please report it. */
   | "INTERNAL";
 
@@ -193,6 +195,8 @@ export interface CompactionOptions {
         stopRecheckMs?: number;
         slowdownBytes?: number;
         stopBytes?: number;
+        /** Longest a stalled write waits before rejecting with `BUSY` (default 60,000 ms). */
+        stopTimeoutMs?: number;
       };
   /** Follow-up jobs per trigger (default 1) and their cooldown (default 500 ms). */
   cascade?: { maxFollowUps?: number; cooldownMs?: number };
@@ -500,6 +504,14 @@ export interface DbStats {
   levels: { level: number; files: number; rows: number; bytes: number }[];
   compaction: CompactionStats;
   requests: RequestCounts;
+  /**
+   * WAL segments whose tail recovery cut at a bad frame when this handle opened: a torn last
+   * write after a crash, or damage (under `recovery: "truncateTail"` an older damaged segment is
+   * cut too, and what followed the damage is not replayed).
+   */
+  walCutSegments: number[];
+  /** Bytes those cuts left out. */
+  walCutBytes: number;
 }
 
 /**

@@ -105,6 +105,9 @@ function packInto(rows, columns) {
           }
           let len = i;
           if (i < v.length) {
+            // A lone surrogate would be encoded as U+FFFD (two keys becoming one): such strings
+            // take the general path, which refuses them with INVALID_ARGUMENT.
+            if (typeof v.isWellFormed !== "function" || !v.isWellFormed()) return null;
             if (!reserve(start + i, 3 * (v.length - i))) return null;
             len += encoder.encodeInto(v.slice(i), buf.subarray(start + i)).written;
           }

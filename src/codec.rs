@@ -118,13 +118,23 @@ pub(crate) fn seal(magic: &[u8; 8], version: u16, body: &[u8]) -> Vec<u8> {
     e.0
 }
 
-/// Checks a [`seal`]ed object and returns its body.
+/// Checks a [`seal`]ed object of format `version` and returns its body.
 pub(crate) fn unseal<'a>(
     magic: &[u8; 8],
     version: u16,
     data: &'a [u8],
     what: &str,
 ) -> Result<&'a [u8]> {
+    unseal_versions(magic, version..=version, data, what).map(|(_, body)| body)
+}
+
+/// Checks a [`seal`]ed object whose format is one of `versions`; returns the format and body.
+pub(crate) fn unseal_versions<'a>(
+    magic: &[u8; 8],
+    versions: std::ops::RangeInclusive<u16>,
+    data: &'a [u8],
+    what: &str,
+) -> Result<(u16, &'a [u8])> {
     let bad = |why: &str| Error::Corrupt(format!("{what}: {why}"));
     if data.len() < 20 {
         return Err(bad("too short"));
@@ -134,9 +144,11 @@ pub(crate) fn unseal<'a>(
     }
     let mut d = Dec::new(data.get(8..).unwrap_or(&[]), what);
     let got_version = d.u16()?;
-    if got_version != version {
+    if !versions.contains(&got_version) {
         return Err(bad(&format!(
-            "format version {got_version}; this build reads version {version}"
+            "format version {got_version}; this build reads versions {} to {}",
+            versions.start(),
+            versions.end()
         )));
     }
     let _reserved = d.u16()?;
@@ -155,7 +167,7 @@ pub(crate) fn unseal<'a>(
     if stored != computed {
         return Err(bad("checksum mismatch"));
     }
-    Ok(body)
+    Ok((got_version, body))
 }
 
 /// A random u64 from the platform's CSPRNG (ids that must not collide across writers).

@@ -28,6 +28,9 @@ pub enum ErrorCode {
     Corrupt,
     /// The database handle was closed.
     Closed,
+    /// The table cannot take the write now (L0 stayed full and nothing compacted it within the
+    /// stall limit). Nothing was written; retry later, or run compaction.
+    Busy,
     /// A bug in Anax. Please report it with the message.
     Internal,
 }
@@ -45,6 +48,7 @@ impl ErrorCode {
             ErrorCode::Storage => "STORAGE",
             ErrorCode::Corrupt => "CORRUPT",
             ErrorCode::Closed => "CLOSED",
+            ErrorCode::Busy => "BUSY",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -94,7 +98,7 @@ pub enum Error {
     Conflict(String),
     /// The storage backend failed.
     #[error("storage: {0}")]
-    Storage(String),
+    Storage(StorageError),
     /// Parquet encoding or decoding failed.
     #[error("parquet: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
@@ -104,6 +108,9 @@ pub enum Error {
     /// The handle was closed.
     #[error("the database is closed; open it again to continue")]
     Closed,
+    /// See [`ErrorCode::Busy`].
+    #[error("busy: {0}")]
+    Busy(String),
     /// An Arrow kernel failed; treated as a bug unless the input was bad.
     #[error("arrow: {0}")]
     Arrow(#[from] ArrowError),
@@ -125,6 +132,7 @@ impl Error {
             Error::Conflict(_) => ErrorCode::Conflict,
             Error::Storage(_) => ErrorCode::Storage,
             Error::Closed => ErrorCode::Closed,
+            Error::Busy(_) => ErrorCode::Busy,
             Error::Arrow(e) => match e {
                 ArrowError::IpcError(_) | ArrowError::ParseError(_) | ArrowError::IoError(..) => {
                     ErrorCode::Corrupt
@@ -140,6 +148,40 @@ impl Error {
 }
 
 impl Error {
+    /// A storage failure that retrying will not fix (a refused credential, a full disk, a
+    /// missing browser API).
+    pub fn storage(message: impl Into<String>) -> Error {
+        Error::Storage(StorageError {
+            message: message.into(),
+            status: None,
+            retryable: false,
+        })
+    }
+
+    /// A storage failure that may pass if retried: a 5xx, 429 or 408 answer (`status`), a
+    /// request with no answer, a binding that threw.
+    pub fn transient(message: impl Into<String>, status: Option<u16>) -> Error {
+        Error::Storage(StorageError {
+            message: message.into(),
+            status,
+            retryable: true,
+        })
+    }
+
+    /// Whether retrying the same operation may succeed. Lost compare-and-swap races are not
+    /// retryable as such (the caller must re-read first).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Storage(e) if e.retryable) || matches!(self, Error::Busy(_))
+    }
+
+    /// The HTTP status behind a storage failure, where there was one.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Error::Storage(e) => e.status,
+            _ => None,
+        }
+    }
+
     /// An error with the same code and message, for reporting one failure to several callers
     /// (a group commit fails every commit in the group).
     pub fn duplicate(&self) -> Error {
@@ -150,11 +192,33 @@ impl Error {
             ErrorCode::KeyNull | ErrorCode::TypeMismatch => Error::InvalidArgument(msg),
             ErrorCode::Conflict => Error::Conflict(msg),
             ErrorCode::NotFound => Error::NotFound(msg),
-            ErrorCode::Storage => Error::Storage(msg),
+            ErrorCode::Storage => match self {
+                Error::Storage(e) => Error::Storage(e.clone()),
+                _ => Error::storage(msg),
+            },
             ErrorCode::Corrupt => Error::Corrupt(msg),
             ErrorCode::Closed => Error::Closed,
+            ErrorCode::Busy => Error::Busy(msg),
             ErrorCode::Internal => Error::Internal(msg),
         }
+    }
+}
+
+/// What a storage backend reports about a failed call, as data: retry decisions and the JS
+/// error's details read the fields, never the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageError {
+    /// What failed, for people (operation, object, the backend's own words).
+    pub message: String,
+    /// The HTTP status, for HTTP-based backends that got an answer.
+    pub status: Option<u16>,
+    /// Whether the same call may succeed if tried again.
+    pub retryable: bool,
+}
+
+impl std::fmt::Display for StorageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
     }
 }
 

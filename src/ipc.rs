@@ -339,10 +339,76 @@ pub fn decode_stream(bytes: &[u8]) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     let bad = |e: arrow_schema::ArrowError| {
         Error::InvalidArgument(format!("the bytes are not a valid Arrow IPC stream: {e}"))
     };
+    check_framing(bytes)?;
     let reader = StreamReader::try_new(Cursor::new(bytes), None).map_err(bad)?;
     let schema = reader.schema();
     let batches = reader.collect::<Result<Vec<_>, _>>().map_err(bad)?;
     Ok((schema, batches))
+}
+
+/// Walks the stream's message frames and checks that every declared metadata and body length
+/// fits in the bytes that follow it, before arrow's reader allocates buffers of those sizes.
+/// Without this, a 200-byte stream that declares a body of terabytes makes the reader ask for
+/// that much memory, which aborts a wasm instance.
+fn check_framing(bytes: &[u8]) -> Result<()> {
+    let bad = |at: usize, what: String| {
+        Error::InvalidArgument(format!(
+            "the bytes are not a valid Arrow IPC stream: message at byte {at}: {what}"
+        ))
+    };
+    let word = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .and_then(|w| <[u8; 4]>::try_from(w).ok())
+            .map(i32::from_le_bytes)
+    };
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let start = at;
+        let Some(mut len) = word(at) else {
+            return Err(bad(start, "truncated length prefix".into()));
+        };
+        at += 4;
+        if len == -1 {
+            // The continuation marker (format 0.15 and later); the length follows.
+            len = word(at).ok_or_else(|| bad(start, "truncated length prefix".into()))?;
+            at += 4;
+        }
+        if len == 0 {
+            return Ok(()); // end of stream
+        }
+        let meta_len = usize::try_from(len)
+            .map_err(|_| bad(start, format!("negative metadata length {len}")))?;
+        let meta = bytes.get(at..at.saturating_add(meta_len)).ok_or_else(|| {
+            bad(
+                start,
+                format!(
+                    "metadata length {meta_len} runs past the end ({} bytes left)",
+                    bytes.len() - at
+                ),
+            )
+        })?;
+        at += meta_len;
+        let message = arrow_ipc::root_as_message(meta)
+            .map_err(|e| bad(start, format!("unreadable message header: {e}")))?;
+        let body = usize::try_from(message.bodyLength()).map_err(|_| {
+            bad(
+                start,
+                format!("negative body length {}", message.bodyLength()),
+            )
+        })?;
+        if body > bytes.len() - at {
+            return Err(bad(
+                start,
+                format!(
+                    "body length {body} runs past the end ({} bytes left)",
+                    bytes.len() - at
+                ),
+            ));
+        }
+        at += body;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -568,5 +634,74 @@ mod tests {
         let (schema, batches) = decode_stream(&encode_stream(&a, &[one]).unwrap()).unwrap();
         assert_eq!(schema, a);
         assert_eq!(batches.first().map(|b| b.num_rows()), Some(1));
+    }
+
+    /// The byte offset of the first record batch message's metadata in `bytes`, and its length.
+    fn batch_message(bytes: &[u8]) -> (usize, usize) {
+        let mut at = 0;
+        loop {
+            let len = i32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+            let meta = &bytes[at + 8..at + 8 + len];
+            let m = arrow_ipc::root_as_message(meta).unwrap();
+            if m.header_type() == arrow_ipc::MessageHeader::RecordBatch {
+                return (at + 8, len);
+            }
+            at += 8 + len + m.bodyLength() as usize;
+        }
+    }
+
+    #[test]
+    fn a_stream_declaring_a_body_longer_than_its_bytes_is_refused_before_allocating() {
+        let schema: SchemaRef = Arc::new(Schema::new(vec![Field::new("v", DataType::Utf8, false)]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(StringArray::from(vec!["a", "bb"]))],
+        )
+        .unwrap();
+        let good = stream_writer(&schema, &[batch]).unwrap();
+        assert!(decode_stream(&good).is_ok());
+        let (start, len) = batch_message(&good);
+        let body = arrow_ipc::root_as_message(&good[start..start + len])
+            .unwrap()
+            .bodyLength();
+        // Patch the header's bodyLength field (find the i64 that holds it) to 1 TiB and 2^62.
+        for huge in [1i64 << 40, 1i64 << 62, -8] {
+            let mut bomb = good.clone();
+            let mut patched = false;
+            for i in start..start + len - 7 {
+                if bomb[i..i + 8] == body.to_le_bytes() {
+                    bomb[i..i + 8].copy_from_slice(&huge.to_le_bytes());
+                    if arrow_ipc::root_as_message(&bomb[start..start + len])
+                        .is_ok_and(|m| m.bodyLength() == huge)
+                    {
+                        patched = true;
+                        break;
+                    }
+                    bomb[i..i + 8].copy_from_slice(&body.to_le_bytes());
+                }
+            }
+            assert!(patched, "found the bodyLength field");
+            let err = decode_stream(&bomb).unwrap_err();
+            assert_eq!(err.code(), crate::ErrorCode::InvalidArgument, "{err}");
+        }
+        // A metadata length past the end, a negative one, and a cut stream.
+        let mut meta_bomb = good.clone();
+        meta_bomb[start - 4..start].copy_from_slice(&i32::MAX.to_le_bytes());
+        assert_eq!(
+            decode_stream(&meta_bomb).unwrap_err().code(),
+            crate::ErrorCode::InvalidArgument
+        );
+        meta_bomb[start - 4..start].copy_from_slice(&(-5i32).to_le_bytes());
+        assert_eq!(
+            decode_stream(&meta_bomb).unwrap_err().code(),
+            crate::ErrorCode::InvalidArgument
+        );
+        for cut in [1, 3, 5, start, start + len, good.len() - 9] {
+            assert_eq!(
+                decode_stream(&good[..cut]).unwrap_err().code(),
+                crate::ErrorCode::InvalidArgument,
+                "cut at {cut}"
+            );
+        }
     }
 }

@@ -368,6 +368,10 @@ pub struct L0BackpressureConfig {
     pub slowdown_bytes: Option<u64>,
     /// Also stall while L0 holds this many bytes (default: no byte limit).
     pub stop_bytes: Option<u64>,
+    /// The longest a stalled ingest waits before it fails with [`crate::ErrorCode::Busy`]
+    /// (default 60,000 ms): a writer whose compactor is gone, or whose store keeps failing,
+    /// gets an answer instead of waiting forever.
+    pub stop_timeout_ms: u64,
 }
 
 impl Default for L0BackpressureConfig {
@@ -379,6 +383,7 @@ impl Default for L0BackpressureConfig {
             stop_recheck_ms: 200,
             slowdown_bytes: None,
             stop_bytes: None,
+            stop_timeout_ms: 60_000,
         }
     }
 }

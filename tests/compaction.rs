@@ -80,6 +80,7 @@ fn l0_backpressure_slows_then_stalls_until_a_job_clears_l0() {
                     stop_recheck_ms: 200,
                     slowdown_bytes: None,
                     stop_bytes: None,
+                    ..L0BackpressureConfig::default()
                 }),
                 ..leveled(100)
             })

@@ -578,6 +578,8 @@ fn wal_on_disk_survives_a_dropped_handle_and_gc_trims_segments() {
         assert_eq!(read_all(&db).await.len(), 10);
         let gc = db.gc().await.unwrap();
         assert!(gc.wal_segments_deleted >= 1, "{gc:?} {before:?}");
+        // One writer per directory: the next handle opens once this one is closed.
+        db.close().await.unwrap();
         let db2 = open().await.unwrap();
         assert_eq!(read_all(&db2).await["k3"], Some(33));
     });

@@ -556,6 +556,7 @@ impl Full {
                     stop_recheck_ms: 20,
                     slowdown_bytes: None,
                     stop_bytes: None,
+                    ..L0BackpressureConfig::default()
                 }),
                 ..CompactionOptions::default()
             });

@@ -271,14 +271,16 @@ impl HttpClient for Flaky {
                     std::thread::sleep(Duration::from_millis(50));
                     self.inner.send(req).await
                 }
-                7 => Err(anax::Error::Storage(
-                    "connection reset before sending".into(),
+                7 => Err(anax::Error::transient(
+                    "connection reset before sending",
+                    None,
                 )),
                 _ => {
                     // The server applied it; the reply never arrived.
                     let _ = self.inner.send(req).await;
-                    Err(anax::Error::Storage(
-                        "connection reset after sending".into(),
+                    Err(anax::Error::transient(
+                        "connection reset after sending",
+                        None,
                     ))
                 }
             }

@@ -71,6 +71,25 @@ const orNull = (bytes) => (bytes === null ? null : rows(bytes));
 
 // ---- fixtures ------------------------------------------------------------------------------
 
+/**
+ * A valid one-row Arrow IPC stream whose record batch header then claims a body of `2^40`
+ * bytes: a length bomb of about 1 kB.
+ */
+function ipcBodyBomb() {
+  const bytes = tableToIPC(tableFromArrays({ id: ["x".repeat(1000)] }), "stream").slice();
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // The body is an offsets buffer plus 1,000 value bytes, padded: find its length field.
+  for (let body = 1000; body <= 1100; body += 8) {
+    for (let i = 0; i + 8 <= bytes.length; i++) {
+      if (view.getBigInt64(i, true) === BigInt(body)) {
+        view.setBigInt64(i, 1n << 40n, true);
+        return bytes;
+      }
+    }
+  }
+  throw new Error("no bodyLength field found");
+}
+
 const people = { id: "utf8", name: { type: "utf8", nullable: true }, score: { type: "float64", nullable: true }, tag: "utf8" };
 
 function peopleRows(n, prefix = "p") {
@@ -669,6 +688,15 @@ export function cases(env) {
       ["put: null in non-null column", () => db.put([{ id: "x", tag: null }]), "TYPE_MISMATCH"],
       ["put: nested value in scalar column", () => db.put([{ id: "x", tag: ["a"] }]), "TYPE_MISMATCH"],
       ["put: invalid IPC bytes", () => db.put(new Uint8Array([255, 255, 255, 255, 1, 0, 0, 0, 9])), "INVALID_ARGUMENT"],
+      ["put: IPC whose header claims a 1 TiB body", () => db.put(ipcBodyBomb()), "INVALID_ARGUMENT"],
+      ["put: IPC cut in the middle", () => db.put(tableToIPC(tableFromArrays({ id: ["a", "b"] }), "stream").slice(0, 150)), "INVALID_ARGUMENT"],
+      ["put: lone surrogate in a key", () => db.put([{ id: "cut\ud83d", tag: "x" }]), "INVALID_ARGUMENT"],
+      ["put: lone surrogate in a value", () => db.put([{ id: "x", tag: "a\udc00b" }]), "INVALID_ARGUMENT"],
+      ["put: lone surrogate after non-ASCII", () => db.put([{ id: "x", tag: "é\ud800" }]), "INVALID_ARGUMENT"],
+      ["get: lone surrogate key", () => db.get("cut\ud83c"), "INVALID_ARGUMENT"],
+      ["delete: lone surrogate key", () => db.delete("cut\ud83c"), "INVALID_ARGUMENT"],
+      ["scan: lone surrogate bound", () => db.scan({ start: "\udfff" }), "INVALID_ARGUMENT"],
+      ["scan: lone surrogate filter value", () => db.scan({ filter: f.eq("tag", "\ud83d") }), "INVALID_ARGUMENT"],
       ["put: IPC of another schema", () => db.put(fx().other), "SCHEMA_MISMATCH"],
       ["put: bigint beyond 64 bits", () => db.put([{ id: "x", tag: "x", n: 2n ** 70n }]), "INVALID_ARGUMENT"],
       ["get: no key", () => db.get(), "INVALID_ARGUMENT"],
@@ -699,6 +727,11 @@ export function cases(env) {
     eq([h.blob.length, h.blob[12345], h.tag.length], [2 << 20, 7, 64], "a 2 MiB value");
     await db.put([{ id: "after", tag: "ok", n: 5 }]);
     eq(ids(await db.scan()), ["after", "huge", "keep"], "the database works after every bad call");
+    // Well-formed surrogate pairs (emoji) are kept exactly, on both put paths.
+    await db.put([{ id: "emoji\ud83d\ude00", tag: "\ud83c\udf89" }]);
+    await db.put([{ id: "emoji2", tag: "\ud83c\udf89", blob: new Uint8Array([1]) }]);
+    eq(rows(await db.get("emoji\ud83d\ude00")).map((r) => r.tag), ["\ud83c\udf89"], "an emoji key and value");
+    eq(rows(await db.get("emoji2")).map((r) => r.tag), ["\ud83c\udf89"], "an emoji value, general path");
     await db.close();
   });
 

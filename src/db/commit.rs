@@ -116,8 +116,8 @@ impl Drop for Unanswered<'_> {
             for s in self.seqs.drain(..) {
                 st.outcomes.insert(
                     s,
-                    Err(Error::Storage(
-                        "the commit was abandoned mid-write; it may or may not be durable".into(),
+                    Err(Error::storage(
+                        "the commit was abandoned mid-write; it may or may not be durable",
                     )),
                 );
             }
@@ -874,6 +874,7 @@ impl Db {
         let now = self.shared.config.clock.now_millis();
         {
             let mut st = self.raw_state()?;
+            st.wal_cut = (replayed.cut_segments.clone(), replayed.cut_bytes);
             // The clock resumes above every replayed commit, even ones below the floor.
             st.last_ts = st.last_ts.max(replayed.max_ts);
             st.visible_ts = st.last_ts;
@@ -882,7 +883,15 @@ impl Db {
                 s.segment = floor.segment.max(1);
             }
         }
-        *self.shared.commit.lock().await = Some(WalWriter::new(config.clone(), next, now));
+        let mut writer = WalWriter::new(config.clone(), next, now);
+        // A torn last segment is an ordinary crash: the new segment says so, or the next
+        // recovery would find that damage before newer segments and `Strict` would refuse.
+        if let Some(last) = replayed.last_segment
+            && replayed.cut_segments.contains(&last)
+        {
+            writer.announce_abandoned(last);
+        }
+        *self.shared.commit.lock().await = Some(writer);
         Ok(())
     }
 

@@ -542,6 +542,7 @@ impl Db {
         };
         let clock = &self.shared.config.clock;
         let mut slowed = false;
+        let mut stalled_since = None;
         loop {
             let (files, bytes) = {
                 let st = self.state()?;
@@ -558,6 +559,18 @@ impl Db {
             let stop =
                 can_drain && (files >= bp.stop_files || bp.stop_bytes.is_some_and(|b| bytes >= b));
             if stop {
+                // Measured on this handle's own clock: a duration, not a comparison of clocks.
+                let now = clock.now_millis();
+                let since = *stalled_since.get_or_insert(now);
+                if now.saturating_sub(since) >= bp.stop_timeout_ms {
+                    return Err(Error::Busy(format!(
+                        "L0 has held {files} files ({bytes} bytes) for {} ms and no compaction \
+                         made room (stop at {} files); nothing was written. Retry later, run \
+                         compaction, or check that a compactor runs for this table",
+                        now.saturating_sub(since),
+                        bp.stop_files
+                    )));
+                }
                 self.state()?.compaction.metrics.stalls += 1;
                 // Make progress here when nothing else is: a job on this handle, or (on a
                 // shared object store) another handle's compactor, seen after a refresh.
@@ -664,18 +677,33 @@ impl Db {
                 report.ssts_deleted += 1;
             }
         }
+        // Orphans (objects no head names: a commit that failed, or one still in flight) are
+        // condemned by a commit first and deleted only once the head lists them, because no
+        // commit can add a condemned file: a slow writer loses its commit (CONFLICT), never
+        // its rows. The grace period only spares writers in flight that retry; it is read on
+        // this handle's clock against the time in the name, and safety does not depend on it.
+        let listed = storage.list("sst/").await?;
+        let listed_paths: HashSet<&str> = listed.iter().map(|o| o.path.as_str()).collect();
+        for c in &state.condemned {
+            if listed_paths.contains(c.path.as_str()) {
+                storage.delete(&c.path).await?;
+                report.orphans_deleted += 1;
+            }
+            forget.push(c.path.clone());
+        }
         let known: HashSet<&str> = state
             .ssts
             .iter()
             .map(|m| m.path.as_str())
             .chain(state.graveyard.iter().map(|d| d.path.as_str()))
+            .chain(state.condemned.iter().map(|c| c.path.as_str()))
             .collect();
-        for obj in storage.list("sst/").await? {
+        let mut condemn = Vec::new();
+        for obj in &listed {
             let old = sst_path_ms(&obj.path)
                 .is_some_and(|ms| ms.saturating_add(retention.grace_ms) <= now);
             if !known.contains(obj.path.as_str()) && !pinned.contains(&obj.path) && old {
-                storage.delete(&obj.path).await?;
-                report.orphans_deleted += 1;
+                condemn.push(obj.path.clone());
             }
         }
         if let Durability::Wal(config) = &self.shared.config.durability {
@@ -706,21 +734,35 @@ impl Db {
                 report.wal_segments_deleted += 1;
             }
         }
-        let state = if !forget.is_empty() || collect_below > state.history_floor {
-            let edit = Edit {
-                kind: Some(EditKind::Gc),
-                commit_id: crate::codec::random_u64()?,
-                forget,
-                history_floor: Some((collect_below, floor_ts)),
-                ..Edit::default()
+        let state =
+            if !forget.is_empty() || !condemn.is_empty() || collect_below > state.history_floor {
+                let edit = Edit {
+                    kind: Some(EditKind::Gc),
+                    commit_id: crate::codec::random_u64()?,
+                    forget,
+                    condemn,
+                    history_floor: Some((collect_below, floor_ts)),
+                    ..Edit::default()
+                };
+                let head = manifest.commit(&edit).await?;
+                {
+                    let mut st = self.state()?;
+                    self.install(&mut st, &head, &[]);
+                }
+                // What this commit condemned is safe to delete now; the next pass forgets it.
+                for c in head
+                    .state
+                    .condemned
+                    .iter()
+                    .filter(|c| edit.condemn.contains(&c.path))
+                {
+                    storage.delete(&c.path).await?;
+                    report.orphans_deleted += 1;
+                }
+                head.state
+            } else {
+                state
             };
-            let head = manifest.commit(&edit).await?;
-            let mut st = self.state()?;
-            self.install(&mut st, &head, &[]);
-            head.state
-        } else {
-            state
-        };
         report.history_floor = state.history_floor;
         // Archives go only once the head no longer names them: a failed commit above must not
         // leave the head pointing at deleted objects.

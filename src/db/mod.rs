@@ -323,6 +323,9 @@ impl DbBuilder {
                 "a seal threshold must be at least 1".into(),
             ));
         }
+        // A caller's own store (a bucket binding, say) may fail transiently and does not retry
+        // by itself; the S3 client retries its own requests, local stores fail for good.
+        let retry = matches!(self.storage, Some(StorageChoice::Custom(_)));
         let (raw, default_durability): (Arc<dyn Storage>, Durability) = match self.storage {
             None => {
                 return Err(Error::InvalidArgument(
@@ -333,10 +336,11 @@ impl DbBuilder {
             }
             Some(StorageChoice::InMemory) => (Arc::new(MemoryStorage::new()), Durability::Volatile),
             #[cfg(not(target_arch = "wasm32"))]
-            Some(StorageChoice::OnDisk(path)) => (
-                Arc::new(crate::storage::DiskStorage::new(path, true)?),
-                Durability::Wal(self.wal.clone()),
-            ),
+            Some(StorageChoice::OnDisk(path)) => {
+                let disk = crate::storage::DiskStorage::new(path, true)?;
+                disk.lock_writer()?;
+                (Arc::new(disk), Durability::Wal(self.wal.clone()))
+            }
             Some(StorageChoice::Custom(s)) => (s, Durability::SealEveryBatch),
             Some(StorageChoice::S3(spec)) => (
                 Arc::new(crate::storage::s3::S3Storage::new(spec)?),
@@ -366,8 +370,17 @@ impl DbBuilder {
                 ));
             }
         }
+        // Counted below the retries: every call that reaches the backend counts.
         let counting = CountingStorage::new(raw);
-        let storage: Arc<dyn Storage> = Arc::new(counting.clone());
+        let storage: Arc<dyn Storage> = if retry {
+            Arc::new(crate::storage::Retrying::new(
+                Arc::new(counting.clone()),
+                self.clock.clone(),
+                crate::storage::DEFAULT_RETRY,
+            ))
+        } else {
+            Arc::new(counting.clone())
+        };
         let wal_storage: Arc<dyn Storage> = match &durability {
             Durability::Wal(WalConfig {
                 segment_storage: Some(s),
@@ -377,7 +390,27 @@ impl DbBuilder {
         };
         let catalog = catalog_of(&schema, &self.table_name)?;
         let manifest = Manifest::new(storage.clone(), self.clock.clone(), self.backoff);
-        let head = match manifest.load().await? {
+        let mut found = manifest.load().await?;
+        if found.is_none() {
+            let wal_dir = match &durability {
+                Durability::Wal(c) => Some(c.dir.as_str()),
+                _ => None,
+            };
+            if let Some(stray) = stray_object(storage.as_ref(), wal_dir).await? {
+                // A table created meanwhile by another handle explains it; nothing else does.
+                found = manifest.load().await?;
+                if found.is_none() {
+                    return Err(Error::Corrupt(format!(
+                        "the table's manifest head ({}) is missing but its storage holds data \
+                         ({stray}, ...): refusing to create an empty table over it, which the next \
+                         GC would empty for good. Restore the head from a backup, or clear the \
+                         prefix to start afresh",
+                        crate::manifest::HEAD_PATH
+                    )));
+                }
+            }
+        }
+        let head = match found {
             Some(h) => {
                 check_catalog(&h.state.catalog, &catalog)?;
                 h
@@ -584,6 +617,8 @@ struct State {
     deferred_frames: Vec<u8>,
     /// A [`Db::reorganize`] waits for writes to pause (wasm).
     reorganize_pending: bool,
+    /// What WAL recovery at open cut: segments and bytes.
+    wal_cut: (Vec<u64>, u64),
 }
 
 /// Where rows are, for diagnostics and tests.
@@ -616,6 +651,12 @@ pub struct DbStats {
     pub level_rows: Vec<u64>,
     /// Compaction counters.
     pub compaction: CompactionMetrics,
+    /// WAL segments whose tail recovery cut at a bad frame when this handle opened (a torn
+    /// last write after a crash, or damage: under `TruncateTail` an older segment is cut
+    /// too, and whatever followed the damage in it is not replayed).
+    pub wal_cut_segments: Vec<u64>,
+    /// Bytes those cuts left out.
+    pub wal_cut_bytes: u64,
 }
 
 impl Db {
@@ -671,6 +712,7 @@ impl Db {
                     compaction: maint::CompactionState::default(),
                     deferred_frames: Vec::new(),
                     reorganize_pending: false,
+                    wal_cut: (Vec::new(), 0),
                 }),
                 commit: futures_util::lock::Mutex::new(None),
                 last_write_ms: Arc::new(std::sync::atomic::AtomicU64::new(0)),
@@ -1004,6 +1046,8 @@ impl Db {
                 running: st.compaction.running as u64,
                 ..st.compaction.metrics.clone()
             },
+            wal_cut_segments: st.wal_cut.0.clone(),
+            wal_cut_bytes: st.wal_cut.1,
         })
     }
 
@@ -1148,4 +1192,19 @@ impl Db {
             .index_of(name)
             .map_err(|_| Error::InvalidArgument(format!("unknown column '{name}' in {what}")))
     }
+}
+
+/// The first object under a table's data directories (SSTs, history archives, the WAL), if
+/// any: a root without a manifest head must hold none of them to be a new table.
+async fn stray_object(storage: &dyn Storage, wal_dir: Option<&str>) -> Result<Option<String>> {
+    let wal = wal_dir.map(|d| format!("{d}/"));
+    for prefix in ["sst/", crate::manifest::HISTORY_DIR]
+        .into_iter()
+        .chain(wal.as_deref())
+    {
+        if let Some(o) = storage.list(prefix).await?.into_iter().next() {
+            return Ok(Some(o.path));
+        }
+    }
+    Ok(None)
 }

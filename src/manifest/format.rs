@@ -2,8 +2,10 @@
 //! docs/architecture.md). Both are [`crate::codec::seal`]ed: magic, format version, length,
 //! body, CRC32C.
 
-use super::{ArchiveRef, Catalog, Dropped, EditKind, HistoryEntry, ManifestState, WalFloor};
-use crate::codec::{Dec, Enc, seal, unseal};
+use super::{
+    ArchiveRef, Catalog, Condemned, Dropped, EditKind, HistoryEntry, ManifestState, WalFloor,
+};
+use crate::codec::{Dec, Enc, seal, unseal, unseal_versions};
 use crate::error::Result;
 use crate::sst::SstMeta;
 
@@ -11,8 +13,12 @@ use crate::sst::SstMeta;
 pub const HEAD_MAGIC: &[u8; 8] = b"ANXMANIF";
 /// Magic of a history archive.
 pub const ARCHIVE_MAGIC: &[u8; 8] = b"ANXMHIST";
-/// Format version of both.
+/// Format version of archives, and of heads with no condemned files.
 pub const MANIFEST_FORMAT: u16 = 1;
+/// Format version of a head that lists condemned files (format 1 plus that list at the end).
+/// Written only when the list is not empty, so a build that reads only format 1 refuses a head
+/// whose condemned files it would not know to keep out of commits.
+pub const MANIFEST_FORMAT_CONDEMNED: u16 = 2;
 
 fn put_sst(e: &mut Enc, m: &SstMeta) {
     e.u64(m.id);
@@ -116,13 +122,26 @@ pub fn encode_state(s: &ManifestState) -> Vec<u8> {
     for h in &s.history {
         put_history(&mut e, h);
     }
-    seal(HEAD_MAGIC, MANIFEST_FORMAT, &e.0)
+    if s.condemned.is_empty() {
+        return seal(HEAD_MAGIC, MANIFEST_FORMAT, &e.0);
+    }
+    e.u32(s.condemned.len() as u32);
+    for c in &s.condemned {
+        e.str(&c.path);
+        e.u64(c.version);
+    }
+    seal(HEAD_MAGIC, MANIFEST_FORMAT_CONDEMNED, &e.0)
 }
 
 /// Decodes a head object; damage is a `CORRUPT` error.
 pub fn decode_state(bytes: &[u8]) -> Result<ManifestState> {
     let what = "manifest head";
-    let body = unseal(HEAD_MAGIC, MANIFEST_FORMAT, bytes, what)?;
+    let (format, body) = unseal_versions(
+        HEAD_MAGIC,
+        MANIFEST_FORMAT..=MANIFEST_FORMAT_CONDEMNED,
+        bytes,
+        what,
+    )?;
     let mut d = Dec::new(body, what);
     let version = d.u64()?;
     let last_ts = d.u64()?;
@@ -162,10 +181,24 @@ pub fn decode_state(bytes: &[u8]) -> Result<ManifestState> {
         .collect::<Result<_>>()?;
     let n = d.count(HISTORY_BYTES)?;
     let history = (0..n).map(|_| get_history(&mut d)).collect::<Result<_>>()?;
+    let condemned = if format == MANIFEST_FORMAT_CONDEMNED {
+        let n = d.count(12)?;
+        (0..n)
+            .map(|_| {
+                Ok(Condemned {
+                    path: d.string()?,
+                    version: d.u64()?,
+                })
+            })
+            .collect::<Result<_>>()?
+    } else {
+        Vec::new()
+    };
     if d.remaining() != 0 {
         return Err(d.corrupt("trailing bytes"));
     }
     Ok(ManifestState {
+        condemned,
         version,
         last_ts,
         catalog: Catalog {

@@ -134,6 +134,17 @@ pub struct Dropped {
     pub last_version: u64,
 }
 
+/// An object GC found unreferenced and decided to delete. Once the head lists it, no commit
+/// may add it (see [`Edit::apply`]), so deleting it cannot take a file a commit is about to
+/// name: the compare-and-swap of the head, not any clock, orders the two.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condemned {
+    /// Object path.
+    pub path: String,
+    /// The version that condemned it.
+    pub version: u64,
+}
+
 /// An archive of history entries `first..=last`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArchiveRef {
@@ -168,6 +179,8 @@ pub struct ManifestState {
     pub history_floor: u64,
     /// That version's timestamp: compaction keeps every version a read at or above it needs.
     pub history_floor_ts: Timestamp,
+    /// Unreferenced objects GC will delete; no commit may add them.
+    pub condemned: Vec<Condemned>,
 }
 
 impl ManifestState {
@@ -184,6 +197,7 @@ impl ManifestState {
             archives: Vec::new(),
             history_floor: 1,
             history_floor_ts: 0,
+            condemned: Vec::new(),
         }
     }
 
@@ -218,8 +232,10 @@ pub struct Edit {
     pub expect_version: Option<u64>,
     /// Raise the WAL floor to this.
     pub wal_floor: Option<WalFloor>,
-    /// Graveyard entries whose files were deleted.
+    /// Graveyard and condemned entries whose files were deleted.
     pub forget: Vec<String>,
+    /// Unreferenced objects to condemn (GC deletes them once this edit is in the head).
+    pub condemn: Vec<String>,
     /// History entries moved into this archive.
     pub archived: Option<ArchiveRef>,
     /// Versions below this are collected (no longer readable); the second value is that
@@ -228,6 +244,19 @@ pub struct Edit {
 }
 
 impl Edit {
+    /// Whether `state` already holds this edit: its commit id is in the history, or every SST
+    /// it adds is live.
+    pub fn landed_in(&self, state: &ManifestState) -> bool {
+        let in_history =
+            self.commit_id != 0 && state.history.iter().any(|h| h.commit_id == self.commit_id);
+        let files_in = !self.add.is_empty()
+            && self
+                .add
+                .iter()
+                .all(|a| state.ssts.iter().any(|m| m.id == a.id));
+        in_history || files_in
+    }
+
     /// Applies the edit to `base`, producing the next version.
     pub fn apply(&self, base: &ManifestState, wall_ms: u64) -> Result<ManifestState> {
         if let Some(v) = self.expect_version
@@ -236,6 +265,17 @@ impl Edit {
             return Err(Error::Conflict(format!(
                 "the head moved from version {v} to {} since this commit checked it",
                 base.version
+            )));
+        }
+        if let Some(c) = self
+            .add
+            .iter()
+            .find_map(|a| base.condemned.iter().find(|c| c.path == a.path))
+        {
+            return Err(Error::Conflict(format!(
+                "{} was condemned as an orphan by garbage collection at version {} (its commit \
+                 came later than the grace period allows); nothing was committed, write again",
+                c.path, c.version
             )));
         }
         let mut s = base.clone();
@@ -285,6 +325,19 @@ impl Edit {
             s.wal_floor.ts = s.wal_floor.ts.max(f.ts);
         }
         s.graveyard.retain(|d| !self.forget.contains(&d.path));
+        s.condemned.retain(|c| !self.forget.contains(&c.path));
+        for path in &self.condemn {
+            // Only what is still unreferenced here: a commit that named the file first wins.
+            let referenced = s.ssts.iter().any(|m| &m.path == path)
+                || s.graveyard.iter().any(|d| &d.path == path)
+                || s.condemned.iter().any(|c| &c.path == path);
+            if !referenced {
+                s.condemned.push(Condemned {
+                    path: path.clone(),
+                    version: s.version,
+                });
+            }
+        }
         if let Some(a) = &self.archived {
             // Archiving is bookkeeping: when a racing commit archived the same entries first,
             // there is nothing left to move and the edit still applies.
@@ -402,6 +455,14 @@ impl Manifest {
 
     /// Commits `edit` on the newest head, retrying lost races with backoff while the edit still
     /// applies. `base` is where to start (the cached head, or a fresh read when there is none).
+    ///
+    /// After any failed write the head is read back before anything is decided: the write may
+    /// have landed although its reply was lost (or a retried request saw its own effect as a
+    /// conflict), and the handle must not keep building on a head it knows is stale. So a
+    /// [`Error::Conflict`] from here always means the edit is not in the head that was read
+    /// back, and the cached head is that newer one (the next commit starts from it). When the
+    /// read-back itself fails the outcome is unknown and the write's own error is returned:
+    /// callers must then not assume the edit is absent.
     pub async fn commit(&self, edit: &Edit) -> Result<Head> {
         let mut base = match self.cached() {
             Some(h) => h,
@@ -413,36 +474,35 @@ impl Manifest {
         let mut attempt = 0u32;
         loop {
             let next = edit.apply(&base.state, self.clock.now_millis())?;
-            match self.try_write(Some(&base), next).await {
+            let err = match self.try_write(Some(&base), next).await {
                 Ok(head) => return Ok(head),
-                Err(Error::Conflict(_)) if attempt + 1 < self.backoff.max_attempts => {
-                    let random = crate::codec::random_u64().unwrap_or(0);
-                    self.clock
-                        .sleep(self.backoff.delay_ms(attempt, random))
-                        .await;
-                    attempt += 1;
-                    base = self.load().await?.ok_or_else(|| {
-                        Error::Corrupt("the manifest head disappeared during a commit".into())
-                    })?;
-                    // A lost reply: our own write may have landed before the error (a retried
-                    // request then sees its own effect as a conflict). Never apply it twice.
-                    let in_history = edit.commit_id != 0
-                        && base
-                            .state
-                            .history
-                            .iter()
-                            .any(|h| h.commit_id == edit.commit_id);
-                    let files_in = !edit.add.is_empty()
-                        && edit
-                            .add
-                            .iter()
-                            .all(|a| base.state.ssts.iter().any(|m| m.id == a.id));
-                    if in_history || files_in {
-                        return Ok(base);
-                    }
+                Err(e) => e,
+            };
+            let fresh = match self.load().await {
+                Ok(Some(h)) => h,
+                Ok(None) => {
+                    return Err(Error::Corrupt(
+                        "the manifest head disappeared during a commit".into(),
+                    ));
                 }
-                Err(e) => return Err(e),
+                Err(_) => return Err(err),
+            };
+            if edit.landed_in(&fresh.state) {
+                return Ok(fresh);
             }
+            // A conflict, or a failure the backend calls transient, is worth another attempt:
+            // the edit is re-applied to the head just read.
+            if !(err.code() == crate::ErrorCode::Conflict || err.is_retryable())
+                || attempt + 1 >= self.backoff.max_attempts
+            {
+                return Err(err);
+            }
+            let random = crate::codec::random_u64().unwrap_or(0);
+            self.clock
+                .sleep(self.backoff.delay_ms(attempt, random))
+                .await;
+            attempt += 1;
+            base = fresh;
         }
     }
 

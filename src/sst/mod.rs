@@ -455,18 +455,35 @@ impl Sst {
         if key < self.meta.min_key.as_ref() || key > self.meta.max_key.as_ref() {
             return Ok(None);
         }
-        let Some(rg) = self
-            .rg_keys
-            .iter()
-            .position(|(min, max)| min.as_ref() <= key && key <= max.as_ref())
-        else {
-            return Ok(None);
-        };
-        if let Some(Some(bloom)) = self.blooms.get(rg)
-            && !bloom.check(&key.to_vec())
-        {
-            return Ok(None);
+        // Row-group bounds may be truncated (Parquet writers cut binary statistics, parquet-rs
+        // at 64 bytes by default, rounding the max up): several row groups can then claim a
+        // long key, so every candidate is tried. A key lives in one row group only, so the
+        // first one that holds it answers.
+        for (rg, (min, max)) in self.rg_keys.iter().enumerate() {
+            if min.as_ref() > key || key > max.as_ref() {
+                continue;
+            }
+            if let Some(Some(bloom)) = self.blooms.get(rg)
+                && !bloom.check(&key.to_vec())
+            {
+                continue;
+            }
+            if let Some(found) = self.get_in_rg(storage, rg, key, read_ts, needed).await? {
+                return Ok(Some(found));
+            }
         }
+        Ok(None)
+    }
+
+    /// [`Sst::get`] within row group `rg`.
+    async fn get_in_rg(
+        &self,
+        storage: &dyn Storage,
+        rg: usize,
+        key: &[u8],
+        read_ts: Timestamp,
+        needed: &[usize],
+    ) -> Result<Option<Found>> {
         let rows = self
             .pages_for_range(rg, Bound::Included(key), Bound::Included(key))
             .unwrap_or(0..usize::MAX);

@@ -174,3 +174,43 @@ fn page_index_narrows_a_point_lookup_to_a_page_or_two() {
     assert!(r.end - r.start <= 2 * super::format::PAGE_ROWS, "{r:?}");
     assert!(r.start <= 100 && r.end > 100, "{r:?}");
 }
+
+#[test]
+fn long_keys_sharing_a_prefix_longer_than_row_group_statistics_are_found_in_every_row_group() {
+    // Parquet truncates binary row-group statistics (parquet-rs: 64 bytes, max rounded up),
+    // so with a 90-byte shared prefix every row group's bounds claim every key.
+    block_on(async {
+        let t = table();
+        let prefix = "p".repeat(90);
+        let ids: Vec<String> = (0..70_000).map(|i| format!("{prefix}{i:08}")).collect();
+        let mut m = Memtable::new();
+        put(&mut m, &t, ids.clone(), 7, 1);
+        let (bytes, sst) = writer::write_sst(&t, &[&m], 9, 0, "sst/L0/9.parquet".into())
+            .unwrap()
+            .unwrap();
+        assert!(sst.row_groups() >= 3, "{} row groups", sst.row_groups());
+        let storage = MemoryStorage::new();
+        storage
+            .put("sst/L0/9.parquet", bytes, PutMode::CreateNew)
+            .await
+            .unwrap();
+        let mut misses = 0;
+        for id in ids.iter().step_by(97) {
+            match sst.get(&storage, &key(id), 5, &[0, 1]).await.unwrap() {
+                Some(Found::Row(b, 1)) => {
+                    let got = b.column(0).as_string::<i32>().value(0);
+                    assert_eq!(got, id);
+                }
+                _ => misses += 1,
+            }
+        }
+        assert_eq!(misses, 0, "gets of existing long keys returned nothing");
+        let absent = format!("{prefix}{:08}x", 35_000);
+        assert!(
+            sst.get(&storage, &key(&absent), 5, &[0, 1])
+                .await
+                .unwrap()
+                .is_none()
+        );
+    });
+}

@@ -37,6 +37,8 @@ pub struct DiskStorage {
     root: PathBuf,
     sync: bool,
     open: std::sync::Arc<Mutex<std::collections::HashMap<String, OpenFile>>>,
+    /// The `LOCK` file, held exclusively while a writer has the directory open.
+    lock: std::sync::Arc<Mutex<Option<fs::File>>>,
 }
 
 impl DiskStorage {
@@ -45,13 +47,46 @@ impl DiskStorage {
     pub fn new(root: impl Into<PathBuf>, sync: bool) -> Result<Self> {
         let root = root.into();
         fs::create_dir_all(&root).map_err(|e| {
-            Error::Storage(format!("cannot create directory {}: {e}", root.display()))
+            Error::storage(format!("cannot create directory {}: {e}", root.display()))
         })?;
         Ok(Self {
             root,
             sync,
             open: Default::default(),
+            lock: Default::default(),
         })
+    }
+
+    /// Takes the directory's writer lock (an OS file lock on `LOCK`, held until
+    /// [`Storage::close`] or the last clone is dropped, and released by the OS if the process
+    /// dies). Two writers appending to one WAL would interleave frames in one segment, and
+    /// replay would stop at the second writer's header: a second handle or process gets
+    /// `CONFLICT` instead.
+    pub fn lock_writer(&self) -> Result<()> {
+        let path = self.root.join("LOCK");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(Error::Conflict(format!(
+                    "the database at {} is open for writing in another handle or process (it \
+                     holds {}); close that one first",
+                    self.root.display(),
+                    path.display()
+                )));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io_err(&path)(e)),
+        }
+        *self
+            .lock
+            .lock()
+            .map_err(|_| Error::Internal("disk lock poisoned".into()))? = Some(file);
+        Ok(())
     }
 
     fn file(&self, path: &str) -> Result<PathBuf> {
@@ -217,7 +252,7 @@ fn read_at(file: &fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> 
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |e| Error::Storage(format!("{}: {e}", path.display()))
+    move |e| Error::storage(format!("{}: {e}", path.display()))
 }
 
 fn not_found_or(path: &str, file: &Path) -> impl Fn(std::io::Error) -> Error {
@@ -227,7 +262,7 @@ fn not_found_or(path: &str, file: &Path) -> impl Fn(std::io::Error) -> Error {
         if e.kind() == std::io::ErrorKind::NotFound {
             Error::NotFound(path.clone())
         } else {
-            Error::Storage(format!("{}: {e}", file.display()))
+            Error::storage(format!("{}: {e}", file.display()))
         }
     }
 }
@@ -248,7 +283,7 @@ impl Storage for DiskStorage {
             let (file, len) = &*cached;
             let r = clamp(range, *len);
             let mut buf = vec![0u8; (r.end - r.start) as usize];
-            read_at(file, &mut buf, r.start).map_err(|e| Error::Storage(format!("{path}: {e}")))?;
+            read_at(file, &mut buf, r.start).map_err(|e| Error::storage(format!("{path}: {e}")))?;
             Ok(Bytes::from(buf))
         })
     }
@@ -304,6 +339,15 @@ impl Storage for DiskStorage {
 
     fn supports_append(&self) -> bool {
         true
+    }
+
+    fn close(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            if let Ok(mut lock) = self.lock.lock() {
+                lock.take();
+            }
+            Ok(())
+        })
     }
 
     fn append<'a>(&'a self, path: &'a str, data: Bytes) -> BoxFuture<'a, Result<u64>> {

@@ -73,13 +73,18 @@ impl FaultStorage {
         let n = self.ops.fetch_add(1, Ordering::SeqCst) + 1;
         let one_off = matches!(self.mode, FaultMode::Transient | FaultMode::LostReply);
         if n > self.crash_at && !one_off {
-            return Err(Error::Storage("injected fault: storage is down".into()));
+            return Err(Error::storage("injected fault: storage is down"));
         }
         Ok(n == self.crash_at)
     }
 
-    fn crash_error() -> Error {
-        Error::Storage("injected fault: crash".into())
+    fn crash_error(&self) -> Error {
+        // The one-off modes stand for a network blip or a lost reply: worth retrying.
+        if matches!(self.mode, FaultMode::Transient | FaultMode::LostReply) {
+            Error::transient("injected fault: one request failed", None)
+        } else {
+            Error::storage("injected fault: crash")
+        }
     }
 
     fn synced(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<String, u64>>> {
@@ -124,7 +129,7 @@ impl Storage for FaultStorage {
     fn get<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Bytes>> {
         Box::pin(async move {
             if self.tick()? {
-                return Err(Self::crash_error());
+                return Err(self.crash_error());
             }
             self.inner.get(path).await
         })
@@ -133,7 +138,7 @@ impl Storage for FaultStorage {
     fn get_range<'a>(&'a self, path: &'a str, range: Range<u64>) -> BoxFuture<'a, Result<Bytes>> {
         Box::pin(async move {
             if self.tick()? {
-                return Err(Self::crash_error());
+                return Err(self.crash_error());
             }
             self.inner.get_range(path, range).await
         })
@@ -148,14 +153,14 @@ impl Storage for FaultStorage {
         Box::pin(async move {
             let crash = self.tick()?;
             if crash && self.mode != FaultMode::LostReply {
-                return Err(Self::crash_error());
+                return Err(self.crash_error());
             }
             let len = data.len() as u64;
             let meta = self.inner.put(path, data, mode).await?;
             // A whole-object write is durable when it resolves.
             self.synced()?.insert(path.to_owned(), len);
             if crash {
-                return Err(Self::crash_error());
+                return Err(self.crash_error());
             }
             Ok(meta)
         })
@@ -164,7 +169,7 @@ impl Storage for FaultStorage {
     fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<ObjectMeta>>> {
         Box::pin(async move {
             if self.tick()? {
-                return Err(Self::crash_error());
+                return Err(self.crash_error());
             }
             self.inner.list(prefix).await
         })
@@ -174,12 +179,12 @@ impl Storage for FaultStorage {
         Box::pin(async move {
             let crash = self.tick()?;
             if crash && self.mode != FaultMode::LostReply {
-                return Err(Self::crash_error());
+                return Err(self.crash_error());
             }
             self.synced()?.remove(path);
             self.inner.delete(path).await?;
             if crash {
-                return Err(Self::crash_error());
+                return Err(self.crash_error());
             }
             Ok(())
         })
@@ -188,7 +193,7 @@ impl Storage for FaultStorage {
     fn head<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Option<ObjectMeta>>> {
         Box::pin(async move {
             if self.tick()? {
-                return Err(Self::crash_error());
+                return Err(self.crash_error());
             }
             self.inner.head(path).await
         })
@@ -197,7 +202,7 @@ impl Storage for FaultStorage {
     fn get_object<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<(Bytes, ObjectMeta)>> {
         Box::pin(async move {
             if self.tick()? {
-                return Err(Self::crash_error());
+                return Err(self.crash_error());
             }
             self.inner.get_object(path).await
         })
@@ -213,7 +218,7 @@ impl Storage for FaultStorage {
             if crash && self.mode == FaultMode::LostReply {
                 self.synced()?.entry(path.to_owned()).or_insert(0);
                 self.inner.append(path, data).await?;
-                return Err(Self::crash_error());
+                return Err(self.crash_error());
             }
             if crash {
                 let tears = matches!(self.mode, FaultMode::Tear | FaultMode::Transient);
@@ -221,7 +226,7 @@ impl Storage for FaultStorage {
                     let cut = (self.seed as usize % (data.len() - 1)) + 1;
                     self.inner.append(path, data.slice(..cut)).await?;
                 }
-                return Err(Self::crash_error());
+                return Err(self.crash_error());
             }
             self.synced()?.entry(path.to_owned()).or_insert(0);
             self.inner.append(path, data).await
@@ -232,13 +237,13 @@ impl Storage for FaultStorage {
         Box::pin(async move {
             let crash = self.tick()?;
             if crash && self.mode != FaultMode::LostReply {
-                return Err(Self::crash_error());
+                return Err(self.crash_error());
             }
             if let Some(meta) = self.inner.head(path).await? {
                 self.synced()?.insert(path.to_owned(), meta.size);
             }
             if crash {
-                return Err(Self::crash_error());
+                return Err(self.crash_error());
             }
             Ok(())
         })

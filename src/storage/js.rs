@@ -37,7 +37,14 @@ pub(crate) fn error(backend: &str, what: &str, path: &str, e: &JsValue) -> Error
         .map(|e| String::from(e.message()))
         .or_else(|| e.as_string())
         .unwrap_or_else(|| "unknown error".into());
-    Error::Storage(format!("{backend} {what} {path}: {detail}"))
+    let message = format!("{backend} {what} {path}: {detail}");
+    // A bucket binding's exception is the network's or the store's (R2: "internal error,
+    // try again"); OPFS exceptions (quota, lock, security) do not pass by retrying.
+    if backend == "bucket" {
+        Error::transient(message, None)
+    } else {
+        Error::storage(message)
+    }
 }
 
 /// `o.method(...args)`, awaited when it returns a Promise.
@@ -50,7 +57,7 @@ pub(crate) async fn call(
 ) -> Result<JsValue> {
     let f: Function = get(o, method)
         .dyn_into()
-        .map_err(|_| Error::Storage(format!("{backend}: {method}() is not available here")))?;
+        .map_err(|_| Error::storage(format!("{backend}: {method}() is not available here")))?;
     let arr: js_sys::Array = args.iter().collect();
     let out = f
         .apply(o, &arr)

@@ -21,6 +21,7 @@ mod memory;
 #[cfg(target_arch = "wasm32")]
 mod opfs;
 mod prefixed;
+mod retry;
 pub mod s3;
 
 use std::fmt::Debug;
@@ -42,6 +43,7 @@ pub use memory::MemoryStorage;
 #[cfg(target_arch = "wasm32")]
 pub use opfs::Opfs;
 pub use prefixed::Prefixed;
+pub use retry::{DEFAULT_RETRY, Retrying};
 
 /// `Send + Sync` natively, where handles may cross threads; nothing in wasm, where JS-backed
 /// backends cannot be.

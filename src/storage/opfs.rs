@@ -59,7 +59,7 @@ where
     });
     let f: Function = get(&locks, "request")
         .dyn_into()
-        .map_err(|_| Error::Storage("navigator.locks.request is missing".into()))?;
+        .map_err(|_| Error::storage("navigator.locks.request is missing"))?;
     let p: Promise = f
         .call2(&locks, &JsValue::from_str(name), cb.as_ref())
         .map_err(|e| js_err("lock", name, &e))?
@@ -76,7 +76,7 @@ where
             match code {
                 "CONFLICT" => Error::Conflict(msg),
                 "NOT_FOUND" => Error::NotFound(msg),
-                _ => Error::Storage(msg),
+                _ => Error::storage(msg),
             }
         }
         _ => js_err("lock", name, &e),
@@ -191,7 +191,7 @@ impl Opfs {
         });
         let request: Function = get(&locks, "request")
             .dyn_into()
-            .map_err(|_| Error::Storage("navigator.locks.request is missing".into()))?;
+            .map_err(|_| Error::storage("navigator.locks.request is missing"))?;
         let name = format!("anax-writer:{}", self.name);
         let _held = request
             .call3(
@@ -520,7 +520,7 @@ impl Storage for Opfs {
             };
             if written as usize != data.len() {
                 self.release_appender(path).await.ok();
-                return Err(Error::Storage(format!(
+                return Err(Error::storage(format!(
                     "OPFS append {path}: wrote {written} of {} bytes",
                     data.len()
                 )));

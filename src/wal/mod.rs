@@ -281,6 +281,14 @@ impl WalWriter {
         }
     }
 
+    /// Records that segment `seq` ends torn (a crash cut its last write): the next segment's
+    /// first frames say so, which `Strict` recovery then accepts.
+    pub fn announce_abandoned(&mut self, seq: u64) {
+        if !self.abandoned.contains(&seq) {
+            self.abandoned.push(seq);
+        }
+    }
+
     /// The segment the next frames go to.
     pub fn segment(&self) -> u64 {
         self.seq

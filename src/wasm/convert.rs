@@ -33,6 +33,27 @@ fn is_plain_object(v: &JsValue) -> bool {
     v.is_object() && !Array::is_array(v) && !v.is_instance_of::<Uint8Array>()
 }
 
+/// `v` as a Rust string when it is a JS string, refusing one that holds a lone surrogate
+/// (half of a UTF-16 pair, as `slice` through an emoji leaves). UTF-8 cannot hold it, and
+/// the usual conversion would replace it with U+FFFD, so that two distinct keys would
+/// silently become one.
+pub fn exact_string(v: &JsValue, what: &dyn Fn() -> String) -> Result<Option<String>> {
+    let Some(s) = v.as_string() else {
+        return Ok(None);
+    };
+    // The replacement character is rare in real text: only then is the string checked unit
+    // by unit (a call per unit), so ordinary strings cost nothing more.
+    if s.contains('\u{FFFD}') && !v.unchecked_ref::<js_sys::JsString>().is_valid_utf16() {
+        return Err(Error::InvalidArgument(format!(
+            "{} is a string with a lone surrogate (half of a UTF-16 pair, as slicing through an \
+             emoji leaves); UTF-8 cannot store it: repair the string (String.prototype.toWellFormed) \
+             or store it as bytes",
+            what()
+        )));
+    }
+    Ok(Some(s))
+}
+
 /// One JS value as a cell.
 pub fn to_value(v: &JsValue, what: &dyn Fn() -> String) -> Result<Value> {
     if v.is_null() || v.is_undefined() {
@@ -44,7 +65,7 @@ pub fn to_value(v: &JsValue, what: &dyn Fn() -> String) -> Result<Value> {
     if let Some(f) = v.as_f64() {
         return Ok(Value::Float(f));
     }
-    if let Some(s) = v.as_string() {
+    if let Some(s) = exact_string(v, what)? {
         return Ok(Value::Str(s));
     }
     if v.is_bigint() {

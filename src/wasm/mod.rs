@@ -396,7 +396,7 @@ impl Anax {
             let names: Vec<&str> = key.iter().map(String::as_str).collect();
             let mut builder = DbBuilder::from_schema_key_names(schema, &names);
             let table = prop(&options, "tableName")?;
-            if let Some(t) = table.as_string() {
+            if let Some(t) = convert::exact_string(&table, &|| "tableName".into())? {
                 builder = builder.table_name(t);
             } else if !table.is_undefined() {
                 return Err(Error::InvalidArgument("tableName must be a string".into()));
@@ -455,7 +455,7 @@ impl Anax {
             let root = format!("conformance/{:016x}", crate::codec::random_u64()?);
             let passed = crate::storage::conformance::run(a.as_ref(), Some(b.as_ref()), &root)
                 .await
-                .map_err(|m| Error::Storage(format!("storage check failed: {m}")))?;
+                .map_err(|m| Error::storage(format!("storage check failed: {m}")))?;
             Ok(JsValue::from_f64(passed as f64))
         })
     }
@@ -773,6 +773,15 @@ impl JsDb {
             ("levels", levels.into()),
             ("compaction", compaction),
             ("requests", requests),
+            (
+                "walCutSegments",
+                st.wal_cut_segments
+                    .iter()
+                    .map(|s| n(*s))
+                    .collect::<Array>()
+                    .into(),
+            ),
+            ("walCutBytes", n(st.wal_cut_bytes)),
         ]))
     }
 

@@ -446,6 +446,7 @@ fn compaction_options(v: &JsValue) -> Result<CompactionOptions> {
                 "stopRecheckMs",
                 "slowdownBytes",
                 "stopBytes",
+                "stopTimeoutMs",
             ],
         )?;
         let d = L0BackpressureConfig::default();
@@ -456,6 +457,7 @@ fn compaction_options(v: &JsValue) -> Result<CompactionOptions> {
             stop_recheck_ms: p.u64("stopRecheckMs")?.unwrap_or(d.stop_recheck_ms).max(1),
             slowdown_bytes: p.u64("slowdownBytes")?,
             stop_bytes: p.u64("stopBytes")?,
+            stop_timeout_ms: p.u64("stopTimeoutMs")?.unwrap_or(d.stop_timeout_ms),
         };
         if cfg.stop_files < cfg.slowdown_files {
             return Err(bad(

@@ -22,7 +22,7 @@ fn opt_string(o: &JsValue, name: &str) -> Result<Option<String>> {
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }
-    v.as_string()
+    super::convert::exact_string(&v, &|| format!("storage.{name}"))?
         .map(Some)
         .ok_or_else(|| Error::InvalidArgument(format!("storage.{name} must be a string")))
 }

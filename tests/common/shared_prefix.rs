@@ -60,6 +60,12 @@ fn builder(storage: Arc<dyn Storage>, automatic: bool) -> DbBuilder {
         })
         .with_compaction_options(CompactionOptions {
             automatic,
+            // The compactor thread drains L0; on a loaded machine a stall can outlast the
+            // default limit, and this test is about what is committed, not how fast.
+            l0_backpressure: Some(anax::L0BackpressureConfig {
+                stop_timeout_ms: 600_000,
+                ..anax::L0BackpressureConfig::default()
+            }),
             ..CompactionOptions::default()
         })
 }
@@ -146,6 +152,17 @@ fn writer(storage: Arc<dyn Storage>, w: u64, commits: usize) -> (Vec<Ack>, usize
     })
 }
 
+/// Sets the flag when dropped while its thread unwinds from a panic.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
 /// Runs `commits` commits on each of two writers while a compactor works on the same prefix.
 /// `open` makes a fresh storage client for the prefix (one per handle, like separate Workers).
 pub fn run(open: &(dyn Fn() -> Arc<dyn Storage> + Sync), commits: usize) -> Outcome {
@@ -183,10 +200,16 @@ pub fn run(open: &(dyn Fn() -> Arc<dyn Storage> + Sync), commits: usize) -> Outc
                 db.stats().unwrap().compaction.jobs
             })
         });
+        let done = &done;
         let writers: Vec<_> = (1..=2u64)
             .map(|w| {
                 let storage = open();
-                s.spawn(move || writer(storage, w, commits))
+                s.spawn(move || {
+                    // A writer that panics must still stop the compactor, or the scope waits
+                    // for it forever instead of reporting the panic.
+                    let _stop = StopOnDrop(done);
+                    writer(storage, w, commits)
+                })
             })
             .collect();
         let results: Vec<_> = writers.into_iter().map(|h| h.join().unwrap()).collect();

@@ -1,29 +1,195 @@
 // Anax worker example: an ES-module Cloudflare Worker serving tables stored in R2 (or S3).
 //
-//   POST   /tables/:t/rows        JSON array of rows, or an Arrow IPC stream
-//                                 (content-type application/vnd.apache.arrow.stream)
+//   POST   /tables/:t/rows        JSON array of rows (content-type application/json), or an
+//                                 Arrow IPC stream (content-type application/vnd.apache.arrow.stream)
 //   GET    /tables/:t/rows/:key   the row: Arrow IPC, or JSON with `Accept: application/json`
 //   DELETE /tables/:t/rows/:key
 //   GET    /tables/:t/scan?start=&end=&limit=&columns=&filter=&reverse=
 //                                 streamed Arrow IPC (or JSON); filter is JSON, e.g.
 //                                 {"gt":["score",1]}
-//   POST   /tables/:t/compact     merge the table's files, then collect garbage
 //   GET    /tables/:t/stats
+//
+// Every request needs `Authorization: Bearer <token>`, the token being the ANAX_TOKEN secret.
+// Without that secret the worker refuses everything (503), so a deploy that forgot it is closed,
+// not open. Only `npm start` (worker-example/dev.mjs) sets ANAX_ALLOW_ANONYMOUS, and even then
+// anonymous requests are served only on a loopback host name.
+//
+// Caps (vars; defaults in LIMITS): request body bytes, rows per JSON body, rows per scan, open
+// table handles per isolate. Compaction and GC run only from the cron trigger: over HTTP they
+// would let any caller make the worker rewrite a whole table.
 //
 // Storage: the R2 binding BUCKET by default; S3 over fetch when the S3_BUCKET var is set (see
 // README.md). Every put is durable in the bucket before it is acknowledged (one SST + one
 // manifest write), so the next request sees it on any isolate. Open tables are cached per
 // isolate and revalidated with one manifest read per request. Every response says which
-// storage requests it made in `x-anax-requests`. A cron trigger runs compaction and GC.
+// storage requests it made in `x-anax-requests`.
 import { Anax, AnaxError } from "../../js/workerd.js";
 
 const ARROW = "application/vnd.apache.arrow.stream";
+const JSON_TYPE = "application/json";
 const SCHEMA = {
   id: "utf8",
   name: { type: "utf8", nullable: true },
   score: { type: "float64", nullable: true },
 };
 const TABLE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+// Maintenance paths get a 403 that says where maintenance runs, not a bare 404.
+const MAINTENANCE = new Set(["compact", "gc", "compactPending"]);
+
+const LIMITS = {
+  ANAX_MAX_BODY_BYTES: 16 * 1024 * 1024,
+  // A parsed JSON row costs far more isolate memory than its Arrow form; bulk loads go as IPC.
+  ANAX_MAX_JSON_ROWS: 10_000,
+  ANAX_MAX_SCAN_ROWS: 100_000,
+  ANAX_MAX_OPEN_TABLES: 16,
+};
+
+/** A refusal decided by the worker itself (not by Anax), with its status and headers. */
+class HttpError extends Error {
+  constructor(status, code, message, headers = {}) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.headers = headers;
+  }
+}
+
+const bad = (message) => new AnaxError("INVALID_ARGUMENT", message);
+const tooLarge = (message) => new HttpError(413, "TOO_LARGE", message);
+
+// A malformed cap must not silently become "no cap": it fails every request (logged as
+// INTERNAL) until it is fixed.
+function limitsOf(env) {
+  const out = {};
+  for (const [name, fallback] of Object.entries(LIMITS)) {
+    const raw = env[name];
+    if (raw === undefined || raw === null || raw === "") {
+      out[name] = fallback;
+      continue;
+    }
+    const n = Number(raw);
+    if (!Number.isSafeInteger(n) || n < 1) throw new Error(`the ${name} var must be a positive integer, not '${raw}'`);
+    out[name] = n;
+  }
+  return out;
+}
+
+// ---- authentication ----
+
+const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
+const encoder = new TextEncoder();
+
+// Comparing SHA-256 digests rather than the strings: both sides are 32 bytes whatever the
+// token lengths, and the XOR loop visits every byte, so timing reveals neither the length nor
+// the first differing byte.
+async function sameSecret(given, expected) {
+  const [a, b] = await Promise.all(
+    [given, expected].map(async (s) => new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(s)))),
+  );
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i];
+  return diff === 0;
+}
+
+async function authenticate(request, env) {
+  const expected = env.ANAX_TOKEN;
+  if (typeof expected !== "string" || expected === "") {
+    const optedOut = String(env.ANAX_ALLOW_ANONYMOUS) === "true";
+    // The opt-out is for a server on the developer's own machine: a deploy that carried it by
+    // mistake still refuses every request, since its host name is never a loopback one.
+    if (optedOut && LOOPBACK.has(new URL(request.url).hostname)) return;
+    throw new HttpError(
+      503,
+      "NOT_CONFIGURED",
+      "this worker has no ANAX_TOKEN secret and refuses every request until it has one: " +
+        "run `npx wrangler secret put ANAX_TOKEN`" +
+        (optedOut ? " (ANAX_ALLOW_ANONYMOUS applies only to requests to localhost)" : ""),
+    );
+  }
+  const match = /^Bearer +(\S+) *$/i.exec(request.headers.get("authorization") ?? "");
+  if (!match) {
+    throw new HttpError(401, "UNAUTHENTICATED", "send `Authorization: Bearer <token>`", {
+      "www-authenticate": 'Bearer realm="anax"',
+    });
+  }
+  if (!(await sameSecret(match[1], expected))) {
+    throw new HttpError(401, "UNAUTHENTICATED", "the bearer token is not valid", {
+      "www-authenticate": 'Bearer realm="anax", error="invalid_token"',
+    });
+  }
+}
+
+// ---- request bodies ----
+
+function mediaType(request) {
+  return (request.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
+}
+
+// Decided before the table is taken, so a refused upload never waits in its queue. Only the
+// two types a browser cannot send cross-site without a CORS preflight are accepted: a form or
+// a text/plain POST from some other page never reaches the table.
+function bodyKind(request, limits) {
+  const type = mediaType(request);
+  const kind = type === JSON_TYPE ? "json" : type === ARROW ? "arrow" : null;
+  if (kind === null) {
+    throw new HttpError(
+      415,
+      "UNSUPPORTED_MEDIA_TYPE",
+      `rows are sent as ${JSON_TYPE} or ${ARROW}, not '${type || "no content-type"}'`,
+      { "accept-post": `${JSON_TYPE}, ${ARROW}` },
+    );
+  }
+  const declared = request.headers.get("content-length");
+  if (declared !== null && Number(declared) > limits.ANAX_MAX_BODY_BYTES) {
+    throw tooLarge(`the body's ${declared} bytes exceed the ${limits.ANAX_MAX_BODY_BYTES}-byte limit`);
+  }
+  return kind;
+}
+
+// Counts while reading: a chunked upload has no Content-Length to check up front, and must
+// not be buffered past the cap.
+async function readBody(request, max) {
+  if (!request.body) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks = [];
+  let size = 0;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge(`the body exceeds the ${max}-byte limit`);
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+async function rowsFrom(request, kind, limits) {
+  const bytes = await readBody(request, limits.ANAX_MAX_BODY_BYTES);
+  if (kind === "arrow") return bytes;
+  let rows;
+  try {
+    rows = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch (e) {
+    throw bad(`the body is not valid UTF-8 JSON: ${e.message}`);
+  }
+  if (!Array.isArray(rows)) throw bad("the body must be a JSON array of row objects or an Arrow IPC stream");
+  if (rows.length > limits.ANAX_MAX_JSON_ROWS) {
+    throw tooLarge(`a JSON body holds at most ${limits.ANAX_MAX_JSON_ROWS} rows, not ${rows.length}: send Arrow IPC or split it`);
+  }
+  return rows;
+}
+
+// ---- per-table queues and the handle cache ----
 
 function storageFor(env, table) {
   const prefix = `tables/${table}`;
@@ -39,7 +205,8 @@ function storageFor(env, table) {
       sessionToken: env.S3_SESSION_TOKEN || undefined,
     };
   }
-  if (!env.BUCKET) throw new AnaxError("INVALID_ARGUMENT", "no storage: bind an R2 bucket as BUCKET or set S3_BUCKET");
+  // A deployment mistake, not the caller's: it surfaces as a logged INTERNAL error.
+  if (!env.BUCKET) throw new Error("no storage: bind an R2 bucket as BUCKET or set S3_BUCKET");
   return { kind: "bucket", bucket: env.BUCKET, prefix };
 }
 
@@ -47,6 +214,7 @@ function storageFor(env, table) {
 // and Rust futures woken by another request's code would do their storage I/O on that
 // request's behalf (which the runtime cancels). Queuing at the JS level keeps every request's
 // work in its own context; Anax's own group commit still batches within a request.
+// A table with an entry here is in use (running or waiting), which the handle cache relies on.
 const queues = new Map();
 async function exclusive(table, work) {
   const previous = queues.get(table) ?? Promise.resolve();
@@ -74,44 +242,108 @@ async function exclusive(table, work) {
   }
 }
 
-// Module-level cache: one open handle per table for the isolate's lifetime.
-const tables = new Map();
-function open(env, table) {
-  let db = tables.get(table);
-  if (!db) {
-    db = Anax.open({ schema: SCHEMA, key: "id", tableName: table, storage: storageFor(env, table) });
-    db.catch(() => tables.delete(table)); // let the next request try again
-    tables.set(table, db);
+// Open handles by table (each a Promise of the handle), least recently used first. Each one
+// holds the table's manifest, file metadata and caches, so an isolate serving many tables
+// keeps at most ANAX_MAX_OPEN_TABLES of them.
+const handles = new Map();
+
+async function closeHandle(table, handle) {
+  try {
+    await (await handle).close();
+  } catch (err) {
+    console.error(`anax worker: closing the handle of table '${table}' failed:`, err);
   }
-  return db;
 }
 
-const STATUS = {
+// Call only while holding the table (inside `exclusive(table, ...)`).
+function open(env, table, limits) {
+  const cached = handles.get(table);
+  if (cached) {
+    handles.delete(table);
+    handles.set(table, cached);
+    return cached;
+  }
+  // Eviction and insertion happen in one synchronous step, so concurrent requests can never
+  // push the count past the cap between them.
+  const closing = [];
+  while (handles.size >= limits.ANAX_MAX_OPEN_TABLES) {
+    let idle;
+    for (const name of handles.keys()) {
+      if (!queues.has(name)) {
+        idle = name;
+        break;
+      }
+    }
+    if (idle === undefined) {
+      throw new HttpError(503, "BUSY", `all ${limits.ANAX_MAX_OPEN_TABLES} open tables are in use; retry shortly`, {
+        "retry-after": "1",
+      });
+    }
+    const victim = handles.get(idle);
+    handles.delete(idle);
+    // Through the victim's queue: a request for it that arrives meanwhile waits for the close
+    // and then opens a fresh handle, instead of using one being closed.
+    closing.push(exclusive(idle, () => closeHandle(idle, victim)));
+  }
+  // The old handles are closed before the new one opens, so the isolate never holds more.
+  const handle = Promise.all(closing).then(() =>
+    Anax.open({ schema: SCHEMA, key: "id", tableName: table, storage: storageFor(env, table) }),
+  );
+  handles.set(table, handle);
+  handle.catch(() => {
+    // let the next request try again
+    if (handles.get(table) === handle) handles.delete(table);
+  });
+  return handle;
+}
+
+// A closed handle stays closed: drop it so the next request reopens the table.
+async function forget(table, handle) {
+  if (handles.get(table) !== handle) return;
+  handles.delete(table);
+  await closeHandle(table, handle);
+}
+
+// ---- responses and errors ----
+
+const CLIENT_STATUS = {
   INVALID_ARGUMENT: 400,
   SCHEMA_MISMATCH: 400,
   KEY_NULL: 400,
   TYPE_MISMATCH: 400,
   NOT_FOUND: 404,
   CONFLICT: 409,
-  CORRUPT: 503,
-  CLOSED: 503,
-  STORAGE: 503,
+};
+
+// Server-side failures: their text names buckets, object keys, endpoints and internals, so the
+// caller gets only the code and this message; the detail goes to the log.
+const SERVER_FAILURE = {
+  STORAGE: [503, "the storage backend failed; retry later"],
+  CLOSED: [503, "the table's handle was closed; retry"],
+  CORRUPT: [500, "stored data failed validation"],
+  INTERNAL: [500, "internal error"],
 };
 
 function json(status, body, headers = {}) {
-  return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } });
+  return new Response(JSON.stringify(body), { status, headers: { "content-type": JSON_TYPE, ...headers } });
 }
 
-function failure(err) {
-  if (err instanceof AnaxError) {
-    const status = STATUS[err.code] ?? 500;
-    const retry = status === 503 ? { "retry-after": "1" } : {};
-    return json(status, { code: err.code, message: err.message }, retry);
+function failure(err, request) {
+  if (err instanceof HttpError) return json(err.status, { code: err.code, message: err.message }, err.headers);
+  if (err instanceof AnaxError && err.code in CLIENT_STATUS) {
+    return json(CLIENT_STATUS[err.code], { code: err.code, message: err.message });
   }
-  return json(500, { code: "INTERNAL", message: String(err?.message ?? err) });
+  if (err instanceof AnaxError && err.code === "BUSY") {
+    return json(503, { code: err.code, message: err.message }, { "retry-after": "1" });
+  }
+  const code = err instanceof AnaxError && err.code in SERVER_FAILURE ? err.code : "INTERNAL";
+  const [status, message] = SERVER_FAILURE[code];
+  console.error(`anax worker: ${request.method} ${new URL(request.url).pathname} failed with ${code}:`, err);
+  // The JS error carries only a code today; a `retryable: false` on it, if it ever comes, is
+  // honoured by not inviting a retry.
+  const retry = status === 503 && err?.retryable !== false ? { "retry-after": "1" } : {};
+  return json(status, { code, message }, retry);
 }
-
-const bad = (message) => new AnaxError("INVALID_ARGUMENT", message);
 
 function integerParam(params, name) {
   const raw = params.get(name);
@@ -121,12 +353,15 @@ function integerParam(params, name) {
   return n;
 }
 
-function scanOptions(params) {
+function scanOptions(params, maxRows) {
   const opts = {};
   if (params.has("start")) opts.start = params.get("start");
   if (params.has("end")) opts.end = params.get("end");
   const limit = integerParam(params, "limit");
-  if (limit !== undefined) opts.limit = limit;
+  if (limit !== undefined && limit > maxRows) throw bad(`limit is at most ${maxRows}; page with start= past the last key`);
+  // Without a limit a scan still stops at the cap; x-anax-scan-limit tells the caller that a
+  // scan returning that many rows may have more.
+  opts.limit = limit ?? maxRows;
   if (params.get("reverse") === "true") opts.reverse = true;
   if (params.has("columns")) opts.projection = params.get("columns").split(",").filter(Boolean);
   if (params.has("filter")) {
@@ -176,6 +411,8 @@ function cursorStream(cursor, done, read, chunk, end) {
         const bytes = chunk(batch);
         if (bytes) controller.enqueue(bytes);
       } catch (e) {
+        // The headers are gone already; the log is the only place the cause can go.
+        console.error("anax worker: a streamed scan failed:", e);
         controller.error(e);
         finish();
       }
@@ -229,79 +466,48 @@ async function jsonStream(db, opts, done) {
 }
 
 function wantsJson(request) {
-  return (request.headers.get("accept") ?? "").includes("application/json");
+  return (request.headers.get("accept") ?? "").includes(JSON_TYPE);
 }
 
-async function route(request, env, db, handOff) {
-  const url = new URL(request.url);
-  const [, , , what, key, extra] = url.pathname.split("/");
-  const method = request.method;
-  if (what === "rows" && key === undefined && method === "POST") {
-    const type = request.headers.get("content-type") ?? "";
-    let rows;
-    if (type.includes(ARROW)) {
-      rows = new Uint8Array(await request.arrayBuffer());
-    } else {
-      try {
-        rows = JSON.parse(await request.text());
-      } catch (e) {
-        throw bad(`the body is not valid JSON: ${e.message}`);
-      }
-      if (!Array.isArray(rows)) throw bad("the body must be a JSON array of row objects or an Arrow IPC stream");
-    }
+async function route(request, db, handOff, limits, r) {
+  if (r.op === "put") {
+    const rows = await rowsFrom(request, r.kind, limits);
     const committed = await db.put(rows);
     return json(200, { committed, rows: Array.isArray(rows) ? rows.length : undefined });
   }
-  if (what === "rows" && key !== undefined && extra === undefined) {
-    let id;
-    try {
-      id = decodeURIComponent(key);
-    } catch {
-      throw bad("the key in the path is not valid percent-encoding");
+  if (r.op === "get") {
+    if (wantsJson(request)) {
+      const cursor = await db.scanCursor({ start: r.id, end: r.id, endInclusive: true, limit: 1 });
+      const rows = (await cursor.nextRows()) ?? [];
+      cursor.free?.();
+      if (rows.length === 0) throw new AnaxError("NOT_FOUND", `no row with key '${r.id}'`);
+      return new Response(toJson(rows[0]), {
+        headers: { "content-type": JSON_TYPE },
+      });
     }
-    if (id === "") throw bad("the key is empty");
-    if (method === "GET") {
-      if (wantsJson(request)) {
-        const cursor = await db.scanCursor({ start: id, end: id, endInclusive: true, limit: 1 });
-        const rows = (await cursor.nextRows()) ?? [];
-        cursor.free?.();
-        if (rows.length === 0) throw new AnaxError("NOT_FOUND", `no row with key '${id}'`);
-        return new Response(toJson(rows[0]), {
-          headers: { "content-type": "application/json" },
-        });
-      }
-      const row = await db.get(id);
-      if (row === null) throw new AnaxError("NOT_FOUND", `no row with key '${id}'`);
-      return new Response(row, { headers: { "content-type": ARROW } });
-    }
-    if (method === "DELETE") {
-      const committed = await db.delete(id);
-      return json(200, { committed });
-    }
+    const row = await db.get(r.id);
+    if (row === null) throw new AnaxError("NOT_FOUND", `no row with key '${r.id}'`);
+    return new Response(row, { headers: { "content-type": ARROW } });
   }
-  if (what === "scan" && key === undefined && method === "GET") {
-    const opts = scanOptions(url.searchParams);
+  if (r.op === "delete") {
+    const committed = await db.delete(r.id);
+    return json(200, { committed });
+  }
+  if (r.op === "scan") {
+    const headers = { "x-anax-scan-limit": String(r.opts.limit) };
     // The table stays reserved for this request until its stream ends.
     const done = handOff();
     try {
       if (wantsJson(request)) {
-        return new Response(await jsonStream(db, opts, done), { headers: { "content-type": "application/json" } });
+        return new Response(await jsonStream(db, r.opts, done), { headers: { "content-type": JSON_TYPE, ...headers } });
       }
-      return new Response(await ipcStream(db, opts, done), { headers: { "content-type": ARROW } });
+      return new Response(await ipcStream(db, r.opts, done), { headers: { "content-type": ARROW, ...headers } });
     } catch (e) {
       done();
       throw e;
     }
   }
-  if (what === "compact" && key === undefined && method === "POST") {
-    const compacted = await db.compact();
-    const collected = await db.gc();
-    return json(200, { compacted, collected });
-  }
-  if (what === "stats" && key === undefined && method === "GET") {
-    return json(200, db.stats());
-  }
-  return json(404, { code: "NOT_FOUND", message: `no route for ${method} ${url.pathname}` });
+  return json(200, db.stats());
 }
 
 function requestsHeader(before, after) {
@@ -309,60 +515,107 @@ function requestsHeader(before, after) {
   return `get=${d("get") + d("getRange")},put=${d("put") + d("putConditional")},list=${d("list")},delete=${d("delete")},head=${d("head")}`;
 }
 
+function rowKey(raw) {
+  let id;
+  try {
+    id = decodeURIComponent(raw);
+  } catch {
+    throw bad("the key in the path is not valid percent-encoding");
+  }
+  if (id === "") throw bad("the key is empty");
+  return id;
+}
+
+// Everything that can be refused without touching the table: who is asking, what they ask
+// for, and (for uploads) what they send. A refused request neither waits in the table's queue
+// nor opens (and so creates) the table.
+async function admit(request, env, limits) {
+  await authenticate(request, env);
+  const url = new URL(request.url);
+  const parts = url.pathname.split("/");
+  if (parts[1] !== "tables" || parts.length < 4) {
+    throw new HttpError(404, "NOT_FOUND", "routes live under /tables/:table/...");
+  }
+  const [, , table, what, key] = parts;
+  if (!TABLE_NAME.test(table)) throw bad("a table name is 1 to 64 letters, digits, '_' or '-'");
+  if (MAINTENANCE.has(what)) {
+    throw new HttpError(403, "FORBIDDEN", "compaction and garbage collection run only from the cron trigger");
+  }
+  const method = request.method;
+  if (parts.length === 4) {
+    if (what === "rows" && method === "POST") return { table, op: "put", kind: bodyKind(request, limits) };
+    if (what === "scan" && method === "GET") return { table, op: "scan", opts: scanOptions(url.searchParams, limits.ANAX_MAX_SCAN_ROWS) };
+    if (what === "stats" && method === "GET") return { table, op: "stats" };
+  }
+  if (parts.length === 5 && what === "rows" && (method === "GET" || method === "DELETE")) {
+    return { table, op: method === "GET" ? "get" : "delete", id: rowKey(key) };
+  }
+  throw new HttpError(404, "NOT_FOUND", `no route for ${method} ${url.pathname}`);
+}
+
 export default {
   async fetch(request, env) {
-    const url = new URL(request.url);
-    const parts = url.pathname.split("/");
-    if (parts[1] !== "tables" || parts.length < 4) {
-      return json(404, { code: "NOT_FOUND", message: "routes live under /tables/:table/..." });
+    let admitted;
+    let limits;
+    try {
+      limits = limitsOf(env);
+      admitted = await admit(request, env, limits);
+    } catch (err) {
+      return failure(err, request);
     }
-    const table = parts[2];
-    if (!TABLE_NAME.test(table)) {
-      return failure(bad("a table name is 1 to 64 letters, digits, '_' or '-'"));
-    }
+    const { table } = admitted;
     return exclusive(table, async (handOff) => {
+      let handle;
       let db;
       let before;
-      try {
-        const cached = tables.has(table);
-        db = await open(env, table);
-        before = cached ? db.stats().requests : undefined;
-        // Revalidate: commits made through other isolates become visible (one manifest read).
-        if (cached) await db.refresh();
-        const res = await route(request, env, db, handOff);
-        // For a streamed scan this counts the requests made before the first byte.
+      const annotate = (res) => {
+        res.headers.set("x-anax-open-tables", String(handles.size));
+        if (!db) return res;
         try {
           res.headers.set("x-anax-requests", requestsHeader(before, db.stats().requests));
         } catch {
           // a closed handle has no stats; the response stands
         }
         return res;
+      };
+      try {
+        const cached = handles.has(table);
+        handle = open(env, table, limits);
+        db = await handle;
+        before = cached ? db.stats().requests : undefined;
+        // Revalidate: commits made through other isolates become visible (one manifest read).
+        if (cached) await db.refresh();
+        // For a streamed scan this counts the requests made before the first byte.
+        return annotate(await route(request, db, handOff, limits, admitted));
       } catch (err) {
-        const res = failure(err);
-        if (db) {
-          try {
-            res.headers.set("x-anax-requests", requestsHeader(before, db.stats().requests));
-          } catch {
-            // the handle is unusable; the error already says why
-          }
-        }
+        const res = annotate(failure(err, request));
+        if (handle && err instanceof AnaxError && err.code === "CLOSED") await forget(table, handle);
         return res;
       }
     });
   },
 
-  // Cron: compaction and GC, so writers never pay for them.
-  async scheduled(_event, env, ctx) {
+  // Cron: compaction and GC, so writers never pay for them, and the only way they run. Tables
+  // go one at a time: each holds its queue and a cached handle while it is compacted.
+  async scheduled(_event, env) {
+    const limits = limitsOf(env);
     const names = (env.TABLES ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+    const failed = [];
     for (const table of names) {
-      ctx.waitUntil(
-        exclusive(table, async () => {
-          const db = await open(env, table);
+      try {
+        if (!TABLE_NAME.test(table)) throw new Error("not a valid table name");
+        await exclusive(table, async () => {
+          const db = await open(env, table, limits);
           await db.refresh();
           await db.compact();
           await db.gc();
-        }),
-      );
+        });
+      } catch (err) {
+        console.error(`anax worker: cron maintenance of table '${table}' failed:`, err);
+        failed.push(table);
+      }
     }
+    // The other tables still got their turn; the run is reported as failed all the same.
+    if (failed.length > 0) throw new Error(`cron maintenance failed for: ${failed.join(", ")}`);
   },
 };

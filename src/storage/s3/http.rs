@@ -108,12 +108,15 @@ impl HttpClient for DefaultHttp {
                 Ok(resp) => resp,
                 Err(ureq::Error::Status(_, resp)) => resp,
                 Err(ureq::Error::Transport(t)) => {
-                    return Err(Error::Storage(format!(
-                        "{} {}: no response ({})",
-                        req.method,
-                        redact(&req.url),
-                        t.kind()
-                    )));
+                    return Err(Error::transient(
+                        format!(
+                            "{} {}: no response ({})",
+                            req.method,
+                            redact(&req.url),
+                            t.kind()
+                        ),
+                        None,
+                    ));
                 }
             };
             let status = resp.status();
@@ -127,11 +130,10 @@ impl HttpClient for DefaultHttp {
                 .collect();
             let mut body = Vec::new();
             std::io::Read::read_to_end(&mut resp.into_reader(), &mut body).map_err(|e| {
-                Error::Storage(format!(
-                    "{} {}: body cut off ({e})",
-                    req.method,
-                    redact(&req.url)
-                ))
+                Error::transient(
+                    format!("{} {}: body cut off ({e})", req.method, redact(&req.url)),
+                    None,
+                )
             })?;
             Ok(HttpResponse {
                 status,
@@ -179,11 +181,10 @@ mod fetch {
             .dyn_ref::<js_sys::Error>()
             .map(|e| String::from(e.message()))
             .unwrap_or_else(|| "unknown error".into());
-        Error::Storage(format!(
-            "{} {}: {what} ({detail})",
-            req.method,
-            redact(&req.url)
-        ))
+        Error::transient(
+            format!("{} {}: {what} ({detail})", req.method, redact(&req.url)),
+            None,
+        )
     }
 
     fn init(req: &HttpRequest, with_cache: bool) -> Result<Object> {
@@ -223,7 +224,7 @@ mod fetch {
         let fetch: Function = Reflect::get(&global, &JsValue::from_str("fetch"))
             .ok()
             .and_then(|f| f.dyn_into().ok())
-            .ok_or_else(|| Error::Storage("this JS runtime has no fetch".into()))?;
+            .ok_or_else(|| Error::storage("this JS runtime has no fetch"))?;
         let with_cache = CACHE_OPTION_WORKS.with(Cell::get);
         let url = JsValue::from_str(&req.url);
         let call = |with_cache: bool| -> Result<Promise> {
@@ -272,7 +273,10 @@ mod fetch {
             .and_then(|f| f.call0(&resp).ok())
             .and_then(|p| p.dyn_into::<Promise>().ok())
             .ok_or_else(|| {
-                Error::Storage(format!("{} {}: no body", req.method, redact(&req.url)))
+                Error::transient(
+                    format!("{} {}: no body", req.method, redact(&req.url)),
+                    None,
+                )
             })?;
         let buffer = JsFuture::from(buffer)
             .await

@@ -128,6 +128,54 @@ pub struct S3Storage {
     base_path: String,
 }
 
+/// An S3 bucket name as AWS, R2, MinIO and S3 Express accept it (legacy names allowed upper
+/// case and `_`).
+fn valid_bucket(name: &str) -> bool {
+    let edge = |c: Option<u8>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    (1..=255).contains(&name.len())
+        && edge(name.bytes().next())
+        && edge(name.bytes().last())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+/// `host[:port]`: a DNS name or IPv4 address, or an IPv6 address in brackets; no user info,
+/// path, query or fragment.
+fn valid_authority(authority: &str) -> bool {
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        let Some((v6, after)) = rest.split_once(']') else {
+            return false;
+        };
+        if v6.is_empty()
+            || !v6
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        {
+            return false;
+        }
+        match after {
+            "" => return true,
+            p => match p.strip_prefix(':') {
+                Some(port) => ("v6", port),
+                None => return false,
+            },
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, p),
+            None => (authority, "0"),
+        }
+    };
+    !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        && !port.is_empty()
+        && port.len() <= 5
+        && port.bytes().all(|b| b.is_ascii_digit())
+}
+
 fn bad_spec(why: String) -> Error {
     Error::InvalidArgument(format!("S3 spec: {why}"))
 }
@@ -144,8 +192,25 @@ impl S3Storage {
         http: Arc<dyn HttpClient>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
-        if spec.bucket.is_empty() {
-            return Err(bad_spec("the bucket name is empty".into()));
+        // The bucket and region become part of the host name: a character like `#`, `@` or
+        // `/` there would send signed requests (and the session token) to another host.
+        if !valid_bucket(&spec.bucket) {
+            return Err(bad_spec(format!(
+                "bucket name '{}' is not valid: use 1 to 255 letters, digits, '.', '-' or '_', \
+                 starting and ending with a letter or digit",
+                spec.bucket.escape_debug()
+            )));
+        }
+        if !spec
+            .region
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(bad_spec(format!(
+                "region '{}' is not valid: use letters, digits and '-' (such as us-east-1, or \
+                 auto for R2)",
+                spec.region.escape_debug()
+            )));
         }
         if spec.credentials.access_key.is_empty() || spec.credentials.secret_key.is_empty() {
             return Err(bad_spec(
@@ -174,7 +239,7 @@ impl S3Storage {
             }
             None => ("https".into(), format!("s3.{region}.amazonaws.com")),
         };
-        if authority.is_empty() || authority.contains('/') {
+        if !valid_authority(&authority) {
             return Err(bad_spec(format!(
                 "endpoint host '{authority}' is not a host[:port]"
             )));
@@ -328,10 +393,17 @@ impl S3Storage {
         match r.status {
             404 => Error::NotFound(key.to_owned()),
             409 | 412 => Error::Conflict(what),
-            400 | 401 | 403 => Error::Storage(format!(
-                "{what}: check the bucket, region, endpoint and credentials"
-            )),
-            _ => Error::Storage(what),
+            400 | 401 | 403 => Error::Storage(crate::error::StorageError {
+                message: format!("{what}: check the bucket, region, endpoint and credentials"),
+                status: Some(r.status),
+                retryable: false,
+            }),
+            408 | 429 | 500..=599 => Error::transient(what, Some(r.status)),
+            _ => Error::Storage(crate::error::StorageError {
+                message: what,
+                status: Some(r.status),
+                retryable: false,
+            }),
         }
     }
 
@@ -339,7 +411,7 @@ impl S3Storage {
     /// compare-and-swap could not name the version it read.
     fn meta(&self, path: &str, r: &HttpResponse, size: u64) -> Result<ObjectMeta> {
         let etag = r.header("etag").filter(|e| !e.is_empty()).ok_or_else(|| {
-            Error::Storage(format!(
+            Error::storage(format!(
                 "s3://{}/{}: the response has no ETag header; if this runs in a browser, \
                  expose ETag in the bucket's CORS configuration",
                 self.spec.bucket,
@@ -407,7 +479,7 @@ impl S3Storage {
             return Err(self.fail("POST (create multipart upload)", &key, &r));
         }
         let upload = xml_tag(&r.body, "UploadId").ok_or_else(|| {
-            Error::Storage(format!("s3://{}/{key}: no UploadId", self.spec.bucket))
+            Error::storage(format!("s3://{}/{key}: no UploadId", self.spec.bucket))
         })?;
         let mut parts = String::new();
         let result = async {
@@ -448,7 +520,7 @@ impl S3Storage {
             let etag = xml_tag(&r.body, "ETag")
                 .filter(|e| !e.is_empty())
                 .ok_or_else(|| {
-                    Error::Storage(format!(
+                    Error::storage(format!(
                         "s3://{}/{key}: no ETag after completing the upload",
                         self.spec.bucket
                     ))
@@ -667,7 +739,7 @@ impl Storage for S3Storage {
                     return Err(self.fail("LIST", &full, &r));
                 }
                 let body = std::str::from_utf8(&r.body)
-                    .map_err(|_| Error::Storage("LIST: the response is not UTF-8".into()))?;
+                    .map_err(|_| Error::storage("LIST: the response is not UTF-8"))?;
                 for item in xml_tags(body, "Contents") {
                     let key = xml_tags(&item, "Key")
                         .into_iter()
@@ -789,6 +861,59 @@ mod tests {
                 && !debug.contains("AKIDSECRETID")
                 && !debug.contains("TOKEN")
         );
+        // Names that would move the request to another host are refused.
+        for bucket in [
+            "x.attacker.example#",
+            "x@evil",
+            "a/b",
+            "a?b",
+            "a b",
+            "-a",
+            "a.",
+            "",
+            "caf\u{e9}",
+        ] {
+            let err = S3Storage::new(S3Spec::new(bucket, creds.clone())).unwrap_err();
+            assert_eq!(err.code(), crate::ErrorCode::InvalidArgument, "{bucket:?}");
+        }
+        for ok in [
+            "my-bucket",
+            "a",
+            "logs.2026",
+            "Legacy_Bucket1",
+            "b--use1-az4--x-s3",
+        ] {
+            assert!(
+                S3Storage::new(S3Spec::new(ok, creds.clone())).is_ok(),
+                "{ok}"
+            );
+        }
+        for endpoint in [
+            "http://user@evil.example",
+            "http://evil.example#@good",
+            "http://h:99999999",
+            "http://h:",
+            "http://[::1",
+            "http://h/x",
+            "https://good?x=evil.example",
+        ] {
+            let mut s = S3Spec::new("b", creds.clone());
+            s.endpoint = Some(endpoint.into());
+            let err = S3Storage::new(s).unwrap_err();
+            assert_eq!(err.code(), crate::ErrorCode::InvalidArgument, "{endpoint}");
+        }
+        for endpoint in [
+            "http://127.0.0.1:9000",
+            "https://r2.example.com/",
+            "http://[::1]:5000",
+        ] {
+            let mut s = S3Spec::new("b", creds.clone());
+            s.endpoint = Some(endpoint.into());
+            assert!(S3Storage::new(s).is_ok(), "{endpoint}");
+        }
+        let mut s = S3Spec::new("b", creds.clone());
+        s.region = "us-east-1.evil.example/#".into();
+        assert!(S3Storage::new(s).is_err());
         let mut bad = S3Spec::new("b", creds.clone());
         bad.endpoint = Some("127.0.0.1:9000".into());
         assert_eq!(
