@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every test Anax has: lint gates (rustfmt, clippy native and wasm32, tsc on the typed
-# example), native Rust tests, the Rust browser tests in headless Chromium (main thread through
+# example), native Rust tests, a short run of every fuzz target, the Rust browser tests in headless Chromium (main thread through
 # wasm-pack, dedicated worker through cargo's runner), then against the built npm package: the
 # JS API suite in Node, workerd and Chromium (main thread, dedicated worker, openInWorker), the
 # wasm size budget, and the worker example.
@@ -25,6 +25,12 @@ node_modules/.bin/tsc -p js/examples/tsconfig.json
 
 step "native tests"
 cargo test
+
+# Two targets are left out while their open findings stand (docs/benchmarks.md, Reliability):
+# sst_file (parquet's footer decoder allocates what a damaged footer declares) and ipc_stream
+# (arrow-ipc's schema conversion panics on type parameters it does not support).
+step "fuzz smoke: 20,000 runs of each decoder target from a fixed seed (scripts/fuzz.sh)"
+ANAX_FUZZ_RUNS=20000 bash scripts/fuzz.sh 0 wal_segment manifest open_head s3_list
 
 step "starting moto (S3 on 127.0.0.1, CORS on) for the browser tests"
 ANAX_TEST_S3_ENDPOINT="$(bash scripts/moto.sh start anax-browser)"

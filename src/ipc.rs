@@ -397,6 +397,36 @@ fn check_framing(bytes: &[u8]) -> Result<()> {
                 format!("negative body length {}", message.bodyLength()),
             )
         })?;
+        // Every buffer a batch names must lie inside its body: arrow's reader slices them
+        // without checking and would panic (a trap in wasm) on one that does not.
+        let batch = match message.header_type() {
+            arrow_ipc::MessageHeader::RecordBatch => message.header_as_record_batch(),
+            arrow_ipc::MessageHeader::DictionaryBatch => {
+                message.header_as_dictionary_batch().and_then(|d| d.data())
+            }
+            _ => None,
+        };
+        if let Some(b) = batch {
+            if b.compression().is_some() {
+                return Err(bad(start, "compressed bodies are not supported".into()));
+            }
+            for buf in b.buffers().into_iter().flatten() {
+                let end = u64::try_from(buf.offset())
+                    .ok()
+                    .zip(u64::try_from(buf.length()).ok())
+                    .and_then(|(o, l)| o.checked_add(l));
+                if end.is_none_or(|end| end > body as u64) {
+                    return Err(bad(
+                        start,
+                        format!(
+                            "a buffer at offset {} of length {} lies outside the {body}-byte body",
+                            buf.offset(),
+                            buf.length()
+                        ),
+                    ));
+                }
+            }
+        }
         if body > bytes.len() - at {
             return Err(bad(
                 start,
@@ -696,6 +726,29 @@ mod tests {
             decode_stream(&meta_bomb).unwrap_err().code(),
             crate::ErrorCode::InvalidArgument
         );
+        // A buffer that lies outside the body (found by the ipc_stream fuzz target: arrow's
+        // reader panicked slicing it). Patch the values buffer's length field.
+        let values_len = 3i64; // "a" + "bb"
+        let mut outside = good.clone();
+        let mut patched = false;
+        for i in start..start + len - 7 {
+            if outside[i..i + 8] == values_len.to_le_bytes() {
+                outside[i..i + 8].copy_from_slice(&(1i64 << 20).to_le_bytes());
+                let hit = arrow_ipc::root_as_message(&outside[start..start + len])
+                    .ok()
+                    .and_then(|m| m.header_as_record_batch())
+                    .and_then(|b| b.buffers())
+                    .is_some_and(|bufs| bufs.iter().any(|x| x.length() == 1 << 20));
+                if hit {
+                    patched = true;
+                    break;
+                }
+                outside[i..i + 8].copy_from_slice(&values_len.to_le_bytes());
+            }
+        }
+        assert!(patched, "found the values buffer's length");
+        let err = decode_stream(&outside).unwrap_err();
+        assert_eq!(err.code(), crate::ErrorCode::InvalidArgument, "{err}");
         for cut in [1, 3, 5, start, start + len, good.len() - 9] {
             assert_eq!(
                 decode_stream(&good[..cut]).unwrap_err().code(),

@@ -36,6 +36,9 @@ mod codec;
 pub mod compaction;
 pub mod db;
 pub mod error;
+#[cfg(all(feature = "fuzz", not(target_arch = "wasm32")))]
+#[doc(hidden)]
+pub mod fuzz;
 pub mod ipc;
 pub mod key;
 pub mod manifest;

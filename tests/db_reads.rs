@@ -282,3 +282,58 @@ fn open_without_storage_is_an_error() {
         assert!(err.to_string().contains("storage backend not selected"));
     });
 }
+
+#[test]
+fn empty_projection_and_empty_filters_select_rows_without_columns() {
+    futures::executor::block_on(async {
+        let db = anax::DbBuilder::from_schema_key_name(
+            std::sync::Arc::new(arrow_schema::Schema::new(vec![
+                arrow_schema::Field::new("id", arrow_schema::DataType::Utf8, false),
+                arrow_schema::Field::new("v", arrow_schema::DataType::Int64, true),
+            ])),
+            "id",
+        )
+        .in_memory("empty")
+        .open()
+        .await
+        .unwrap();
+        for i in 0..5i64 {
+            db.put_rows(&[vec![
+                anax::Value::from(format!("k{i}")),
+                anax::Value::Int(i),
+            ]])
+            .await
+            .unwrap();
+        }
+        let scan = |projection: Option<Vec<String>>, filter: Option<anax::Filter>| {
+            let opts = anax::ScanOptions {
+                projection,
+                filter,
+                ..anax::ScanOptions::default()
+            };
+            let db = &db;
+            async move { db.scan(&opts).await }
+        };
+        // No columns asked for: as many rows, none of the columns.
+        let b = scan(Some(vec![]), None).await.unwrap();
+        assert_eq!((b.num_rows(), b.num_columns()), (5, 0));
+        // An empty AND is true, an empty OR false, with or without columns.
+        let b = scan(None, Some(anax::Filter::And(vec![]))).await.unwrap();
+        assert_eq!((b.num_rows(), b.num_columns()), (5, 2));
+        let b = scan(Some(vec![]), Some(anax::Filter::And(vec![])))
+            .await
+            .unwrap();
+        assert_eq!((b.num_rows(), b.num_columns()), (5, 0));
+        let b = scan(Some(vec![]), Some(anax::Filter::Or(vec![])))
+            .await
+            .unwrap();
+        assert_eq!(b.num_rows(), 0);
+        let b = scan(
+            Some(vec![]),
+            Some(anax::Filter::Gt("v".into(), anax::Value::Int(2))),
+        )
+        .await
+        .unwrap();
+        assert_eq!((b.num_rows(), b.num_columns()), (2, 0));
+    });
+}

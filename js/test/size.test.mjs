@@ -20,8 +20,16 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 // (2026-11-25, measured 1,119,736, +9.4 kB): merging sealed memtables into one run when writes
 // pause (+4.7 kB; B3 ~3.0M -> ~7.7M rows/s, 2.3x DuckDB-wasm, and B4 2.6k -> 4.1k scans/s), and
 // scan answers whose IPC body is the columns' own buffers (+4.5 kB; a full scan of one run no
-// longer needs wasm memory the size of its answer, which wasm never gives back).
-const BUDGET = { raw: 4_850_000, gzip: 1_120_000 };
+// longer needs wasm memory the size of its answer, which wasm never gives back). Raised again
+// to 4,860,000 raw / 1,135,000 gzip (2026-12-04, measured 4,853,972 / 1,131,477 by this test, +12 kB gzip
+// over 1,119,224): the reliability fixes of the "nothing lost, nothing wrong" issue, which a
+// trap or a lost row made non-negotiable: IPC input whose lengths and buffers are checked
+// before arrow allocates or slices (an anonymous 200-byte request trapped the instance),
+// storage errors as data (status, retryable) with the bucket binding retrying transient
+// failures, manifest commits that read the head back after any failed write, GC condemning
+// orphans through the head, BUSY after a bounded L0 stall, lone-surrogate refusal, and the
+// conditional-write probe at table creation. Shrinking back is issue 22's work.
+const BUDGET = { raw: 4_860_000, gzip: 1_135_000 };
 
 test("the release wasm stays within its size budget", () => {
   const marker = path.join(root, "pkg/anax_bg.wasm.opt");

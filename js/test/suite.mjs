@@ -199,7 +199,7 @@ export function cases(env) {
 
   test("rows of scalar cells (the packed fast path) store what the general path stores", async () => {
     const schema = { id: "utf8", i: { type: "int32", nullable: true }, f: { type: "float64", nullable: true }, b: { type: "bool", nullable: true }, s: { type: "utf8", nullable: true }, bin: { type: "binary", nullable: true } };
-    const text = ["", "plain", "héllo", "😀 wide", "a\ud800b", "x".repeat(5000), "ü".repeat(3000)];
+    const text = ["", "plain", "héllo", "😀 wide", "a\u{10FFFF}b", "x".repeat(5000), "ü".repeat(3000)];
     const base = text.map((s, k) => ({ id: `k${k}`, i: k % 3 === 0 ? null : -k, f: [0.5, -0, NaN, 1e300, undefined][k % 5], b: k % 2 === 0, s }));
     const fast = await open({ schema, key: "id" });
     const general = await open({ schema, key: "id" });
@@ -209,7 +209,10 @@ export function cases(env) {
     const strip = (all) => all.map(({ bin, ...r }) => r);
     const want = strip(rows(await general.scan()));
     eq(strip(rows(await fast.scan())), want, "same rows");
-    eq(want[4].s, "a\ufffdb", "a lone surrogate becomes U+FFFD on both paths");
+    eq(want[4].s, "a\u{10FFFF}b", "the last code point, a surrogate pair, kept on both paths");
+    // A lone surrogate is refused on both paths (it once became U+FFFD, merging distinct keys).
+    await rejects(fast.put([{ id: "lone", s: "a\ud800b" }]), "INVALID_ARGUMENT", "lone surrogate, fast path");
+    await rejects(general.put([{ id: "lone", s: "a\ud800b", bin: new Uint8Array([1]) }]), "INVALID_ARGUMENT", "lone surrogate, general path");
     eq(Object.is(rows(await fast.get("k1"))[0].f, -0), true, "-0 kept");
     // Errors on the fast path keep their codes, and the table is untouched by them.
     await rejects(fast.put([{ id: "e1", i: 1.5 }]), "TYPE_MISMATCH", "fractional int32");

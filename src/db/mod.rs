@@ -32,7 +32,7 @@ use crate::rows::RowsBuilder;
 use crate::scan::{KeyRange, ScanOptions};
 use crate::schema::{KeySpec, TableSchema};
 use crate::sst::SstHandle;
-use crate::storage::{CountingStorage, MemoryStorage, RequestCounts, Storage};
+use crate::storage::{CountingStorage, MemoryStorage, PutMode, RequestCounts, Storage};
 use crate::value::Value;
 use crate::wal::WalWriter;
 
@@ -325,7 +325,9 @@ impl DbBuilder {
         }
         // A caller's own store (a bucket binding, say) may fail transiently and does not retry
         // by itself; the S3 client retries its own requests, local stores fail for good.
-        let retry = matches!(self.storage, Some(StorageChoice::Custom(_)));
+        // (In wasm the bucket binding retries inside its one call path instead.)
+        let retry = cfg!(not(target_arch = "wasm32"))
+            && matches!(self.storage, Some(StorageChoice::Custom(_)));
         let (raw, default_durability): (Arc<dyn Storage>, Durability) = match self.storage {
             None => {
                 return Err(Error::InvalidArgument(
@@ -426,7 +428,10 @@ impl DbBuilder {
                     self.clock.now_millis(),
                 )?;
                 match manifest.try_write(None, first).await {
-                    Ok(h) => h,
+                    Ok(h) => {
+                        probe_conditional_writes(storage.as_ref()).await?;
+                        h
+                    }
                     // Another handle created the table first: use (and check) theirs.
                     Err(Error::Conflict(_)) => {
                         let h = manifest.load().await?.ok_or_else(|| {
@@ -1192,6 +1197,51 @@ impl Db {
             .index_of(name)
             .map_err(|_| Error::InvalidArgument(format!("unknown column '{name}' in {what}")))
     }
+}
+
+/// Checks, once, when a table is created, that the store honours conditional writes: on a
+/// scratch object, a second create-if-absent and a compare-and-swap against an etag it does
+/// not have must both be refused. A server that ignores `If-None-Match`/`If-Match` (some
+/// S3-compatible ones do) would turn every commit into a blind overwrite, and concurrent
+/// writers would lose each other's rows. Each write carries fresh random bytes, so a retried
+/// request is never mistaken for its own earlier attempt. Costs four requests, at creation
+/// only.
+async fn probe_conditional_writes(storage: &dyn Storage) -> Result<()> {
+    let path = format!("manifest/probe-{:016x}", crate::codec::random_u64()?);
+    let fresh = || -> Result<bytes::Bytes> {
+        Ok(bytes::Bytes::from(
+            crate::codec::random_u64()?.to_le_bytes().to_vec(),
+        ))
+    };
+    let first = storage.put(&path, fresh()?, PutMode::CreateNew).await?;
+    let probes = [
+        (PutMode::CreateNew, "If-None-Match: * (create-if-absent)"),
+        (
+            PutMode::IfMatch(format!("\"anax-probe-{}\"", first.etag.len())),
+            "If-Match (compare-and-swap)",
+        ),
+    ];
+    let mut outcome = Ok(());
+    for (mode, what) in probes {
+        match storage.put(&path, fresh()?, mode).await {
+            Err(Error::Conflict(_)) => {}
+            Ok(_) => {
+                outcome = Err(Error::storage(format!(
+                    "this store ignores {what} on writes: the manifest could not be moved \
+                     safely by compare-and-swap, and concurrent writers would lose each \
+                     other's rows. Use a store with conditional writes (AWS S3, R2, MinIO, \
+                     recent Ceph RGW) or one writer with a WAL on local storage"
+                )));
+                break;
+            }
+            Err(e) => {
+                outcome = Err(e);
+                break;
+            }
+        }
+    }
+    let _ = storage.delete(&path).await;
+    outcome
 }
 
 /// The first object under a table's data directories (SSTs, history archives, the WAL), if

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_array::{Array, ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::SchemaRef;
 use arrow_select::interleave::interleave;
 
@@ -404,7 +404,12 @@ impl ScanStream {
                     .iter()
                     .map(|&j| gather(j, picks, picks_stretch))
                     .collect::<Result<Vec<_>>>()?;
-                let batch = RecordBatch::try_new(schema, cols)?;
+                // A filter may name no column (an empty AND or OR): the row count says how many.
+                let batch = RecordBatch::try_new_with_options(
+                    schema,
+                    cols,
+                    &RecordBatchOptions::new().with_row_count(Some(picks.len())),
+                )?;
                 let mask = f.evaluate(&batch)?;
                 let all_pass = mask.true_count() == picks.len();
                 if all_pass {
@@ -438,9 +443,11 @@ impl ScanStream {
                 _ => gather(j, rows, rows_stretch),
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Some(RecordBatch::try_new(
+        // `projection: []` asks for rows without columns: the batch carries only their count.
+        Ok(Some(RecordBatch::try_new_with_options(
             self.output_schema.clone(),
             cols,
+            &RecordBatchOptions::new().with_row_count(Some(rows.len())),
         )?))
     }
 

@@ -52,7 +52,32 @@ impl JsBucket {
     }
 
     async fn call(&self, method: &str, path: &str, args: &[JsValue]) -> Result<JsValue> {
-        super::js::call("bucket", &self.bucket, method, args, path).await
+        self.call_retrying(method, path, args).await.0
+    }
+
+    /// Calls `method`, retrying what the binding threw (R2: "internal error, try again", a
+    /// network blip) with backoff. A binding retries nothing by itself, and one failed call
+    /// would otherwise fail the put, compaction job or GC pass that made it. Returns the
+    /// outcome and whether an attempt failed before it. (Natively, stores passed in by the
+    /// caller get the same from `storage::Retrying`; here it costs one loop, not a wrapper.)
+    async fn call_retrying(
+        &self,
+        method: &str,
+        path: &str,
+        args: &[JsValue],
+    ) -> (Result<JsValue>, bool) {
+        let policy = super::DEFAULT_RETRY;
+        let mut attempt = 0u32;
+        loop {
+            match super::js::call("bucket", &self.bucket, method, args, path).await {
+                Err(e) if e.is_retryable() && attempt + 1 < policy.max_attempts => {
+                    let random = crate::codec::random_u64().unwrap_or(0);
+                    crate::wasm::timer::sleep(policy.delay_ms(attempt, random)).await;
+                    attempt += 1;
+                }
+                out => return (out, attempt > 0),
+            }
+        }
     }
 
     fn meta(path: &str, obj: &JsValue) -> ObjectMeta {
@@ -145,13 +170,21 @@ impl Storage for JsBucket {
                 }
             }
             let body = Uint8Array::from(data.as_ref());
-            let out = self
-                .call(
+            let (out, retried) = self
+                .call_retrying(
                     "put",
                     path,
                     &[JsValue::from_str(&self.key(path)), body.into(), opts.into()],
                 )
-                .await?;
+                .await;
+            let out = out?;
+            if (out.is_null() || out.is_undefined()) && retried && mode == PutMode::CreateNew {
+                // The attempt that threw may have created it: identical bytes say it did.
+                let (found, meta) = self.get_object(path).await?;
+                if found == data {
+                    return Ok(meta);
+                }
+            }
             if out.is_null() || out.is_undefined() {
                 return Err(Error::Conflict(format!(
                     "{path}: the bucket's precondition failed (created or changed concurrently)"

@@ -126,7 +126,7 @@ pub struct Replay {
 type OpenTxn = (u64, Timestamp, Vec<(WalOp, Bytes)>);
 
 /// Parses one segment's frames into `out`. Returns where the valid prefix ends.
-fn parse_segment(seq: u64, data: &[u8], floor_ts: Timestamp, out: &mut Replay) -> usize {
+pub(crate) fn parse_segment(seq: u64, data: &[u8], floor_ts: Timestamp, out: &mut Replay) -> usize {
     if data.get(..HEADER_BYTES) != Some(&segment_header(seq)[..]) {
         return 0;
     }

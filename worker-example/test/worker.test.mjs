@@ -306,7 +306,11 @@ for (const kind of ["r2", "s3"]) {
   });
 }
 
-/** A worker on a fresh local R2 bucket with `bindings` on top of the vars; `out.text` collects workerd's output. */
+/**
+ * A worker on a fresh local R2 bucket with `bindings` on top of the vars; `out.text` collects
+ * workerd's output. `call` goes through dispatchFetch, which always sends a body chunked (no
+ * Content-Length); `http` is a real request to its port, which keeps the Content-Length.
+ */
 async function isolatedWorker(bindings, extra = {}) {
   const persist = mkdtempSync(path.join(tmpdir(), "anax-worker-sec-"));
   const out = { text: "" };
@@ -314,17 +318,20 @@ async function isolatedWorker(bindings, extra = {}) {
     workerOptions({
       r2Persist: persist,
       bindings: { ...vars, ...bindings },
+      host: "127.0.0.1",
+      port: 0,
       handleRuntimeStdio(stdout, stderr) {
         for (const stream of [stdout, stderr]) stream.on("data", (d) => (out.text += d));
       },
       ...extra,
     }),
   );
-  await mf.ready;
+  const { origin } = await mf.ready;
   return {
     out,
     mf,
-    call: (p, init = {}, origin = "http://localhost") => mf.dispatchFetch(`${origin}${p}`, init),
+    call: (p, init = {}, at = "http://localhost") => mf.dispatchFetch(`${at}${p}`, init),
+    http: (p, init = {}) => fetch(`${origin}${p}`, init),
     dispose: async () => {
       await mf.dispose();
       rmSync(persist, { recursive: true, force: true });
@@ -495,8 +502,8 @@ describe("worker: a deployment stays closed", () => {
 
   test("a body over ANAX_MAX_BODY_BYTES -> 413, by Content-Length and while streaming", async () => {
     const big = JSON.stringify([{ id: "big", name: "x".repeat(5000) }]);
-    const declared = await refused(await call("/tables/size/rows", { method: "POST", headers: JSON_TYPE, body: big }), 413, "TOO_LARGE");
-    assert.match(declared.body.message, /^the body's \d+ bytes exceed the 4096-byte limit$/);
+    const declared = await refused(await w.http("/tables/size/rows", authed({ method: "POST", headers: JSON_TYPE, body: big })), 413, "TOO_LARGE");
+    assert.equal(declared.body.message, `the body's ${big.length} bytes exceed the 4096-byte limit`);
     // No Content-Length: the worker counts while reading (the message says which check fired).
     const streamed = await refused(
       await call("/tables/size/rows", { method: "POST", headers: JSON_TYPE, body: chunked(big, 5), duplex: "half" }),
@@ -520,9 +527,18 @@ describe("worker: a deployment stays closed", () => {
     const plain = await isolatedWorker({ ANAX_TOKEN: TOKEN });
     try {
       const body = new Uint8Array(16 * 1024 * 1024 + 1);
-      const res = await plain.call("/tables/d/rows", authed({ method: "POST", headers: { "content-type": ARROW }, body }));
-      const declared = await refused(res, 413, "TOO_LARGE");
-      assert.match(declared.body.message, /16777216-byte limit/);
+      const declared = await refused(
+        await plain.http("/tables/d/rows", authed({ method: "POST", headers: { "content-type": ARROW }, body })),
+        413,
+        "TOO_LARGE",
+      );
+      assert.equal(declared.body.message, "the body's 16777217 bytes exceed the 16777216-byte limit");
+      const streamed = await refused(
+        await plain.call("/tables/d/rows", authed({ method: "POST", headers: { "content-type": ARROW }, body })),
+        413,
+        "TOO_LARGE",
+      );
+      assert.equal(streamed.body.message, "the body exceeds the 16777216-byte limit");
       const rows = (n) => JSON.stringify(Array.from({ length: n }, (_, i) => ({ id: `r${i}` })));
       const over = await refused(
         await plain.call("/tables/d/rows", authed({ method: "POST", headers: JSON_TYPE, body: rows(10_001) })),

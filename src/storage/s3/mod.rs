@@ -609,6 +609,31 @@ fn xml_unescape(s: &str) -> String {
     out
 }
 
+/// One page of a ListObjectsV2 answer: the objects (paths with the first `strip` bytes of the
+/// key removed) and the continuation token when the listing goes on. The body comes from the
+/// network: anything malformed is an error or an empty field, never a panic.
+pub(crate) fn list_page(body: &[u8], strip: usize) -> Result<(Vec<ObjectMeta>, Option<String>)> {
+    let body =
+        std::str::from_utf8(body).map_err(|_| Error::storage("LIST: the response is not UTF-8"))?;
+    let mut out = Vec::new();
+    for item in xml_tags(body, "Contents") {
+        let first = |tag: &str| xml_tags(&item, tag).into_iter().next();
+        let key = first("Key").unwrap_or_default();
+        let size = first("Size").and_then(|s| s.parse().ok()).unwrap_or(0);
+        let etag = first("ETag").unwrap_or_default();
+        if let Some(path) = key.get(strip..) {
+            out.push(ObjectMeta {
+                path: path.to_owned(),
+                size,
+                etag,
+            });
+        }
+    }
+    let truncated = xml_tags(body, "IsTruncated").first().map(String::as_str) == Some("true");
+    let token = xml_tags(body, "NextContinuationToken").into_iter().next();
+    Ok((out, token.filter(|_| truncated)))
+}
+
 /// The text of the first `<tag>` element in an XML body.
 fn xml_tag(body: &[u8], tag: &str) -> Option<String> {
     let s = std::str::from_utf8(body).ok()?;
@@ -738,34 +763,10 @@ impl Storage for S3Storage {
                 if r.status != 200 {
                     return Err(self.fail("LIST", &full, &r));
                 }
-                let body = std::str::from_utf8(&r.body)
-                    .map_err(|_| Error::storage("LIST: the response is not UTF-8"))?;
-                for item in xml_tags(body, "Contents") {
-                    let key = xml_tags(&item, "Key")
-                        .into_iter()
-                        .next()
-                        .unwrap_or_default();
-                    let size = xml_tags(&item, "Size")
-                        .into_iter()
-                        .next()
-                        .and_then(|s| s.parse().ok())
-                        .unwrap_or(0);
-                    let etag = xml_tags(&item, "ETag")
-                        .into_iter()
-                        .next()
-                        .unwrap_or_default();
-                    if let Some(path) = key.get(strip..) {
-                        out.push(ObjectMeta {
-                            path: path.to_owned(),
-                            size,
-                            etag,
-                        });
-                    }
-                }
-                let truncated =
-                    xml_tags(body, "IsTruncated").first().map(String::as_str) == Some("true");
-                token = xml_tags(body, "NextContinuationToken").into_iter().next();
-                if !truncated || token.is_none() {
+                let (page, next) = list_page(&r.body, strip)?;
+                out.extend(page);
+                token = next;
+                if token.is_none() {
                     break;
                 }
             }
