@@ -478,6 +478,17 @@ impl Manifest {
                 Ok(head) => return Ok(head),
                 Err(e) => e,
             };
+            // A conflict, or a failure the backend calls transient, is worth another attempt:
+            // the edit is re-applied to the head read after the backoff (reading it before
+            // the sleep would make every attempt start from a head already stale).
+            let again = (err.code() == crate::ErrorCode::Conflict || err.is_retryable())
+                && attempt + 1 < self.backoff.max_attempts;
+            if again {
+                let random = crate::codec::random_u64().unwrap_or(0);
+                self.clock
+                    .sleep(self.backoff.delay_ms(attempt, random))
+                    .await;
+            }
             let fresh = match self.load().await {
                 Ok(Some(h)) => h,
                 Ok(None) => {
@@ -490,17 +501,9 @@ impl Manifest {
             if edit.landed_in(&fresh.state) {
                 return Ok(fresh);
             }
-            // A conflict, or a failure the backend calls transient, is worth another attempt:
-            // the edit is re-applied to the head just read.
-            if !(err.code() == crate::ErrorCode::Conflict || err.is_retryable())
-                || attempt + 1 >= self.backoff.max_attempts
-            {
+            if !again {
                 return Err(err);
             }
-            let random = crate::codec::random_u64().unwrap_or(0);
-            self.clock
-                .sleep(self.backoff.delay_ms(attempt, random))
-                .await;
             attempt += 1;
             base = fresh;
         }
