@@ -363,6 +363,7 @@ fn check_framing(bytes: &[u8]) -> Result<()> {
             .map(i32::from_le_bytes)
     };
     let mut at = 0usize;
+    let mut fields = None;
     while at < bytes.len() {
         let start = at;
         let Some(mut len) = word(at) else {
@@ -397,6 +398,11 @@ fn check_framing(bytes: &[u8]) -> Result<()> {
                 format!("negative body length {}", message.bodyLength()),
             )
         })?;
+        if let Some(schema) = message.header_as_schema() {
+            check_schema(schema).map_err(|what| bad(start, what))?;
+            fields = schema.fields();
+        }
+
         // Every buffer a batch names must lie inside its body: arrow's reader slices them
         // without checking and would panic (a trap in wasm) on one that does not.
         let batch = match message.header_type() {
@@ -409,6 +415,29 @@ fn check_framing(bytes: &[u8]) -> Result<()> {
         if let Some(b) = batch {
             if b.compression().is_some() {
                 return Err(bad(start, "compressed bodies are not supported".into()));
+            }
+            let mut nodes = b.nodes().into_iter().flatten();
+            let mut buffers = b.buffers().into_iter().flatten();
+            let mut variadic = b.variadicBufferCounts().into_iter().flatten();
+            match message.header_as_dictionary_batch() {
+                // One column: the values of the dictionary-encoded field with this id.
+                Some(d) => {
+                    let field = fields
+                        .into_iter()
+                        .flatten()
+                        .find_map(|f| dictionary_field(f, d.id(), 0))
+                        .ok_or_else(|| {
+                            bad(start, format!("no column uses dictionary {}", d.id()))
+                        })?;
+                    check_layout(field, &mut nodes, &mut buffers, &mut variadic, 0, true)
+                        .map_err(|what| bad(start, what))?;
+                }
+                None => {
+                    for field in fields.into_iter().flatten() {
+                        check_layout(field, &mut nodes, &mut buffers, &mut variadic, 0, false)
+                            .map_err(|what| bad(start, what))?;
+                    }
+                }
             }
             for buf in b.buffers().into_iter().flatten() {
                 let end = u64::try_from(buf.offset())
@@ -437,6 +466,278 @@ fn check_framing(bytes: &[u8]) -> Result<()> {
             ));
         }
         at += body;
+    }
+    Ok(())
+}
+
+/// Checks a schema message's fields before arrow converts them: arrow-ipc's conversion panics
+/// (a trap in wasm) on type parameters it does not support (an Int of bit width -64, a list
+/// without its child, a decimal precision over 255, a big-endian decimal...). Refused here as
+/// `INVALID_ARGUMENT`; so are types no Anax table has (unions, run-end encoding, list views).
+fn check_schema(schema: arrow_ipc::Schema<'_>) -> std::result::Result<(), String> {
+    let fields = schema
+        .fields()
+        .ok_or_else(|| "the schema message has no field list".to_owned())?;
+    if schema.endianness() != arrow_ipc::Endianness::Little {
+        return Err("big-endian data is not supported".into());
+    }
+    for field in fields {
+        check_field(field, 0)?;
+    }
+    Ok(())
+}
+
+/// Checks that a record batch's field nodes and buffers fit `field`'s layout: each node's
+/// counts are sane and each buffer is as long as its node says. arrow's reader builds bitmaps
+/// and value buffers from them with `assert!`s (a panic, so a trap in wasm) rather than errors.
+/// Offsets and values inside the buffers are arrow's own validation's to check.
+fn check_layout<'a>(
+    field: arrow_ipc::Field<'a>,
+    nodes: &mut impl Iterator<Item = &'a arrow_ipc::FieldNode>,
+    buffers: &mut impl Iterator<Item = &'a arrow_ipc::Buffer>,
+    variadic: &mut impl Iterator<Item = i64>,
+    depth: usize,
+    as_values: bool,
+) -> std::result::Result<(), String> {
+    use arrow_ipc::{DateUnit, IntervalUnit, Precision, Type};
+    let name = field.name().unwrap_or_default();
+    let bad = |what: String| format!("column '{name}': {what}");
+    if depth > 64 {
+        return Err(bad("types nested more than 64 deep".into()));
+    }
+    let node = nodes
+        .next()
+        .ok_or_else(|| bad("the batch has fewer field nodes than the schema has fields".into()))?;
+    let (Ok(len), Ok(nulls)) = (
+        u64::try_from(node.length()),
+        u64::try_from(node.null_count()),
+    ) else {
+        return Err(bad("a negative length or null count".into()));
+    };
+    if nulls > len {
+        return Err(bad(format!("{nulls} nulls in {len} rows")));
+    }
+    // `unit`: arrow reads the buffer as elements of this many bytes, and panics on a length
+    // that is not a multiple of it.
+    let mut take = |need: Option<u64>, unit: u64, what: &str| -> std::result::Result<(), String> {
+        let buf = buffers
+            .next()
+            .ok_or_else(|| bad(format!("the batch lacks its {what} buffer")))?;
+        let need = need.ok_or_else(|| bad(format!("{len} rows overflow the {what} buffer")))?;
+        let have = u64::try_from(buf.length()).unwrap_or(0);
+        if have < need || have % unit.max(1) != 0 {
+            return Err(bad(format!(
+                "the {what} buffer has {have} bytes; {len} rows need {need}, in units of \
+                     {unit}"
+            )));
+        }
+        Ok(())
+    };
+    let bits = len.div_ceil(8);
+    let offsets = |width: u64| {
+        if len == 0 {
+            Some(0)
+        } else {
+            len.checked_add(1).and_then(|n| n.checked_mul(width))
+        }
+    };
+    if field.type_type() == Type::Null {
+        return Ok(()); // no buffers at all
+    }
+    take(Some(if nulls > 0 { bits } else { 0 }), 1, "validity")?;
+    let width = |w: u64| (len.checked_mul(w), w);
+    let fixed = match field.type_type() {
+        Type::Bool => Some((Some(bits), 1)),
+        Type::Int => field
+            .type_as_int()
+            .map(|i| width(u64::try_from(i.bitWidth() / 8).unwrap_or(0))),
+        Type::FloatingPoint => field.type_as_floating_point().map(|f| {
+            width(match f.precision() {
+                Precision::HALF => 2,
+                Precision::SINGLE => 4,
+                _ => 8,
+            })
+        }),
+        Type::Date => field
+            .type_as_date()
+            .map(|d| width(if d.unit() == DateUnit::DAY { 4 } else { 8 })),
+        Type::Time => field
+            .type_as_time()
+            .map(|t| width(u64::try_from(t.bitWidth() / 8).unwrap_or(0))),
+        Type::Timestamp | Type::Duration => Some(width(8)),
+        Type::Interval => field.type_as_interval().map(|i| {
+            width(match i.unit() {
+                IntervalUnit::YEAR_MONTH => 4,
+                IntervalUnit::DAY_TIME => 8,
+                _ => 16,
+            })
+        }),
+        Type::Decimal => field
+            .type_as_decimal()
+            .map(|d| width(u64::try_from(d.bitWidth() / 8).unwrap_or(0))),
+        Type::FixedSizeBinary => field
+            .type_as_fixed_size_binary()
+            .map(|f| (width(u64::try_from(f.byteWidth()).unwrap_or(0)).0, 1)),
+        _ => None,
+    };
+    // A dictionary-encoded column carries its indices here; its values come in a dictionary
+    // batch (checked with `as_values`).
+    if let Some(d) = field.dictionary().filter(|_| !as_values) {
+        let w = d
+            .indexType()
+            .and_then(|i| u64::try_from(i.bitWidth() / 8).ok())
+            .unwrap_or(0);
+        let (need, unit) = width(w);
+        return take(need, unit, "indices");
+    }
+    if let Some((need, unit)) = fixed {
+        return take(need, unit, "values");
+    }
+    let children = || field.children().into_iter().flatten();
+    match field.type_type() {
+        Type::Utf8 | Type::Binary => {
+            take(offsets(4), 4, "offsets")?;
+            take(Some(0), 1, "values")
+        }
+        Type::LargeUtf8 | Type::LargeBinary => {
+            take(offsets(8), 8, "offsets")?;
+            take(Some(0), 1, "values")
+        }
+        Type::List | Type::Map | Type::LargeList => {
+            let w = if field.type_type() == Type::LargeList {
+                8
+            } else {
+                4
+            };
+            take(offsets(w), w, "offsets")?;
+            children().try_for_each(|c| check_layout(c, nodes, buffers, variadic, depth + 1, false))
+        }
+        Type::FixedSizeList | Type::Struct_ => {
+            children().try_for_each(|c| check_layout(c, nodes, buffers, variadic, depth + 1, false))
+        }
+        Type::Utf8View | Type::BinaryView => {
+            let (views, unit) = width(16);
+            take(views, unit, "views")?;
+            // The data buffers the views point into: any size (arrow checks the views).
+            let n = variadic
+                .next()
+                .and_then(|n| u64::try_from(n).ok())
+                .ok_or_else(|| bad("no count of its variadic buffers".into()))?;
+            (0..n).try_for_each(|_| take(Some(0), 1, "data"))
+        }
+        other => Err(bad(format!(
+            "{other:?} columns are not supported in IPC input"
+        ))),
+    }
+}
+
+/// The field (at any depth) whose values dictionary `id` holds.
+fn dictionary_field(
+    field: arrow_ipc::Field<'_>,
+    id: i64,
+    depth: usize,
+) -> Option<arrow_ipc::Field<'_>> {
+    if field.dictionary().is_some_and(|d| d.id() == id) {
+        return Some(field);
+    }
+    if depth > 64 {
+        return None;
+    }
+    field
+        .children()
+        .into_iter()
+        .flatten()
+        .find_map(|c| dictionary_field(c, id, depth + 1))
+}
+
+fn check_field(field: arrow_ipc::Field<'_>, depth: usize) -> std::result::Result<(), String> {
+    use arrow_ipc::{DateUnit, IntervalUnit, Precision, TimeUnit, Type};
+    let name = field.name().unwrap_or_default();
+    let bad = |what: &str| format!("column '{name}': {what}");
+    if depth > 64 {
+        return Err(bad("types nested more than 64 deep"));
+    }
+    let int_ok =
+        |i: Option<arrow_ipc::Int<'_>>| i.is_some_and(|i| matches!(i.bitWidth(), 8 | 16 | 32 | 64));
+    if let Some(d) = field.dictionary()
+        && !int_ok(d.indexType())
+    {
+        return Err(bad(
+            "a dictionary index type must be an integer of 8 to 64 bits",
+        ));
+    }
+    let children = field.children().map_or(0, |c| c.len());
+    let units = [
+        TimeUnit::SECOND,
+        TimeUnit::MILLISECOND,
+        TimeUnit::MICROSECOND,
+        TimeUnit::NANOSECOND,
+    ];
+    let ok = match field.type_type() {
+        Type::Null
+        | Type::Bool
+        | Type::Binary
+        | Type::LargeBinary
+        | Type::Utf8
+        | Type::LargeUtf8
+        | Type::BinaryView
+        | Type::Utf8View
+        | Type::Struct_ => true,
+        Type::Int => int_ok(field.type_as_int()),
+        Type::FixedSizeBinary => field
+            .type_as_fixed_size_binary()
+            .is_some_and(|f| f.byteWidth() >= 0),
+        Type::FloatingPoint => field.type_as_floating_point().is_some_and(|f| {
+            matches!(
+                f.precision(),
+                Precision::HALF | Precision::SINGLE | Precision::DOUBLE
+            )
+        }),
+        Type::Date => field
+            .type_as_date()
+            .is_some_and(|d| matches!(d.unit(), DateUnit::DAY | DateUnit::MILLISECOND)),
+        Type::Time => field.type_as_time().is_some_and(|t| {
+            matches!(
+                (t.bitWidth(), t.unit()),
+                (32, TimeUnit::SECOND | TimeUnit::MILLISECOND)
+                    | (64, TimeUnit::MICROSECOND | TimeUnit::NANOSECOND)
+            )
+        }),
+        Type::Timestamp => field
+            .type_as_timestamp()
+            .is_some_and(|t| units.contains(&t.unit())),
+        Type::Duration => field
+            .type_as_duration()
+            .is_some_and(|d| units.contains(&d.unit())),
+        Type::Interval => field.type_as_interval().is_some_and(|i| {
+            matches!(
+                i.unit(),
+                IntervalUnit::YEAR_MONTH | IntervalUnit::DAY_TIME | IntervalUnit::MONTH_DAY_NANO
+            )
+        }),
+        Type::List | Type::LargeList => children == 1,
+        Type::FixedSizeList => {
+            children == 1
+                && field
+                    .type_as_fixed_size_list()
+                    .is_some_and(|f| f.listSize() >= 0)
+        }
+        Type::Map => children == 1 && field.type_as_map().is_some(),
+        Type::Decimal => field.type_as_decimal().is_some_and(|d| {
+            u8::try_from(d.precision()).is_ok()
+                && i8::try_from(d.scale()).is_ok()
+                && matches!(d.bitWidth(), 32 | 64 | 128 | 256)
+        }),
+        _ => false,
+    };
+    if !ok {
+        return Err(bad(&format!(
+            "type {:?} with these parameters is not supported",
+            field.type_type()
+        )));
+    }
+    for child in field.children().into_iter().flatten() {
+        check_field(child, depth + 1)?;
     }
     Ok(())
 }

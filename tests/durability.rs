@@ -206,7 +206,13 @@ fn every_crash_point_recovers_acknowledged_writes_and_nothing_partial() {
         ..WalConfig::default()
     });
     let mut points = 0u64;
-    for (durability, modes, seed) in [
+    // ANAX_CRASH_ROUNDS=n replays n workloads per configuration (other seeds); the figure
+    // `crash_points` in docs/bench/reliability.json comes from a run with more rounds.
+    let rounds: u64 = std::env::var("ANAX_CRASH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let configs = [
         (
             wal.clone(),
             &[
@@ -228,12 +234,16 @@ fn every_crash_point_recovers_acknowledged_writes_and_nothing_partial() {
             13,
         ),
         (strict, &[FaultMode::Transient, FaultMode::LostReply], 14),
-    ] {
+    ];
+    for (round, (durability, modes, base_seed)) in
+        (0..rounds).flat_map(|r| configs.iter().map(move |c| (r, c)))
+    {
+        let seed = base_seed + round * 1_000;
         let ops = workload(seed, 50);
-        let total = crash_once(&durability, FaultMode::Fail, seed, &ops, u64::MAX);
-        for &mode in modes {
+        let total = crash_once(durability, FaultMode::Fail, seed, &ops, u64::MAX);
+        for &mode in modes.iter() {
             for n in 1..=total {
-                crash_once(&durability, mode, seed, &ops, n);
+                crash_once(durability, mode, seed, &ops, n);
                 points += 1;
             }
         }

@@ -28,8 +28,10 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 // storage errors as data (status, retryable) with the bucket binding retrying transient
 // failures, manifest commits that read the head back after any failed write, GC condemning
 // orphans through the head, BUSY after a bounded L0 stall, lone-surrogate refusal, and the
-// conditional-write probe at table creation. Shrinking back is issue 22's work.
-const BUDGET = { raw: 4_860_000, gzip: 1_135_000 };
+// conditional-write probe at table creation. Then to 4,870,000 / 1,140,000 (measured 4,864,282
+// / 1,135,142, +3.7 kB): the IPC schema and layout checks that stop four arrow-ipc panics the
+// fuzzer found (each a trap from one put). Shrinking back is issue 22's work.
+const BUDGET = { raw: 4_870_000, gzip: 1_140_000 };
 
 test("the release wasm stays within its size budget", () => {
   const marker = path.join(root, "pkg/anax_bg.wasm.opt");

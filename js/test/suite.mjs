@@ -738,6 +738,69 @@ export function cases(env) {
     await db.close();
   });
 
+  test("bad input matrix: every call with hostile arguments rejects with a code, the instance keeps working", async () => {
+    const db = await open({ schema: { id: "utf8", n: { type: "int32", nullable: true }, s: { type: "utf8", nullable: true } }, key: "id" });
+    await db.put([{ id: "keep", n: 1, s: "x" }]);
+    const hostile = {
+      symbol: Symbol("s"),
+      function: () => 1,
+      map: new Map([["id", "a"]]),
+      "bad date": new Date(NaN),
+      NaN: NaN,
+      "-Infinity": -Infinity,
+      "huge bigint": 10n ** 40n,
+      "deep array": JSON.parse("[".repeat(200) + "]".repeat(200)),
+      "throwing getter": { get id() { throw new Error("getter says no"); } },
+      "lone surrogate": "a\udc00",
+      "garbage bytes": new Uint8Array([255, 255, 255, 255, 200, 0, 0, 0, 1, 2, 3]),
+      "ArrayBuffer of zeros": new ArrayBuffer(64),
+    };
+    const calls = {
+      "put(v)": (v) => db.put(v),
+      "put([v])": (v) => db.put([v]),
+      "put([{id: v}])": (v) => db.put([{ id: v }]),
+      "put([{id, n: v}])": (v) => db.put([{ id: "m", n: v }]),
+      "get(v)": (v) => db.get(v),
+      "delete(v)": (v) => db.delete(v),
+      "scan({start: v})": (v) => db.scan({ start: v }),
+      "scan({limit: v})": (v) => db.scan({ limit: v }),
+      "scan({filter: v})": (v) => db.scan({ filter: v }),
+      "scan({filter: eq(n, v)})": (v) => db.scan({ filter: f.eq("n", v) }),
+      "scan({projection: v})": (v) => db.scan({ projection: v }),
+      "scanCursor({end: v})": (v) => db.scanCursor({ end: v }),
+      "at(v)": (v) => db.at(v),
+      "compactPending(v)": (v) => db.compactPending(v),
+    };
+    let rejected = 0;
+    const uncoded = [];
+    for (const [callName, call] of Object.entries(calls)) {
+      for (const [valueName, v] of Object.entries(hostile)) {
+        const what = `${callName} with ${valueName}`;
+        let outcome;
+        try {
+          outcome = await call(v);
+        } catch (e) {
+          if (e instanceof AnaxError && e.code !== "INTERNAL" && e.message.length >= 10) rejected++;
+          else uncoded.push(`${what}: ${e && e.name} ${e && e.code} ${e && e.message}`);
+          continue;
+        }
+        // A few are valid calls (an ArrayBuffer of zeros scans nothing...): they must not
+        // have changed the table.
+        if (outcome && typeof outcome.close === "function") await outcome.close();
+        if (outcome && typeof outcome.release === "function") outcome.release();
+      }
+    }
+    console.log(`bad_js_inputs: ${rejected} coded rejections of ${Object.keys(calls).length * Object.keys(hostile).length} hostile calls, ${uncoded.length} uncoded`);
+    eq(uncoded, [], "every rejection is a coded AnaxError");
+    ok(rejected >= 100, `at least 100 distinct bad calls rejected (got ${rejected})`);
+    eq(ids(await db.scan()), ["keep"], "nothing written by any bad call");
+    await db.put([{ id: "after", n: 2 }]);
+    eq(ids(await db.scan()), ["after", "keep"], "the instance keeps working");
+    await db.close();
+    await rejects(db.get("keep"), "CLOSED", "a call after close");
+    await rejects(db.put([{ id: "z" }]), "CLOSED", "a put after close");
+  });
+
   test("checkStorage runs the storage contract; initialize is idempotent", async () => {
     if (env.initialize) {
       await env.initialize();
