@@ -309,7 +309,7 @@ for (const kind of ["r2", "s3"]) {
 /**
  * A worker on a fresh local R2 bucket with `bindings` on top of the vars; `out.text` collects
  * workerd's output. `call` goes through dispatchFetch, which always sends a body chunked (no
- * Content-Length); `http` is a real request to its port, which keeps the Content-Length.
+ * Content-Length); `declared` is a real request to its port that declares a Content-Length.
  */
 async function isolatedWorker(bindings, extra = {}) {
   const persist = mkdtempSync(path.join(tmpdir(), "anax-worker-sec-"));
@@ -331,7 +331,6 @@ async function isolatedWorker(bindings, extra = {}) {
     out,
     mf,
     call: (p, init = {}, at = "http://localhost") => mf.dispatchFetch(`${at}${p}`, init),
-    http: (p, init = {}) => fetch(`${origin}${p}`, init),
     declared: (p, headers, length) => declaredOnly(`${origin}${p}`, headers, length),
     dispose: async () => {
       await mf.dispose();
