@@ -355,7 +355,7 @@ export interface VersionInfo {
   timestamp: number;
   /** Wall-clock time of the commit, ms since the epoch. */
   wallMs: number;
-  kind: "init" | "put" | "flush" | "compact" | "gc";
+  kind: "init" | "put" | "flush" | "compact" | "gc" | "claim";
   /** Live SSTs and their bytes in this version. */
   ssts: number;
   bytes: number;

@@ -122,6 +122,8 @@ pub fn sst_file(data: &[u8]) {
         tombstones: 0,
         distinct_keys: 0,
         ts_shift: 0,
+        tail_bytes: 0,
+        tail_crc: 0,
     };
     let bytes = Bytes::copy_from_slice(data);
     let Ok(sst) = Sst::from_bytes(&table, meta.clone(), bytes.clone()) else {

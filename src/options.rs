@@ -180,6 +180,12 @@ pub struct WalConfig {
     /// Where segments live when not in the table's own storage (default: the table's). E.g.
     /// a local disk log in front of SSTs on an object store, which cannot append.
     pub segment_storage: Option<std::sync::Arc<dyn crate::storage::Storage>>,
+    /// With `segment_storage`: take the table from another writer whose log is kept outside
+    /// the table's storage and which did not close (default false). Such a log holds the table
+    /// while open, because two of them would move one replay floor and interleave their
+    /// timestamps; taking it over abandons that writer's unflushed writes, so set this only
+    /// when the other writer's machine is gone for good.
+    pub take_over: bool,
 }
 
 impl Default for WalConfig {
@@ -194,6 +200,7 @@ impl Default for WalConfig {
             queue_size: 1024,
             dir: "wal".into(),
             segment_storage: None,
+            take_over: false,
         }
     }
 }

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use anax::storage::{BoxFuture, MemoryStorage, ObjectMeta, PutMode, Storage};
 use anax::{
-    CasBackoffConfig, CompactionOptions, DbBuilder, Error, ErrorCode, L0BackpressureConfig,
-    ManualClock, Retention, ScanOptions, Value,
+    CasBackoffConfig, Clock, CompactionOptions, DbBuilder, Error, ErrorCode, L0BackpressureConfig,
+    ManualClock, Retention, ScanOptions, SystemClock, Value,
 };
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
@@ -331,19 +331,28 @@ fn a_stalled_put_with_no_compactor_fails_busy_instead_of_waiting_forever() {
 /// lost reply), as a retryable error.
 #[derive(Debug)]
 struct Flaky {
+    /// Clones of a `MemoryStorage` share its objects: several `Flaky` clients over one
+    /// bucket are separate machines on one prefix.
     inner: MemoryStorage,
     rng: Mutex<Rng>,
     percent: u64,
+    /// Blocks this client's thread for so long on every SST upload: a slow merge.
+    slow_sst_ms: u64,
     calls: AtomicU64,
     faults: AtomicU64,
 }
 
 impl Flaky {
     fn new(seed: u64, percent: u64) -> Self {
+        Self::over(MemoryStorage::new(), seed, percent)
+    }
+
+    fn over(inner: MemoryStorage, seed: u64, percent: u64) -> Self {
         Self {
-            inner: MemoryStorage::new(),
+            inner,
             rng: Mutex::new(Rng::new(seed)),
             percent,
+            slow_sst_ms: 0,
             calls: AtomicU64::new(0),
             faults: AtomicU64::new(0),
         }
@@ -390,6 +399,9 @@ impl Storage for Flaky {
         data: Bytes,
         mode: PutMode,
     ) -> BoxFuture<'a, anax::Result<ObjectMeta>> {
+        if self.slow_sst_ms > 0 && path.starts_with("sst/") {
+            std::thread::sleep(std::time::Duration::from_millis(self.slow_sst_ms));
+        }
         Box::pin(self.call(self.inner.put(path, data, mode)))
     }
     fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, anax::Result<Vec<ObjectMeta>>> {
@@ -452,6 +464,293 @@ fn a_single_writer_keeps_writing_on_a_bucket_that_fails_one_call_in_ten() {
     let share = availability_under_faults(20, 1_000);
     println!("faults_put_availability: {share:.4} of 1,000 puts");
     assert!(share >= 0.9, "only {share:.3} of puts succeeded");
+}
+
+/// A machine whose clock is `offset_ms` off the true time (either way).
+#[derive(Debug)]
+struct Skewed(i64);
+
+impl Clock for Skewed {
+    fn now_millis(&self) -> u64 {
+        (SystemClock.now_millis() as i64 + self.0).max(0) as u64
+    }
+    fn sleep(&self, ms: u64) -> BoxFuture<'static, ()> {
+        SystemClock.sleep(ms)
+    }
+}
+
+/// Options for every handle of the fault matrix: a grace period far shorter than a slow
+/// merge and than the clock skew between the machines.
+fn matrix_builder(storage: Arc<dyn Storage>, skew_ms: i64, automatic: bool) -> DbBuilder {
+    DbBuilder::from_schema_key_name(schema(), "id")
+        .with_storage(storage)
+        .with_clock(Arc::new(Skewed(skew_ms)))
+        .cas_backoff(CasBackoffConfig {
+            base_ms: 1,
+            max_ms: 10,
+            max_attempts: 50,
+        })
+        .with_retention(Retention {
+            min_versions: 4,
+            max_age_ms: 0,
+            grace_ms: 200,
+        })
+        .with_compaction_options(CompactionOptions {
+            automatic,
+            l0_backpressure: Some(L0BackpressureConfig {
+                stop_timeout_ms: 60_000,
+                ..L0BackpressureConfig::default()
+            }),
+            ..CompactionOptions::default()
+        })
+}
+
+/// Opens a handle as a user would on a failing store: again while the failure is transient.
+async fn open_retrying(builder: impl Fn() -> DbBuilder) -> anax::Db {
+    loop {
+        match builder().open().await {
+            Ok(db) => return db,
+            Err(e) => assert!(
+                e.is_retryable() || e.code() == ErrorCode::Conflict,
+                "open: {e}"
+            ),
+        }
+    }
+}
+
+/// One write as its writer issued it: `None` deletes; `acked` when the call returned `Ok`.
+#[derive(Debug, Clone)]
+struct Issued {
+    value: Option<i64>,
+    acked: bool,
+}
+
+/// What one writer of the fault matrix did, per key it owns, in the order it issued them.
+#[derive(Debug, Default)]
+struct WriterLog {
+    keys: BTreeMap<String, Vec<Issued>>,
+    calls: usize,
+    acked: usize,
+    checked_reads: usize,
+}
+
+/// Writes, overwrites, deletes and reads back its own keys through a failing store; every
+/// read of a key whose last write was acknowledged must return exactly that write.
+fn matrix_writer(
+    bucket: MemoryStorage,
+    w: u64,
+    skew_ms: i64,
+    ops: usize,
+    stop: &AtomicBool,
+) -> WriterLog {
+    block_on(async {
+        let store = Arc::new(Flaky::over(bucket, 100 + w, 5));
+        let dyn_store: Arc<dyn Storage> = store.clone();
+        let db = open_retrying(|| matrix_builder(dyn_store.clone(), skew_ms, false)).await;
+        let mut rng = Rng::new(w * 31 + 7);
+        let mut log = WriterLog::default();
+        for i in 0..ops {
+            if stop.load(Ordering::SeqCst) {
+                // Another thread failed: end so the scope reports its panic.
+                break;
+            }
+            let own: Vec<String> = log.keys.keys().cloned().collect();
+            let value = (w * 1_000_000 + i as u64) as i64;
+            let (key, write) = match rng.below(100) {
+                0..=14 if !own.is_empty() => (rng.pick(&own).clone(), Some(value)),
+                15..=24 if !own.is_empty() => (rng.pick(&own).clone(), None),
+                _ => (format!("w{w}-{i:05}"), Some(value)),
+            };
+            let result = match write {
+                Some(v) => db.put_rows(&row(&key, v)).await,
+                None => db.delete(&[Value::from(key.as_str())]).await,
+            };
+            log.calls += 1;
+            let acked = match result {
+                Ok(_) => true,
+                Err(e) => {
+                    // A failed call may or may not have landed (a lost reply); it must say
+                    // which kind of failure it was.
+                    assert!(
+                        e.is_retryable() || e.code() == ErrorCode::Conflict,
+                        "writer {w} op {i}: {e}"
+                    );
+                    false
+                }
+            };
+            log.acked += usize::from(acked);
+            log.keys.entry(key).or_default().push(Issued {
+                value: write,
+                acked,
+            });
+            if rng.chance(20) {
+                let settled: Vec<(&String, Option<i64>)> = log
+                    .keys
+                    .iter()
+                    .filter_map(|(k, v)| v.last().filter(|l| l.acked).map(|l| (k, l.value)))
+                    .collect();
+                if settled.is_empty() {
+                    continue;
+                }
+                let (k, want) = *rng.pick(&settled);
+                match db.get(&[Value::from(k.as_str())]).await {
+                    Ok(got) => {
+                        let got = got.map(|b| b.column(1).as_primitive::<Int64Type>().value(0));
+                        assert_eq!(got, want, "writer {w} read {k} wrong");
+                        log.checked_reads += 1;
+                    }
+                    Err(e) => assert!(e.is_retryable(), "writer {w} get {k}: {e}"),
+                }
+            }
+        }
+        assert!(store.faults.load(Ordering::SeqCst) > 0);
+        // Closing may meet a fault too; the test reads through a clean client afterwards.
+        let _ = db.close().await;
+        log
+    })
+}
+
+/// The values a key may hold after the run: its last acknowledged write, or any write issued
+/// after it whose outcome is unknown (or absent when nothing acknowledged wrote it).
+fn allowed(issued: &[Issued]) -> Vec<Option<i64>> {
+    let last = issued.iter().rposition(|x| x.acked);
+    let mut out = vec![last.and_then(|j| issued[j].value)];
+    let after = last.map_or(0, |j| j + 1);
+    out.extend(issued[after..].iter().map(|x| x.value));
+    out
+}
+
+#[test]
+fn two_writers_a_compactor_and_gc_on_a_failing_bucket_lose_nothing_with_skewed_clocks() {
+    // Faults in 5% of every client's calls (before or after the call), compaction uploads
+    // slower than the grace period, and clocks minutes apart: writer 1 five minutes behind,
+    // writer 2 three ahead, the compactor seven ahead, GC twenty ahead.
+    let ops = common::ops(300);
+    let bucket = MemoryStorage::new();
+    let clean: Arc<dyn Storage> = Arc::new(bucket.clone());
+    block_on(matrix_builder(clean.clone(), 0, false).open()).unwrap();
+    let done = AtomicBool::new(false);
+    let (logs, compactions, gc_runs) = std::thread::scope(|s| {
+        let compactor = s.spawn(|| {
+            let _stop = StopOnPanic(&done);
+            block_on(async {
+                let mut flaky = Flaky::over(bucket.clone(), 7, 5);
+                flaky.slow_sst_ms = 300;
+                let store: Arc<dyn Storage> = Arc::new(flaky);
+                let db = open_retrying(|| matrix_builder(store.clone(), 420_000, true)).await;
+                let mut rounds = 0u64;
+                while !done.load(Ordering::SeqCst) {
+                    rounds += 1;
+                    let r = if rounds.is_multiple_of(4) {
+                        db.compact().await.map(|_| ())
+                    } else {
+                        db.compact_pending(4).await.map(|_| ())
+                    };
+                    if let Err(e) = r {
+                        assert!(
+                            e.is_retryable() || e.code() == ErrorCode::Conflict,
+                            "compactor: {e}"
+                        );
+                    }
+                    SystemClock.sleep(2).await;
+                }
+                db.stats().unwrap().compaction.jobs
+            })
+        });
+        let collector = s.spawn(|| {
+            let _stop = StopOnPanic(&done);
+            block_on(async {
+                let store: Arc<dyn Storage> = Arc::new(Flaky::over(bucket.clone(), 9, 5));
+                let db = open_retrying(|| matrix_builder(store.clone(), 1_200_000, false)).await;
+                let mut ok = 0u64;
+                while !done.load(Ordering::SeqCst) {
+                    match db.gc().await {
+                        Ok(_) => ok += 1,
+                        Err(e) => assert!(
+                            e.is_retryable() || e.code() == ErrorCode::Conflict,
+                            "gc: {e}"
+                        ),
+                    }
+                    SystemClock.sleep(5).await;
+                }
+                ok
+            })
+        });
+        let done = &done;
+        let writers: Vec<_> = [(1u64, -300_000i64), (2, 180_000)]
+            .into_iter()
+            .map(|(w, skew)| {
+                let bucket = bucket.clone();
+                s.spawn(move || {
+                    let _stop = StopOnPanic(done);
+                    matrix_writer(bucket, w, skew, ops, done)
+                })
+            })
+            .collect();
+        let logs: Vec<WriterLog> = writers.into_iter().map(|h| h.join().unwrap()).collect();
+        done.store(true, Ordering::SeqCst);
+        (logs, compactor.join().unwrap(), collector.join().unwrap())
+    });
+    let calls: usize = logs.iter().map(|l| l.calls).sum();
+    let acked: usize = logs.iter().map(|l| l.acked).sum();
+    let reads: usize = logs.iter().map(|l| l.checked_reads).sum();
+    println!(
+        "fault matrix: {acked} of {calls} writes acknowledged, {reads} reads checked, \
+         {compactions} compactions, {gc_runs} GC runs"
+    );
+    assert!(compactions > 0 && gc_runs > 0);
+    // Liveness, not a rate: GC runs every few milliseconds with a clock 20 minutes ahead, so
+    // it condemns nearly every file in flight and those puts fail CONFLICT (to be retried).
+    assert!(
+        acked as f64 >= 0.6 * calls as f64,
+        "writers starved: {acked}/{calls}"
+    );
+    let check = |got: &BTreeMap<String, i64>| {
+        let mut lost = 0;
+        for log in &logs {
+            for (k, issued) in &log.keys {
+                let have = got.get(k).copied();
+                if !allowed(issued).contains(&have) {
+                    lost += 1;
+                    eprintln!("{k}: read {have:?}, history {issued:?}");
+                }
+            }
+        }
+        assert_eq!(lost, 0, "keys with a value no write left them");
+        let written = logs.iter().map(|l| l.keys.len()).sum::<usize>();
+        assert!(got.len() <= written);
+        for k in got.keys() {
+            assert!(
+                logs.iter().any(|l| l.keys.contains_key(k)),
+                "{k} never written"
+            );
+        }
+    };
+    let got = block_on(contents(clean.clone())).unwrap();
+    check(&got);
+    // A clean machine a day ahead compacts and collects everything it may: nothing changes.
+    block_on(async {
+        let db = matrix_builder(clean.clone(), 86_400_000, false)
+            .open()
+            .await
+            .unwrap();
+        db.compact().await.unwrap();
+        db.gc().await.unwrap();
+        db.gc().await.unwrap();
+    });
+    assert_eq!(block_on(contents(clean)).unwrap(), got);
+}
+
+/// Sets the flag when dropped while its thread unwinds from a panic, so the other threads
+/// stop and the scope reports the panic instead of waiting.
+struct StopOnPanic<'a>(&'a AtomicBool);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
 }
 
 /// Appends a torn frame (a length that runs past the end) to the newest WAL segment: what a
@@ -691,4 +990,204 @@ fn ipc_inputs_the_fuzzer_found_are_refused_without_a_panic() {
         n += 1;
     }
     assert!(n >= 4);
+}
+
+/// Flips one bit of the object at `path`, `from_end` bytes before its end.
+async fn flip(store: &MemoryStorage, path: &str, from_end: usize) {
+    let mut bytes = store.get(path).await.unwrap().to_vec();
+    let at = bytes.len() - from_end;
+    bytes[at] ^= 0x10;
+    store
+        .put(path, Bytes::from(bytes), PutMode::Overwrite)
+        .await
+        .unwrap();
+}
+
+/// A table of `n` rows with 200-byte values in one SST (several row groups when large),
+/// written through a seal-every-batch handle; returns the SST's path.
+async fn one_sst(store: &MemoryStorage, n: usize) -> String {
+    let db = DbBuilder::from_schema_key_name(schema(), "id")
+        .with_storage(Arc::new(store.clone()))
+        .with_compaction_options(manual())
+        .open()
+        .await
+        .unwrap();
+    let rows: Vec<Vec<Value>> = (0..n)
+        .map(|i| {
+            vec![
+                Value::from(format!("key-{i:06}-{}", "x".repeat(190)).as_str()),
+                Value::Int(i as i64),
+            ]
+        })
+        .collect();
+    db.put_rows(&rows).await.unwrap();
+    let ssts = store.list("sst/").await.unwrap();
+    assert_eq!(ssts.len(), 1);
+    ssts[0].path.clone()
+}
+
+async fn fresh(store: &MemoryStorage) -> anax::Result<anax::Db> {
+    DbBuilder::from_schema_key_name(schema(), "id")
+        .with_storage(Arc::new(store.clone()))
+        .with_compaction_options(manual())
+        .open()
+        .await
+}
+
+#[test]
+fn a_flipped_bit_in_an_sst_footer_is_corrupt_not_a_wrong_answer() {
+    block_on(async {
+        for n in [50, 20_000] {
+            // A small file (read whole) and one past the whole-read limit (tail read).
+            let store = MemoryStorage::new();
+            let path = one_sst(&store, n).await;
+            // 20 bytes before the end: inside the footer's metadata, before its length.
+            flip(&store, &path, 20).await;
+            let db = fresh(&store).await.unwrap();
+            let err = db
+                .get(&[Value::from(
+                    format!("key-{:06}-{}", 1, "x".repeat(190)).as_str(),
+                )])
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), ErrorCode::Corrupt, "{n} rows: {err}");
+            assert!(err.to_string().contains("checksum"), "{err}");
+        }
+    });
+}
+
+#[test]
+fn a_flipped_bit_in_a_data_page_stops_compaction_before_it_spreads() {
+    block_on(async {
+        let store = MemoryStorage::new();
+        let path = one_sst(&store, 20_000).await;
+        let size = store.head(&path).await.unwrap().unwrap().size as usize;
+        // Half way into the file: a data page of some row group, which the tail checksum
+        // does not cover.
+        flip(&store, &path, size / 2).await;
+        let db = fresh(&store).await.unwrap();
+        // A second SST, so that compaction has something to merge the damaged one with.
+        db.put_rows(&row("zz", 1)).await.unwrap();
+        let before = db.stats().unwrap().manifest_version;
+        let err = db.compact().await.map(drop).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Corrupt, "{err}");
+        assert!(err.to_string().contains("row group"), "{err}");
+        // Nothing was committed from the damaged input, and a full scan says the same.
+        db.refresh().await.unwrap();
+        assert_eq!(db.stats().unwrap().manifest_version, before);
+        let err = db
+            .scan(&ScanOptions::default())
+            .await
+            .map(drop)
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Corrupt, "{err}");
+    });
+}
+
+#[test]
+fn another_valid_parquet_file_at_an_sst_path_is_corrupt() {
+    block_on(async {
+        let store = MemoryStorage::new();
+        let path = one_sst(&store, 50).await;
+        // An SST of another table of the same schema, valid in itself, put at this path.
+        let other = MemoryStorage::new();
+        let foreign = one_sst(&other, 60).await;
+        let bytes = other.get(&foreign).await.unwrap();
+        store.put(&path, bytes, PutMode::Overwrite).await.unwrap();
+        let db = fresh(&store).await.unwrap();
+        let err = db
+            .scan(&ScanOptions::default())
+            .await
+            .map(drop)
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Corrupt, "{err}");
+    });
+}
+
+fn logged(table: &MemoryStorage, log: &MemoryStorage, take_over: bool) -> DbBuilder {
+    DbBuilder::from_schema_key_name(schema(), "id")
+        .with_storage(Arc::new(table.clone()))
+        .with_compaction_options(manual())
+        .with_durability(anax::Durability::Wal(anax::WalConfig {
+            segment_storage: Some(Arc::new(log.clone())),
+            take_over,
+            ..anax::WalConfig::default()
+        }))
+}
+
+#[test]
+fn a_log_outside_the_table_holds_it_against_other_writers_until_closed() {
+    block_on(async {
+        let table = MemoryStorage::new();
+        let (log1, log2) = (MemoryStorage::new(), MemoryStorage::new());
+        let w1 = logged(&table, &log1, false).open().await.unwrap();
+        w1.put_rows(&row("a", 1)).await.unwrap();
+        // A second local log on the same prefix would move the same replay floor.
+        let err = logged(&table, &log2, false)
+            .open()
+            .await
+            .map(drop)
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Conflict, "{err}");
+        assert!(err.to_string().contains("take_over"), "{err}");
+        // So would a writer that commits straight to the table.
+        let direct = fresh(&table).await.unwrap();
+        let err = direct.put_rows(&row("d", 4)).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Conflict, "{err}");
+        // Closing flushes and lets the others in.
+        w1.close().await.unwrap();
+        let w2 = logged(&table, &log2, false).open().await.unwrap();
+        assert_eq!(contents(Arc::new(table.clone())).await.unwrap().len(), 1);
+        w2.put_rows(&row("b", 2)).await.unwrap();
+        // w2's machine crashes: its write is only in its own log, and it still holds the table.
+        drop(w2);
+        let err = logged(&table, &log1, false)
+            .open()
+            .await
+            .map(drop)
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Conflict, "{err}");
+        // Reopened on the same log, it replays what it acknowledged.
+        let w2 = logged(&table, &log2, false).open().await.unwrap();
+        assert_eq!(
+            w2.get(&[Value::from("b")])
+                .await
+                .unwrap()
+                .map(|b| b.num_rows()),
+            Some(1)
+        );
+        w2.close().await.unwrap();
+        let got = contents(Arc::new(table.clone())).await.unwrap();
+        assert_eq!(got, BTreeMap::from([("a".into(), 1), ("b".into(), 2)]));
+    });
+}
+
+#[test]
+fn taking_over_from_a_lost_log_never_resurrects_its_old_writes() {
+    block_on(async {
+        let table = MemoryStorage::new();
+        let (log1, log2) = (MemoryStorage::new(), MemoryStorage::new());
+        let w1 = logged(&table, &log1, false).open().await.unwrap();
+        w1.put_rows(&row("a", 1)).await.unwrap();
+        w1.flush().await.unwrap();
+        // Acknowledged into log 1 only, then its machine is gone.
+        w1.put_rows(&row("a", 10)).await.unwrap();
+        drop(w1);
+        let w2 = logged(&table, &log2, true).open().await.unwrap();
+        assert_eq!(
+            contents(Arc::new(table.clone())).await.unwrap()["a"],
+            1,
+            "the lost log's unflushed write is abandoned, as take_over documents"
+        );
+        w2.put_rows(&row("a", 20)).await.unwrap();
+        w2.close().await.unwrap();
+        // Log 1's machine comes back: it must not replay `a = 10` over the newer table.
+        let w1 = logged(&table, &log1, false).open().await.unwrap();
+        let got = w1.get(&[Value::from("a")]).await.unwrap().unwrap();
+        assert_eq!(got.column(1).as_primitive::<Int64Type>().value(0), 20);
+        w1.put_rows(&row("c", 3)).await.unwrap();
+        w1.close().await.unwrap();
+        let got = contents(Arc::new(table)).await.unwrap();
+        assert_eq!(got, BTreeMap::from([("a".into(), 20), ("c".into(), 3)]));
+    });
 }

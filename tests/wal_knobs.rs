@@ -298,7 +298,16 @@ fn a_separate_segment_store_puts_the_log_where_appends_work() {
             .unwrap();
         db.put_rows(&row("a", 1)).await.unwrap();
         assert!(objects.list("wal/").await.unwrap().is_empty());
-        assert_eq!(log.list("wal/").await.unwrap().len(), 1);
+        let in_log: Vec<String> = log
+            .list("wal/")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.path)
+            .collect();
+        // One segment, and the log's id (which the manifest's hold and floor name).
+        assert_eq!(in_log.iter().filter(|p| p.ends_with(".wal")).count(), 1);
+        assert!(in_log.contains(&"wal/LOG_ID".to_string()), "{in_log:?}");
         drop(db);
         let db = wal_db(object_store, config, clock).open().await.unwrap();
         assert_eq!(count(&db).await, 1, "replayed from the separate log");

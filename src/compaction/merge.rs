@@ -9,13 +9,12 @@ use arrow_array::types::UInt64Type;
 use arrow_array::{Array, ArrayRef, BinaryArray, BooleanArray, RecordBatch, UInt64Array};
 use arrow_schema::SchemaRef;
 use arrow_select::interleave::interleave;
-use bytes::Bytes;
-use parquet::arrow::ArrowWriter;
 
 use crate::error::{Error, Result};
 use crate::memtable::Timestamp;
 use crate::schema::TableSchema;
-use crate::sst::format::{ROW_GROUP_ROWS, writer_properties};
+use crate::sst::format::ROW_GROUP_ROWS;
+use crate::sst::writer::SstFileWriter;
 use crate::sst::{Sst, SstMeta};
 use crate::storage::{PutMode, Storage};
 
@@ -102,7 +101,7 @@ impl Cursor {
 
 /// One output file being written.
 struct OutFile {
-    writer: ArrowWriter<Vec<u8>>,
+    writer: SstFileWriter,
     id: u64,
     path: String,
     rows: u64,
@@ -220,11 +219,7 @@ pub async fn merge(
             if file.is_none() {
                 let id = crate::codec::random_u64()?;
                 file = Some(OutFile {
-                    writer: ArrowWriter::try_new(
-                        Vec::new(),
-                        schema.clone(),
-                        Some(writer_properties(ndv)),
-                    )?,
+                    writer: SstFileWriter::new(schema.clone(), ndv, 0)?,
                     id,
                     path: name(id),
                     rows: 0,
@@ -288,8 +283,7 @@ fn emit(
         columns.push(interleave(&refs, pending)?);
     }
     let batch = RecordBatch::try_new(schema.clone(), columns)?;
-    f.writer.write(&batch)?;
-    f.writer.flush()?;
+    f.writer.write_group(&batch)?;
     f.rows += pending.len() as u64;
     pending.clear();
     Ok(())
@@ -317,8 +311,7 @@ async fn finish(
     if f.rows == 0 {
         return Ok(());
     }
-    let buf = f.writer.into_inner()?;
-    let bytes = Bytes::from(buf);
+    let (bytes, tail_bytes, tail_crc) = f.writer.finish()?;
     let meta = SstMeta {
         id: f.id,
         level,
@@ -332,10 +325,12 @@ async fn finish(
         tombstones: f.tombstones,
         distinct_keys: f.distinct,
         ts_shift: 0,
+        tail_bytes,
+        tail_crc,
     };
     out.rows_out += meta.rows;
     out.bytes_out += meta.bytes;
-    let sst = Sst::from_bytes(table, meta.clone(), bytes.clone())?;
+    let sst = Sst::from_written(table, meta.clone(), bytes.clone())?;
     storage.put(&meta.path, bytes, PutMode::CreateNew).await?;
     out.outputs.push(Arc::new(sst));
     Ok(())

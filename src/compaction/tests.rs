@@ -15,6 +15,8 @@ fn sst(id: u64, level: u32, lo: &str, hi: &str, bytes: u64, ts: (u64, u64)) -> S
         tombstones: 0,
         distinct_keys: 10,
         ts_shift: 0,
+        tail_bytes: 0,
+        tail_crc: 0,
     }
 }
 

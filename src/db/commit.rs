@@ -770,6 +770,7 @@ impl Db {
             restamp: true,
             last_ts: ts.last().copied(),
             expect_version: check.as_ref().map(|_| head.state.version),
+            born: head.state.version,
             ..Edit::default()
         };
         // The file may be named by the head even if this fails (a lost reply); GC deletes it
@@ -841,7 +842,16 @@ impl Db {
         let Durability::Wal(config) = &self.shared.config.durability else {
             return Ok(());
         };
-        let floor = head.state.wal_floor;
+        // A floor counted in another log's segments says nothing about this one's: replay
+        // them all, skipping commits at or below what SSTs hold (see `Edit::claim`).
+        let floor = if head.state.wal_log == self.shared.config.log_id {
+            head.state.wal_floor
+        } else {
+            crate::manifest::WalFloor {
+                segment: 0,
+                ts: head.state.last_ts,
+            }
+        };
         let replayed = replay(
             self.shared.wal_storage.as_ref(),
             &config.dir,

@@ -157,6 +157,7 @@ impl Db {
     }
 
     async fn write_flush(&self, sealed: &[super::Sealed], floor_segment: u64) -> Result<()> {
+        let born = self.shared.manifest.cached().map_or(0, |h| h.state.version);
         let level = self.shared.config.minor.map_or(0, |m| m.target_level);
         let now = self.shared.config.clock.now_millis();
         let id = crate::codec::random_u64()?;
@@ -177,8 +178,10 @@ impl Db {
             kind: Some(EditKind::Flush),
             commit_id: id,
             last_ts: Some(max_ts),
+            born,
             ..Edit::default()
         };
+        edit.log = self.shared.config.log_id;
         if matches!(self.shared.config.durability, Durability::Wal(_)) {
             edit.wal_floor = Some(WalFloor {
                 segment: floor_segment,
@@ -428,6 +431,25 @@ impl Db {
         result
     }
 
+    /// An input went missing mid-job: a lost race (`CONFLICT`) when another handle compacted
+    /// it away meanwhile (GC may then delete it at once, since the drop is dated by the
+    /// committer's clock), else the loss it is.
+    async fn missing_input(&self, task: &Task, what: String) -> Error {
+        match self.shared.manifest.load().await {
+            Ok(Some(head))
+                if !task
+                    .inputs
+                    .iter()
+                    .all(|id| head.state.ssts.iter().any(|m| m.id == *id)) =>
+            {
+                Error::Conflict(format!(
+                    "a compaction input was compacted by another handle meanwhile ({what})"
+                ))
+            }
+            _ => Error::NotFound(what),
+        }
+    }
+
     async fn run_task_inner(&self, task: &Task) -> Result<CompactReport> {
         let head = match self.shared.manifest.cached() {
             Some(h) => h,
@@ -479,17 +501,23 @@ impl Db {
         };
         let storage = self.shared.storage.as_ref();
         let table = &self.shared.schema;
-        let mut opened = Vec::with_capacity(inputs.len());
-        for h in &inputs {
-            opened.push(h.open(storage, table).await?);
-        }
         let now = self.shared.config.clock.now_millis();
         let level = task.output_level;
         let name = |id: u64| match task.window {
             Some(w) => sst_path_in_window(level, now, id, w),
             None => sst_path(level, now, id),
         };
-        let merged = merge(storage, table, opened, rules, limits, level, &name).await?;
+        let merged = async {
+            let mut opened = Vec::with_capacity(inputs.len());
+            for h in &inputs {
+                opened.push(h.open(storage, table).await?);
+            }
+            merge(storage, table, opened, rules, limits, level, &name).await
+        };
+        let merged = match merged.await {
+            Err(Error::NotFound(what)) => return Err(self.missing_input(task, what).await),
+            r => r?,
+        };
         let report = CompactReport {
             inputs: inputs.len(),
             outputs: merged.outputs.len(),
@@ -503,6 +531,7 @@ impl Db {
             commit_id: crate::codec::random_u64()?,
             remove: task.inputs.clone(),
             add: merged.outputs.iter().map(|s| s.meta.clone()).collect(),
+            born: head.state.version,
             ..Edit::default()
         };
         let fresh: Vec<Arc<SstHandle>> = merged
@@ -706,7 +735,10 @@ impl Db {
                 condemn.push(obj.path.clone());
             }
         }
-        if let Durability::Wal(config) = &self.shared.config.durability {
+        // Segments below the floor are flushed only when the floor counts this log's segments.
+        if let Durability::Wal(config) = &self.shared.config.durability
+            && state.wal_log == self.shared.config.log_id
+        {
             let storage = self.shared.wal_storage.as_ref();
             let prefix = format!("{}/", config.dir);
             let mut below: Vec<(u64, String, u64)> = storage

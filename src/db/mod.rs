@@ -444,6 +444,27 @@ impl DbBuilder {
                 }
             }
         };
+        // A log kept outside the table's storage holds the table while open (see
+        // `ManifestState::wal_owner`); its replay floor then counts this log's segments.
+        let mut log_id = 0;
+        let mut head = head;
+        if let Durability::Wal(c) = &durability
+            && c.segment_storage.is_some()
+        {
+            log_id = log_identity(wal_storage.as_ref(), &c.dir).await?;
+            if head.state.wal_owner != log_id || head.state.wal_log != log_id {
+                head = manifest
+                    .commit(&Edit {
+                        kind: Some(EditKind::Claim),
+                        commit_id: crate::codec::random_u64()?,
+                        claim: Some(log_id),
+                        take_over: c.take_over,
+                        log: log_id,
+                        ..Edit::default()
+                    })
+                    .await?;
+            }
+        }
         let db = Db::new(
             schema,
             storage,
@@ -460,6 +481,7 @@ impl DbBuilder {
                 compaction: self.compaction,
                 ack: self.ack,
                 backoff_attempts: self.backoff.max_attempts,
+                log_id,
             },
             &head,
         )?;
@@ -471,6 +493,42 @@ impl DbBuilder {
     pub async fn build(self) -> Result<Db> {
         self.open().await
     }
+}
+
+/// Object in a log's directory holding the log's random id, which the manifest's WAL floor and
+/// hold name (segments are numbered per log, so a floor means nothing for another log).
+const LOG_ID_FILE: &str = "LOG_ID";
+
+/// This log's id, made (random, non-zero) when the log is new.
+async fn log_identity(log: &dyn Storage, dir: &str) -> Result<u64> {
+    let path = format!("{dir}/{LOG_ID_FILE}");
+    for _ in 0..2 {
+        if log.head(&path).await?.is_some() {
+            let bytes = log.get(&path).await?;
+            return std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|t| u64::from_str_radix(t.trim(), 16).ok())
+                .filter(|&id| id != 0)
+                .ok_or_else(|| Error::Corrupt(format!("{path} does not hold a log id")));
+        }
+        let id = crate::codec::random_u64()?.max(1);
+        match log
+            .put(
+                &path,
+                bytes::Bytes::from(format!("{id:016x}")),
+                PutMode::CreateNew,
+            )
+            .await
+        {
+            Ok(_) => return Ok(id),
+            // Made meanwhile by another handle: read theirs.
+            Err(Error::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::Conflict(format!(
+        "{path} kept changing while it was read"
+    )))
 }
 
 /// The catalog entry this builder's table would have.
@@ -543,6 +601,8 @@ struct Config {
     compaction: CompactionOptions,
     ack: CommitAckMode,
     backoff_attempts: u32,
+    /// Id of this writer's log when it is kept outside the table's storage (0 otherwise).
+    log_id: u64,
 }
 
 /// An open table. Cheap to clone; clones share the same data.
@@ -987,19 +1047,35 @@ impl Db {
         ))
     }
 
+    // Reads on the live view retry once on a missing SST after re-reading the head: another
+    // handle compacted it away and a GC (whose clock may run ahead of the committer's, which
+    // dates the drop) deleted it while this handle's head was older. Explicit snapshots keep
+    // their error: their files are gone for good (docs/architecture.md, grace period).
+
     /// The row with this key, as a one-row batch, or `None`.
     pub async fn get(&self, key: &[Value]) -> Result<Option<RecordBatch>> {
-        self.snapshot()?.get(key).await
+        match self.snapshot()?.get(key).await {
+            Err(Error::NotFound(_)) if self.refresh().await? => self.snapshot()?.get(key).await,
+            r => r,
+        }
     }
 
     /// The rows selected by `opts`, as one batch.
     pub async fn scan(&self, opts: &ScanOptions) -> Result<RecordBatch> {
-        self.snapshot()?.scan(opts).await
+        match self.snapshot()?.scan(opts).await {
+            Err(Error::NotFound(_)) if self.refresh().await? => self.snapshot()?.scan(opts).await,
+            r => r,
+        }
     }
 
     /// The rows selected by `opts` as a stream of bounded batches.
     pub async fn scan_stream(&self, opts: &ScanOptions) -> Result<crate::read::merge::ScanStream> {
-        self.snapshot()?.scan_stream(opts).await
+        match self.snapshot()?.scan_stream(opts).await {
+            Err(Error::NotFound(_)) if self.refresh().await? => {
+                self.snapshot()?.scan_stream(opts).await
+            }
+            r => r,
+        }
     }
 
     /// Where rows are now.
@@ -1077,6 +1153,20 @@ impl Db {
             self.flush().await?;
         }
         self.sync_log().await?;
+        let log = self.shared.config.log_id;
+        if log != 0 {
+            // Everything is flushed: other writers may go on.
+            self.shared
+                .manifest
+                .commit(&Edit {
+                    kind: Some(EditKind::Claim),
+                    commit_id: crate::codec::random_u64()?,
+                    release: Some(log),
+                    log,
+                    ..Edit::default()
+                })
+                .await?;
+        }
         self.raw_state()?.closed = true;
         // Release files and locks (an OPFS writer lock lets the next tab in).
         self.shared.storage.close().await?;

@@ -19,8 +19,12 @@ pub const MANIFEST_FORMAT: u16 = 1;
 /// Written only when the list is not empty, so a build that reads only format 1 refuses a head
 /// whose condemned files it would not know to keep out of commits.
 pub const MANIFEST_FORMAT_CONDEMNED: u16 = 2;
+/// Format version every head is written in now: each SST record ends with its tail's length
+/// and CRC32C, the condemned list is always present, then the WAL log fields. Builds that
+/// read only formats 1 and 2 refuse it rather than drop the checksums or the log's hold.
+pub const MANIFEST_FORMAT_CHECKED: u16 = 3;
 
-fn put_sst(e: &mut Enc, m: &SstMeta) {
+fn put_sst(e: &mut Enc, m: &SstMeta, format: u16) {
     e.u64(m.id);
     e.u32(m.level);
     e.str(&m.path);
@@ -33,10 +37,14 @@ fn put_sst(e: &mut Enc, m: &SstMeta) {
     e.u64(m.tombstones);
     e.u64(m.distinct_keys);
     e.u64(m.ts_shift);
+    if format >= MANIFEST_FORMAT_CHECKED {
+        e.u64(m.tail_bytes);
+        e.u32(m.tail_crc);
+    }
 }
 
-fn get_sst(d: &mut Dec<'_>) -> Result<SstMeta> {
-    Ok(SstMeta {
+fn get_sst(d: &mut Dec<'_>, format: u16) -> Result<SstMeta> {
+    let mut m = SstMeta {
         id: d.u64()?,
         level: d.u32()?,
         path: d.string()?,
@@ -49,7 +57,14 @@ fn get_sst(d: &mut Dec<'_>) -> Result<SstMeta> {
         tombstones: d.u64()?,
         distinct_keys: d.u64()?,
         ts_shift: d.u64()?,
-    })
+        tail_bytes: 0,
+        tail_crc: 0,
+    };
+    if format >= MANIFEST_FORMAT_CHECKED {
+        m.tail_bytes = d.u64()?;
+        m.tail_crc = d.u32()?;
+    }
+    Ok(m)
 }
 
 fn put_history(e: &mut Enc, h: &HistoryEntry) {
@@ -87,6 +102,12 @@ fn get_history(d: &mut Dec<'_>) -> Result<HistoryEntry> {
 
 /// Encodes a head object.
 pub fn encode_state(s: &ManifestState) -> Vec<u8> {
+    encode_state_as(s, MANIFEST_FORMAT_CHECKED)
+}
+
+/// Encodes a head in `format`; the older formats (what earlier builds wrote) only so tests
+/// can pin that they still decode. Fields a format lacks are left out.
+pub(super) fn encode_state_as(s: &ManifestState, format: u16) -> Vec<u8> {
     let mut e = Enc::default();
     e.u64(s.version);
     e.u64(s.last_ts);
@@ -103,7 +124,7 @@ pub fn encode_state(s: &ManifestState) -> Vec<u8> {
     e.u64(s.history_floor_ts);
     e.u32(s.ssts.len() as u32);
     for m in &s.ssts {
-        put_sst(&mut e, m);
+        put_sst(&mut e, m, format);
     }
     e.u32(s.graveyard.len() as u32);
     for g in &s.graveyard {
@@ -122,15 +143,19 @@ pub fn encode_state(s: &ManifestState) -> Vec<u8> {
     for h in &s.history {
         put_history(&mut e, h);
     }
-    if s.condemned.is_empty() {
-        return seal(HEAD_MAGIC, MANIFEST_FORMAT, &e.0);
+    if format >= MANIFEST_FORMAT_CONDEMNED {
+        e.u32(s.condemned.len() as u32);
+        for c in &s.condemned {
+            e.str(&c.path);
+            e.u64(c.version);
+        }
     }
-    e.u32(s.condemned.len() as u32);
-    for c in &s.condemned {
-        e.str(&c.path);
-        e.u64(c.version);
+    if format >= MANIFEST_FORMAT_CHECKED {
+        e.u64(s.wal_log);
+        e.u64(s.wal_owner);
+        e.u64(s.swept);
     }
-    seal(HEAD_MAGIC, MANIFEST_FORMAT_CONDEMNED, &e.0)
+    seal(HEAD_MAGIC, format, &e.0)
 }
 
 /// Decodes a head object; damage is a `CORRUPT` error.
@@ -138,7 +163,7 @@ pub fn decode_state(bytes: &[u8]) -> Result<ManifestState> {
     let what = "manifest head";
     let (format, body) = unseal_versions(
         HEAD_MAGIC,
-        MANIFEST_FORMAT..=MANIFEST_FORMAT_CONDEMNED,
+        MANIFEST_FORMAT..=MANIFEST_FORMAT_CHECKED,
         bytes,
         what,
     )?;
@@ -156,8 +181,14 @@ pub fn decode_state(bytes: &[u8]) -> Result<ManifestState> {
     };
     let history_floor = d.u64()?;
     let history_floor_ts = d.u64()?;
-    let n = d.count(68)?;
-    let ssts = (0..n).map(|_| get_sst(&mut d)).collect::<Result<_>>()?;
+    let n = d.count(if format >= MANIFEST_FORMAT_CHECKED {
+        80
+    } else {
+        68
+    })?;
+    let ssts = (0..n)
+        .map(|_| get_sst(&mut d, format))
+        .collect::<Result<_>>()?;
     let n = d.count(28)?;
     let graveyard = (0..n)
         .map(|_| {
@@ -181,7 +212,7 @@ pub fn decode_state(bytes: &[u8]) -> Result<ManifestState> {
         .collect::<Result<_>>()?;
     let n = d.count(HISTORY_BYTES)?;
     let history = (0..n).map(|_| get_history(&mut d)).collect::<Result<_>>()?;
-    let condemned = if format == MANIFEST_FORMAT_CONDEMNED {
+    let condemned = if format >= MANIFEST_FORMAT_CONDEMNED {
         let n = d.count(12)?;
         (0..n)
             .map(|_| {
@@ -194,11 +225,19 @@ pub fn decode_state(bytes: &[u8]) -> Result<ManifestState> {
     } else {
         Vec::new()
     };
+    let (wal_log, wal_owner, swept) = if format >= MANIFEST_FORMAT_CHECKED {
+        (d.u64()?, d.u64()?, d.u64()?)
+    } else {
+        (0, 0, 0)
+    };
     if d.remaining() != 0 {
         return Err(d.corrupt("trailing bytes"));
     }
     Ok(ManifestState {
         condemned,
+        wal_log,
+        wal_owner,
+        swept,
         version,
         last_ts,
         catalog: Catalog {

@@ -71,6 +71,8 @@ pub enum EditKind {
     Compact = 3,
     /// Garbage collection bookkeeping.
     Gc = 4,
+    /// A writer with its own log took or let go of the table.
+    Claim = 5,
 }
 
 impl EditKind {
@@ -81,6 +83,7 @@ impl EditKind {
             2 => EditKind::Flush,
             3 => EditKind::Compact,
             4 => EditKind::Gc,
+            5 => EditKind::Claim,
             _ => return None,
         })
     }
@@ -93,6 +96,7 @@ impl EditKind {
             EditKind::Flush => "flush",
             EditKind::Compact => "compact",
             EditKind::Gc => "gc",
+            EditKind::Claim => "claim",
         }
     }
 }
@@ -181,6 +185,18 @@ pub struct ManifestState {
     pub history_floor_ts: Timestamp,
     /// Unreferenced objects GC will delete; no commit may add them.
     pub condemned: Vec<Condemned>,
+    /// The write-ahead log whose segments `wal_floor` counts: 0 for a log in the table's own
+    /// storage, else the id of a log kept elsewhere (`WalConfig::segment_storage`).
+    pub wal_log: u64,
+    /// The log kept elsewhere that alone may write rows while it holds the table (0: none).
+    /// Such a log numbers its segments and stamps its commits on its own, so another writer
+    /// beside it would move its replay floor and interleave timestamps: puts and flushes from
+    /// any other writer are refused while it is set.
+    pub wal_owner: u64,
+    /// The newest version that condemned a file GC has since deleted and forgotten. Files
+    /// written before that version was known may be among the deleted, and their names are no
+    /// longer in `condemned`, so commits adding files written earlier (`Edit::born`) are refused.
+    pub swept: u64,
 }
 
 impl ManifestState {
@@ -198,6 +214,9 @@ impl ManifestState {
             history_floor: 1,
             history_floor_ts: 0,
             condemned: Vec::new(),
+            wal_log: 0,
+            wal_owner: 0,
+            swept: 0,
         }
     }
 
@@ -230,8 +249,22 @@ pub struct Edit {
     pub restamp: bool,
     /// Apply only on exactly this version (a transaction checked its keys against it).
     pub expect_version: Option<u64>,
-    /// Raise the WAL floor to this.
+    /// Raise the WAL floor to this (set it, when the floor counted another log's segments).
     pub wal_floor: Option<WalFloor>,
+    /// The writer's log kept outside the table's storage (0: none). A put or flush applies only
+    /// while no other such log holds the table, and its floor counts this log's segments.
+    pub log: u64,
+    /// Hold the table for this log (see [`ManifestState::wal_owner`]); refused while another
+    /// log holds it unless `take_over`.
+    pub claim: Option<u64>,
+    /// Claim even from another log (whose unflushed writes are then abandoned).
+    pub take_over: bool,
+    /// Let go of the table if this log holds it.
+    pub release: Option<u64>,
+    /// The head version the committer knew before it wrote the files in `add`: the edit is
+    /// refused when GC has since forgotten a condemnation made after it (`ManifestState::swept`),
+    /// since one of those files may be the one deleted.
+    pub born: u64,
     /// Graveyard and condemned entries whose files were deleted.
     pub forget: Vec<String>,
     /// Unreferenced objects to condemn (GC deletes them once this edit is in the head).
@@ -278,6 +311,36 @@ impl Edit {
                 c.path, c.version
             )));
         }
+        if !self.add.is_empty() && self.born < base.swept {
+            return Err(Error::Conflict(format!(
+                "garbage collection deleted unreferenced files condemned at version {} and \
+                 this commit's files were written at version {} (a commit slower than the \
+                 grace period allows, or clocks far apart); nothing was committed, write again",
+                base.swept, self.born
+            )));
+        }
+        let writes = matches!(self.kind, Some(EditKind::Put | EditKind::Flush));
+        if writes && base.wal_owner != 0 && base.wal_owner != self.log {
+            return Err(Error::Conflict(format!(
+                "this table is held by a writer whose write-ahead log is kept outside the \
+                 table's storage (log {:016x}); other writers are refused until it closes, or \
+                 until a writer opens with WalConfig::take_over",
+                base.wal_owner
+            )));
+        }
+        if let Some(id) = self.claim
+            && base.wal_owner != 0
+            && base.wal_owner != id
+            && !self.take_over
+        {
+            return Err(Error::Conflict(format!(
+                "this table is held by another write-ahead log kept outside the table's \
+                 storage (log {:016x}, this one is {id:016x}); close that writer first, or open \
+                 with WalConfig::take_over if it is gone for good (its unflushed writes are then \
+                 abandoned)",
+                base.wal_owner
+            )));
+        }
         let mut s = base.clone();
         let mut delta = 0;
         if let Some(min) = self.min_ts
@@ -320,11 +383,40 @@ impl Edit {
             .last_ts
             .max(self.last_ts.map_or(0, |t| t + delta))
             .max(added_max);
+        if let Some(id) = self.claim {
+            s.wal_owner = id;
+            if s.wal_log != id {
+                // The floor counted another log's segments. This log replays all of its own,
+                // but only commits above everything already in SSTs: older ones are either
+                // flushed, or were abandoned when another log took the table.
+                s.wal_log = id;
+                s.wal_floor = WalFloor {
+                    segment: 0,
+                    ts: s.last_ts,
+                };
+            }
+        }
         if let Some(f) = self.wal_floor {
-            s.wal_floor.segment = s.wal_floor.segment.max(f.segment);
-            s.wal_floor.ts = s.wal_floor.ts.max(f.ts);
+            if s.wal_log == self.log {
+                s.wal_floor.segment = s.wal_floor.segment.max(f.segment);
+                s.wal_floor.ts = s.wal_floor.ts.max(f.ts);
+            } else {
+                s.wal_log = self.log;
+                s.wal_floor = f;
+            }
+        }
+        if let Some(id) = self.release
+            && s.wal_owner == id
+        {
+            s.wal_owner = 0;
         }
         s.graveyard.retain(|d| !self.forget.contains(&d.path));
+        s.swept = s
+            .condemned
+            .iter()
+            .filter(|c| self.forget.contains(&c.path))
+            .map(|c| c.version)
+            .fold(s.swept, u64::max);
         s.condemned.retain(|c| !self.forget.contains(&c.path));
         for path in &self.condemn {
             // Only what is still unreferenced here: a commit that named the file first wins.
@@ -472,8 +564,24 @@ impl Manifest {
                 .ok_or_else(|| Error::NotFound("the manifest head is missing".into()))?,
         };
         let mut attempt = 0u32;
+        let mut cached = true;
         loop {
-            let next = edit.apply(&base.state, self.clock.now_millis())?;
+            let next = match edit.apply(&base.state, self.clock.now_millis()) {
+                Ok(next) => next,
+                // The cached head may be stale: judge the edit against the stored one.
+                Err(e) if cached && e.code() == crate::ErrorCode::Conflict => {
+                    cached = false;
+                    match self.load().await? {
+                        Some(fresh) => {
+                            base = fresh;
+                            continue;
+                        }
+                        None => return Err(e),
+                    }
+                }
+                Err(e) => return Err(e),
+            };
+            cached = false;
             let err = match self.try_write(Some(&base), next).await {
                 Ok(head) => return Ok(head),
                 Err(e) => e,

@@ -20,6 +20,8 @@ fn meta(id: u64, ts: u64) -> SstMeta {
         tombstones: 1,
         distinct_keys: 9,
         ts_shift: 3,
+        tail_bytes: 700 + id,
+        tail_crc: 0xdead_beef ^ id as u32,
     }
 }
 
@@ -177,4 +179,136 @@ fn concurrent_committers_rebase_and_conflicting_edits_fail() {
         );
         assert!(clock.now_millis() > 0, "the loser backed off");
     });
+}
+
+#[test]
+fn heads_of_formats_1_and_2_still_decode() {
+    let mut s = ManifestState::empty(catalog());
+    s = add(&[1, 2], 5).apply(&s, 100).unwrap();
+    // What a build before checksums and log holds knew: no tails, no log fields.
+    let mut legacy = s.clone();
+    for m in &mut legacy.ssts {
+        (m.tail_bytes, m.tail_crc) = (0, 0);
+    }
+    let one = format::encode_state_as(&s, format::MANIFEST_FORMAT);
+    assert_eq!(decode_state(&one).unwrap(), legacy);
+    legacy.condemned = vec![Condemned {
+        path: "sst/L0/9.parquet".into(),
+        version: 3,
+    }];
+    s.condemned = legacy.condemned.clone();
+    let two = format::encode_state_as(&s, format::MANIFEST_FORMAT_CONDEMNED);
+    assert_eq!(decode_state(&two).unwrap(), legacy);
+    // And the current format keeps everything.
+    s.wal_log = 7;
+    s.wal_owner = 7;
+    s.swept = 2;
+    let three = encode_state(&s);
+    assert_eq!(decode_state(&three).unwrap(), s);
+    assert_eq!(three.len(), two.len() + 2 * 12 + 24);
+}
+
+fn claim(log: u64, take_over: bool) -> Edit {
+    Edit {
+        kind: Some(EditKind::Claim),
+        claim: Some(log),
+        take_over,
+        log,
+        ..Edit::default()
+    }
+}
+
+#[test]
+fn a_held_table_refuses_other_logs_and_their_writes_until_released() {
+    let mut s = add(&[1], 5)
+        .apply(&ManifestState::empty(catalog()), 100)
+        .unwrap();
+    s = claim(11, false).apply(&s, 110).unwrap();
+    assert_eq!((s.wal_owner, s.wal_log), (11, 11));
+    // A new log starts above everything committed, from its own first segment.
+    assert_eq!(s.wal_floor, WalFloor { segment: 0, ts: 5 });
+    let err = claim(22, false).apply(&s, 120).unwrap_err();
+    assert_eq!(err.code(), crate::ErrorCode::Conflict, "{err}");
+    for kind in [EditKind::Put, EditKind::Flush] {
+        let mut other = add(&[2], 6);
+        other.kind = Some(kind);
+        other.log = 22;
+        let err = other.apply(&s, 130).unwrap_err();
+        assert_eq!(err.code(), crate::ErrorCode::Conflict, "{err}");
+        // Seal-every-batch writers (log 0) too.
+        other.log = 0;
+        assert!(other.apply(&s, 130).is_err());
+    }
+    // The holder writes and moves its floor; compaction and GC (no writes) still apply.
+    let mut own = add(&[3], 7);
+    own.kind = Some(EditKind::Flush);
+    own.log = 11;
+    own.wal_floor = Some(WalFloor { segment: 2, ts: 7 });
+    s = own.apply(&s, 140).unwrap();
+    assert_eq!(s.wal_floor, WalFloor { segment: 2, ts: 7 });
+    let compact = Edit {
+        kind: Some(EditKind::Compact),
+        remove: vec![1],
+        add: vec![meta(4, 5)],
+        ..Edit::default()
+    };
+    s = compact.apply(&s, 150).unwrap();
+    // A take-over moves the hold, and the floor to the new log above everything committed.
+    let taken = claim(22, true).apply(&s, 160).unwrap();
+    assert_eq!((taken.wal_owner, taken.wal_log), (22, 22));
+    assert_eq!(taken.wal_floor, WalFloor { segment: 0, ts: 7 });
+    // Release by anyone but the holder changes nothing; by the holder it frees the table.
+    let release = |log| Edit {
+        kind: Some(EditKind::Claim),
+        release: Some(log),
+        log,
+        ..Edit::default()
+    };
+    assert_eq!(release(22).apply(&s, 170).unwrap().wal_owner, 11);
+    let free = release(11).apply(&s, 170).unwrap();
+    assert_eq!((free.wal_owner, free.wal_log), (0, 11));
+    assert_eq!(free.wal_floor, WalFloor { segment: 2, ts: 7 });
+    // Reclaimed by the same log: its floor still counts.
+    let again = claim(11, false).apply(&free, 180).unwrap();
+    assert_eq!(again.wal_floor, WalFloor { segment: 2, ts: 7 });
+    // Encoded and decoded alike.
+    assert_eq!(decode_state(&encode_state(&again)).unwrap(), again);
+}
+
+#[test]
+fn files_written_before_a_forgotten_condemnation_are_never_committed() {
+    let mut s = add(&[1], 5)
+        .apply(&ManifestState::empty(catalog()), 100)
+        .unwrap();
+    let born = s.version;
+    let gc = |condemn: Vec<String>, forget: Vec<String>| Edit {
+        kind: Some(EditKind::Gc),
+        condemn,
+        forget,
+        ..Edit::default()
+    };
+    // GC condemns an orphan (a slow writer's file), deletes it, and forgets it.
+    let orphan = meta(2, 6);
+    s = gc(vec![orphan.path.clone()], vec![])
+        .apply(&s, 110)
+        .unwrap();
+    let condemned_at = s.version;
+    let mut late = add(&[2], 6);
+    late.born = born;
+    // While the name is listed, the commit naming it is refused...
+    assert!(late.apply(&s, 115).is_err());
+    s = gc(vec![], vec![orphan.path.clone()])
+        .apply(&s, 120)
+        .unwrap();
+    assert!(s.condemned.is_empty());
+    assert_eq!(s.swept, condemned_at);
+    // ...and after it is forgotten too: the file is gone.
+    let err = late.apply(&s, 130).unwrap_err();
+    assert_eq!(err.code(), crate::ErrorCode::Conflict, "{err}");
+    // Files written once that condemnation was known commit as usual.
+    let mut fresh = add(&[3], 7);
+    fresh.born = condemned_at;
+    assert!(fresh.apply(&s, 140).is_ok());
+    // Edits that add nothing (compaction removing only, GC) are not affected.
+    assert!(gc(vec![], vec![]).apply(&s, 150).is_ok());
 }

@@ -36,6 +36,11 @@ pub const FORMAT_KEY: &str = "anax.sst.format";
 /// The current format version.
 pub const FORMAT_VERSION: &str = "1";
 
+/// Parquet key-value metadata holding each row group's CRC32C (of its column chunks' bytes in
+/// column order), as comma-separated 8-digit hex. Readers check a row group whenever they hold
+/// all of its bytes; the footer itself is covered by the tail checksum in the manifest.
+pub const RG_CRC_KEY: &str = "anax.rg_crc32c";
+
 /// Rows per row group the writer aims for (it cuts at the next key boundary after this).
 pub const ROW_GROUP_ROWS: usize = 32 * 1024;
 /// Largest dictionary page per column chunk. A point get decodes the dictionary page of every

@@ -64,6 +64,13 @@ pub struct SstMeta {
     /// that loses a commit race re-stamps its rows above the winner's this way, in the
     /// manifest, instead of rewriting the file. `min_ts`/`max_ts` include it.
     pub ts_shift: u64,
+    /// Length of the file's tail: everything after the last row group (bloom filters, page
+    /// index, footer), so an open fetches it in one exact read. 0 when unknown (recorded by a
+    /// build that did not keep it).
+    pub tail_bytes: u64,
+    /// CRC32C of the tail, checked before any of it is parsed: a damaged, truncated or foreign
+    /// file at this path is `CORRUPT`, and no decoder sees bytes the writer did not vouch for.
+    pub tail_crc: u32,
 }
 
 /// An open SST: its metadata, parsed Parquet footer and page index, and per-row-group bloom
@@ -75,6 +82,8 @@ pub struct Sst {
     arrow_meta: ArrowReaderMetadata,
     blooms: Vec<Option<Sbbf>>,
     rg_keys: Vec<(Bytes, Bytes)>,
+    /// Each row group's CRC32C from the footer (empty for files written without them).
+    rg_crcs: Vec<u32>,
     table_columns: usize,
     key_leaf: usize,
 }
@@ -148,25 +157,79 @@ fn corrupt(path: &str, what: &str) -> Error {
     Error::Corrupt(format!("SST {path}: {what}"))
 }
 
+/// Checks the last `meta.tail_bytes` of `bytes` (which end at the file's end, `size`) against
+/// the manifest's checksum; a record without a tail length has nothing to check.
+fn check_tail(meta: &SstMeta, bytes: &[u8], size: u64) -> Result<()> {
+    if meta.tail_bytes == 0 {
+        return Ok(());
+    }
+    let skip = (bytes.len() as u64).checked_sub(meta.tail_bytes);
+    let tail = skip.and_then(|s| bytes.get(s as usize..));
+    match tail {
+        Some(t) if size == meta.bytes && crc32c::crc32c(t) == meta.tail_crc => Ok(()),
+        Some(_) => Err(corrupt(
+            &meta.path,
+            "its footer does not match the checksum in the manifest (damaged, or another file \
+             at this path)",
+        )),
+        None => Err(corrupt(&meta.path, "shorter than the manifest says")),
+    }
+}
+
 impl Sst {
-    /// Opens an SST whose whole file is in memory (just written, or fetched).
-    pub fn from_bytes(table: &TableSchema, meta: SstMeta, bytes: Bytes) -> Result<Self> {
+    /// Opens an SST just written by this process: nothing to verify.
+    pub fn from_written(table: &TableSchema, meta: SstMeta, bytes: Bytes) -> Result<Self> {
         let options = ArrowReaderOptions::new().with_page_index(true);
         let arrow_meta = ArrowReaderMetadata::load(&bytes, options)?;
         Self::from_metadata(table, meta, arrow_meta, &SparseFile::whole(bytes))
+    }
+
+    /// Opens an SST whose whole file was fetched: its tail is checked against the manifest's
+    /// checksum before it is parsed, then every row group against the footer's.
+    pub fn from_bytes(table: &TableSchema, meta: SstMeta, bytes: Bytes) -> Result<Self> {
+        if bytes.len() as u64 != meta.bytes {
+            return Err(corrupt(&meta.path, "not the size the manifest says"));
+        }
+        check_tail(&meta, &bytes, meta.bytes)?;
+        let sst = Self::from_written(table, meta, bytes.clone())?;
+        let file = SparseFile::whole(bytes);
+        for rg in 0..sst.row_groups() {
+            sst.check_row_group(&file, rg)?;
+        }
+        Ok(sst)
     }
 
     /// Opens an SST from storage: one ranged read of the file's tail (footer, page index and
     /// bloom filters, which the writer puts together at the end), or the whole file when small.
     pub async fn open(storage: &dyn Storage, table: &TableSchema, meta: SstMeta) -> Result<Self> {
         let size = meta.bytes;
+        if meta.tail_bytes > size {
+            return Err(corrupt(
+                &meta.path,
+                "the manifest's tail is longer than the file",
+            ));
+        }
         if size <= WHOLE_READ_BYTES {
             let bytes = storage.get_range(&meta.path, 0..size).await?;
-            if bytes.len() as u64 != size {
-                return Err(corrupt(&meta.path, "shorter than the manifest says"));
-            }
             return Self::from_bytes(table, meta, bytes);
         }
+        if meta.tail_bytes > 0 {
+            let start = size - meta.tail_bytes;
+            let tail = storage.get_range(&meta.path, start..size).await?;
+            check_tail(&meta, &tail, size)?;
+            let mut reader =
+                ParquetMetaDataReader::new().with_page_index_policy(PageIndexPolicy::Required);
+            reader.try_parse_sized(&tail, size).map_err(|e| {
+                corrupt(&meta.path, &format!("its checked tail does not parse: {e}"))
+            })?;
+            let md = reader.finish()?;
+            let mut file = SparseFile::new(size);
+            file.add(start, tail);
+            let options = ArrowReaderOptions::new().with_page_index(true);
+            let arrow_meta = ArrowReaderMetadata::try_new(Arc::new(md), options)?;
+            return Self::from_metadata(table, meta, arrow_meta, &file);
+        }
+        // A file recorded without its tail's length: guess, then widen.
         let mut want = TAIL_READ_BYTES.min(size);
         let mut tries = 0;
         let (tail, md) = loop {
@@ -207,6 +270,29 @@ impl Sst {
         Self::from_metadata(table, meta, arrow_meta, &file)
     }
 
+    /// Checks row group `rg` against its footer checksum; `file` must hold all of its bytes.
+    fn check_row_group(&self, file: &SparseFile, rg: usize) -> Result<()> {
+        let (Some(&want), Some(group)) = (
+            self.rg_crcs.get(rg),
+            self.arrow_meta.metadata().row_groups().get(rg),
+        ) else {
+            return Ok(());
+        };
+        let got = writer::row_group_crc(group, |start, len| {
+            use parquet::file::reader::ChunkReader;
+            file.get_bytes(start, usize::try_from(len).ok()?).ok()
+        });
+        match got {
+            Some(got) if got == want => Ok(()),
+            Some(_) => Err(corrupt(
+                &self.meta.path,
+                &format!("row group {rg} does not match its checksum (damaged bytes)"),
+            )),
+            // Not every byte is here (a caller's projection): nothing to check against.
+            None => Ok(()),
+        }
+    }
+
     fn from_metadata(
         table: &TableSchema,
         meta: SstMeta,
@@ -239,11 +325,27 @@ impl Sst {
                 max.unwrap_or_else(|| Bytes::from(vec![0xFF; meta.max_key.len() + 1])),
             ));
         }
+        let rg_crcs = match pq
+            .file_metadata()
+            .key_value_metadata()
+            .and_then(|kv| kv.iter().find(|e| e.key == format::RG_CRC_KEY))
+            .and_then(|e| e.value.as_deref())
+        {
+            None => Vec::new(),
+            Some("") => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(|h| u32::from_str_radix(h, 16).ok())
+                .collect::<Option<Vec<u32>>>()
+                .filter(|c| c.len() == pq.num_row_groups())
+                .ok_or_else(|| corrupt(&meta.path, "malformed row group checksums"))?,
+        };
         Ok(Self {
             meta,
             arrow_meta,
             blooms,
             rg_keys,
+            rg_crcs,
             table_columns,
             key_leaf,
         })
@@ -386,6 +488,7 @@ impl Sst {
             arrow_meta: self.arrow_meta.clone(),
             blooms: self.blooms.clone(),
             rg_keys: self.rg_keys.clone(),
+            rg_crcs: self.rg_crcs.clone(),
             table_columns: self.table_columns,
             key_leaf: self.key_leaf,
         }
@@ -402,6 +505,11 @@ impl Sst {
     ) -> Result<RecordBatch> {
         let ranges = self.chunk_ranges(rg, &self.roots(needed), rows.as_ref())?;
         let file = self.fetch(storage, ranges).await?;
+        if rows.is_none() && (0..self.table_columns).all(|c| needed.contains(&c)) {
+            // Every byte of the row group is here (compaction inputs, full scans): check it,
+            // so damage is found before it is merged into new files.
+            self.check_row_group(&file, rg)?;
+        }
         self.decode_rg(file, rg, needed, rows.as_ref())
     }
 

@@ -4,11 +4,13 @@ use std::cmp::Reverse;
 use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, BinaryArray, BooleanArray, RecordBatch, UInt64Array};
+use arrow_schema::SchemaRef;
 use arrow_select::interleave::interleave;
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
+use parquet::file::metadata::{KeyValue, RowGroupMetaData};
 
-use super::format::{ROW_GROUP_ROWS, sst_schema, writer_properties};
+use super::format::{RG_CRC_KEY, ROW_GROUP_ROWS, sst_schema, writer_properties};
 use super::{Sst, SstMeta};
 use crate::error::{Error, Result};
 use crate::memtable::{Entry, Memtable, Timestamp};
@@ -54,12 +56,7 @@ pub fn write_sst(
         .windows(2)
         .filter(|w| matches!(w, [a, b] if a.0 != b.0))
         .count();
-    let mut buf = Vec::with_capacity(versions.len() * 64);
-    let mut writer = ArrowWriter::try_new(
-        &mut buf,
-        schema.clone(),
-        Some(writer_properties(distinct as u64)),
-    )?;
+    let mut writer = SstFileWriter::new(schema.clone(), distinct as u64, versions.len() * 64)?;
     let mut start = 0;
     while start < versions.len() {
         let mut end = (start + ROW_GROUP_ROWS).min(versions.len());
@@ -94,12 +91,10 @@ pub fn write_sst(
                 .map(|v| Some(matches!(v.3, Entry::Tombstone { .. }))),
         )));
         let batch = RecordBatch::try_new(schema.clone(), columns)?;
-        writer.write(&batch)?;
-        writer.flush()?;
+        writer.write_group(&batch)?;
         start = end;
     }
-    writer.close()?;
-    let bytes = Bytes::from(buf);
+    let (bytes, tail_bytes, tail_crc) = writer.finish()?;
 
     let (first, last) = match (versions.first(), versions.last()) {
         (Some(f), Some(l)) => (f.0, l.0),
@@ -121,8 +116,10 @@ pub fn write_sst(
             .count() as u64,
         distinct_keys: distinct as u64,
         ts_shift: 0,
+        tail_bytes,
+        tail_crc,
     };
-    let sst = Sst::from_bytes(table, meta, bytes.clone())?;
+    let sst = Sst::from_written(table, meta, bytes.clone())?;
     Ok(Some((bytes, Arc::new(sst))))
 }
 
@@ -157,21 +154,17 @@ pub fn write_sorted(
             .count();
     let schema = sst_schema(table);
     let batch = RecordBatch::try_new(schema.clone(), rows.columns().to_vec())?;
-    let mut buf = Vec::with_capacity(n * 64);
-    let mut writer =
-        ArrowWriter::try_new(&mut buf, schema, Some(writer_properties(distinct as u64)))?;
+    let mut writer = SstFileWriter::new(schema, distinct as u64, n * 64)?;
     let mut start = 0;
     while start < n {
         let mut end = (start + ROW_GROUP_ROWS).min(n);
         while end < n && keys.value(end - 1) == keys.value(end) {
             end += 1;
         }
-        writer.write(&batch.slice(start, end - start))?;
-        writer.flush()?;
+        writer.write_group(&batch.slice(start, end - start))?;
         start = end;
     }
-    writer.close()?;
-    let bytes = Bytes::from(buf);
+    let (bytes, tail_bytes, tail_crc) = writer.finish()?;
     let meta = SstMeta {
         id,
         level,
@@ -185,7 +178,94 @@ pub fn write_sorted(
         tombstones: tomb.true_count() as u64,
         distinct_keys: distinct as u64,
         ts_shift: 0,
+        tail_bytes,
+        tail_crc,
     };
-    let sst = Sst::from_bytes(table, meta, bytes.clone())?;
+    let sst = Sst::from_written(table, meta, bytes.clone())?;
     Ok(Some((bytes, Arc::new(sst))))
+}
+
+/// An SST being written in memory, one row group per [`SstFileWriter::write_group`], keeping
+/// the checksums that let readers detect damage: a CRC32C per row group (of its column chunks,
+/// in column order) stored in the footer's key-value metadata, and, from
+/// [`SstFileWriter::finish`], the CRC32C of the file's tail (blooms, page index, footer) that
+/// the manifest records.
+pub struct SstFileWriter {
+    writer: ArrowWriter<Vec<u8>>,
+    crcs: Vec<u32>,
+}
+
+impl SstFileWriter {
+    /// A writer for `schema` (the SST schema), sizing the bloom filter for `keys` distinct keys.
+    pub fn new(schema: SchemaRef, keys: u64, capacity: usize) -> Result<Self> {
+        Ok(Self {
+            writer: ArrowWriter::try_new(
+                Vec::with_capacity(capacity),
+                schema,
+                Some(writer_properties(keys)),
+            )?,
+            crcs: Vec::new(),
+        })
+    }
+
+    /// Writes `batch` as one whole row group and records its checksum.
+    pub fn write_group(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.writer.write(batch)?;
+        self.writer.flush()?;
+        // The row group's bytes may still sit in parquet's write buffer.
+        self.writer
+            .sync()
+            .map_err(|e| Error::Internal(format!("writing an SST in memory: {e}")))?;
+        let rg = self
+            .writer
+            .flushed_row_groups()
+            .last()
+            .ok_or_else(|| Error::Internal("a flushed row group is missing".into()))?;
+        let buf = self.writer.inner();
+        let crc = row_group_crc(rg, |start, len| {
+            let start = usize::try_from(start).ok()?;
+            buf.get(start..start.checked_add(usize::try_from(len).ok()?)?)
+        })
+        .ok_or_else(|| Error::Internal("a row group lies outside the file written".into()))?;
+        self.crcs.push(crc);
+        Ok(())
+    }
+
+    /// Bytes of the row groups written so far.
+    pub fn bytes_written(&self) -> usize {
+        self.writer.bytes_written()
+    }
+
+    /// Bytes buffered for a row group not yet written.
+    pub fn in_progress_size(&self) -> usize {
+        self.writer.in_progress_size()
+    }
+
+    /// Closes the file: its bytes, then the length and CRC32C of its tail (everything after the
+    /// last row group).
+    pub fn finish(mut self) -> Result<(Bytes, u64, u32)> {
+        let data_end = self.writer.bytes_written();
+        let list: Vec<String> = self.crcs.iter().map(|c| format!("{c:08x}")).collect();
+        self.writer
+            .append_key_value_metadata(KeyValue::new(RG_CRC_KEY.to_owned(), list.join(",")));
+        let buf = self.writer.into_inner()?;
+        let tail = buf.get(data_end..).unwrap_or(&[]);
+        let tail_crc = crc32c::crc32c(tail);
+        let tail_bytes = tail.len() as u64;
+        Ok((Bytes::from(buf), tail_bytes, tail_crc))
+    }
+}
+
+/// CRC32C of a row group's column chunks in column order, reading each chunk's bytes with
+/// `bytes(start, len)`; `None` when a chunk is out of reach.
+pub(crate) fn row_group_crc<B: AsRef<[u8]>>(
+    rg: &RowGroupMetaData,
+    bytes: impl Fn(u64, u64) -> Option<B>,
+) -> Option<u32> {
+    let mut crc = 0;
+    for col in rg.columns() {
+        let (start, len) = col.byte_range();
+        crc = crc32c::crc32c_append(crc, bytes(start, len)?.as_ref());
+    }
+    Some(crc)
 }

@@ -562,6 +562,7 @@ impl JsDb {
                         crate::manifest::EditKind::Flush => "flush",
                         crate::manifest::EditKind::Compact => "compact",
                         crate::manifest::EditKind::Gc => "gc",
+                        crate::manifest::EditKind::Claim => "claim",
                     };
                     object(&[
                         ("version", n(h.version)),
