@@ -10,7 +10,8 @@
 //! A retried write may have landed the first time (its reply was lost). For a compare-and-swap
 //! (`IfMatch`) the retry then fails as a conflict and the manifest's commit loop reads the head
 //! back to tell. For create-if-absent the object is read back here: the same bytes mean the
-//! first attempt landed and the put succeeded.
+//! first attempt landed and the put succeeded; an object already gone again (deleted as an
+//! orphan meanwhile) is a conflict, so the caller writes again under a new name.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -99,11 +100,18 @@ impl Storage for Retrying {
             match outcome {
                 // Did the first attempt create it? Only identical bytes say yes.
                 Err(Error::Conflict(msg)) if retried && mode == PutMode::CreateNew => {
-                    let (found, meta) = self.run(|| self.inner.get_object(path)).await.0?;
-                    if found == data {
-                        Ok(meta)
-                    } else {
-                        Err(Error::Conflict(msg))
+                    match self.run(|| self.inner.get_object(path)).await.0 {
+                        Ok((found, meta)) if found == data => Ok(meta),
+                        Ok(_) => Err(Error::Conflict(msg)),
+                        // It existed a moment ago and is gone: deleted as an orphan (a slow
+                        // write whose name garbage collection judged old). Whoever made it,
+                        // the caller cannot rely on it; a fresh write under a new name can.
+                        Err(Error::NotFound(_)) => Err(Error::Conflict(format!(
+                            "{path} was created and then deleted before this write could \
+                             confirm it (garbage collection of a write slower than its grace \
+                             period); write again"
+                        ))),
+                        Err(e) => Err(e),
                     }
                 }
                 other => other,
@@ -139,5 +147,93 @@ impl Storage for Retrying {
 
     fn close(&self) -> BoxFuture<'_, Result<()>> {
         self.inner.close()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use futures::executor::block_on;
+
+    use super::*;
+    use crate::ErrorCode;
+    use crate::options::ManualClock;
+    use crate::storage::MemoryStorage;
+
+    /// Lands its first write and reports it failed (a lost reply); on the second, finds the
+    /// object there and, before answering, lets "garbage collection" delete it.
+    #[derive(Debug)]
+    struct SweptAfterLostReply {
+        inner: MemoryStorage,
+        puts: AtomicU32,
+    }
+
+    impl Storage for SweptAfterLostReply {
+        fn get<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Bytes>> {
+            self.inner.get(path)
+        }
+        fn get_range<'a>(
+            &'a self,
+            path: &'a str,
+            range: Range<u64>,
+        ) -> BoxFuture<'a, Result<Bytes>> {
+            self.inner.get_range(path, range)
+        }
+        fn put<'a>(
+            &'a self,
+            path: &'a str,
+            data: Bytes,
+            mode: PutMode,
+        ) -> BoxFuture<'a, Result<ObjectMeta>> {
+            Box::pin(async move {
+                let n = self.puts.fetch_add(1, Ordering::SeqCst);
+                let out = self.inner.put(path, data, mode).await;
+                match n {
+                    0 => {
+                        out?;
+                        Err(Error::transient("reply lost", Some(503)))
+                    }
+                    _ => {
+                        self.inner.delete(path).await?;
+                        out
+                    }
+                }
+            })
+        }
+        fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<ObjectMeta>>> {
+            self.inner.list(prefix)
+        }
+        fn delete<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<()>> {
+            self.inner.delete(path)
+        }
+        fn head<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Option<ObjectMeta>>> {
+            self.inner.head(path)
+        }
+    }
+
+    #[test]
+    fn a_created_object_deleted_before_its_retry_confirms_it_is_a_conflict() {
+        let inner = Arc::new(SweptAfterLostReply {
+            inner: MemoryStorage::new(),
+            puts: AtomicU32::new(0),
+        });
+        let store = Retrying::new(
+            inner.clone(),
+            Arc::new(ManualClock::new(0)),
+            CasBackoffConfig {
+                base_ms: 1,
+                max_ms: 1,
+                max_attempts: 3,
+            },
+        );
+        let path = "sst/L0/1-00000000000000aa.parquet";
+        let err =
+            block_on(store.put(path, Bytes::from_static(b"rows"), PutMode::CreateNew)).unwrap_err();
+        // Callers write again under a new name on CONFLICT; NOT_FOUND from a put would
+        // tell them nothing and failed the writer's put in the fault matrix.
+        assert_eq!(err.code(), ErrorCode::Conflict, "{err}");
+        assert!(err.to_string().contains("deleted"), "{err}");
+        assert_eq!(inner.puts.load(Ordering::SeqCst), 2);
     }
 }
