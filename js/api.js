@@ -197,6 +197,23 @@ function extend({ Db, Snapshot, Transaction, ScanCursor }) {
   }
 }
 
+// Eviction is the browser's call, not Anax's: a best-effort origin may lose OPFS data under
+// storage pressure, so an app that keeps its only copy there asks for persistence (Chrome
+// grants or refuses silently by site engagement, Firefox asks the user, Safari grants to
+// installed web apps). `persist()` exists in window contexts only; a worker can just read.
+async function persistStorage(request) {
+  if (request !== undefined && typeof request !== "boolean") {
+    throw new AnaxError("INVALID_ARGUMENT", "persistStorage takes true (ask first) or nothing");
+  }
+  const manager = globalThis.navigator?.storage;
+  if (typeof manager?.persisted !== "function") return null;
+  if ((await manager.persisted()) === true) return true;
+  if (request === true && typeof manager.persist === "function") {
+    return (await manager.persist()) === true;
+  }
+  return false;
+}
+
 export function makeAnax(ready, Raw, classes, extra = {}) {
   extend(classes);
   return Object.freeze({
@@ -210,6 +227,11 @@ export function makeAnax(ready, Raw, classes, extra = {}) {
       await ready();
       return Raw.checkStorage(storage);
     }),
+    /**
+     * Whether the browser keeps this origin's storage (OPFS) under storage pressure instead of
+     * evicting it; with `request`, asks first. `null` where there is no StorageManager.
+     */
+    persistStorage: guardAsync(async (request) => persistStorage(request)),
     /**
      * Test hook: executes a wasm trap (what a Rust panic does) synchronously ("sync") or inside
      * a task ("async"), so tests can check that it becomes INTERNAL and poisons the instance.

@@ -550,6 +550,13 @@ export const Anax: {
    * Resolves to the number of cases passed; rejects with the first broken expectation.
    */
   checkStorage(storage: StorageOptions): Promise<number>;
+  /**
+   * Whether the browser exempts this origin's storage (OPFS) from eviction under storage
+   * pressure; with `true`, asks for that first (`navigator.storage.persist()`, window contexts
+   * only; Firefox shows the user a prompt). `null` where there is no StorageManager (Node,
+   * Workers). Anax never asks on its own.
+   */
+  persistStorage(request?: boolean): Promise<boolean | null>;
 };
 
 /**

@@ -817,6 +817,17 @@ export function cases(env) {
     await rejects(env.Anax.checkStorage({ kind: "floppy" }), "INVALID_ARGUMENT", "checkStorage of an unknown kind");
   });
 
+  test("persistStorage reports whether the browser may evict the origin's storage", async () => {
+    const browser = typeof globalThis.navigator?.storage?.persisted === "function";
+    const now = await env.Anax.persistStorage();
+    if (browser) ok(typeof now === "boolean", `persisted() in a browser: ${now}`);
+    else eq(now, null, "no StorageManager here");
+    const asked = await env.Anax.persistStorage(true);
+    if (browser) ok(typeof asked === "boolean", `persist() in a browser: ${asked}`);
+    else eq(asked, null, "no StorageManager here");
+    await rejects(env.Anax.persistStorage("yes"), "INVALID_ARGUMENT", "persistStorage with a string");
+  });
+
   for (const backend of env.storages ?? []) {
     test(`storage ${backend.name}: write, reopen, read`, async () => {
       const storage = backend.storage(tag(backend.name));
