@@ -23,7 +23,7 @@ use bytes::Bytes;
 use futures::channel::oneshot;
 use futures::executor::block_on;
 
-use common::Rng;
+use common::{Rng, StopOnPanic};
 
 fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -739,18 +739,6 @@ fn two_writers_a_compactor_and_gc_on_a_failing_bucket_lose_nothing_with_skewed_c
         db.gc().await.unwrap();
     });
     assert_eq!(block_on(contents(clean)).unwrap(), got);
-}
-
-/// Sets the flag when dropped while its thread unwinds from a panic, so the other threads
-/// stop and the scope reports the panic instead of waiting.
-struct StopOnPanic<'a>(&'a AtomicBool);
-
-impl Drop for StopOnPanic<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.0.store(true, Ordering::SeqCst);
-        }
-    }
 }
 
 /// Appends a torn frame (a length that runs past the end) to the newest WAL segment: what a

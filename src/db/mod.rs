@@ -503,13 +503,16 @@ const LOG_ID_FILE: &str = "LOG_ID";
 async fn log_identity(log: &dyn Storage, dir: &str) -> Result<u64> {
     let path = format!("{dir}/{LOG_ID_FILE}");
     for _ in 0..2 {
-        if log.head(&path).await?.is_some() {
-            let bytes = log.get(&path).await?;
-            return std::str::from_utf8(&bytes)
-                .ok()
-                .and_then(|t| u64::from_str_radix(t.trim(), 16).ok())
-                .filter(|&id| id != 0)
-                .ok_or_else(|| Error::Corrupt(format!("{path} does not hold a log id")));
+        match log.get(&path).await {
+            Ok(bytes) => {
+                return std::str::from_utf8(&bytes)
+                    .ok()
+                    .and_then(|t| u64::from_str_radix(t.trim(), 16).ok())
+                    .filter(|&id| id != 0)
+                    .ok_or_else(|| Error::Corrupt(format!("{path} does not hold a log id")));
+            }
+            Err(Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
         }
         let id = crate::codec::random_u64()?.max(1);
         match log
@@ -1047,35 +1050,37 @@ impl Db {
         ))
     }
 
-    // Reads on the live view retry once on a missing SST after re-reading the head: another
-    // handle compacted it away and a GC (whose clock may run ahead of the committer's, which
-    // dates the drop) deleted it while this handle's head was older. Explicit snapshots keep
-    // their error: their files are gone for good (docs/architecture.md, grace period).
+    /// Runs `read` on the live view. On a missing SST it re-reads the head and, when the head
+    /// moved, runs once more: another handle compacted the file away and a GC (whose clock may
+    /// run ahead of the committer's, which dates the drop) deleted it while this handle's head
+    /// was older. Explicit snapshots keep their error: their files are gone for good
+    /// (docs/architecture.md, grace period).
+    async fn on_live_view<T, F, Fut>(&self, read: F) -> Result<T>
+    where
+        F: Fn(Snapshot) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        match read(self.snapshot()?).await {
+            Err(Error::NotFound(_)) if self.refresh().await? => read(self.snapshot()?).await,
+            r => r,
+        }
+    }
 
     /// The row with this key, as a one-row batch, or `None`.
     pub async fn get(&self, key: &[Value]) -> Result<Option<RecordBatch>> {
-        match self.snapshot()?.get(key).await {
-            Err(Error::NotFound(_)) if self.refresh().await? => self.snapshot()?.get(key).await,
-            r => r,
-        }
+        self.on_live_view(|s| async move { s.get(key).await }).await
     }
 
     /// The rows selected by `opts`, as one batch.
     pub async fn scan(&self, opts: &ScanOptions) -> Result<RecordBatch> {
-        match self.snapshot()?.scan(opts).await {
-            Err(Error::NotFound(_)) if self.refresh().await? => self.snapshot()?.scan(opts).await,
-            r => r,
-        }
+        self.on_live_view(|s| async move { s.scan(opts).await })
+            .await
     }
 
     /// The rows selected by `opts` as a stream of bounded batches.
     pub async fn scan_stream(&self, opts: &ScanOptions) -> Result<crate::read::merge::ScanStream> {
-        match self.snapshot()?.scan_stream(opts).await {
-            Err(Error::NotFound(_)) if self.refresh().await? => {
-                self.snapshot()?.scan_stream(opts).await
-            }
-            r => r,
-        }
+        self.on_live_view(|s| async move { s.scan_stream(opts).await })
+            .await
     }
 
     /// Where rows are now.

@@ -46,5 +46,17 @@ pub fn ops(default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// Sets the flag when dropped while its thread unwinds from a panic, so the other threads of
+/// a multi-threaded test stop and the scope reports the panic instead of hanging.
+pub struct StopOnPanic<'a>(pub &'a std::sync::atomic::AtomicBool);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 pub mod shared_prefix;

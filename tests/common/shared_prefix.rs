@@ -18,7 +18,7 @@ use arrow_array::types::Int64Type;
 use arrow_schema::{DataType, Field, Schema};
 use futures::executor::block_on;
 
-use super::Rng;
+use super::{Rng, StopOnPanic};
 
 /// One acknowledged commit.
 #[derive(Debug, Clone)]
@@ -152,17 +152,6 @@ fn writer(storage: Arc<dyn Storage>, w: u64, commits: usize) -> (Vec<Ack>, usize
     })
 }
 
-/// Sets the flag when dropped while its thread unwinds from a panic.
-struct StopOnDrop<'a>(&'a AtomicBool);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.0.store(true, Ordering::SeqCst);
-        }
-    }
-}
-
 /// Runs `commits` commits on each of two writers while a compactor works on the same prefix.
 /// `open` makes a fresh storage client for the prefix (one per handle, like separate Workers).
 pub fn run(open: &(dyn Fn() -> Arc<dyn Storage> + Sync), commits: usize) -> Outcome {
@@ -207,7 +196,7 @@ pub fn run(open: &(dyn Fn() -> Arc<dyn Storage> + Sync), commits: usize) -> Outc
                 s.spawn(move || {
                     // A writer that panics must still stop the compactor, or the scope waits
                     // for it forever instead of reporting the panic.
-                    let _stop = StopOnDrop(done);
+                    let _stop = StopOnPanic(done);
                     writer(storage, w, commits)
                 })
             })
