@@ -36,7 +36,8 @@ mod codec;
 pub mod compaction;
 pub mod db;
 pub mod error;
-#[cfg(all(feature = "fuzz", not(target_arch = "wasm32")))]
+// Also built for unit tests, which replay the inputs the fuzzer found.
+#[cfg(all(any(test, feature = "fuzz"), not(target_arch = "wasm32")))]
 #[doc(hidden)]
 pub mod fuzz;
 pub mod ipc;

@@ -214,3 +214,70 @@ fn long_keys_sharing_a_prefix_longer_than_row_group_statistics_are_found_in_ever
         );
     });
 }
+
+#[test]
+fn our_own_footers_and_page_indexes_pass_the_shape_walk_whole_and_by_their_tail() {
+    // The walk guards files no checksum vouches for; it must never refuse a sound one.
+    let (bytes, sst) = big_sst();
+    let size = bytes.len() as u64;
+    assert!(sst.row_groups() >= 2);
+    footer_shape::check(&bytes, size).unwrap();
+    for tail in [64 * 1024, 4096, 64] {
+        let from = bytes.len().saturating_sub(tail);
+        footer_shape::check(&bytes[from..], size).unwrap();
+    }
+    // Opened as a record from a manifest before format 3 (no tail length): the same rows.
+    let mut meta = sst.meta.clone();
+    meta.tail_bytes = 0;
+    meta.tail_crc = 0;
+    let storage = MemoryStorage::new();
+    block_on(async {
+        storage
+            .put(&meta.path, bytes.clone(), PutMode::CreateNew)
+            .await
+            .unwrap();
+        let opened = Sst::open(&storage, &table(), meta.clone()).await.unwrap();
+        assert_eq!(opened.row_groups(), sst.row_groups());
+        assert!(matches!(
+            opened
+                .get(&storage, &key("k039999"), 99, &[0, 1])
+                .await
+                .unwrap(),
+            Some(Found::Row(_, 1))
+        ));
+    });
+    let whole = Sst::from_bytes(&table(), meta, bytes).unwrap();
+    assert_eq!(whole.row_groups(), sst.row_groups());
+}
+
+#[test]
+fn a_footer_declaring_a_huge_list_is_corrupt_before_parquet_reserves_memory_for_it() {
+    let (bytes, sst) = big_sst();
+    let mut meta = sst.meta.clone();
+    meta.tail_bytes = 0;
+    let n = bytes.len();
+    let len = u32::from_le_bytes(bytes[n - 8..n - 4].try_into().unwrap()) as usize;
+    let footer = n - 8 - len;
+    // Replace the footer with a sound schema followed by a row-group list declaring 2^31 - 1
+    // elements: parquet would reserve room for all of them (hundreds of GB) at once.
+    let mut damaged = bytes[..footer].to_vec();
+    let fake = [
+        0x15, 0x02, // 1: version = 1
+        0x19, 0x2c, // 2: schema, a list of two structs
+        0x48, 0x01, b'r', 0x15, 0x02, 0x00, // root: name "r", one child
+        0x15, 0x04, 0x25, 0x00, 0x18, 0x01, b'v', 0x00, // INT64, REQUIRED, name "v"
+        0x16, 0x00, // 3: num_rows = 0
+        0x19, 0xfc, 0xff, 0xff, 0xff, 0xff, 0x07, // 4: row_groups, 2^31 - 1 structs
+        0x00, 0x00,
+    ];
+    damaged.extend_from_slice(&fake);
+    damaged.extend_from_slice(&(fake.len() as u32).to_le_bytes());
+    damaged.extend_from_slice(b"PAR1");
+    meta.bytes = damaged.len() as u64;
+    let err = Sst::from_bytes(&table(), meta, Bytes::from(damaged)).unwrap_err();
+    assert_eq!(err.code(), crate::ErrorCode::Corrupt, "{err}");
+    assert!(
+        err.to_string().contains("declares 2147483647 elements"),
+        "{err}"
+    );
+}
