@@ -379,8 +379,21 @@ export interface GcReport {
   historyFloor: number;
 }
 
+/**
+ * How fresh `Db.get` must be when other handles (Workers, processes, tabs) write the same
+ * table. Default: the handle's own view (commits made elsewhere appear after `refresh()`).
+ */
+export type GetOptions =
+  /** `"strict"`: every commit acknowledged anywhere before the call (one manifest read, made
+   * together with the data reads: one round trip when nothing changed). */
+  | { freshness?: "view" | "strict" }
+  /** Checks the manifest only when this handle's last check is older than this. */
+  | { maxStalenessMs: number };
+
 /** The methods of an open table shared by `Db` and the worker-hosted `WorkerDb`. */
 export interface DbMethods extends Readable {
+  /** The row with this key as an Arrow IPC stream, or `null`, at the freshness asked for. */
+  get(key: Key, options?: GetOptions): Promise<Uint8Array | null>;
   /**
    * Upserts rows in one commit (the last row wins when a key repeats) and resolves to the commit
    * timestamp.

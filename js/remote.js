@@ -95,8 +95,8 @@ class Handle {
 }
 
 class Readable extends Handle {
-  get(key) {
-    return this.call("get", key);
+  get(key, options) {
+    return options === undefined ? this.call("get", key) : this.call("get", key, options);
   }
 
   scan(options) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every test Anax has: lint gates (rustfmt, clippy native and wasm32, tsc on the typed
-# example), native Rust tests, a short run of every fuzz target, the Rust browser tests in headless Chromium (main thread through
+# example), native Rust tests, the edge-path benchmark in smoke mode, a short run of every fuzz target, the Rust browser tests in headless Chromium (main thread through
 # wasm-pack, dedicated worker through cargo's runner), then against the built npm package: the
 # JS API suite in Node, workerd and Chromium (main thread, dedicated worker, openInWorker), the
 # wasm size budget, and the worker example.
@@ -25,6 +25,8 @@ node_modules/.bin/tsc -p js/examples/tsconfig.json
 
 step "native tests"
 cargo test
+step "edge-path benchmark, smoke mode (20,000 rows at 5 ms per storage call; asserts its call counts)"
+cargo run --example edge -- --smoke
 
 # sst_file is left out while its open finding stands (docs/benchmarks.md, Reliability:
 # parquet's footer decoder allocates what a damaged footer declares).

@@ -65,9 +65,9 @@ pub use error::{Error, ErrorCode, Result, StorageError};
 pub use manifest::HistoryEntry;
 pub use options::{
     CasBackoffConfig, CascadeConfig, Clock, CommitAckMode, CompactionOptions, CompactionStrategy,
-    Durability, L0BackpressureConfig, LeveledOptions, ManualClock, MinorCompaction, Retention,
-    SealPolicy, SystemClock, TieredOptions, TimeWindowOptions, WalConfig, WalRecoveryMode,
-    WalSyncPolicy,
+    Durability, Freshness, L0BackpressureConfig, LeveledOptions, ManualClock, MinorCompaction,
+    Retention, SealPolicy, SystemClock, TieredOptions, TimeWindowOptions, WalConfig,
+    WalRecoveryMode, WalSyncPolicy,
 };
 pub use read::filter::Filter;
 pub use scan::ScanOptions;

@@ -117,6 +117,23 @@ impl Clock for ManualClock {
     }
 }
 
+/// How fresh a read must be when other handles (Workers, processes) write the same table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Freshness {
+    /// The handle's current view: no request; commits made elsewhere appear after
+    /// [`crate::Db::refresh`].
+    #[default]
+    View,
+    /// Every commit acknowledged anywhere before the read started. Costs one manifest read,
+    /// issued together with the data reads on the current view; when the manifest has not
+    /// moved the answer takes one round trip, otherwise the read runs again on the new view.
+    Strict,
+    /// A view checked against the manifest at most this many milliseconds before the read
+    /// (measured on this machine's clock, the only clock involved): no request while the last
+    /// check is recent enough, a strict read otherwise.
+    MaxStalenessMs(u64),
+}
+
 /// How writes become durable. The builder picks one per backend (object stores: seal every
 /// batch; local disk and OPFS: write-ahead log; memory: volatile); `with_durability` overrides.
 #[derive(Debug, Clone)]

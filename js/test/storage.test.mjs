@@ -69,6 +69,38 @@ test("the R2 binding passes the storage conformance suite in workerd", async () 
   }
 });
 
+test("a point get on the R2 binding makes only the calls the handle counts: no head before a ranged get", async () => {
+  const mf = worker();
+  try {
+    const out = await call(mf, "/calls", { storage: { kind: "bucket", prefix: "calls" } });
+    assert.equal(out.found, true);
+    // A fresh handle: one read of the (small) SST whole to open it, one ranged read of the
+    // row's pages. The SST's size is in the manifest, so no `head` precedes either.
+    assert.deepEqual(out.get, { get: 2, put: 0, list: 0, delete: 0, head: 0 }, JSON.stringify(out));
+    assert.equal(out.getRequests, 2, JSON.stringify(out));
+  } finally {
+    await mf.dispose();
+  }
+});
+
+test("get freshness on the R2 binding: strict sees another handle's commits, the view waits for refresh", async () => {
+  const mf = worker();
+  try {
+    const out = await call(mf, "/freshness", { storage: { kind: "bucket", prefix: "fresh" } });
+    assert.deepEqual(out, {
+      view: "absent",
+      strict: "present",
+      // Checked by the strict read just before: an hour of staleness allowed, no check made.
+      recentEnough: "present",
+      strictAfterDelete: "absent",
+      bad: ["INVALID_ARGUMENT", "INVALID_ARGUMENT", "INVALID_ARGUMENT", "INVALID_ARGUMENT"],
+      afterBad: "absent",
+    });
+  } finally {
+    await mf.dispose();
+  }
+});
+
 test("S3 (moto) passes the storage conformance suite from workerd", async () => {
   const mf = worker();
   try {

@@ -24,8 +24,8 @@ use crate::manifest::{Catalog, Edit, EditKind, Head, Manifest, ManifestState};
 use crate::memtable::{Memtable, Timestamp};
 use crate::options::{
     CasBackoffConfig, CascadeConfig, Clock, CommitAckMode, CompactionOptions, CompactionStrategy,
-    Durability, L0BackpressureConfig, MinorCompaction, Retention, SealPolicy, SystemClock,
-    WalConfig, WalSyncPolicy,
+    Durability, Freshness, L0BackpressureConfig, MinorCompaction, Retention, SealPolicy,
+    SystemClock, WalConfig, WalSyncPolicy,
 };
 use crate::read::mem_source::{MemRef, lock};
 use crate::rows::RowsBuilder;
@@ -392,6 +392,7 @@ impl DbBuilder {
         };
         let catalog = catalog_of(&schema, &self.table_name)?;
         let manifest = Manifest::new(storage.clone(), self.clock.clone(), self.backoff);
+        let checked_ms = self.clock.now_millis();
         let mut found = manifest.load().await?;
         if found.is_none() {
             let wal_dir = match &durability {
@@ -485,6 +486,8 @@ impl DbBuilder {
             },
             &head,
         )?;
+        // The head just read is as fresh as a refresh issued when the open began.
+        db.state()?.checked_ms = Some(checked_ms);
         db.recover(&head).await?;
         Ok(db)
     }
@@ -687,6 +690,9 @@ struct State {
     reorganize_pending: bool,
     /// What WAL recovery at open cut: segments and bytes.
     wal_cut: (Vec<u64>, u64),
+    /// When (clock ms) the manifest read behind the installed view was issued: a read under
+    /// [`Freshness::MaxStalenessMs`] skips the check while this is recent enough.
+    checked_ms: Option<u64>,
 }
 
 /// Where rows are, for diagnostics and tests.
@@ -781,6 +787,7 @@ impl Db {
                     deferred_frames: Vec::new(),
                     reorganize_pending: false,
                     wal_cut: (Vec::new(), 0),
+                    checked_ms: None,
                 }),
                 commit: futures_util::lock::Mutex::new(None),
                 last_write_ms: Arc::new(std::sync::atomic::AtomicU64::new(0)),
@@ -878,12 +885,14 @@ impl Db {
     /// call this to see other writers' puts (a Worker does it once per request).
     pub async fn refresh(&self) -> Result<bool> {
         self.check_open()?;
+        let issued = self.shared.config.clock.now_millis();
         let Some(head) = self.shared.manifest.load().await? else {
             return Err(Error::Corrupt("the manifest head disappeared".into()));
         };
         let mut st = self.state()?;
         let before = st.version.manifest_version;
         self.install(&mut st, &head, &[]);
+        st.checked_ms = Some(st.checked_ms.map_or(issued, |c| c.max(issued)));
         Ok(st.version.manifest_version != before)
     }
 
@@ -1069,6 +1078,47 @@ impl Db {
     /// The row with this key, as a one-row batch, or `None`.
     pub async fn get(&self, key: &[Value]) -> Result<Option<RecordBatch>> {
         self.on_live_view(|s| async move { s.get(key).await }).await
+    }
+
+    /// [`Db::get`] at the given freshness. A strict read checks the manifest and reads the
+    /// current view at the same time: on an object store that is one round trip when nothing
+    /// changed, the same as a read that does not check.
+    pub async fn get_fresh(
+        &self,
+        key: &[Value],
+        freshness: Freshness,
+    ) -> Result<Option<RecordBatch>> {
+        if !self.needs_check(freshness)? {
+            return self.get(key).await;
+        }
+        // The view is taken before the manifest read is issued: if the head has not moved
+        // when the read returns, no commit acknowledged before this call is missing from it.
+        let speculative = self.snapshot()?;
+        let (changed, read) =
+            futures_util::future::join(self.refresh(), async move { speculative.get(key).await })
+                .await;
+        if changed? {
+            return self.get(key).await;
+        }
+        match read {
+            // A file compacted away under the old view: the head did not move, so it is gone.
+            Err(Error::NotFound(_)) => self.get(key).await,
+            r => r,
+        }
+    }
+
+    /// Whether a read at `freshness` must check the manifest first.
+    fn needs_check(&self, freshness: Freshness) -> Result<bool> {
+        Ok(match freshness {
+            Freshness::View => false,
+            Freshness::Strict => true,
+            Freshness::MaxStalenessMs(ms) => {
+                let checked = self.state()?.checked_ms;
+                let now = self.shared.config.clock.now_millis();
+                // A clock that went back says nothing about age: check.
+                checked.is_none_or(|c| now < c || now - c > ms)
+            }
+        })
     }
 
     /// The rows selected by `opts`, as one batch.

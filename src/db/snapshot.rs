@@ -73,21 +73,26 @@ impl Snapshot {
         }
         let all: Vec<usize> = (0..table.fields().len()).collect();
         let storage = db.shared.storage.as_ref();
-        // SSTs are ordered by their newest timestamp: once the best version found is newer
-        // than everything a remaining SST holds, no later SST can beat it.
+        // Every SST that may hold the key is probed at once: on an object store each probe is
+        // a round trip (or two when the footer is not cached yet), and a lookup through ten
+        // overlapping L0 files must not cost ten. The newest version found wins; a file whose
+        // bloom filter rules the key out costs no read.
+        let key_ref = key.as_ref();
+        let candidates = self.version.ssts.iter().filter(|h| {
+            h.meta.min_ts <= self.ts
+                && key_ref >= h.meta.min_key.as_ref()
+                && key_ref <= h.meta.max_key.as_ref()
+        });
+        let probes = candidates.map(|h| {
+            let all = &all;
+            async move {
+                let sst = h.open(storage, &db.shared.schema).await?;
+                sst.get(storage, key_ref, self.ts, all).await
+            }
+        });
         let mut best: Option<(Timestamp, Option<RecordBatch>)> = None;
-        for h in &self.version.ssts {
-            if best.as_ref().is_some_and(|(t, _)| *t >= h.meta.max_ts) {
-                break;
-            }
-            if h.meta.min_ts > self.ts
-                || key.as_ref() < h.meta.min_key.as_ref()
-                || key.as_ref() > h.meta.max_key.as_ref()
-            {
-                continue;
-            }
-            let sst = h.open(storage, &db.shared.schema).await?;
-            let found = match sst.get(storage, &key, self.ts, &all).await? {
+        for found in futures_util::future::try_join_all(probes).await? {
+            let found = match found {
                 Some(Found::Row(batch, t)) => Some((t, Some(batch))),
                 Some(Found::Deleted(t)) => Some((t, None)),
                 None => None,

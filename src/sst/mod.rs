@@ -149,6 +149,9 @@ pub enum Found {
 
 /// A point lookup fetches both of its steps in one request when their pages span at most this.
 const SINGLE_READ_SPAN: u64 = 256 * 1024;
+/// A point lookup fetches every column's candidate pages at once when they add up to at most
+/// this; above it (large values) it reads the bookkeeping columns first.
+const ONE_ROUND_BYTES: u64 = 512 * 1024;
 /// SSTs up to this size are fetched whole when opened.
 const WHOLE_READ_BYTES: u64 = 256 * 1024;
 /// First guess of the footer size when opening a larger SST.
@@ -429,15 +432,21 @@ impl Sst {
         Ok(ranges)
     }
 
-    /// Fetches `ranges` (coalesced) into a sparse view of the file.
+    /// Fetches `ranges` (coalesced) into a sparse view of the file. The reads are issued
+    /// together: on an object store each costs a round trip, and none depends on another, so
+    /// the fetch takes one round trip however many column chunks it touches.
     async fn fetch(&self, storage: &dyn Storage, ranges: Vec<Range<u64>>) -> Result<SparseFile> {
-        let mut file = SparseFile::new(self.meta.bytes);
-        for r in coalesce(ranges, 64 * 1024) {
-            let bytes = storage.get_range(&self.meta.path, r.clone()).await?;
+        let path = self.meta.path.as_str();
+        let reads = coalesce(ranges, 64 * 1024).into_iter().map(|r| async move {
+            let bytes = storage.get_range(path, r.clone()).await?;
             if bytes.len() as u64 != r.end - r.start {
-                return Err(corrupt(&self.meta.path, "short read"));
+                return Err(corrupt(path, "short read"));
             }
-            file.add(r.start, bytes);
+            Ok((r.start, bytes))
+        });
+        let mut file = SparseFile::new(self.meta.bytes);
+        for (start, bytes) in futures_util::future::try_join_all(reads).await? {
+            file.add(start, bytes);
         }
         Ok(file)
     }
@@ -615,19 +624,25 @@ impl Sst {
         if rows.is_empty() {
             return Ok(None);
         }
-        // Two steps: find the version among the small bookkeeping columns of the candidate
-        // pages, then decode only the one page per value column that holds that row. When the
-        // pages of both steps lie close together (small SSTs, the seal-every-batch case), one
-        // ranged read fetches them all: on an object store the request is the cost.
-        let mut ranges = self.chunk_ranges(rg, &self.roots(&[]), Some(&rows))?;
-        ranges.extend(self.chunk_ranges(rg, &self.roots(needed), Some(&rows))?);
+        // The candidate pages (a few hundred rows) of every column are fetched in one round
+        // trip: the page index says which rows they hold before the key is found, so nothing
+        // waits on a decode. When their bytes lie close together (small SSTs, the
+        // seal-every-batch case) one ranged read fetches them all; otherwise one read per
+        // column chunk, issued together. Only when the value pages of the candidate rows are
+        // large (megabyte values, or a file without a page index) does the lookup take two
+        // steps: find the version among the small bookkeeping columns, then fetch the one
+        // page per value column that holds it.
+        let ranges = self.chunk_ranges(rg, &self.roots(needed), Some(&rows))?;
         let lo = ranges.iter().map(|r| r.start).min().unwrap_or(0);
         let hi = ranges.iter().map(|r| r.end).max().unwrap_or(0);
+        let total: u64 = ranges.iter().map(|r| r.end - r.start).sum();
         let prefetched = if hi.saturating_sub(lo) <= SINGLE_READ_SPAN {
             Some(
                 self.fetch(storage, std::iter::once(lo..hi).collect())
                     .await?,
             )
+        } else if rows.end != usize::MAX && total <= ONE_ROUND_BYTES {
+            Some(self.fetch(storage, ranges).await?)
         } else {
             None
         };

@@ -17,6 +17,8 @@ mod disk;
 mod fault;
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod js;
+#[cfg(not(target_arch = "wasm32"))]
+mod latency;
 mod memory;
 #[cfg(target_arch = "wasm32")]
 mod opfs;
@@ -39,6 +41,8 @@ pub use counting::{CountingStorage, RequestCounts};
 #[cfg(not(target_arch = "wasm32"))]
 pub use disk::DiskStorage;
 pub use fault::{FaultMode, FaultStorage};
+#[cfg(not(target_arch = "wasm32"))]
+pub use latency::{Latency, LatencyStorage};
 pub use memory::MemoryStorage;
 #[cfg(target_arch = "wasm32")]
 pub use opfs::Opfs;

@@ -503,10 +503,14 @@ impl JsDb {
     }
 
     /// Resolves to the row with this key as an Arrow IPC stream (`Uint8Array`), or `null`.
-    pub fn get(&self, key: JsValue) -> std::result::Result<JsValue, JsValue> {
+    /// `options.freshness: "strict"` also sees every commit other handles made before the
+    /// call (one manifest read, issued together with the data reads); `maxStalenessMs`
+    /// checks only when the handle's last check is older than that.
+    pub fn get(&self, key: JsValue, options: JsValue) -> std::result::Result<JsValue, JsValue> {
         let db = self.db.clone();
         let key = to_key(&key).map_err(to_js_error)?;
-        value_or_promise(async move { row_result(db.get(&key).await?) })
+        let freshness = options::to_freshness(&options).map_err(to_js_error)?;
+        value_or_promise(async move { row_result(db.get_fresh(&key, freshness).await?) })
     }
 
     /// Resolves to the selected rows as one Arrow IPC stream (`Uint8Array`).

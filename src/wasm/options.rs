@@ -25,8 +25,8 @@ use crate::db::DbBuilder;
 use crate::error::{Error, Result};
 use crate::options::{
     CasBackoffConfig, CascadeConfig, CommitAckMode, CompactionOptions, CompactionStrategy,
-    Durability, L0BackpressureConfig, LeveledOptions, Retention, SealPolicy, TieredOptions,
-    TimeWindowOptions, WalConfig, WalRecoveryMode, WalSyncPolicy,
+    Durability, Freshness, L0BackpressureConfig, LeveledOptions, Retention, SealPolicy,
+    TieredOptions, TimeWindowOptions, WalConfig, WalRecoveryMode, WalSyncPolicy,
 };
 
 /// Top-level option names `Anax.open` knows.
@@ -484,4 +484,26 @@ fn compaction_options(v: &JsValue) -> Result<CompactionOptions> {
     c.automatic = o.bool("automatic")?.unwrap_or(c.automatic);
     c.background = o.bool("background")?.unwrap_or(c.background);
     Ok(c)
+}
+
+/// The options of `Db.get`: `{ freshness?: "view" | "strict", maxStalenessMs?: number }`.
+pub(super) fn to_freshness(options: &JsValue) -> Result<Freshness> {
+    if !present(options) {
+        return Ok(Freshness::View);
+    }
+    let o = Obj::new(options, "get options", &["freshness", "maxStalenessMs"])?;
+    let named = o.get("freshness")?;
+    let max = o.u64("maxStalenessMs")?;
+    match (present(&named), named.as_string().as_deref(), max) {
+        (false, _, None) => Ok(Freshness::View),
+        (false, _, Some(ms)) => Ok(Freshness::MaxStalenessMs(ms)),
+        (true, _, Some(_)) => Err(bad(
+            "get options take freshness or maxStalenessMs, not both".into(),
+        )),
+        (true, Some("view"), None) => Ok(Freshness::View),
+        (true, Some("strict"), None) => Ok(Freshness::Strict),
+        (true, _, None) => Err(bad(
+            "get options.freshness must be \"view\" or \"strict\"".into()
+        )),
+    }
 }

@@ -485,7 +485,7 @@ async function route(request, db, handOff, limits, r) {
         headers: { "content-type": JSON_TYPE },
       });
     }
-    const row = await db.get(r.id);
+    const row = await db.get(r.id, { freshness: r.freshness ?? "view" });
     if (row === null) throw new AnaxError("NOT_FOUND", `no row with key '${r.id}'`);
     return new Response(row, { headers: { "content-type": ARROW } });
   }
@@ -584,7 +584,10 @@ export default {
         db = await handle;
         before = cached ? db.stats().requests : undefined;
         // Revalidate: commits made through other isolates become visible (one manifest read).
-        if (cached) await db.refresh();
+        // A binary point get makes that read itself, together with its data reads.
+        const strictGet = admitted.op === "get" && !wantsJson(request);
+        if (cached && !strictGet) await db.refresh();
+        admitted.freshness = cached ? "strict" : "view";
         // For a streamed scan this counts the requests made before the first byte.
         return annotate(await route(request, db, handOff, limits, admitted));
       } catch (err) {

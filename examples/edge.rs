@@ -1,0 +1,586 @@
+//! The edge-path benchmark (issue 19): a table on an object store that answers every call after
+//! a round trip, the way R2 or S3 does from a Worker. Every figure is stated in round trips
+//! (p50 time over the injected RTT) and in calls counted where they leave for the store, so it
+//! means the same on any machine.
+//!
+//! ```text
+//! cargo run --example edge -- [--rows 1000000] [--rtt 20] [--ops 40] [--runs 3] [--json FILE]
+//! cargo run --example edge -- --smoke      # a short run that checks the counts, for CI
+//! ```
+//!
+//! The store is Anax's in-memory one behind [`anax::storage::LatencyStorage`]; the table is
+//! loaded at zero latency, fully compacted, then measured at `--rtt` ms per call.
+
+// Native only (the store it measures through is): on wasm32 it builds to nothing.
+#![cfg_attr(target_arch = "wasm32", no_main)]
+#![cfg(not(target_arch = "wasm32"))]
+// A native benchmark: the monotonic clock measures it and never reaches stored data.
+#![allow(clippy::disallowed_methods)]
+
+use std::error::Error;
+use std::ops::Bound;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anax::storage::{Latency, LatencyStorage, MemoryStorage, Storage};
+use anax::{CompactionOptions, Db, DbBuilder, Freshness, RequestCounts, ScanOptions, Value};
+use arrow_array::{Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+
+type Res<T> = Result<T, Box<dyn Error>>;
+
+struct Args {
+    rows: usize,
+    rtt: f64,
+    ops: usize,
+    runs: usize,
+    json: Option<String>,
+    smoke: bool,
+}
+
+fn args() -> Res<Args> {
+    let mut a = Args {
+        rows: 1_000_000,
+        rtt: 20.0,
+        ops: 40,
+        runs: 3,
+        json: None,
+        smoke: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--rows" => a.rows = value()?.parse()?,
+            "--rtt" => a.rtt = value()?.parse()?,
+            "--ops" => a.ops = value()?.parse()?,
+            "--runs" => a.runs = value()?.parse()?,
+            "--json" => a.json = Some(value()?),
+            "--smoke" => {
+                a.smoke = true;
+                a.rows = 20_000;
+                a.rtt = 5.0;
+                a.ops = 8;
+                a.runs = 1;
+            }
+            other => return Err(format!("unknown flag {other}").into()),
+        }
+    }
+    if a.rows < 1000 || a.ops == 0 || a.runs == 0 {
+        return Err("--rows must be >= 1000, --ops and --runs >= 1".into());
+    }
+    Ok(a)
+}
+
+/// splitmix64: the same data on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("v", DataType::Int64, false),
+        Field::new("payload", DataType::Utf8, false),
+    ]))
+}
+
+/// The W1 shape: 16-char hex ids in random order, v in 0..1e6, 90-110-byte payloads.
+fn batch(rng: &mut Rng, n: usize, ids_out: &mut Vec<String>) -> Res<RecordBatch> {
+    const ALPHA: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ";
+    let ids: Vec<String> = (0..n).map(|_| format!("{:016x}", rng.next())).collect();
+    let v: Vec<i64> = (0..n).map(|_| (rng.next() % 1_000_000) as i64).collect();
+    let payload: Vec<String> = (0..n)
+        .map(|_| {
+            let len = 90 + (rng.next() % 21) as usize;
+            (0..len)
+                .map(|_| {
+                    char::from(
+                        ALPHA
+                            .get((rng.next() % ALPHA.len() as u64) as usize)
+                            .copied()
+                            .unwrap_or(b'a'),
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    ids_out.extend(ids.iter().cloned());
+    Ok(RecordBatch::try_new(
+        schema(),
+        vec![
+            Arc::new(StringArray::from(ids)),
+            Arc::new(Int64Array::from(v)),
+            Arc::new(StringArray::from(payload)),
+        ],
+    )?)
+}
+
+fn builder(store: &Arc<LatencyStorage>) -> DbBuilder {
+    let storage: Arc<dyn Storage> = store.clone();
+    DbBuilder::from_schema_key_name(schema(), "id").with_storage(storage)
+}
+
+/// One measured operation kind: wall times (ms) and the calls and bytes of all of them.
+#[derive(Default)]
+struct Sample {
+    ms: Vec<f64>,
+    counts: Vec<RequestCounts>,
+}
+
+impl Sample {
+    fn pct(&self, p: f64) -> f64 {
+        let mut v = self.ms.clone();
+        v.sort_by(f64::total_cmp);
+        let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+        v.get(i).copied().unwrap_or(f64::NAN)
+    }
+    fn calls(&self) -> f64 {
+        let n = self.counts.len().max(1) as f64;
+        self.counts.iter().map(|c| c.total()).sum::<u64>() as f64 / n
+    }
+    fn kib(&self) -> f64 {
+        let n = self.counts.len().max(1) as f64;
+        let b: u64 = self
+            .counts
+            .iter()
+            .map(|c| c.bytes_read + c.bytes_written)
+            .sum();
+        b as f64 / 1024.0 / n
+    }
+}
+
+async fn timed<F, Fut>(store: &LatencyStorage, sample: &mut Sample, op: F) -> Res<()>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Res<()>>,
+{
+    let before = store.counts();
+    let t = Instant::now();
+    op().await?;
+    sample.ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    sample.counts.push(store.counts().since(&before));
+    Ok(())
+}
+
+fn key(k: &str) -> Vec<Value> {
+    vec![Value::Str(k.to_owned())]
+}
+
+/// A strict read: it sees every commit acknowledged before it started.
+async fn strict_get(db: &Db, k: &str) -> Res<bool> {
+    Ok(db.get_fresh(&key(k), Freshness::Strict).await?.is_some())
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+struct Figure {
+    name: &'static str,
+    value: f64,
+    target: &'static str,
+    calls: Option<f64>,
+    kib: Option<f64>,
+    note: &'static str,
+}
+
+async fn run(a: &Args) -> Res<Vec<Figure>> {
+    let store = Arc::new(LatencyStorage::new(
+        Arc::new(MemoryStorage::new()),
+        Latency::rtt(0.0),
+    ));
+    let mut rng = Rng(0x5EED_1234_ABCD_0001);
+    let mut ids = Vec::with_capacity(a.rows);
+    let t = Instant::now();
+    let loader = builder(&store).open().await?;
+    let chunk = 50_000.min(a.rows);
+    let mut done = 0;
+    while done < a.rows {
+        let n = chunk.min(a.rows - done);
+        loader.put(batch(&mut rng, n, &mut ids)?).await?;
+        done += n;
+    }
+    loader.compact().await?;
+    let stats = loader.stats()?;
+    eprintln!(
+        "loaded {} rows in {:.1} s: {} SST(s), {:.1} MiB in the store",
+        a.rows,
+        t.elapsed().as_secs_f64(),
+        stats.ssts,
+        store.counts().bytes_written as f64 / 1048576.0,
+    );
+
+    store.set_latency(Latency::rtt(a.rtt));
+    let rtt = a.rtt;
+    let pick = |rng: &mut Rng| -> String {
+        let i = (rng.next() % ids.len() as u64) as usize;
+        ids.get(i).cloned().unwrap_or_default()
+    };
+
+    let (mut seq, mut seq_s) = (Vec::new(), Sample::default());
+    let (mut cold, mut warm, mut view, mut miss, mut scan, mut l0) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    let (mut warm_s, mut view_s, mut miss_s, mut scan_s, mut cold_s, mut l0_s) = (
+        Sample::default(),
+        Sample::default(),
+        Sample::default(),
+        Sample::default(),
+        Sample::default(),
+        Sample::default(),
+    );
+    for _ in 0..a.runs {
+        // Cold: a fresh handle (nothing cached) opens the table and reads one row.
+        let mut s = Sample::default();
+        let k = pick(&mut rng);
+        timed(&store, &mut s, || async {
+            let db = builder(&store).open().await?;
+            let found = db.get(&key(&k)).await?.is_some();
+            db.close().await?;
+            if found {
+                Ok(())
+            } else {
+                Err("cold get missed a row".into())
+            }
+        })
+        .await?;
+        cold.push(s.pct(0.5) / rtt);
+        cold_s.ms.extend(s.ms);
+        cold_s.counts.extend(s.counts);
+
+        // Warm: a handle that has read before (footers cached), strict freshness.
+        let db = builder(&store).open().await?;
+        strict_get(&db, &pick(&mut rng)).await?;
+        let mut s = Sample::default();
+        for _ in 0..a.ops {
+            let k = pick(&mut rng);
+            timed(&store, &mut s, || async {
+                if strict_get(&db, &k).await? {
+                    Ok(())
+                } else {
+                    Err("a get missed a row".into())
+                }
+            })
+            .await?;
+        }
+        warm.push(s.pct(0.5) / rtt);
+        warm_s.ms.extend(s.ms);
+        warm_s.counts.extend(s.counts);
+
+        // The way the worker example reads today: refresh(), then get.
+        let mut s = Sample::default();
+        for _ in 0..a.ops {
+            let k = pick(&mut rng);
+            timed(&store, &mut s, || async {
+                db.refresh().await?;
+                db.get(&key(&k)).await?;
+                Ok(())
+            })
+            .await?;
+        }
+        seq.push(s.pct(0.5) / rtt);
+        seq_s.ms.extend(s.ms);
+        seq_s.counts.extend(s.counts);
+
+        // Bounded staleness: the strict reads above checked the manifest moments ago, so a
+        // minute's staleness allowed means no check.
+        let mut s = Sample::default();
+        for _ in 0..a.ops {
+            let k = pick(&mut rng);
+            timed(&store, &mut s, || async {
+                db.get_fresh(&key(&k), Freshness::MaxStalenessMs(60_000))
+                    .await?;
+                Ok(())
+            })
+            .await?;
+        }
+        view.push(s.pct(0.5) / rtt);
+        view_s.ms.extend(s.ms);
+        view_s.counts.extend(s.counts);
+
+        // A missing key, strict.
+        let mut s = Sample::default();
+        for _ in 0..a.ops {
+            let k = format!("{:016x}", rng.next() ^ 0xA5A5_5A5A_0F0F_F0F0);
+            timed(&store, &mut s, || async {
+                strict_get(&db, &k).await?;
+                Ok(())
+            })
+            .await?;
+        }
+        miss.push(s.pct(0.5) / rtt);
+        miss_s.ms.extend(s.ms);
+        miss_s.counts.extend(s.counts);
+
+        // 100 rows from a random key on, strict.
+        let mut s = Sample::default();
+        for _ in 0..a.ops {
+            let k = pick(&mut rng);
+            timed(&store, &mut s, || async {
+                db.refresh().await?;
+                let opts = ScanOptions {
+                    start: Bound::Included(key(&k)),
+                    limit: Some(100),
+                    ..ScanOptions::default()
+                };
+                db.scan(&opts).await?;
+                Ok(())
+            })
+            .await?;
+        }
+        scan.push(s.pct(0.5) / rtt);
+        scan_s.ms.extend(s.ms);
+        scan_s.counts.extend(s.counts);
+        db.close().await?;
+    }
+
+    // Puts of one row and of 1,000 rows on the loader's handle.
+    let mut put1 = Sample::default();
+    for _ in 0..(a.ops * 2).max(20) {
+        let b = batch(&mut rng, 1, &mut Vec::new())?;
+        timed(&store, &mut put1, || async {
+            loader.put(b).await?;
+            Ok(())
+        })
+        .await?;
+    }
+    let mut put1k = Sample::default();
+    for _ in 0..(a.ops / 2).max(5) {
+        let b = batch(&mut rng, 1000, &mut Vec::new())?;
+        timed(&store, &mut put1k, || async {
+            loader.put(b).await?;
+            Ok(())
+        })
+        .await?;
+    }
+
+    // Ten overlapping L0 files over the compacted table, written at zero latency by a handle
+    // that never compacts, then read strictly by a warm handle.
+    store.set_latency(Latency::rtt(0.0));
+    loader.compact().await?;
+    let writer = builder(&store)
+        .with_compaction_options(CompactionOptions {
+            automatic: false,
+            l0_backpressure: None,
+            ..CompactionOptions::default()
+        })
+        .open()
+        .await?;
+    for _ in 0..10 {
+        writer.put(batch(&mut rng, 1000, &mut Vec::new())?).await?;
+    }
+    let db = builder(&store).open().await?;
+    let l0_files = db.stats()?.ssts;
+    for _ in 0..3 {
+        strict_get(&db, &pick(&mut rng)).await?;
+    }
+    store.set_latency(Latency::rtt(a.rtt));
+    for _ in 0..a.runs {
+        let mut s = Sample::default();
+        for _ in 0..a.ops {
+            let k = pick(&mut rng);
+            timed(&store, &mut s, || async {
+                if strict_get(&db, &k).await? {
+                    Ok(())
+                } else {
+                    Err("an L0 get missed a row".into())
+                }
+            })
+            .await?;
+        }
+        l0.push(s.pct(0.5) / rtt);
+        l0_s.ms.extend(s.ms);
+        l0_s.counts.extend(s.counts);
+    }
+    eprintln!("L0 run: {l0_files} SSTs in the table");
+
+    Ok(vec![
+        Figure {
+            name: "get_warm_rtt",
+            value: median(&mut warm),
+            target: "<= 1.5",
+            calls: Some(warm_s.calls()),
+            kib: Some(warm_s.kib()),
+            note: "p50 of a strict get (Freshness::Strict) over the RTT, one fully compacted SST, footer cached",
+        },
+        Figure {
+            name: "get_warm_calls",
+            value: warm_s.calls(),
+            target: "<= 2",
+            calls: None,
+            kib: None,
+            note: "backend calls per strict warm get (manifest head included)",
+        },
+        Figure {
+            name: "get_warm_kib",
+            value: warm_s.kib(),
+            target: "<= 64",
+            calls: None,
+            kib: None,
+            note: "KiB moved per strict warm get",
+        },
+        Figure {
+            name: "get_warm_l0_rtt",
+            value: median(&mut l0),
+            target: "<= 2",
+            calls: Some(l0_s.calls()),
+            kib: Some(l0_s.kib()),
+            note: "as get_warm_rtt with 10 overlapping L0 SSTs above the compacted file",
+        },
+        Figure {
+            name: "get_warm_refresh_first_rtt",
+            value: median(&mut seq),
+            target: "(comparison: refresh(), then get, as the worker example does)",
+            calls: Some(seq_s.calls()),
+            kib: Some(seq_s.kib()),
+            note: "the manifest read and the data reads one after the other",
+        },
+        Figure {
+            name: "get_stale_rtt",
+            value: median(&mut view),
+            target: "(no target)",
+            calls: Some(view_s.calls()),
+            kib: Some(view_s.kib()),
+            note: "get with maxStalenessMs 60,000 on a handle checked moments before: no manifest read",
+        },
+        Figure {
+            name: "get_stale_calls",
+            value: view_s.calls(),
+            target: "<= 1",
+            calls: None,
+            kib: None,
+            note: "backend calls per bounded-staleness get",
+        },
+        Figure {
+            name: "get_miss_calls",
+            value: miss_s.calls(),
+            target: "<= 1",
+            calls: None,
+            kib: Some(miss_s.kib()),
+            note: "strict get of a missing key: the manifest head, then the bloom filter answers",
+        },
+        Figure {
+            name: "get_cold_rtt",
+            value: median(&mut cold),
+            target: "<= 3",
+            calls: Some(cold_s.calls()),
+            kib: Some(cold_s.kib()),
+            note: "fresh handle: open + get, nothing cached",
+        },
+        Figure {
+            name: "scan100_rtt",
+            value: median(&mut scan),
+            target: "<= 2",
+            calls: Some(scan_s.calls()),
+            kib: Some(scan_s.kib()),
+            note: "refresh() + scan of 100 rows from a random key",
+        },
+        Figure {
+            name: "put1_rtt_p50",
+            value: put1.pct(0.5) / rtt,
+            target: "<= 2",
+            calls: Some(put1.calls()),
+            kib: Some(put1.kib()),
+            note: "one-row put, durable and visible when it returns (seal every batch)",
+        },
+        Figure {
+            name: "put1_rtt_p99",
+            value: put1.pct(0.99) / rtt,
+            target: "<= 4",
+            calls: None,
+            kib: None,
+            note: "same puts, p99 (inline compaction included)",
+        },
+        Figure {
+            name: "put1k_rtt_p50",
+            value: put1k.pct(0.5) / rtt,
+            target: "<= 2",
+            calls: Some(put1k.calls()),
+            kib: Some(put1k.kib()),
+            note: "1,000-row put",
+        },
+    ])
+}
+
+fn json(a: &Args, figures: &[Figure]) -> String {
+    let mut out = String::from("{\n");
+    for (i, f) in figures.iter().enumerate() {
+        out.push_str(&format!(
+            "  \"{}\": {{ \"value\": {:.3}, \"target\": \"{}\", \"rtt_ms\": {}, \"rows\": {}",
+            f.name, f.value, f.target, a.rtt, a.rows
+        ));
+        if let Some(c) = f.calls {
+            out.push_str(&format!(", \"calls\": {c:.2}"));
+        }
+        if let Some(k) = f.kib {
+            out.push_str(&format!(", \"kib\": {k:.1}"));
+        }
+        out.push_str(&format!(", \"note\": \"{}\" }}", f.note));
+        out.push_str(if i + 1 < figures.len() { ",\n" } else { "\n" });
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn main() -> Res<()> {
+    let a = args()?;
+    let figures = futures::executor::block_on(run(&a))?;
+    println!(
+        "edge path at {} ms per call, {} rows, median of {} run(s)",
+        a.rtt, a.rows, a.runs
+    );
+    println!("| figure | value | target | calls/op | KiB/op |\n|---|---|---|---|---|");
+    for f in &figures {
+        let opt = |v: Option<f64>, p: usize| v.map_or("".into(), |x| format!("{x:.p$}"));
+        println!(
+            "| {} | {:.2} | {} | {} | {} |",
+            f.name,
+            f.value,
+            f.target,
+            opt(f.calls, 2),
+            opt(f.kib, 1)
+        );
+    }
+    let value = |n: &str| {
+        figures
+            .iter()
+            .find(|f| f.name == n)
+            .map_or(f64::NAN, |f| f.value)
+    };
+    println!(
+        "strict get over refresh-then-get (the same run, the same handle): {:.2}x the time",
+        value("get_warm_rtt") / value("get_warm_refresh_first_rtt")
+    );
+    if a.smoke {
+        // The counts do not depend on the machine: check the ones the read path promises.
+        let get = |n: &str| {
+            figures
+                .iter()
+                .find(|f| f.name == n)
+                .map_or(f64::NAN, |f| f.value)
+        };
+        if get("get_miss_calls").is_nan() || get("get_miss_calls") > 1.0 {
+            return Err(format!("a strict miss made {} calls", get("get_miss_calls")).into());
+        }
+    }
+    if let Some(path) = &a.json {
+        std::fs::write(path, json(&a, &figures))?;
+        println!("wrote {path}");
+    }
+    Ok(())
+}

@@ -1,0 +1,230 @@
+//! The read path on an object store, where every call is a round trip: strict reads see other
+//! handles' commits and check the manifest while they read; a point get fetches its pages in
+//! one round; overlapping files are probed together; bounded staleness skips the check.
+//! Counted with `LatencyStorage`, which sees every call the store gets.
+#![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::sync::Arc;
+
+use anax::storage::{Latency, LatencyStorage, MemoryStorage, Storage};
+use anax::{CompactionOptions, Db, DbBuilder, Freshness, ManualClock, Value};
+use arrow_array::cast::AsArray;
+use arrow_array::{Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use common::Rng;
+use futures::executor::block_on;
+
+fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("v", DataType::Int64, false),
+        Field::new("payload", DataType::Utf8, false),
+    ]))
+}
+
+/// `n` rows with 70-byte keys (past parquet's 64-byte statistics cut) and ~100-byte payloads.
+fn rows(rng: &mut Rng, n: usize, v: i64, ids: &mut Vec<String>) -> RecordBatch {
+    let keys: Vec<String> = (0..n)
+        .map(|_| format!("tenant/émoji-🦀/{:054x}", rng.next_u64()))
+        .collect();
+    let payload: Vec<String> = (0..n).map(|i| format!("{i:0100}")).collect();
+    ids.extend(keys.iter().cloned());
+    RecordBatch::try_new(
+        schema(),
+        vec![
+            Arc::new(StringArray::from(keys)),
+            Arc::new(Int64Array::from(vec![v; n])),
+            Arc::new(StringArray::from(payload)),
+        ],
+    )
+    .unwrap()
+}
+
+fn store(rtt_ms: f64) -> Arc<LatencyStorage> {
+    Arc::new(LatencyStorage::new(
+        Arc::new(MemoryStorage::new()),
+        Latency::rtt(rtt_ms),
+    ))
+}
+
+fn builder(store: &Arc<LatencyStorage>) -> DbBuilder {
+    let s: Arc<dyn Storage> = store.clone();
+    DbBuilder::from_schema_key_name(schema(), "id").with_storage(s)
+}
+
+fn key(k: &str) -> Vec<Value> {
+    vec![Value::Str(k.to_owned())]
+}
+
+fn v_of(batch: &RecordBatch) -> i64 {
+    batch
+        .column(1)
+        .as_primitive::<arrow_array::types::Int64Type>()
+        .value(0)
+}
+
+async fn get_v(db: &Db, k: &str, f: Freshness) -> Option<i64> {
+    db.get_fresh(&key(k), f).await.unwrap().map(|b| v_of(&b))
+}
+
+#[test]
+fn a_strict_get_sees_what_another_handle_committed_and_a_view_get_does_not() {
+    let s = store(0.0);
+    let mut rng = Rng::new(1);
+    block_on(async {
+        let a = builder(&s).open().await.unwrap();
+        let b = builder(&s).open().await.unwrap();
+        let mut ids = Vec::new();
+        b.put(rows(&mut rng, 3, 1, &mut ids)).await.unwrap();
+        let k = ids[1].clone();
+        assert_eq!(get_v(&a, &k, Freshness::View).await, None);
+        assert_eq!(get_v(&a, &k, Freshness::Strict).await, Some(1));
+        // An overwrite and a delete elsewhere are seen the same way.
+        let mut again = rows(&mut rng, 1, 2, &mut Vec::new());
+        again = RecordBatch::try_new(
+            schema(),
+            vec![
+                Arc::new(StringArray::from(vec![k.clone()])),
+                again.column(1).clone(),
+                again.column(2).clone(),
+            ],
+        )
+        .unwrap();
+        b.put(again).await.unwrap();
+        assert_eq!(get_v(&a, &k, Freshness::View).await, Some(1));
+        assert_eq!(get_v(&a, &k, Freshness::Strict).await, Some(2));
+        b.delete(&key(&k)).await.unwrap();
+        assert_eq!(get_v(&a, &k, Freshness::Strict).await, None);
+    });
+}
+
+#[test]
+fn a_strict_get_reads_the_manifest_and_the_data_at_the_same_time() {
+    let s = store(5.0);
+    let mut rng = Rng::new(2);
+    block_on(async {
+        let db = builder(&s).open().await.unwrap();
+        let mut ids = Vec::new();
+        db.put(rows(&mut rng, 200, 7, &mut ids)).await.unwrap();
+        let reader = builder(&s).open().await.unwrap();
+        // Warm: the SST's footer is cached by the first read.
+        assert_eq!(get_v(&reader, &ids[0], Freshness::Strict).await, Some(7));
+        let before = s.counts();
+        s.reset_peak();
+        assert_eq!(get_v(&reader, &ids[9], Freshness::Strict).await, Some(7));
+        let used = s.counts().since(&before);
+        // One manifest read plus one ranged read of the small SST, in flight together.
+        assert_eq!((used.total(), used.get_range), (2, 1), "{used:?}");
+        assert_eq!(s.peak_in_flight(), 2);
+    });
+}
+
+#[test]
+fn a_point_get_in_a_large_sst_fetches_all_its_pages_in_one_round() {
+    let s = store(0.0);
+    let mut rng = Rng::new(3);
+    block_on(async {
+        let db = builder(&s).open().await.unwrap();
+        let mut ids = Vec::new();
+        for _ in 0..4 {
+            db.put(rows(&mut rng, 20_000, 3, &mut ids)).await.unwrap();
+        }
+        db.compact().await.unwrap();
+        assert_eq!(db.stats().unwrap().ssts, 1);
+        db.get(&key(&ids[0])).await.unwrap().unwrap();
+        s.set_latency(Latency::rtt(5.0));
+        for i in [1usize, 20_000, 41_234, 79_999] {
+            let before = s.counts();
+            s.reset_peak();
+            let got = db.get(&key(&ids[i])).await.unwrap().unwrap();
+            assert_eq!(got.column(0).as_string::<i32>().value(0), ids[i]);
+            let used = s.counts().since(&before);
+            // Several column chunks far apart: several reads, but all issued together.
+            assert!(used.get_range >= 2, "{used:?}");
+            assert_eq!(s.peak_in_flight(), used.total(), "{used:?}");
+            // A few hundred rows of each column, not whole column chunks.
+            assert!(used.bytes_read < 128 * 1024, "{used:?}");
+        }
+    });
+}
+
+#[test]
+fn overlapping_files_are_probed_together_and_the_newest_version_wins() {
+    let s = store(0.0);
+    let mut rng = Rng::new(4);
+    block_on(async {
+        let w = builder(&s)
+            .with_compaction_options(CompactionOptions {
+                automatic: false,
+                l0_backpressure: None,
+                ..CompactionOptions::default()
+            })
+            .open()
+            .await
+            .unwrap();
+        let mut ids = Vec::new();
+        for v in 0..10 {
+            let mut batch_ids = Vec::new();
+            let mut b = rows(&mut rng, 50, v, &mut batch_ids);
+            // Every file also holds the same key, at its own version.
+            let mut keys: Vec<String> = batch_ids.clone();
+            keys[0] = "shared-key".into();
+            b = RecordBatch::try_new(
+                schema(),
+                vec![
+                    Arc::new(StringArray::from(keys)),
+                    b.column(1).clone(),
+                    b.column(2).clone(),
+                ],
+            )
+            .unwrap();
+            w.put(b).await.unwrap();
+            ids.extend(batch_ids.into_iter().skip(1));
+        }
+        let r = builder(&s).open().await.unwrap();
+        assert_eq!(r.stats().unwrap().ssts, 10);
+        s.set_latency(Latency::rtt(5.0));
+        s.reset_peak();
+        let before = s.counts();
+        // Cold: ten footers, fetched together.
+        assert_eq!(get_v(&r, "shared-key", Freshness::View).await, Some(9));
+        assert_eq!(s.peak_in_flight(), 10);
+        // Warm: the ten holders of the key are read together too.
+        s.reset_peak();
+        assert_eq!(get_v(&r, "shared-key", Freshness::View).await, Some(9));
+        assert_eq!(s.peak_in_flight(), 10);
+        // A key in one file only: the others' bloom filters rule it out without a read
+        // (a false positive, 1% per file, may add one).
+        let mid = s.counts();
+        assert_eq!(get_v(&r, &ids[77], Freshness::View).await, Some(1));
+        assert!(s.counts().since(&mid).total() <= 2);
+        assert!(s.counts().since(&before).total() >= 20);
+    });
+}
+
+#[test]
+fn bounded_staleness_checks_the_manifest_only_when_the_last_check_is_too_old() {
+    let s = store(0.0);
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let mut rng = Rng::new(5);
+    block_on(async {
+        let a = builder(&s).with_clock(clock.clone()).open().await.unwrap();
+        let b = builder(&s).open().await.unwrap();
+        let mut ids = Vec::new();
+        b.put(rows(&mut rng, 2, 5, &mut ids)).await.unwrap();
+        let bounded = Freshness::MaxStalenessMs(1000);
+        let before = s.counts();
+        // Opened (and so checked) just now: no request, the commit is not seen yet.
+        assert_eq!(get_v(&a, &ids[0], bounded).await, None);
+        assert_eq!(s.counts().since(&before).total(), 0);
+        clock.advance(1001);
+        assert_eq!(get_v(&a, &ids[0], bounded).await, Some(5));
+        // Checked again just now: the next read makes no manifest request.
+        let mid = s.counts();
+        assert_eq!(get_v(&a, &ids[1], bounded).await, Some(5));
+        assert_eq!(s.counts().since(&mid).get, 0);
+    });
+}
