@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! cargo run --example edge -- [--rows 1000000] [--rtt 20] [--ops 40] [--runs 3] [--json FILE]
+//!                               [--blocks on|off]   # point-read blocks in the SSTs (default on)
 //! cargo run --example edge -- --smoke      # a short run that checks the counts, for CI
 //! ```
 //!
@@ -36,6 +37,7 @@ struct Args {
     runs: usize,
     json: Option<String>,
     smoke: bool,
+    blocks: bool,
 }
 
 fn args() -> Res<Args> {
@@ -46,6 +48,7 @@ fn args() -> Res<Args> {
         runs: 3,
         json: None,
         smoke: false,
+        blocks: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -56,6 +59,13 @@ fn args() -> Res<Args> {
             "--ops" => a.ops = value()?.parse()?,
             "--runs" => a.runs = value()?.parse()?,
             "--json" => a.json = Some(value()?),
+            "--blocks" => {
+                a.blocks = match value()?.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    other => return Err(format!("--blocks takes on or off, not {other}").into()),
+                }
+            }
             "--smoke" => {
                 a.smoke = true;
                 a.rows = 20_000;
@@ -124,9 +134,11 @@ fn batch(rng: &mut Rng, n: usize, ids_out: &mut Vec<String>) -> Res<RecordBatch>
     )?)
 }
 
-fn builder(store: &Arc<LatencyStorage>) -> DbBuilder {
+fn builder(store: &Arc<LatencyStorage>, blocks: bool) -> DbBuilder {
     let storage: Arc<dyn Storage> = store.clone();
-    DbBuilder::from_schema_key_name(schema(), "id").with_storage(storage)
+    DbBuilder::from_schema_key_name(schema(), "id")
+        .with_storage(storage)
+        .with_point_read_blocks(blocks)
 }
 
 /// One measured operation kind: wall times (ms) and the calls and bytes of all of them.
@@ -175,6 +187,14 @@ fn key(k: &str) -> Vec<Value> {
     vec![Value::Str(k.to_owned())]
 }
 
+/// Reads `keys` (spread over the key range) so that every SST's footer is cached.
+async fn warm_up(db: &Db, keys: &[String]) -> Res<()> {
+    for k in keys {
+        strict_get(db, k).await?;
+    }
+    Ok(())
+}
+
 /// A strict read: it sees every commit acknowledged before it started.
 async fn strict_get(db: &Db, k: &str) -> Res<bool> {
     Ok(db.get_fresh(&key(k), Freshness::Strict).await?.is_some())
@@ -202,7 +222,7 @@ async fn run(a: &Args) -> Res<Vec<Figure>> {
     let mut rng = Rng(0x5EED_1234_ABCD_0001);
     let mut ids = Vec::with_capacity(a.rows);
     let t = Instant::now();
-    let loader = builder(&store).open().await?;
+    let loader = builder(&store, a.blocks).open().await?;
     let chunk = 50_000.min(a.rows);
     let mut done = 0;
     while done < a.rows {
@@ -213,13 +233,22 @@ async fn run(a: &Args) -> Res<Vec<Figure>> {
     loader.compact().await?;
     let stats = loader.stats()?;
     eprintln!(
-        "loaded {} rows in {:.1} s: {} SST(s), {:.1} MiB in the store",
+        "loaded {} rows in {:.1} s: {} SST(s) of {:.1} MiB (point-read blocks {}), {:.1} MiB written",
         a.rows,
         t.elapsed().as_secs_f64(),
         stats.ssts,
+        stats.sst_bytes as f64 / 1048576.0,
+        if a.blocks { "on" } else { "off" },
         store.counts().bytes_written as f64 / 1048576.0,
     );
 
+    // Keys spread over the whole key range: reading them opens every SST's footer, so
+    // "warm" means what it says however many files the table has.
+    let mut spread = ids.clone();
+    spread.sort_unstable();
+    let spread: Vec<String> = (0..=32)
+        .filter_map(|i| spread.get(i * (spread.len() - 1) / 32).cloned())
+        .collect();
     store.set_latency(Latency::rtt(a.rtt));
     let rtt = a.rtt;
     let pick = |rng: &mut Rng| -> String {
@@ -249,7 +278,7 @@ async fn run(a: &Args) -> Res<Vec<Figure>> {
         let mut s = Sample::default();
         let k = pick(&mut rng);
         timed(&store, &mut s, || async {
-            let db = builder(&store).open().await?;
+            let db = builder(&store, a.blocks).open().await?;
             let found = db.get(&key(&k)).await?.is_some();
             db.close().await?;
             if found {
@@ -264,8 +293,8 @@ async fn run(a: &Args) -> Res<Vec<Figure>> {
         cold_s.counts.extend(s.counts);
 
         // Warm: a handle that has read before (footers cached), strict freshness.
-        let db = builder(&store).open().await?;
-        strict_get(&db, &pick(&mut rng)).await?;
+        let db = builder(&store, a.blocks).open().await?;
+        warm_up(&db, &spread).await?;
         let mut s = Sample::default();
         for _ in 0..a.ops {
             let k = pick(&mut rng);
@@ -373,7 +402,7 @@ async fn run(a: &Args) -> Res<Vec<Figure>> {
     // that never compacts, then read strictly by a warm handle.
     store.set_latency(Latency::rtt(0.0));
     loader.compact().await?;
-    let writer = builder(&store)
+    let writer = builder(&store, a.blocks)
         .with_compaction_options(CompactionOptions {
             automatic: false,
             l0_backpressure: None,
@@ -384,11 +413,9 @@ async fn run(a: &Args) -> Res<Vec<Figure>> {
     for _ in 0..10 {
         writer.put(batch(&mut rng, 1000, &mut Vec::new())?).await?;
     }
-    let db = builder(&store).open().await?;
+    let db = builder(&store, a.blocks).open().await?;
     let l0_files = db.stats()?.ssts;
-    for _ in 0..3 {
-        strict_get(&db, &pick(&mut rng)).await?;
-    }
+    warm_up(&db, &spread).await?;
     store.set_latency(Latency::rtt(a.rtt));
     for _ in 0..a.runs {
         let mut s = Sample::default();
@@ -521,8 +548,8 @@ fn json(a: &Args, figures: &[Figure]) -> String {
     let mut out = String::from("{\n");
     for (i, f) in figures.iter().enumerate() {
         out.push_str(&format!(
-            "  \"{}\": {{ \"value\": {:.3}, \"target\": \"{}\", \"rtt_ms\": {}, \"rows\": {}",
-            f.name, f.value, f.target, a.rtt, a.rows
+            "  \"{}\": {{ \"value\": {:.3}, \"target\": \"{}\", \"rtt_ms\": {}, \"rows\": {}, \"point_read_blocks\": {}",
+            f.name, f.value, f.target, a.rtt, a.rows, a.blocks
         ));
         if let Some(c) = f.calls {
             out.push_str(&format!(", \"calls\": {c:.2}"));
@@ -576,6 +603,10 @@ fn main() -> Res<()> {
         };
         if get("get_miss_calls").is_nan() || get("get_miss_calls") > 1.0 {
             return Err(format!("a strict miss made {} calls", get("get_miss_calls")).into());
+        }
+        // The manifest head and one block: what point-read blocks promise.
+        if a.blocks && (get("get_warm_calls").is_nan() || get("get_warm_calls") > 2.0) {
+            return Err(format!("a strict warm get made {} calls", get("get_warm_calls")).into());
         }
     }
     if let Some(path) = &a.json {

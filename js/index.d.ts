@@ -244,6 +244,12 @@ export interface OpenOptions {
    */
   commitAckMode?: "strict" | "fast";
   compaction?: CompactionOptions;
+  /**
+   * Whether the SSTs this handle writes carry point-read blocks: a `get` then reads one small
+   * range per file instead of one per column, for about twice the bytes per SST. Default: on
+   * with `durability: "sealEveryBatch"` (bucket and S3 storage), off otherwise.
+   */
+  pointReadBlocks?: boolean;
 }
 
 /** One key value; an array of them for a composite key. */

@@ -1045,14 +1045,64 @@ fn a_flipped_bit_in_an_sst_footer_is_corrupt_not_a_wrong_answer() {
 }
 
 #[test]
+fn a_flipped_bit_in_a_point_read_block_is_corrupt_and_compaction_rebuilds_the_block() {
+    block_on(async {
+        let store = MemoryStorage::new();
+        let path = one_sst(&store, 20_000).await;
+        let bytes = store.get(&path).await.unwrap();
+        let md = parquet::file::metadata::ParquetMetaDataReader::new()
+            .parse_and_finish(&bytes)
+            .unwrap();
+        let rg = md.row_group(0);
+        let block = rg.columns().last().unwrap();
+        assert_eq!(block.column_path().string(), "_anax_block");
+        let (start, len) = block.byte_range();
+        flip(&store, &path, bytes.len() - (start + len / 2) as usize).await;
+        let db = fresh(&store).await.unwrap();
+        let id = |i: usize| format!("key-{i:06}-{}", "x".repeat(190));
+        let v = |b: &arrow_array::RecordBatch| b.column(1).as_primitive::<Int64Type>().value(0);
+        let (mut damaged, mut right) = (0, 0);
+        for i in (0..rg.num_rows() as usize).step_by(31) {
+            match db.get(&[Value::from(id(i).as_str())]).await {
+                Ok(Some(b)) => {
+                    assert_eq!(v(&b), i as i64, "key {i}");
+                    right += 1;
+                }
+                Err(e) => {
+                    assert_eq!(e.code(), ErrorCode::Corrupt, "{e}");
+                    assert!(e.to_string().contains("checksum"), "{e}");
+                    damaged += 1;
+                }
+                Ok(None) => panic!("key {i} vanished"),
+            }
+        }
+        assert!(
+            damaged > 0 && right > damaged,
+            "{damaged} damaged, {right} right"
+        );
+        // Compaction reads the checked columns, never the blocks, and writes new blocks.
+        db.put_rows(&row("zz", 1)).await.unwrap();
+        db.compact().await.unwrap();
+        for i in (0..20_000).step_by(31) {
+            let b = db
+                .get(&[Value::from(id(i).as_str())])
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(v(&b), i as i64, "key {i} after compaction");
+        }
+    });
+}
+
+#[test]
 fn a_flipped_bit_in_a_data_page_stops_compaction_before_it_spreads() {
     block_on(async {
         let store = MemoryStorage::new();
         let path = one_sst(&store, 20_000).await;
         let size = store.head(&path).await.unwrap().unwrap().size as usize;
-        // Half way into the file: a data page of some row group, which the tail checksum
-        // does not cover.
-        flip(&store, &path, size / 2).await;
+        // A quarter into the file: a data page of a table column (the point-read blocks take
+        // the second half), which the tail checksum does not cover.
+        flip(&store, &path, size - size / 4).await;
         let db = fresh(&store).await.unwrap();
         // A second SST, so that compaction has something to merge the damaged one with.
         db.put_rows(&row("zz", 1)).await.unwrap();

@@ -590,6 +590,8 @@ export function cases(env) {
       { retention: { minVersions: 2, maxAgeMs: 10, graceMs: 0 }, casBackoff: { baseMs: 1, maxMs: 5, maxAttempts: 3 } },
       { commitAckMode: "fast" },
       { commitAckMode: "strict", durability: "sealEveryBatch" },
+      { durability: "sealEveryBatch", pointReadBlocks: false },
+      { pointReadBlocks: true },
     ];
     for (const options of variants) {
       const what = show(options);
@@ -600,6 +602,7 @@ export function cases(env) {
       await db.flush();
       const s = await stats(db);
       eq(rows(await db.scan()).length, 19, `${what}: rows`);
+      eq(orNull(await db.get("o2-00003"))?.[0]?.id, "o2-00003", `${what}: a get after the flush`);
       eq(s.sstRows + s.memtableRows >= 19, true, `${what}: rows stored`);
       await db.gc();
       await db.close();
@@ -684,6 +687,7 @@ export function cases(env) {
       ["open: bad strategy", () => env.open({ schema: people, key: "id", compaction: { strategy: "fifo" } }), "INVALID_ARGUMENT"],
       ["open: stop below slowdown", () => env.open({ schema: people, key: "id", compaction: { l0Backpressure: { slowdownFiles: 8, stopFiles: 4 } } }), "INVALID_ARGUMENT"],
       ["open: bad ack mode", () => env.open({ schema: people, key: "id", commitAckMode: "eventually" }), "INVALID_ARGUMENT"],
+      ["open: pointReadBlocks not a boolean", () => env.open({ schema: people, key: "id", pointReadBlocks: "yes" }), "INVALID_ARGUMENT"],
       ["open: wal with sealEveryBatch", () => env.open({ schema: people, key: "id", durability: "sealEveryBatch", wal: {} }), "INVALID_ARGUMENT"],
       ["open: bad schema bytes", () => env.open({ schema: new Uint8Array([1, 2, 3]), key: "id" }), "INVALID_ARGUMENT"],
       ["put: not rows", () => db.put("rows"), "INVALID_ARGUMENT"],

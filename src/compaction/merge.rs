@@ -36,6 +36,8 @@ pub struct Limits {
     pub max_rows: Option<u64>,
     /// Approximate bytes per output file.
     pub max_bytes: Option<u64>,
+    /// Whether output files carry point-read blocks.
+    pub blocks: bool,
 }
 
 /// What a merge read and wrote.
@@ -219,7 +221,7 @@ pub async fn merge(
             if file.is_none() {
                 let id = crate::codec::random_u64()?;
                 file = Some(OutFile {
-                    writer: SstFileWriter::new(schema.clone(), ndv, 0)?,
+                    writer: SstFileWriter::new(table, ndv, 0, limits.blocks)?,
                     id,
                     path: name(id),
                     rows: 0,

@@ -754,8 +754,14 @@ impl Db {
         let now = self.shared.config.clock.now_millis();
         let id = crate::codec::random_u64()?;
         let path = sst_path(0, now, id);
-        let Some((bytes, mut sst)) =
-            crate::sst::writer::write_sst(&self.shared.schema, &[&mem], id, 0, path.clone())?
+        let Some((bytes, mut sst)) = crate::sst::writer::write_sst(
+            &self.shared.schema,
+            &[&mem],
+            id,
+            0,
+            path.clone(),
+            self.shared.config.point_read_blocks,
+        )?
         else {
             return Ok(ts);
         };

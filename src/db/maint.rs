@@ -169,8 +169,14 @@ impl Db {
                 .collect::<Result<Vec<_>>>()?;
             let refs: Vec<&Memtable> = guards.iter().map(|g| &**g).collect();
             let max_ts = refs.iter().filter_map(|m| m.max_ts()).max().unwrap_or(0);
-            let w =
-                crate::sst::writer::write_sst(&self.shared.schema, &refs, id, level, path.clone())?;
+            let w = crate::sst::writer::write_sst(
+                &self.shared.schema,
+                &refs,
+                id,
+                level,
+                path.clone(),
+                self.shared.config.point_read_blocks,
+            )?;
             (w, max_ts)
         };
         let mut fresh = Vec::new();
@@ -498,6 +504,7 @@ impl Db {
         let limits = Limits {
             max_rows: opts.max_output_rows,
             max_bytes: opts.max_output_bytes,
+            blocks: self.shared.config.point_read_blocks,
         };
         let storage = self.shared.storage.as_ref();
         let table = &self.shared.schema;

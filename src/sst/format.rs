@@ -8,6 +8,14 @@
 //! - `_anax_ts` (uint64, non-null): the commit timestamp of the version;
 //! - `_anax_tomb` (bool, non-null): true for a delete.
 //!
+//! - `_anax_block` (binary, nullable; only in files written for object stores): point-read
+//!   blocks. Row `b * 256` of a row group holds rows `b * 256 .. (b + 1) * 256` of that row
+//!   group, every column above, as one Arrow IPC stream; the other rows are null. A point
+//!   lookup then fetches one page of one column (a few tens of KiB) instead of a page of every
+//!   column, which Parquet stores far apart: one ranged read where it took one per column. A
+//!   block whose IPC form exceeds [`BLOCK_MAX_BYTES`] is left null and such rows are looked up
+//!   column by column. Readers tell the two layouts apart by this column's presence.
+//!
 //! Rows are sorted by (`_anax_key` asc, `_anax_ts` desc). Every version of one key lives in a
 //! single row group (the writer cuts row groups only between keys), so a row group resolves
 //! versions on its own in either direction. Pinned by `sst::tests`.
@@ -33,6 +41,13 @@ pub const TS_COL: &str = "_anax_ts";
 pub const TOMB_COL: &str = "_anax_tomb";
 /// Parquet key-value metadata naming the format version.
 pub const FORMAT_KEY: &str = "anax.sst.format";
+/// The point-read block column.
+pub const BLOCK_COL: &str = "_anax_block";
+/// Rows per point-read block (a multiple of [`PAGE_ROWS`], so a block's rows start a page).
+pub const BLOCK_ROWS: usize = 256;
+/// Largest block stored (its IPC bytes, before compression): rows of large values are read
+/// column by column, where only the one page per column holding the row is fetched.
+pub const BLOCK_MAX_BYTES: usize = 128 * 1024;
 /// The current format version.
 pub const FORMAT_VERSION: &str = "1";
 
@@ -72,6 +87,17 @@ pub fn sst_schema(table: &TableSchema) -> SchemaRef {
     Arc::new(Schema::new_with_metadata(fields, HashMap::new()))
 }
 
+/// The Parquet file's schema: the SST schema, plus the point-read block column when `blocks`.
+pub fn file_schema(table: &TableSchema, blocks: bool) -> SchemaRef {
+    let sst = sst_schema(table);
+    if !blocks {
+        return sst;
+    }
+    let mut fields: Vec<Field> = sst.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new(BLOCK_COL, DataType::Binary, true));
+    Arc::new(Schema::new_with_metadata(fields, HashMap::new()))
+}
+
 /// Writer settings: LZ4 (raw) compression, page-level statistics and page index for pruning,
 /// a bloom filter on the encoded key, small pages.
 pub fn writer_properties(expected_keys: u64) -> WriterProperties {
@@ -93,6 +119,9 @@ pub fn writer_properties(expected_keys: u64) -> WriterProperties {
         .set_column_bloom_filter_enabled(key.clone(), true)
         .set_column_bloom_filter_fpp(key.clone(), 0.01)
         .set_column_bloom_filter_ndv(key, expected_keys.max(1))
+        // Blocks are opaque bytes: no dictionary, no statistics worth keeping.
+        .set_column_dictionary_enabled(ColumnPath::from(BLOCK_COL), false)
+        .set_column_statistics_enabled(ColumnPath::from(BLOCK_COL), EnabledStatistics::None)
         .set_key_value_metadata(Some(vec![KeyValue::new(
             FORMAT_KEY.to_owned(),
             FORMAT_VERSION.to_owned(),

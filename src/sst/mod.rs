@@ -87,6 +87,8 @@ pub struct Sst {
     rg_crcs: Vec<u32>,
     table_columns: usize,
     key_leaf: usize,
+    /// The SST schema, when the file has point-read blocks (what each block decodes to).
+    block_schema: Option<arrow_schema::SchemaRef>,
 }
 
 /// An SST named by the manifest: its record at once, its footer on first use (then cached, so
@@ -184,17 +186,34 @@ fn check_tail(meta: &SstMeta, bytes: &[u8], size: u64) -> Result<()> {
 /// have. Supplying the schema keeps parquet from decoding the Arrow schema embedded in the
 /// footer (`ARROW:schema`), an IPC message arrow-ipc panics on when it is damaged (an Int of
 /// bit width 0, found by the `sst_file` fuzz target); a file whose columns differ is refused.
-fn reader_options(table: &TableSchema) -> ArrowReaderOptions {
+/// The file schema is the SST schema, plus the point-read block column when the file has one.
+fn reader_options(table: &TableSchema, md: &ParquetMetaData) -> ArrowReaderOptions {
     ArrowReaderOptions::new()
         .with_page_index_policy(PageIndexPolicy::Required)
-        .with_schema(format::sst_schema(table))
+        .with_schema(format::file_schema(table, has_blocks(table, md)))
+}
+
+/// Whether the file's last column is the point-read block column, after the SST schema's.
+fn has_blocks(table: &TableSchema, md: &ParquetMetaData) -> bool {
+    let root = md.file_metadata().schema_descr().root_schema();
+    let fields = root.get_fields();
+    fields.len() == table.arrow().fields().len() + 4
+        && fields.last().is_some_and(|f| f.name() == format::BLOCK_COL)
+}
+
+/// Arrow reader metadata for a parsed footer, under the table's schema.
+fn arrow_metadata(table: &TableSchema, md: ParquetMetaData) -> Result<ArrowReaderMetadata> {
+    let options = reader_options(table, &md);
+    Ok(ArrowReaderMetadata::try_new(Arc::new(md), options)?)
 }
 
 impl Sst {
     /// Opens an SST just written by this process: nothing to verify.
     pub fn from_written(table: &TableSchema, meta: SstMeta, bytes: Bytes) -> Result<Self> {
-        let options = reader_options(table);
-        let arrow_meta = ArrowReaderMetadata::load(&bytes, options)?;
+        let md = ParquetMetaDataReader::new()
+            .with_page_index_policy(PageIndexPolicy::Required)
+            .parse_and_finish(&bytes)?;
+        let arrow_meta = arrow_metadata(table, md)?;
         Self::from_metadata(table, meta, arrow_meta, &SparseFile::whole(bytes))
     }
 
@@ -242,8 +261,7 @@ impl Sst {
             let md = reader.finish()?;
             let mut file = SparseFile::new(size);
             file.add(start, tail);
-            let options = reader_options(table);
-            let arrow_meta = ArrowReaderMetadata::try_new(Arc::new(md), options)?;
+            let arrow_meta = arrow_metadata(table, md)?;
             return Self::from_metadata(table, meta, arrow_meta, &file);
         }
         // A file recorded without its tail's length: guess, then widen.
@@ -285,8 +303,7 @@ impl Sst {
             let extra = storage.get_range(&meta.path, start..tail_start).await?;
             file.add(start, extra);
         }
-        let options = reader_options(table);
-        let arrow_meta = ArrowReaderMetadata::try_new(Arc::new(md), options)?;
+        let arrow_meta = arrow_metadata(table, md)?;
         Self::from_metadata(table, meta, arrow_meta, &file)
     }
 
@@ -298,7 +315,7 @@ impl Sst {
         ) else {
             return Ok(());
         };
-        let got = writer::row_group_crc(group, |start, len| {
+        let got = writer::row_group_crc(group, self.block_schema.is_some(), |start, len| {
             use parquet::file::reader::ChunkReader;
             file.get_bytes(start, usize::try_from(len).ok()?).ok()
         });
@@ -360,6 +377,7 @@ impl Sst {
                 .filter(|c| c.len() == pq.num_row_groups())
                 .ok_or_else(|| corrupt(&meta.path, "malformed row group checksums"))?,
         };
+        let block_schema = has_blocks(table, pq).then(|| format::sst_schema(table));
         Ok(Self {
             meta,
             arrow_meta,
@@ -368,6 +386,7 @@ impl Sst {
             rg_crcs,
             table_columns,
             key_leaf,
+            block_schema,
         })
     }
 
@@ -517,6 +536,7 @@ impl Sst {
             rg_crcs: self.rg_crcs.clone(),
             table_columns: self.table_columns,
             key_leaf: self.key_leaf,
+            block_schema: self.block_schema.clone(),
         }
     }
 
@@ -624,6 +644,12 @@ impl Sst {
         if rows.is_empty() {
             return Ok(None);
         }
+        if let Some(found) = self
+            .get_in_blocks(storage, rg, key, read_ts, needed, &rows)
+            .await?
+        {
+            return Ok(found);
+        }
         // The candidate pages (a few hundred rows) of every column are fetched in one round
         // trip: the page index says which rows they hold before the key is found, so nothing
         // waits on a decode. When their bytes lie close together (small SSTs, the
@@ -682,6 +708,116 @@ impl Sst {
             return Ok(Some(Found::Row(RecordBatch::try_new(schema, cols)?, t)));
         }
         Ok(None)
+    }
+
+    /// [`Sst::get_in_rg`] through the point-read blocks covering `rows`: one page of one
+    /// column. `None` when the file has no blocks, the page index does not narrow the rows
+    /// down, or a block was too large to store; the caller then reads column by column.
+    async fn get_in_blocks(
+        &self,
+        storage: &dyn Storage,
+        rg: usize,
+        key: &[u8],
+        read_ts: Timestamp,
+        needed: &[usize],
+        rows: &Range<usize>,
+    ) -> Result<Option<Option<Found>>> {
+        let Some(schema) = &self.block_schema else {
+            return Ok(None);
+        };
+        let total = self
+            .arrow_meta
+            .metadata()
+            .row_groups()
+            .get(rg)
+            .map_or(0, |g| g.num_rows().max(0) as usize);
+        let end = rows.end.min(total);
+        if rows.start >= end {
+            return Ok(Some(None));
+        }
+        let first = rows.start / format::BLOCK_ROWS * format::BLOCK_ROWS;
+        let last = (end - 1) / format::BLOCK_ROWS * format::BLOCK_ROWS;
+        // Without a narrowing page index every block would be read: columns are cheaper.
+        if (last - first) / format::BLOCK_ROWS >= 4 {
+            return Ok(None);
+        }
+        let root = self.table_columns + 3;
+        let span = first..last + 1;
+        let file = self
+            .fetch(storage, self.chunk_ranges(rg, &[root], Some(&span))?)
+            .await?;
+        let descr = self.arrow_meta.metadata().file_metadata().schema_descr();
+        let reader =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.arrow_meta.clone())
+                .with_row_groups(vec![rg])
+                .with_projection(ProjectionMask::roots(descr, [root]))
+                .with_batch_size(span.len())
+                .with_row_selection(RowSelection::from(vec![
+                    RowSelector::skip(first),
+                    RowSelector::select(span.len()),
+                    RowSelector::skip(total - span.end),
+                ]))
+                .build()?;
+        let mut cells = Vec::new();
+        for batch in reader {
+            cells.push(column(&batch?, 0)?.clone());
+        }
+        let cells =
+            arrow_select::concat::concat(&cells.iter().map(|c| c.as_ref()).collect::<Vec<_>>())?;
+        let cells = cells
+            .as_binary_opt::<i32>()
+            .ok_or_else(|| corrupt(&self.meta.path, "the block column is not binary"))?;
+        let mut parts = Vec::new();
+        for start in (first..=last).step_by(format::BLOCK_ROWS) {
+            let i = start - first;
+            if i >= cells.len() {
+                return Err(corrupt(&self.meta.path, "a point-read block is missing"));
+            }
+            if cells.is_null(i) {
+                return Ok(None);
+            }
+            let cell = cells.value(i);
+            let (ipc, crc) = cell.split_at(cell.len().saturating_sub(4));
+            if <[u8; 4]>::try_from(crc).ok().map(u32::from_le_bytes) != Some(crc32c::crc32c(ipc)) {
+                return Err(corrupt(
+                    &self.meta.path,
+                    "a point-read block does not match its checksum (damaged bytes)",
+                ));
+            }
+            let (got, batches) = crate::ipc::decode_stream(ipc)
+                .map_err(|e| corrupt(&self.meta.path, &format!("a point-read block: {e}")))?;
+            let want = format::BLOCK_ROWS.min(total - start);
+            let rows_in: usize = batches.iter().map(RecordBatch::num_rows).sum();
+            if got.fields() != schema.fields() || rows_in != want {
+                return Err(corrupt(
+                    &self.meta.path,
+                    "a point-read block does not hold the rows its place says",
+                ));
+            }
+            parts.extend(batches);
+        }
+        let block = arrow_select::concat::concat_batches(schema, &parts)?;
+        let block = self.shift_ts(block, self.table_columns + 1)?;
+        let n = self.table_columns;
+        let keys = column(&block, n)?.as_binary::<i32>();
+        let ts = column(&block, n + 1)?.as_primitive::<UInt64Type>();
+        let tomb = column(&block, n + 2)?.as_boolean();
+        let from = partition_point(keys.len(), |i| keys.value(i) < key);
+        for i in from..keys.len() {
+            if keys.value(i) != key {
+                break;
+            }
+            let t = ts.value(i);
+            if t > read_ts {
+                continue;
+            }
+            if tomb.value(i) {
+                return Ok(Some(Some(Found::Deleted(t))));
+            }
+            let row = block.project(needed)?.slice(i, 1);
+            return Ok(Some(Some(Found::Row(row, t))));
+        }
+        Ok(Some(None))
     }
 
     /// Every version in the file (all table columns, then key, ts and tombstone), one batch

@@ -38,6 +38,11 @@ fn put(m: &mut Memtable, t: &TableSchema, ids: Vec<String>, v: i64, ts: u64) {
 
 /// 40,000 keys, with key "k032767" (at the row-group cut) holding 50 versions.
 fn big_sst() -> (Bytes, Arc<Sst>) {
+    big_sst_with(false)
+}
+
+/// [`big_sst`], with point-read blocks when `blocks`.
+fn big_sst_with(blocks: bool) -> (Bytes, Arc<Sst>) {
     let t = table();
     let mut m = Memtable::new();
     let ids: Vec<String> = (0..40_000).map(|i| format!("k{i:06}")).collect();
@@ -61,7 +66,7 @@ fn big_sst() -> (Bytes, Arc<Sst>) {
     };
     let (b, k) = mk("k000005");
     m.delete_batch(b, k, 60).unwrap();
-    writer::write_sst(&t, &[&m], 7, 0, "sst/L0/7.parquet".into())
+    writer::write_sst(&t, &[&m], 7, 0, "sst/L0/7.parquet".into(), blocks)
         .unwrap()
         .unwrap()
 }
@@ -94,8 +99,19 @@ fn a_key_never_spans_row_groups_and_metadata_is_complete() {
 
 #[test]
 fn get_resolves_versions_through_pruning() {
+    get_resolves_versions(false);
+}
+
+#[test]
+fn get_resolves_versions_through_point_read_blocks() {
+    let (_, sst) = big_sst_with(true);
+    assert!(sst.block_schema.is_some(), "the file has blocks");
+    get_resolves_versions(true);
+}
+
+fn get_resolves_versions(blocks: bool) {
     block_on(async {
-        let (bytes, sst) = big_sst();
+        let (bytes, sst) = big_sst_with(blocks);
         let storage = MemoryStorage::new();
         storage
             .put("sst/L0/7.parquet", bytes, PutMode::CreateNew)
@@ -177,6 +193,11 @@ fn page_index_narrows_a_point_lookup_to_a_page_or_two() {
 
 #[test]
 fn long_keys_sharing_a_prefix_longer_than_row_group_statistics_are_found_in_every_row_group() {
+    long_keys_found(false);
+    long_keys_found(true);
+}
+
+fn long_keys_found(blocks: bool) {
     // Parquet truncates binary row-group statistics (parquet-rs: 64 bytes, max rounded up),
     // so with a 90-byte shared prefix every row group's bounds claim every key.
     block_on(async {
@@ -185,7 +206,7 @@ fn long_keys_sharing_a_prefix_longer_than_row_group_statistics_are_found_in_ever
         let ids: Vec<String> = (0..70_000).map(|i| format!("{prefix}{i:08}")).collect();
         let mut m = Memtable::new();
         put(&mut m, &t, ids.clone(), 7, 1);
-        let (bytes, sst) = writer::write_sst(&t, &[&m], 9, 0, "sst/L0/9.parquet".into())
+        let (bytes, sst) = writer::write_sst(&t, &[&m], 9, 0, "sst/L0/9.parquet".into(), blocks)
             .unwrap()
             .unwrap();
         assert!(sst.row_groups() >= 3, "{} row groups", sst.row_groups());
@@ -280,4 +301,128 @@ fn a_footer_declaring_a_huge_list_is_corrupt_before_parquet_reserves_memory_for_
         err.to_string().contains("declares 2147483647 elements"),
         "{err}"
     );
+}
+
+/// Stores `bytes` at the SST's path and opens it as a reader would (footer from storage).
+async fn stored(
+    bytes: Bytes,
+    sst: &Sst,
+    t: &TableSchema,
+) -> (crate::storage::CountingStorage, Sst) {
+    let storage = crate::storage::CountingStorage::new(Arc::new(MemoryStorage::new()));
+    storage
+        .put(&sst.meta.path, bytes, PutMode::CreateNew)
+        .await
+        .unwrap();
+    let opened = Sst::open(&storage, t, sst.meta.clone()).await.unwrap();
+    (storage, opened)
+}
+
+#[test]
+fn a_point_get_through_blocks_is_one_small_ranged_read_where_columns_take_several() {
+    block_on(async {
+        let t = table();
+        let mut reads = Vec::new();
+        for blocks in [false, true] {
+            let (bytes, sst) = big_sst_with(blocks);
+            let (storage, opened) = stored(bytes, &sst, &t).await;
+            let before = storage.counts();
+            for i in [3usize, 777, 20_001, 39_998] {
+                let id = format!("k{i:06}");
+                match opened.get(&storage, &key(&id), 99, &[0, 1]).await.unwrap() {
+                    Some(Found::Row(b, 1)) => {
+                        assert_eq!(b.num_columns(), 2);
+                        assert_eq!(b.column(0).as_string::<i32>().value(0), id);
+                    }
+                    other => panic!("{id}: {other:?}"),
+                }
+            }
+            let after = storage.counts();
+            reads.push((
+                after.get_range - before.get_range,
+                after.bytes_read - before.bytes_read,
+            ));
+        }
+        let (cols, blocks) = (reads[0], reads[1]);
+        assert_eq!(blocks.0, 4, "one ranged read per get: {reads:?}");
+        assert!(cols.0 > blocks.0, "{reads:?}");
+        assert!(blocks.1 / 4 < 16 * 1024, "bytes per get: {reads:?}");
+    });
+}
+
+#[test]
+fn rows_too_large_for_a_block_are_read_column_by_column() {
+    block_on(async {
+        let t = table();
+        let mut m = Memtable::new();
+        // 256 rows of 1 KiB keys: 256 KiB per block, over the limit.
+        let ids: Vec<String> = (0..600)
+            .map(|i| format!("{}{i:06}", "w".repeat(1024)))
+            .collect();
+        put(&mut m, &t, ids.clone(), 4, 1);
+        let (bytes, sst) = writer::write_sst(&t, &[&m], 11, 0, "sst/L0/11.parquet".into(), true)
+            .unwrap()
+            .unwrap();
+        assert!(sst.block_schema.is_some());
+        let (storage, opened) = stored(bytes, &sst, &t).await;
+        for id in ids.iter().step_by(53) {
+            assert!(matches!(
+                opened.get(&storage, &key(id), 9, &[0, 1]).await.unwrap(),
+                Some(Found::Row(_, 1))
+            ));
+        }
+    });
+}
+
+#[test]
+fn a_damaged_block_is_corrupt_not_a_panic() {
+    block_on(async {
+        use parquet::arrow::ArrowWriter;
+        let t = table();
+        let schema = super::format::file_schema(&t, true);
+        let n = 300;
+        let ids: Vec<String> = (0..n).map(|i| format!("k{i:04}")).collect();
+        let keys: Vec<KeyBytes> = ids.iter().map(|s| key(s)).collect();
+        let mut blobs: Vec<Option<&[u8]>> = vec![None; n];
+        // Where the first block belongs: bytes that are no IPC stream.
+        blobs[0] = Some(b"\xff\xff\xff\xff\x10\x00\x00\x00garbage!garbage!");
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(ids.clone())),
+            Arc::new(Int64Array::from(vec![Some(1i64); n])),
+            Arc::new(arrow_array::BinaryArray::from_iter_values(
+                keys.iter().map(|k| k.as_ref()),
+            )),
+            Arc::new(arrow_array::UInt64Array::from(vec![1u64; n])),
+            Arc::new(arrow_array::BooleanArray::from(vec![false; n])),
+            Arc::new(arrow_array::BinaryArray::from(blobs)),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
+        let mut w = ArrowWriter::try_new(
+            Vec::new(),
+            schema,
+            Some(super::format::writer_properties(n as u64)),
+        )
+        .unwrap();
+        w.write(&batch).unwrap();
+        let bytes = Bytes::from(w.into_inner().unwrap());
+        let mut meta = big_sst().1.meta.clone();
+        meta.path = "sst/L0/12.parquet".into();
+        meta.bytes = bytes.len() as u64;
+        meta.tail_bytes = 0;
+        meta.tail_crc = 0;
+        meta.min_key = keys[0].clone();
+        meta.max_key = keys[n - 1].clone();
+        let sst = Sst::from_written(&t, meta, bytes.clone()).unwrap();
+        let (storage, opened) = stored(bytes, &sst, &t).await;
+        let err = opened
+            .get(&storage, &keys[5], 9, &[0, 1])
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), crate::ErrorCode::Corrupt, "{err}");
+        // The second block is null: that row is read column by column.
+        assert!(matches!(
+            opened.get(&storage, &keys[280], 9, &[0, 1]).await.unwrap(),
+            Some(Found::Row(_, 1))
+        ));
+    });
 }

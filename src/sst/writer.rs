@@ -10,19 +10,24 @@ use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::file::metadata::{KeyValue, RowGroupMetaData};
 
-use super::format::{RG_CRC_KEY, ROW_GROUP_ROWS, sst_schema, writer_properties};
+use super::format::{
+    BLOCK_MAX_BYTES, BLOCK_ROWS, RG_CRC_KEY, ROW_GROUP_ROWS, file_schema, sst_schema,
+    writer_properties,
+};
 use super::{Sst, SstMeta};
 use crate::error::{Error, Result};
 use crate::memtable::{Entry, Memtable, Timestamp};
 use crate::schema::TableSchema;
 
-/// Encodes every version held by `mems` as one Parquet file. Returns `None` when they are empty.
+/// Encodes every version held by `mems` as one Parquet file, with point-read blocks when
+/// `blocks`. Returns `None` when they are empty.
 pub fn write_sst(
     table: &TableSchema,
     mems: &[&Memtable],
     id: u64,
     level: u32,
     path: String,
+    blocks: bool,
 ) -> Result<Option<(Bytes, Arc<Sst>)>> {
     let mut versions: Vec<(&[u8], Timestamp, usize, Entry)> = Vec::new();
     for (m, mem) in mems.iter().enumerate() {
@@ -56,7 +61,7 @@ pub fn write_sst(
         .windows(2)
         .filter(|w| matches!(w, [a, b] if a.0 != b.0))
         .count();
-    let mut writer = SstFileWriter::new(schema.clone(), distinct as u64, versions.len() * 64)?;
+    let mut writer = SstFileWriter::new(table, distinct as u64, versions.len() * 64, blocks)?;
     let mut start = 0;
     while start < versions.len() {
         let mut end = (start + ROW_GROUP_ROWS).min(versions.len());
@@ -124,13 +129,15 @@ pub fn write_sst(
 }
 
 /// Writes rows already in SST layout (the SST schema, sorted by key asc, ts desc) as one SST,
-/// cutting row groups only between keys. Returns `None` for no rows. Used by compaction.
+/// cutting row groups only between keys, with point-read blocks when `blocks`. Returns `None`
+/// for no rows.
 pub fn write_sorted(
     table: &TableSchema,
     rows: &RecordBatch,
     id: u64,
     level: u32,
     path: String,
+    blocks: bool,
 ) -> Result<Option<(Bytes, Arc<Sst>)>> {
     use arrow_array::cast::AsArray;
     use arrow_array::types::UInt64Type;
@@ -153,8 +160,8 @@ pub fn write_sorted(
             .filter(|&i| keys.value(i) != keys.value(i - 1))
             .count();
     let schema = sst_schema(table);
-    let batch = RecordBatch::try_new(schema.clone(), rows.columns().to_vec())?;
-    let mut writer = SstFileWriter::new(schema, distinct as u64, n * 64)?;
+    let batch = RecordBatch::try_new(schema, rows.columns().to_vec())?;
+    let mut writer = SstFileWriter::new(table, distinct as u64, n * 64, blocks)?;
     let mut start = 0;
     while start < n {
         let mut end = (start + ROW_GROUP_ROWS).min(n);
@@ -193,24 +200,38 @@ pub fn write_sorted(
 pub struct SstFileWriter {
     writer: ArrowWriter<Vec<u8>>,
     crcs: Vec<u32>,
+    /// The file schema when point-read blocks are written.
+    blocks: Option<SchemaRef>,
 }
 
 impl SstFileWriter {
-    /// A writer for `schema` (the SST schema), sizing the bloom filter for `keys` distinct keys.
-    pub fn new(schema: SchemaRef, keys: u64, capacity: usize) -> Result<Self> {
+    /// A writer for `table`'s SSTs, sizing the bloom filter for `keys` distinct keys, adding
+    /// point-read blocks (see [`super::format`]) when `blocks`.
+    pub fn new(table: &TableSchema, keys: u64, capacity: usize, blocks: bool) -> Result<Self> {
+        let schema = file_schema(table, blocks);
         Ok(Self {
             writer: ArrowWriter::try_new(
                 Vec::with_capacity(capacity),
-                schema,
+                schema.clone(),
                 Some(writer_properties(keys)),
             )?,
             crcs: Vec::new(),
+            blocks: blocks.then_some(schema),
         })
     }
 
-    /// Writes `batch` as one whole row group and records its checksum.
+    /// Writes `batch` (rows in the SST schema) as one whole row group and records its
+    /// checksum.
     pub fn write_group(&mut self, batch: &RecordBatch) -> Result<()> {
-        self.writer.write(batch)?;
+        match &self.blocks {
+            Some(schema) => {
+                let mut columns = batch.columns().to_vec();
+                columns.push(block_column(batch)?);
+                let with_blocks = RecordBatch::try_new(schema.clone(), columns)?;
+                self.writer.write(&with_blocks)?;
+            }
+            None => self.writer.write(batch)?,
+        }
         self.writer.flush()?;
         // The row group's bytes may still sit in parquet's write buffer.
         self.writer
@@ -222,7 +243,7 @@ impl SstFileWriter {
             .last()
             .ok_or_else(|| Error::Internal("a flushed row group is missing".into()))?;
         let buf = self.writer.inner();
-        let crc = row_group_crc(rg, |start, len| {
+        let crc = row_group_crc(rg, self.blocks.is_some(), |start, len| {
             let start = usize::try_from(start).ok()?;
             buf.get(start..start.checked_add(usize::try_from(len).ok()?)?)
         })
@@ -257,15 +278,62 @@ impl SstFileWriter {
 }
 
 /// CRC32C of a row group's column chunks in column order, reading each chunk's bytes with
-/// `bytes(start, len)`; `None` when a chunk is out of reach.
+/// `bytes(start, len)`; `None` when a chunk is out of reach. The point-read block column, when
+/// `blocks`, is left out: each block carries its own checksum, and readers that never fetch
+/// blocks (scans, compaction) must still be able to check the rest.
 pub(crate) fn row_group_crc<B: AsRef<[u8]>>(
     rg: &RowGroupMetaData,
+    blocks: bool,
     bytes: impl Fn(u64, u64) -> Option<B>,
 ) -> Option<u32> {
     let mut crc = 0;
-    for col in rg.columns() {
+    let leaves = rg.columns().len() - usize::from(blocks && !rg.columns().is_empty());
+    for col in rg.columns().iter().take(leaves) {
         let (start, len) = col.byte_range();
         crc = crc32c::crc32c_append(crc, bytes(start, len)?.as_ref());
     }
     Some(crc)
+}
+
+/// The point-read block column of one row group: at row `b * BLOCK_ROWS`, rows
+/// `b * BLOCK_ROWS ..` of `batch` as an IPC stream followed by its CRC32C (4 bytes, little
+/// endian), or null when larger than [`BLOCK_MAX_BYTES`]; null at every other row.
+fn block_column(batch: &RecordBatch) -> Result<ArrayRef> {
+    let n = batch.num_rows();
+    let schema = batch.schema();
+    let mut blocks: Vec<Option<Vec<u8>>> = Vec::with_capacity(n.div_ceil(BLOCK_ROWS));
+    for start in (0..n).step_by(BLOCK_ROWS) {
+        let len = BLOCK_ROWS.min(n - start);
+        let slice = batch.slice(start, len);
+        // Bound the slice before encoding it: 256 rows of megabyte values must not be copied
+        // into a block only to be thrown away.
+        let mut bytes = 0usize;
+        for c in slice.columns() {
+            bytes = bytes.saturating_add(c.to_data().get_slice_memory_size().unwrap_or(usize::MAX));
+        }
+        let block = if bytes > 2 * BLOCK_MAX_BYTES {
+            None
+        } else {
+            let mut ipc = crate::ipc::encode_stream(&schema, &[slice])?;
+            let crc = crc32c::crc32c(&ipc);
+            ipc.extend_from_slice(&crc.to_le_bytes());
+            Some(ipc).filter(|b| b.len() <= BLOCK_MAX_BYTES)
+        };
+        blocks.push(block);
+    }
+    let mut builder = arrow_array::builder::BinaryBuilder::with_capacity(
+        n,
+        blocks.iter().flatten().map(Vec::len).sum(),
+    );
+    for (i, block) in blocks.iter().enumerate() {
+        match block {
+            Some(b) => builder.append_value(b),
+            None => builder.append_null(),
+        }
+        let rest = BLOCK_ROWS.min(n - i * BLOCK_ROWS) - 1;
+        for _ in 0..rest {
+            builder.append_null();
+        }
+    }
+    Ok(Arc::new(builder.finish()))
 }

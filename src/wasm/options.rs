@@ -43,6 +43,7 @@ const TOP: &[&str] = &[
     "retention",
     "commitAckMode",
     "compaction",
+    "pointReadBlocks",
 ];
 
 /// One options object being read, with its dotted path for messages.
@@ -232,6 +233,9 @@ pub(super) fn apply(options: &JsValue, mut b: DbBuilder) -> Result<DbBuilder> {
     let compaction = top.get("compaction")?;
     if present(&compaction) {
         b = b.with_compaction_options(compaction_options(&compaction)?);
+    }
+    if let Some(on) = top.bool("pointReadBlocks")? {
+        b = b.with_point_read_blocks(on);
     }
     Ok(b)
 }
