@@ -149,6 +149,8 @@ pub fn sst_file(data: &[u8]) {
             u64::MAX,
             false,
             vec![0, 1, 2],
+            // Read in pieces, as a scan with a limit does.
+            Some(300),
         );
         for _ in 0..64 {
             match source.next_chunk(&store).await {

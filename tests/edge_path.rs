@@ -7,10 +7,11 @@
 
 mod common;
 
+use std::ops::Bound;
 use std::sync::Arc;
 
 use anax::storage::{Latency, LatencyStorage, MemoryStorage, Storage};
-use anax::{CompactionOptions, Db, DbBuilder, Freshness, ManualClock, Value};
+use anax::{CompactionOptions, Db, DbBuilder, Freshness, ManualClock, ScanOptions, Value};
 use arrow_array::cast::AsArray;
 use arrow_array::{Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
@@ -261,5 +262,41 @@ fn bounded_staleness_checks_the_manifest_only_when_the_last_check_is_too_old() {
         let mid = s.counts();
         assert_eq!(get_v(&a, &ids[1], bounded).await, Some(5));
         assert_eq!(s.counts().since(&mid).get, 0);
+    });
+}
+
+#[test]
+fn a_short_scan_reads_a_few_pages_of_its_row_group_not_the_rest_of_it() {
+    let s = store(0.0);
+    block_on(async {
+        let (db, mut ids) = large_sst(&s, true).await;
+        ids.sort();
+        let scan = |limit| ScanOptions {
+            start: Bound::Included(key(&ids[1000])),
+            limit,
+            ..ScanOptions::default()
+        };
+        let mut used = Vec::new();
+        for limit in [Some(100), None] {
+            let before = s.counts();
+            let got = db.scan(&scan(limit)).await.unwrap();
+            let first = got.column(0).as_string::<i32>().value(0).to_owned();
+            assert_eq!(first, ids[1000]);
+            if limit.is_some() {
+                assert_eq!(got.num_rows(), 100);
+                let ids_got: Vec<&str> =
+                    got.column(0).as_string::<i32>().iter().flatten().collect();
+                assert_eq!(
+                    ids_got,
+                    ids[1000..1100]
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                );
+            }
+            used.push(s.counts().since(&before).bytes_read);
+        }
+        assert!(used[0] < 256 * 1024, "{used:?}");
+        assert!(used[1] > 4 * used[0], "{used:?}");
     });
 }

@@ -184,19 +184,25 @@ impl Snapshot {
                     mem_needed.clone(),
                 )));
             }
-            for h in &self.version.ssts {
-                if h.overlaps(lo, hi) && h.meta.min_ts <= self.ts {
-                    let sst = h
-                        .open(db.shared.storage.as_ref(), &db.shared.schema)
-                        .await?;
-                    sources.push(Source::Sst(sst.scan(
-                        lo,
-                        hi,
-                        self.ts,
-                        opts.reverse,
-                        needed.clone(),
-                    )));
-                }
+            // Footers not cached yet are fetched together: one round trip, not one per file.
+            let storage = db.shared.storage.as_ref();
+            let opening = self
+                .version
+                .ssts
+                .iter()
+                .filter(|h| h.overlaps(lo, hi) && h.meta.min_ts <= self.ts)
+                .map(|h| h.open(storage, &db.shared.schema));
+            // A scan with a limit and no filter reads its first pages a few at a time.
+            let hint = opts.limit.filter(|_| opts.filter.is_none());
+            for sst in futures_util::future::try_join_all(opening).await? {
+                sources.push(Source::Sst(sst.scan(
+                    lo,
+                    hi,
+                    self.ts,
+                    opts.reverse,
+                    needed.clone(),
+                    hint,
+                )));
             }
         }
         Ok(ScanStream::new(

@@ -54,6 +54,38 @@ impl Input {
     }
 }
 
+/// Reads chunks into `input` until it has an unread row or is exhausted.
+async fn load(input: &mut Input, storage: &dyn Storage, batch_rows: usize) -> Result<()> {
+    while !input.done && input.chunk.as_ref().is_none_or(|c| input.pos >= c.len()) {
+        let next = match &mut input.source {
+            Source::Mem(m) => m.next_chunk(batch_rows)?,
+            Source::Sst(s) => s.next_chunk(storage).await?,
+        };
+        match next {
+            Some(c) => {
+                input.chunk = Some(Arc::new(c));
+                input.pos = 0;
+            }
+            None => {
+                input.done = true;
+                input.chunk = None;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Puts `input`'s chunk in `arena` (where picked rows are gathered from) unless it is the
+/// chunk `old` already there.
+fn register(input: &mut Input, old: Option<*const Chunk>, arena: &mut Vec<Arc<Chunk>>) {
+    if let Some(c) = &input.chunk
+        && Some(Arc::as_ptr(c)) != old
+    {
+        input.slot = arena.len();
+        arena.push(c.clone());
+    }
+}
+
 /// Rows per output batch of a scan.
 pub const BATCH_ROWS: usize = 8192;
 
@@ -127,29 +159,14 @@ impl ScanStream {
     async fn fill(&mut self, i: usize, arena: &mut Vec<Arc<Chunk>>) -> Result<()> {
         let batch_rows = self.batch_rows;
         let storage = self.storage.clone();
+        let reverse = self.reverse;
         let Some(input) = self.inputs.get_mut(i) else {
             return Ok(());
         };
-        while !input.done && input.chunk.as_ref().is_none_or(|c| input.pos >= c.len()) {
-            let next = match &mut input.source {
-                Source::Mem(m) => m.next_chunk(batch_rows)?,
-                Source::Sst(s) => s.next_chunk(storage.as_ref()).await?,
-            };
-            match next {
-                Some(c) => {
-                    let c = Arc::new(c);
-                    input.slot = arena.len();
-                    arena.push(c.clone());
-                    input.chunk = Some(c);
-                    input.pos = 0;
-                }
-                None => {
-                    input.done = true;
-                    input.chunk = None;
-                }
-            }
-        }
-        input.refresh(self.reverse);
+        let old = input.chunk.as_ref().map(Arc::as_ptr);
+        load(input, storage.as_ref(), batch_rows).await?;
+        register(input, old, arena);
+        input.refresh(reverse);
         Ok(())
     }
 
@@ -236,6 +253,17 @@ impl ScanStream {
         Ok(())
     }
 
+    /// Rows to pick for the next batch: without a filter every picked row is returned, so no
+    /// more than the limit has left; picking past it would read pages (round trips on an
+    /// object store) for rows nobody asked for.
+    fn cap(&self) -> usize {
+        if self.filter.is_none() {
+            self.batch_rows.min(self.remaining)
+        } else {
+            self.batch_rows
+        }
+    }
+
     /// The next batch of at most `BATCH_ROWS` rows, or `None` at the end.
     pub async fn next(&mut self) -> Result<Option<RecordBatch>> {
         while self.remaining > 0 {
@@ -248,15 +276,27 @@ impl ScanStream {
             }
             if !self.started {
                 self.started = true;
+                // Every input's first chunk at once: on an object store each SST's first read
+                // is a round trip, and none depends on another.
+                let storage = self.storage.clone();
+                let (batch_rows, reverse) = (self.batch_rows, self.reverse);
+                let loads = self
+                    .inputs
+                    .iter_mut()
+                    .map(|input| load(input, storage.as_ref(), batch_rows));
+                futures_util::future::try_join_all(loads).await?;
                 for i in 0..self.inputs.len() {
-                    self.fill(i, &mut arena).await?;
+                    if let Some(input) = self.inputs.get_mut(i) {
+                        register(input, None, &mut arena);
+                        input.refresh(reverse);
+                    }
                     if self.head(i).is_some() {
                         self.live.push(i);
                     }
                 }
             }
             let mut picks: Vec<(usize, usize)> = Vec::new();
-            while picks.len() < self.batch_rows {
+            while picks.len() < self.cap() {
                 let Some((top, tie)) = self.pick_top() else {
                     break;
                 };
@@ -325,7 +365,7 @@ impl ScanStream {
     /// Picks the live rows of input `i`'s chunk from its position on, up to the batch size.
     /// Returns whether the chunk is used up (the input must then be filled again).
     fn take_rest_of_chunk(&mut self, i: usize, picks: &mut Vec<(usize, usize)>) -> bool {
-        let room = self.batch_rows.saturating_sub(picks.len());
+        let room = self.cap().saturating_sub(picks.len());
         let reverse = self.reverse;
         let Some(input) = self.inputs.get_mut(i) else {
             return true;

@@ -844,7 +844,10 @@ impl Sst {
         self.read_rg(storage, rg, &all, None).await
     }
 
-    /// A scan source over this SST's rows in `[lo, hi]`.
+    /// A scan source over this SST's rows in `[lo, hi]`. `limit`, the most rows the scan may
+    /// return when known, makes a forward source read the pages of a row group a few at a
+    /// time (then twice as many each time) instead of the whole rest of the row group: a
+    /// 100-row scan moves tens of KiB, not megabytes.
     pub fn scan(
         self: &Arc<Self>,
         lo: Bound<&[u8]>,
@@ -852,6 +855,7 @@ impl Sst {
         read_ts: Timestamp,
         reverse: bool,
         needed: Vec<usize>,
+        limit: Option<usize>,
     ) -> SstSource {
         let mut rgs: VecDeque<usize> = self
             .rg_keys
@@ -863,6 +867,10 @@ impl Sst {
         if reverse {
             rgs = rgs.into_iter().rev().collect();
         }
+        // A page more than the limit: the start key may sit at the end of its page.
+        let piece = limit
+            .filter(|_| !reverse)
+            .map(|l| (l.div_ceil(format::PAGE_ROWS) + 1) * format::PAGE_ROWS);
         SstSource {
             sst: self.clone(),
             rgs,
@@ -871,6 +879,9 @@ impl Sst {
             read_ts,
             reverse,
             needed,
+            piece,
+            pending: None,
+            carry: None,
         }
     }
 }
@@ -921,33 +932,74 @@ pub struct SstSource {
     read_ts: Timestamp,
     reverse: bool,
     needed: Vec<usize>,
+    /// Rows to read next from a row group, when reading it a piece at a time (forward scans
+    /// with a limit); doubles after each piece.
+    piece: Option<usize>,
+    /// The rows of the current row group not read yet, when it is read in pieces.
+    pending: Option<(usize, Range<usize>)>,
+    /// The last key returned from the previous piece of the current row group: its older
+    /// versions at the start of the next piece are not returned again.
+    carry: Option<KeyBytes>,
 }
 
 impl SstSource {
     /// The next non-empty chunk, or `None` at the end.
     pub async fn next_chunk(&mut self, storage: &dyn Storage) -> Result<Option<Chunk>> {
-        while let Some(rg) = self.rgs.pop_front() {
-            let rows = self.sst.pages_for_range(
-                rg,
-                crate::key::bound_slice(&self.lo),
-                crate::key::bound_slice(&self.hi),
-            );
-            if rows.as_ref().is_some_and(|r| r.is_empty()) {
-                continue;
-            }
-            // A range inside the row group reads only its pages; a whole one reads everything.
-            let rows = rows.filter(|r| r.start > 0 || r.end != usize::MAX);
+        loop {
+            let (rg, rows) = match self.pending.take() {
+                Some((rg, rest)) => (rg, Some(rest)),
+                None => {
+                    let Some(rg) = self.rgs.pop_front() else {
+                        return Ok(None);
+                    };
+                    self.carry = None;
+                    let rows = self.sst.pages_for_range(
+                        rg,
+                        crate::key::bound_slice(&self.lo),
+                        crate::key::bound_slice(&self.hi),
+                    );
+                    if rows.as_ref().is_some_and(|r| r.is_empty()) {
+                        continue;
+                    }
+                    // A range inside the row group reads only its pages; a whole one reads
+                    // everything (and checks the row group's checksum).
+                    (rg, rows.filter(|r| r.start > 0 || r.end != usize::MAX))
+                }
+            };
+            let rows = self.cut(rg, rows);
             let batch = self.sst.read_rg(storage, rg, &self.needed, rows).await?;
             if let Some(chunk) = self.resolve(&batch)? {
                 return Ok(Some(chunk));
             }
         }
-        Ok(None)
+    }
+
+    /// The rows of row group `rg` to read now out of `rows` (`None`: all of them), keeping the
+    /// rest pending when reading in pieces.
+    fn cut(&mut self, rg: usize, rows: Option<Range<usize>>) -> Option<Range<usize>> {
+        let step = self.piece?;
+        let total = self
+            .sst
+            .arrow_meta
+            .metadata()
+            .row_groups()
+            .get(rg)
+            .map_or(0, |g| g.num_rows().max(0) as usize);
+        let r = rows.clone().unwrap_or(0..total);
+        let r = r.start..r.end.min(total);
+        if r.len() <= step {
+            return rows;
+        }
+        let cut = r.start + step;
+        self.pending = Some((rg, cut..r.end));
+        self.piece = Some(step.saturating_mul(2));
+        Some(r.start..cut)
     }
 
     /// Keeps, per key within the bounds, the first version at or below the read timestamp
-    /// (rows are sorted key asc, ts desc, and a key never spans row groups).
-    fn resolve(&self, batch: &RecordBatch) -> Result<Option<Chunk>> {
+    /// (rows are sorted key asc, ts desc, and a key never spans row groups; a key carried over
+    /// from the previous piece of the row group was resolved there).
+    fn resolve(&mut self, batch: &RecordBatch) -> Result<Option<Chunk>> {
         let n = self.needed.len();
         let keys = column(batch, n)?.as_binary::<i32>();
         let ts = column(batch, n + 1)?.as_primitive::<UInt64Type>();
@@ -969,7 +1021,7 @@ impl SstSource {
             (start as u32..end.max(start) as u32).collect()
         } else {
             let mut picks = Vec::new();
-            let mut last: Option<&[u8]> = None;
+            let mut last: Option<&[u8]> = self.carry.as_deref();
             for i in start..end.max(start) {
                 if ts.value(i) > self.read_ts {
                     continue;
@@ -984,6 +1036,11 @@ impl SstSource {
         };
         if picks.is_empty() {
             return Ok(None);
+        }
+        if self.piece.is_some()
+            && let Some(&p) = picks.last()
+        {
+            self.carry = Some(KeyBytes::from(keys.value(p as usize)));
         }
         let contiguous = picks.len() == end.saturating_sub(start) && !self.reverse;
         let cols: Vec<ArrayRef> = if contiguous {

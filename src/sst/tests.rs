@@ -426,3 +426,74 @@ fn a_damaged_block_is_corrupt_not_a_panic() {
         ));
     });
 }
+
+/// Every row a source returns: key, timestamp, tombstone, `v` (null for a tombstone).
+async fn drain(
+    mut source: SstSource,
+    storage: &dyn Storage,
+) -> Vec<(Vec<u8>, u64, bool, Option<i64>)> {
+    let mut out = Vec::new();
+    while let Some(c) = source.next_chunk(storage).await.unwrap() {
+        let v = c.columns[1].as_primitive::<arrow_array::types::Int64Type>();
+        for i in 0..c.len() {
+            let value = (!v.is_null(i)).then(|| v.value(i));
+            out.push((
+                c.keys.value(i).to_vec(),
+                c.ts.value(i),
+                c.tomb.value(i),
+                value,
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_scan_read_in_pieces_returns_what_a_whole_read_returns() {
+    block_on(async {
+        let t = table();
+        let mut m = Memtable::new();
+        let ids: Vec<String> = (0..3000).map(|i| format!("k{i:06}")).collect();
+        put(&mut m, &t, ids, 0, 1);
+        // One key with 700 versions, then deleted: its rows span several pieces.
+        for ts in 2..702u64 {
+            put(&mut m, &t, vec!["k000500".into()], ts as i64, ts);
+        }
+        let col: ArrayRef = Arc::new(StringArray::from(vec!["k000500"]));
+        let keys = crate::key::encode_rows(std::slice::from_ref(&col), &["id"]).unwrap();
+        let batch = RecordBatch::try_new(t.key_schema(), vec![col]).unwrap();
+        m.delete_batch(batch, keys, 800).unwrap();
+        let (bytes, sst) = writer::write_sst(&t, &[&m], 13, 0, "sst/L0/13.parquet".into(), false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(sst.row_groups(), 1);
+        let storage = MemoryStorage::new();
+        storage
+            .put(&sst.meta.path, bytes, PutMode::CreateNew)
+            .await
+            .unwrap();
+        for lo in [
+            "k000000", "k000400", "k000499", "k000500", "k000501", "k002990",
+        ] {
+            let lo = key(lo);
+            for read_ts in [1, 300, 701, 1000] {
+                let scan = |limit| {
+                    sst.scan(
+                        Bound::Included(&lo),
+                        Bound::Unbounded,
+                        read_ts,
+                        false,
+                        vec![0, 1],
+                        limit,
+                    )
+                };
+                let whole = drain(scan(None), &storage).await;
+                assert!(!whole.is_empty());
+                for limit in [1, 100, 300] {
+                    let pieces = drain(scan(Some(limit)), &storage).await;
+                    assert_eq!(pieces, whole, "from {lo:?} at ts {read_ts}, limit {limit}");
+                }
+            }
+        }
+    });
+}
