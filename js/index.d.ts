@@ -400,6 +400,8 @@ export type GetOptions =
 export interface DbMethods extends Readable {
   /** The row with this key as an Arrow IPC stream, or `null`, at the freshness asked for. */
   get(key: Key, options?: GetOptions): Promise<Uint8Array | null>;
+  /** The selected rows as one Arrow IPC stream, at the freshness asked for (as `get`). */
+  scan(options?: ScanOptions & GetOptions): Promise<Uint8Array>;
   /**
    * Upserts rows in one commit (the last row wins when a key repeats) and resolves to the commit
    * timestamp.

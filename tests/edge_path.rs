@@ -300,3 +300,57 @@ fn a_short_scan_reads_a_few_pages_of_its_row_group_not_the_rest_of_it() {
         assert!(used[1] > 4 * used[0], "{used:?}");
     });
 }
+
+#[test]
+fn a_strict_scan_sees_another_handles_commit_and_reads_the_manifest_alongside() {
+    let s = store(0.0);
+    let mut rng = Rng::new(6);
+    block_on(async {
+        let a = builder(&s).open().await.unwrap();
+        let b = builder(&s).open().await.unwrap();
+        let mut ids = Vec::new();
+        a.put(rows(&mut rng, 50, 1, &mut ids)).await.unwrap();
+        let all = ScanOptions::default();
+        assert_eq!(
+            b.scan_fresh(&all, Freshness::View)
+                .await
+                .unwrap()
+                .num_rows(),
+            0
+        );
+        assert_eq!(
+            b.scan_fresh(&all, Freshness::Strict)
+                .await
+                .unwrap()
+                .num_rows(),
+            50
+        );
+        // Nothing changed since: the manifest read and the SST read go out together.
+        s.set_latency(Latency::rtt(5.0));
+        s.reset_peak();
+        let before = s.counts();
+        let limited = ScanOptions {
+            limit: Some(10),
+            ..ScanOptions::default()
+        };
+        assert_eq!(
+            b.scan_fresh(&limited, Freshness::Strict)
+                .await
+                .unwrap()
+                .num_rows(),
+            10
+        );
+        let used = s.counts().since(&before);
+        assert_eq!(used.total(), 2, "{used:?}");
+        assert_eq!(s.peak_in_flight(), 2);
+        // A commit made meanwhile: the scan runs again on the new view.
+        a.delete(&key(&ids[0])).await.unwrap();
+        assert_eq!(
+            b.scan_fresh(&all, Freshness::Strict)
+                .await
+                .unwrap()
+                .num_rows(),
+            49
+        );
+    });
+}

@@ -1105,21 +1105,53 @@ impl Db {
         key: &[Value],
         freshness: Freshness,
     ) -> Result<Option<RecordBatch>> {
+        self.read_fresh(freshness, |s| async move { s.get(key).await })
+            .await
+    }
+
+    /// [`Db::scan`] at the given freshness (see [`Db::get_fresh`]).
+    pub async fn scan_fresh(
+        &self,
+        opts: &ScanOptions,
+        freshness: Freshness,
+    ) -> Result<RecordBatch> {
+        self.read_fresh(freshness, |s| async move { s.scan(opts).await })
+            .await
+    }
+
+    /// The batches of a scan at the given freshness, for a caller that encodes them itself.
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) async fn scan_batches_fresh(
+        &self,
+        opts: &ScanOptions,
+        freshness: Freshness,
+    ) -> Result<(arrow_schema::SchemaRef, Vec<RecordBatch>)> {
+        self.read_fresh(freshness, |s| async move {
+            s.scan_stream(opts).await?.collect_batches().await
+        })
+        .await
+    }
+
+    /// Runs `read` on the live view at `freshness`. A check is made together with the read:
+    /// the view is taken before the manifest read is issued, so if the head has not moved when
+    /// that read returns, no commit acknowledged before this call is missing from the answer;
+    /// if it moved, the read runs again on the new view.
+    async fn read_fresh<T, F, Fut>(&self, freshness: Freshness, read: F) -> Result<T>
+    where
+        F: Fn(Snapshot) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
         if !self.needs_check(freshness)? {
-            return self.get(key).await;
+            return self.on_live_view(read).await;
         }
-        // The view is taken before the manifest read is issued: if the head has not moved
-        // when the read returns, no commit acknowledged before this call is missing from it.
         let speculative = self.snapshot()?;
-        let (changed, read) =
-            futures_util::future::join(self.refresh(), async move { speculative.get(key).await })
-                .await;
+        let (changed, first) = futures_util::future::join(self.refresh(), read(speculative)).await;
         if changed? {
-            return self.get(key).await;
+            return self.on_live_view(read).await;
         }
-        match read {
+        match first {
             // A file compacted away under the old view: the head did not move, so it is gone.
-            Err(Error::NotFound(_)) => self.get(key).await,
+            Err(Error::NotFound(_)) => self.on_live_view(read).await,
             r => r,
         }
     }

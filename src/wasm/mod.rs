@@ -142,8 +142,16 @@ fn row_result(batch: Option<arrow_array::RecordBatch>) -> Result<JsValue> {
 /// buffer.
 async fn scan_result(stream: crate::read::merge::ScanStream) -> Result<JsValue> {
     let (schema, batches) = stream.collect_batches().await?;
+    encode_result(&schema, batches)
+}
+
+/// A scan's batches as one Arrow IPC stream in a JS buffer.
+fn encode_result(
+    schema: &arrow_schema::SchemaRef,
+    batches: Vec<arrow_array::RecordBatch>,
+) -> Result<JsValue> {
     // The pieces share the batches' buffers: the columns are copied once, into the answer.
-    let parts = crate::ipc::encode_parts(&schema, &batches)?;
+    let parts = crate::ipc::encode_parts(schema, &batches)?;
     drop(batches);
     let total: usize = parts.iter().map(|p| p.as_slice().len()).sum();
     let len = u32::try_from(total).map_err(|_| {
@@ -513,12 +521,16 @@ impl JsDb {
         value_or_promise(async move { row_result(db.get_fresh(&key, freshness).await?) })
     }
 
-    /// Resolves to the selected rows as one Arrow IPC stream (`Uint8Array`).
+    /// Resolves to the selected rows as one Arrow IPC stream (`Uint8Array`). The options may
+    /// also name a freshness, as `get`'s do.
     pub fn scan(&self, options: JsValue) -> Promise {
         let db = self.db.clone();
-        promise(
-            async move { scan_result(db.scan_stream(&to_scan_options(&options)?).await?).await },
-        )
+        promise(async move {
+            let freshness = options::scan_freshness(&options)?;
+            let opts = to_scan_options(&options)?;
+            let (schema, batches) = db.scan_batches_fresh(&opts, freshness).await?;
+            encode_result(&schema, batches)
+        })
     }
 
     /// A cursor over the selected rows: each `next()` resolves to one Arrow IPC stream of at

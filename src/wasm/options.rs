@@ -511,3 +511,29 @@ pub(super) fn to_freshness(options: &JsValue) -> Result<Freshness> {
         )),
     }
 }
+
+/// The freshness named in `Db.scan`'s options (`freshness`, `maxStalenessMs`), which share the
+/// object with the scan's own options.
+pub(super) fn scan_freshness(options: &JsValue) -> Result<Freshness> {
+    if !is_object(options) {
+        return Ok(Freshness::View);
+    }
+    let o = Obj {
+        v: options,
+        path: "scan options".into(),
+    };
+    let named = o.get("freshness")?;
+    let max = o.u64("maxStalenessMs")?;
+    match (present(&named), named.as_string().as_deref(), max) {
+        (false, _, None) => Ok(Freshness::View),
+        (false, _, Some(ms)) => Ok(Freshness::MaxStalenessMs(ms)),
+        (true, _, Some(_)) => Err(bad(
+            "scan options take freshness or maxStalenessMs, not both".into(),
+        )),
+        (true, Some("view"), None) => Ok(Freshness::View),
+        (true, Some("strict"), None) => Ok(Freshness::Strict),
+        (true, _, None) => Err(bad(
+            "scan options.freshness must be \"view\" or \"strict\"".into()
+        )),
+    }
+}
