@@ -170,6 +170,26 @@ impl Sample {
     }
 }
 
+/// One operation kind over several runs: each run's p50 in round trips, and every sample.
+#[derive(Default)]
+struct Series {
+    p50: Vec<f64>,
+    all: Sample,
+}
+
+impl Series {
+    fn add(&mut self, run: Sample, rtt: f64) {
+        self.p50.push(run.pct(0.5) / rtt);
+        self.all.ms.extend(run.ms);
+        self.all.counts.extend(run.counts);
+    }
+
+    /// The median of the runs' p50s.
+    fn median(&mut self) -> f64 {
+        median(&mut self.p50)
+    }
+}
+
 async fn timed<F, Fut>(store: &LatencyStorage, sample: &mut Sample, op: F) -> Res<()>
 where
     F: FnOnce() -> Fut,
@@ -256,23 +276,15 @@ async fn run(a: &Args) -> Res<Vec<Figure>> {
         ids.get(i).cloned().unwrap_or_default()
     };
 
-    let (mut seq, mut seq_s) = (Vec::new(), Sample::default());
-    let (mut cold, mut warm, mut view, mut miss, mut scan, mut l0) = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
-    let (mut warm_s, mut view_s, mut miss_s, mut scan_s, mut cold_s, mut l0_s) = (
-        Sample::default(),
-        Sample::default(),
-        Sample::default(),
-        Sample::default(),
-        Sample::default(),
-        Sample::default(),
-    );
+    let [
+        mut seq,
+        mut cold,
+        mut warm,
+        mut view,
+        mut miss,
+        mut scan,
+        mut l0,
+    ] = std::array::from_fn(|_| Series::default());
     for _ in 0..a.runs {
         // Cold: a fresh handle (nothing cached) opens the table and reads one row.
         let mut s = Sample::default();
@@ -288,9 +300,7 @@ async fn run(a: &Args) -> Res<Vec<Figure>> {
             }
         })
         .await?;
-        cold.push(s.pct(0.5) / rtt);
-        cold_s.ms.extend(s.ms);
-        cold_s.counts.extend(s.counts);
+        cold.add(s, rtt);
 
         // Warm: a handle that has read before (footers cached), strict freshness.
         let db = builder(&store, a.blocks).open().await?;
@@ -307,9 +317,7 @@ async fn run(a: &Args) -> Res<Vec<Figure>> {
             })
             .await?;
         }
-        warm.push(s.pct(0.5) / rtt);
-        warm_s.ms.extend(s.ms);
-        warm_s.counts.extend(s.counts);
+        warm.add(s, rtt);
 
         // The way the worker example reads today: refresh(), then get.
         let mut s = Sample::default();
@@ -322,9 +330,7 @@ async fn run(a: &Args) -> Res<Vec<Figure>> {
             })
             .await?;
         }
-        seq.push(s.pct(0.5) / rtt);
-        seq_s.ms.extend(s.ms);
-        seq_s.counts.extend(s.counts);
+        seq.add(s, rtt);
 
         // Bounded staleness: the strict reads above checked the manifest moments ago, so a
         // minute's staleness allowed means no check.
@@ -338,9 +344,7 @@ async fn run(a: &Args) -> Res<Vec<Figure>> {
             })
             .await?;
         }
-        view.push(s.pct(0.5) / rtt);
-        view_s.ms.extend(s.ms);
-        view_s.counts.extend(s.counts);
+        view.add(s, rtt);
 
         // A missing key, strict.
         let mut s = Sample::default();
@@ -352,9 +356,7 @@ async fn run(a: &Args) -> Res<Vec<Figure>> {
             })
             .await?;
         }
-        miss.push(s.pct(0.5) / rtt);
-        miss_s.ms.extend(s.ms);
-        miss_s.counts.extend(s.counts);
+        miss.add(s, rtt);
 
         // 100 rows from a random key on, strict: the manifest check goes out with the reads.
         let mut s = Sample::default();
@@ -371,9 +373,7 @@ async fn run(a: &Args) -> Res<Vec<Figure>> {
             })
             .await?;
         }
-        scan.push(s.pct(0.5) / rtt);
-        scan_s.ms.extend(s.ms);
-        scan_s.counts.extend(s.counts);
+        scan.add(s, rtt);
         db.close().await?;
     }
 
@@ -429,24 +429,22 @@ async fn run(a: &Args) -> Res<Vec<Figure>> {
             })
             .await?;
         }
-        l0.push(s.pct(0.5) / rtt);
-        l0_s.ms.extend(s.ms);
-        l0_s.counts.extend(s.counts);
+        l0.add(s, rtt);
     }
     eprintln!("L0 run: {l0_files} SSTs in the table");
 
     Ok(vec![
         Figure {
             name: "get_warm_rtt",
-            value: median(&mut warm),
+            value: warm.median(),
             target: "<= 1.5",
-            calls: Some(warm_s.calls()),
-            kib: Some(warm_s.kib()),
+            calls: Some(warm.all.calls()),
+            kib: Some(warm.all.kib()),
             note: "p50 of a strict get (Freshness::Strict) over the RTT, one fully compacted SST, footer cached",
         },
         Figure {
             name: "get_warm_calls",
-            value: warm_s.calls(),
+            value: warm.all.calls(),
             target: "<= 2",
             calls: None,
             kib: None,
@@ -454,7 +452,7 @@ async fn run(a: &Args) -> Res<Vec<Figure>> {
         },
         Figure {
             name: "get_warm_kib",
-            value: warm_s.kib(),
+            value: warm.all.kib(),
             target: "<= 64",
             calls: None,
             kib: None,
@@ -462,31 +460,31 @@ async fn run(a: &Args) -> Res<Vec<Figure>> {
         },
         Figure {
             name: "get_warm_l0_rtt",
-            value: median(&mut l0),
+            value: l0.median(),
             target: "<= 2",
-            calls: Some(l0_s.calls()),
-            kib: Some(l0_s.kib()),
+            calls: Some(l0.all.calls()),
+            kib: Some(l0.all.kib()),
             note: "as get_warm_rtt with 10 overlapping L0 SSTs above the compacted file",
         },
         Figure {
             name: "get_warm_refresh_first_rtt",
-            value: median(&mut seq),
+            value: seq.median(),
             target: "(comparison: refresh(), then get, as the worker example does)",
-            calls: Some(seq_s.calls()),
-            kib: Some(seq_s.kib()),
+            calls: Some(seq.all.calls()),
+            kib: Some(seq.all.kib()),
             note: "the manifest read and the data reads one after the other",
         },
         Figure {
             name: "get_stale_rtt",
-            value: median(&mut view),
+            value: view.median(),
             target: "(no target)",
-            calls: Some(view_s.calls()),
-            kib: Some(view_s.kib()),
+            calls: Some(view.all.calls()),
+            kib: Some(view.all.kib()),
             note: "get with maxStalenessMs 60,000 on a handle checked moments before: no manifest read",
         },
         Figure {
             name: "get_stale_calls",
-            value: view_s.calls(),
+            value: view.all.calls(),
             target: "<= 1",
             calls: None,
             kib: None,
@@ -494,26 +492,26 @@ async fn run(a: &Args) -> Res<Vec<Figure>> {
         },
         Figure {
             name: "get_miss_calls",
-            value: miss_s.calls(),
+            value: miss.all.calls(),
             target: "<= 1",
             calls: None,
-            kib: Some(miss_s.kib()),
+            kib: Some(miss.all.kib()),
             note: "strict get of a missing key: the manifest head, then the bloom filter answers",
         },
         Figure {
             name: "get_cold_rtt",
-            value: median(&mut cold),
+            value: cold.median(),
             target: "<= 3",
-            calls: Some(cold_s.calls()),
-            kib: Some(cold_s.kib()),
+            calls: Some(cold.all.calls()),
+            kib: Some(cold.all.kib()),
             note: "fresh handle: open + get, nothing cached",
         },
         Figure {
             name: "scan100_rtt",
-            value: median(&mut scan),
+            value: scan.median(),
             target: "<= 2",
-            calls: Some(scan_s.calls()),
-            kib: Some(scan_s.kib()),
+            calls: Some(scan.all.calls()),
+            kib: Some(scan.all.kib()),
             note: "strict scan (Freshness::Strict) of 100 rows from a random key",
         },
         Figure {

@@ -676,19 +676,8 @@ impl Sst {
             Some(file) => self.decode_rg(file.clone(), rg, &[], Some(&rows))?,
             None => self.read_rg(storage, rg, &[], Some(rows.clone())).await?,
         };
-        let keys = column(&keys_batch, 0)?.as_binary::<i32>();
-        let ts = column(&keys_batch, 1)?.as_primitive::<UInt64Type>();
-        let tomb = column(&keys_batch, 2)?.as_boolean();
-        let first = partition_point(keys.len(), |i| keys.value(i) < key);
-        for i in first..keys.len() {
-            if keys.value(i) != key {
-                break;
-            }
-            let t = ts.value(i);
-            if t > read_ts {
-                continue;
-            }
-            if tomb.value(i) {
+        if let Some((i, t, deleted)) = newest_version(&keys_batch, 0, key, read_ts)? {
+            if deleted {
                 return Ok(Some(Found::Deleted(t)));
             }
             let row = rows.start + i;
@@ -725,12 +714,7 @@ impl Sst {
         let Some(schema) = &self.block_schema else {
             return Ok(None);
         };
-        let total = self
-            .arrow_meta
-            .metadata()
-            .row_groups()
-            .get(rg)
-            .map_or(0, |g| g.num_rows().max(0) as usize);
+        let total = self.rg_rows(rg);
         let end = rows.end.min(total);
         if rows.start >= end {
             return Ok(Some(None));
@@ -798,26 +782,13 @@ impl Sst {
         }
         let block = arrow_select::concat::concat_batches(schema, &parts)?;
         let block = self.shift_ts(block, self.table_columns + 1)?;
-        let n = self.table_columns;
-        let keys = column(&block, n)?.as_binary::<i32>();
-        let ts = column(&block, n + 1)?.as_primitive::<UInt64Type>();
-        let tomb = column(&block, n + 2)?.as_boolean();
-        let from = partition_point(keys.len(), |i| keys.value(i) < key);
-        for i in from..keys.len() {
-            if keys.value(i) != key {
-                break;
-            }
-            let t = ts.value(i);
-            if t > read_ts {
-                continue;
-            }
-            if tomb.value(i) {
-                return Ok(Some(Some(Found::Deleted(t))));
-            }
-            let row = block.project(needed)?.slice(i, 1);
-            return Ok(Some(Some(Found::Row(row, t))));
-        }
-        Ok(Some(None))
+        Ok(Some(
+            match newest_version(&block, self.table_columns, key, read_ts)? {
+                None => None,
+                Some((_, t, true)) => Some(Found::Deleted(t)),
+                Some((i, t, false)) => Some(Found::Row(block.project(needed)?.slice(i, 1), t)),
+            },
+        ))
     }
 
     /// Every version in the file (all table columns, then key, ts and tombstone), one batch
@@ -835,6 +806,15 @@ impl Sst {
     /// How many row groups the file has.
     pub fn row_groups(&self) -> usize {
         self.arrow_meta.metadata().num_row_groups()
+    }
+
+    /// How many rows row group `rg` has (0 past the last one).
+    fn rg_rows(&self, rg: usize) -> usize {
+        self.arrow_meta
+            .metadata()
+            .row_groups()
+            .get(rg)
+            .map_or(0, |g| g.num_rows().max(0) as usize)
     }
 
     /// Every version in row group `rg` (all table columns, then key, ts and tombstone), with
@@ -895,6 +875,25 @@ fn column(batch: &RecordBatch, i: usize) -> Result<&ArrayRef> {
         .columns()
         .get(i)
         .ok_or_else(|| Error::Corrupt("SST batch lacks a column".into()))
+}
+
+/// In a batch sorted by (key asc, ts desc) whose key, ts and tombstone columns start at column
+/// `at`: the row of `key`'s newest version at or below `read_ts`, its timestamp and whether it
+/// is a tombstone.
+fn newest_version(
+    batch: &RecordBatch,
+    at: usize,
+    key: &[u8],
+    read_ts: Timestamp,
+) -> Result<Option<(usize, Timestamp, bool)>> {
+    let keys = column(batch, at)?.as_binary::<i32>();
+    let ts = column(batch, at + 1)?.as_primitive::<UInt64Type>();
+    let tomb = column(batch, at + 2)?.as_boolean();
+    let first = partition_point(keys.len(), |i| keys.value(i) < key);
+    Ok((first..keys.len())
+        .take_while(|&i| keys.value(i) == key)
+        .find(|&i| ts.value(i) <= read_ts)
+        .map(|i| (i, ts.value(i), tomb.value(i))))
 }
 
 /// The first index in `0..len` for which `pred` is false (`pred` is true on a prefix).
@@ -978,13 +977,7 @@ impl SstSource {
     /// rest pending when reading in pieces.
     fn cut(&mut self, rg: usize, rows: Option<Range<usize>>) -> Option<Range<usize>> {
         let step = self.piece?;
-        let total = self
-            .sst
-            .arrow_meta
-            .metadata()
-            .row_groups()
-            .get(rg)
-            .map_or(0, |g| g.num_rows().max(0) as usize);
+        let total = self.sst.rg_rows(rg);
         let r = rows.clone().unwrap_or(0..total);
         let r = r.start..r.end.min(total);
         if r.len() <= step {

@@ -495,21 +495,11 @@ pub(super) fn to_freshness(options: &JsValue) -> Result<Freshness> {
     if !present(options) {
         return Ok(Freshness::View);
     }
-    let o = Obj::new(options, "get options", &["freshness", "maxStalenessMs"])?;
-    let named = o.get("freshness")?;
-    let max = o.u64("maxStalenessMs")?;
-    match (present(&named), named.as_string().as_deref(), max) {
-        (false, _, None) => Ok(Freshness::View),
-        (false, _, Some(ms)) => Ok(Freshness::MaxStalenessMs(ms)),
-        (true, _, Some(_)) => Err(bad(
-            "get options take freshness or maxStalenessMs, not both".into(),
-        )),
-        (true, Some("view"), None) => Ok(Freshness::View),
-        (true, Some("strict"), None) => Ok(Freshness::Strict),
-        (true, _, None) => Err(bad(
-            "get options.freshness must be \"view\" or \"strict\"".into()
-        )),
-    }
+    freshness_in(&Obj::new(
+        options,
+        "get options",
+        &["freshness", "maxStalenessMs"],
+    )?)
 }
 
 /// The freshness named in `Db.scan`'s options (`freshness`, `maxStalenessMs`), which share the
@@ -518,22 +508,28 @@ pub(super) fn scan_freshness(options: &JsValue) -> Result<Freshness> {
     if !is_object(options) {
         return Ok(Freshness::View);
     }
-    let o = Obj {
+    freshness_in(&Obj {
         v: options,
         path: "scan options".into(),
-    };
+    })
+}
+
+/// `freshness` or `maxStalenessMs` of `o` (at most one of them).
+fn freshness_in(o: &Obj) -> Result<Freshness> {
     let named = o.get("freshness")?;
     let max = o.u64("maxStalenessMs")?;
     match (present(&named), named.as_string().as_deref(), max) {
         (false, _, None) => Ok(Freshness::View),
         (false, _, Some(ms)) => Ok(Freshness::MaxStalenessMs(ms)),
-        (true, _, Some(_)) => Err(bad(
-            "scan options take freshness or maxStalenessMs, not both".into(),
-        )),
+        (true, _, Some(_)) => Err(bad(format!(
+            "{} take freshness or maxStalenessMs, not both",
+            o.path
+        ))),
         (true, Some("view"), None) => Ok(Freshness::View),
         (true, Some("strict"), None) => Ok(Freshness::Strict),
-        (true, _, None) => Err(bad(
-            "scan options.freshness must be \"view\" or \"strict\"".into()
-        )),
+        (true, _, None) => Err(bad(format!(
+            "{} must be \"view\" or \"strict\"",
+            o.name("freshness")
+        ))),
     }
 }
