@@ -26,6 +26,9 @@ unsafe impl GlobalAlloc for Capped {
                 "allocation of {} bytes brings live memory to {live}, over the cap",
                 layout.size()
             );
+            if std::env::var_os("ANAX_CAP_BACKTRACE").is_some() {
+                eprintln!("{}", std::backtrace::Backtrace::force_capture());
+            }
             std::process::abort();
         }
         unsafe { System.alloc(layout) }

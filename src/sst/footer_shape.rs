@@ -35,14 +35,140 @@ const T_MAP: u8 = 11;
 const T_STRUCT: u8 = 12;
 const T_UUID: u8 = 13;
 
-/// Which Parquet structure a struct is, where it matters for the checks.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// Which Parquet structure a struct is. parquet decodes a field it knows by the type
+/// `parquet.thrift` gives it, whatever type the field's header declares, so a walk that
+/// followed the declared types could lose step with the decoder and miss what it reserves
+/// (found by the `sst_file` fuzz target: a histogram declared as a list of another type).
+/// Known fields must therefore carry their Thrift type; fields parquet does not know it skips
+/// by their declared type, and so does the walk ([`Kind::Other`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
     FileMetaData,
     SchemaElement,
+    LogicalType,
+    DecimalType,
+    TimeType,
+    TimeUnit,
+    IntType,
+    VariantType,
+    GeometryType,
+    GeographyType,
     RowGroup,
     ColumnChunk,
+    ColumnMetaData,
+    Statistics,
+    KeyValue,
+    SortingColumn,
+    PageEncodingStats,
+    SizeStatistics,
+    GeospatialStatistics,
+    BoundingBox,
+    ColumnOrder,
+    EncryptionAlgorithm,
+    AesGcm,
+    ColumnCryptoMetaData,
+    EncryptionWithColumnKey,
+    OffsetIndex,
+    PageLocation,
+    ColumnIndex,
+    /// A struct whose fields parquet does not read (empty structs of unions, unknown fields).
     Other,
+}
+
+/// What a known field holds.
+#[derive(Clone, Copy)]
+enum Field {
+    Scalar(u8),
+    List(u8, Kind),
+    Struct(Kind),
+}
+
+/// The Thrift type `parquet.thrift` gives field `id` of `kind` (`None`: a field parquet skips).
+fn field(kind: Kind, id: i64) -> Option<Field> {
+    use Field::{List, Scalar, Struct};
+    use Kind as K;
+    let bool_ = Scalar(T_TRUE);
+    Some(match (kind, id) {
+        (K::FileMetaData, 1) => Scalar(T_I32),
+        (K::FileMetaData, 2) => List(T_STRUCT, K::SchemaElement),
+        (K::FileMetaData, 3) => Scalar(T_I64),
+        (K::FileMetaData, 4) => List(T_STRUCT, K::RowGroup),
+        (K::FileMetaData, 5) => List(T_STRUCT, K::KeyValue),
+        (K::FileMetaData, 6 | 9) => Scalar(T_BINARY),
+        (K::FileMetaData, 7) => List(T_STRUCT, K::ColumnOrder),
+        (K::FileMetaData, 8) => Struct(K::EncryptionAlgorithm),
+        (K::SchemaElement, 1..=3 | 5..=9) => Scalar(T_I32),
+        (K::SchemaElement, 4) => Scalar(T_BINARY),
+        (K::SchemaElement, 10) => Struct(K::LogicalType),
+        (K::LogicalType, 5) => Struct(K::DecimalType),
+        (K::LogicalType, 7 | 8) => Struct(K::TimeType),
+        (K::LogicalType, 10) => Struct(K::IntType),
+        (K::LogicalType, 16) => Struct(K::VariantType),
+        (K::LogicalType, 17) => Struct(K::GeometryType),
+        (K::LogicalType, 18) => Struct(K::GeographyType),
+        (K::LogicalType, 1..=18) => Struct(K::Other),
+        (K::DecimalType, 1 | 2) => Scalar(T_I32),
+        (K::TimeType, 1) => bool_,
+        (K::TimeType, 2) => Struct(K::TimeUnit),
+        (K::TimeUnit, 1..=3) => Struct(K::Other),
+        (K::IntType, 1) => Scalar(T_BYTE),
+        (K::IntType, 2) => bool_,
+        (K::VariantType, 1) => Scalar(T_BYTE),
+        (K::GeometryType, 1) | (K::GeographyType, 1) => Scalar(T_BINARY),
+        (K::GeographyType, 2) => Scalar(T_I32),
+        (K::RowGroup, 1) => List(T_STRUCT, K::ColumnChunk),
+        (K::RowGroup, 2 | 3 | 5 | 6) => Scalar(T_I64),
+        (K::RowGroup, 4) => List(T_STRUCT, K::SortingColumn),
+        (K::RowGroup, 7) => Scalar(T_I16),
+        (K::ColumnChunk, 1 | 9) => Scalar(T_BINARY),
+        (K::ColumnChunk, 2 | 4 | 6) => Scalar(T_I64),
+        (K::ColumnChunk, 3) => Struct(K::ColumnMetaData),
+        (K::ColumnChunk, 5 | 7) => Scalar(T_I32),
+        (K::ColumnChunk, 8) => Struct(K::ColumnCryptoMetaData),
+        (K::ColumnMetaData, 1 | 4 | 15) => Scalar(T_I32),
+        (K::ColumnMetaData, 2) => List(T_I32, K::Other),
+        (K::ColumnMetaData, 3) => List(T_BINARY, K::Other),
+        (K::ColumnMetaData, 5..=7 | 9..=11 | 14) => Scalar(T_I64),
+        (K::ColumnMetaData, 8) => List(T_STRUCT, K::KeyValue),
+        (K::ColumnMetaData, 12) => Struct(K::Statistics),
+        (K::ColumnMetaData, 13) => List(T_STRUCT, K::PageEncodingStats),
+        (K::ColumnMetaData, 16) => Struct(K::SizeStatistics),
+        (K::ColumnMetaData, 17) => Struct(K::GeospatialStatistics),
+        (K::Statistics, 1 | 2 | 5 | 6) => Scalar(T_BINARY),
+        (K::Statistics, 3 | 4) => Scalar(T_I64),
+        (K::Statistics, 7 | 8) => bool_,
+        (K::KeyValue, 1 | 2) => Scalar(T_BINARY),
+        (K::SortingColumn, 1) => Scalar(T_I32),
+        (K::SortingColumn, 2 | 3) => bool_,
+        (K::PageEncodingStats, 1..=3) => Scalar(T_I32),
+        (K::SizeStatistics, 1) => Scalar(T_I64),
+        (K::SizeStatistics, 2 | 3) => List(T_I64, K::Other),
+        (K::GeospatialStatistics, 1) => Struct(K::BoundingBox),
+        (K::GeospatialStatistics, 2) => List(T_I32, K::Other),
+        (K::BoundingBox, 1..=8) => Scalar(T_DOUBLE),
+        (K::ColumnOrder, 1) => Struct(K::Other),
+        (K::EncryptionAlgorithm, 1 | 2) => Struct(K::AesGcm),
+        (K::AesGcm, 1 | 2) => Scalar(T_BINARY),
+        (K::AesGcm, 3) => bool_,
+        (K::ColumnCryptoMetaData, 1) => Struct(K::Other),
+        (K::ColumnCryptoMetaData, 2) => Struct(K::EncryptionWithColumnKey),
+        (K::EncryptionWithColumnKey, 1) => List(T_BINARY, K::Other),
+        (K::EncryptionWithColumnKey, 2) => Scalar(T_BINARY),
+        (K::OffsetIndex, 1) => List(T_STRUCT, K::PageLocation),
+        (K::OffsetIndex, 2) => List(T_I64, K::Other),
+        (K::PageLocation, 1 | 3) => Scalar(T_I64),
+        (K::PageLocation, 2) => Scalar(T_I32),
+        (K::ColumnIndex, 1) => List(T_TRUE, K::Other),
+        (K::ColumnIndex, 2 | 3) => List(T_BINARY, K::Other),
+        (K::ColumnIndex, 4) => Scalar(T_I32),
+        (K::ColumnIndex, 5..=7) => List(T_I64, K::Other),
+        _ => return None,
+    })
+}
+
+/// Whether a declared Thrift type is the one wanted; a boolean's value is its type id.
+fn same_type(declared: u8, wanted: u8) -> bool {
+    declared == wanted || (wanted == T_TRUE && declared == T_FALSE)
 }
 
 /// Where a column chunk's indexes are, as its footer entry declares them.
@@ -57,8 +183,9 @@ struct Walker<'a> {
     pos: usize,
     /// Elements of the schema list, once read: `num_children` may not exceed it.
     schema_len: Option<u64>,
-    /// Page index ranges (absolute file offsets) the footer's column chunks name.
-    indexes: Vec<Range<u64>>,
+    /// Page index ranges (absolute file offsets) the footer's column chunks name, with
+    /// which index each is.
+    indexes: Vec<(Range<u64>, Kind)>,
 }
 
 type Walk<T> = std::result::Result<T, String>;
@@ -130,7 +257,7 @@ impl<'a> Walker<'a> {
         if depth > MAX_DEPTH {
             return Err(format!("structures nest deeper than {MAX_DEPTH}"));
         }
-        let mut last_id: i64 = 0;
+        let mut last_id: i16 = 0;
         let mut refs = IndexRefs::default();
         loop {
             let header = self.byte()?;
@@ -139,24 +266,31 @@ impl<'a> Walker<'a> {
             }
             let ty = header & 0x0f;
             let delta = header >> 4;
+            // Field ids are i16s to parquet: a long-form id is cut to 16 bits, and a delta
+            // that overflows is an error.
             let id = if delta == 0 {
-                self.zigzag()?
+                self.zigzag()? as i16
             } else {
-                last_id + i64::from(delta)
+                last_id
+                    .checked_add(i16::from(delta))
+                    .ok_or("a field id past 32767")?
             };
             last_id = id;
-            match (kind, id, ty) {
-                (Kind::FileMetaData, 2, T_LIST) => {
-                    let n = self.list(Kind::SchemaElement, depth, true)?;
-                    self.schema_len = Some(n);
+            let id = i64::from(id);
+            let wanted = field(kind, id);
+            match (kind, id, wanted) {
+                (_, _, Some(Field::Scalar(w))) if !same_type(ty, w) => {
+                    return Err(format!(
+                        "field {id} of a {kind:?} has Thrift type {ty}, not {w}"
+                    ));
                 }
-                (Kind::FileMetaData, 4, T_LIST) => {
-                    self.list(Kind::RowGroup, depth, false)?;
+                (_, _, Some(Field::List(..))) if ty != T_LIST => {
+                    return Err(format!("field {id} of a {kind:?} is not a list"));
                 }
-                (Kind::RowGroup, 1, T_LIST) => {
-                    self.list(Kind::ColumnChunk, depth, false)?;
+                (_, _, Some(Field::Struct(_))) if ty != T_STRUCT => {
+                    return Err(format!("field {id} of a {kind:?} is not a struct"));
                 }
-                (Kind::SchemaElement, 5, T_I32) => {
+                (Kind::SchemaElement, 5, _) => {
                     let n = self.zigzag()?;
                     let schema = self.schema_len.unwrap_or(0);
                     if n < 0 || n as u64 >= schema {
@@ -165,8 +299,10 @@ impl<'a> Walker<'a> {
                         ));
                     }
                 }
-                (Kind::ColumnChunk, 4..=7, T_I32 | T_I64) => {
-                    let v = Some(self.zigzag()?);
+                (Kind::ColumnChunk, 4..=7, _) => {
+                    // parquet reads the lengths (5, 7) as i32s, cut to 32 bits.
+                    let v = self.zigzag()?;
+                    let v = Some(if id % 2 == 1 { i64::from(v as i32) } else { v });
                     match id {
                         4 => refs.offset_index.0 = v,
                         5 => refs.offset_index.1 = v,
@@ -174,38 +310,60 @@ impl<'a> Walker<'a> {
                         _ => refs.column_index.1 = v,
                     }
                 }
-                _ => self.value(ty, Kind::Other, depth)?,
+                (_, _, Some(Field::List(elem, of))) => {
+                    let is_schema = kind == Kind::FileMetaData && id == 2;
+                    let n = self.list(Some((elem, of)), depth, is_schema)?;
+                    if is_schema {
+                        self.schema_len = Some(n);
+                    }
+                }
+                (_, _, Some(Field::Struct(of))) => self.structure(of, depth + 1)?,
+                _ => self.value(ty, depth)?,
             }
         }
         if kind == Kind::ColumnChunk {
-            for (offset, len) in [refs.offset_index, refs.column_index] {
+            for ((offset, len), index) in [
+                (refs.offset_index, Kind::OffsetIndex),
+                (refs.column_index, Kind::ColumnIndex),
+            ] {
                 if let (Some(o), Some(l)) = (offset, len)
                     && let (Ok(o), Ok(l)) = (u64::try_from(o), u64::try_from(l))
                 {
-                    self.indexes.push(o..o.saturating_add(l));
+                    self.indexes.push((o..o.saturating_add(l), index));
                 }
             }
         }
         Ok(())
     }
 
-    /// Walks a list or set of `kind` elements and returns its length. The schema list is
-    /// counted before its elements, so their `num_children` can be checked against it.
-    fn list(&mut self, kind: Kind, depth: usize, is_schema: bool) -> Walk<u64> {
+    /// Walks a list or set and returns its length. With `typed`, the list is a known field:
+    /// its elements must have the type parquet reads them as (structs of the given kind).
+    /// The schema list is counted before its elements, so their `num_children` can be
+    /// checked against it.
+    fn list(&mut self, typed: Option<(u8, Kind)>, depth: usize, is_schema: bool) -> Walk<u64> {
         let header = self.byte()?;
         if header == 0 {
             return Ok(0);
         }
         let ty = header & 0x0f;
+        if let Some((want, _)) = typed
+            && !same_type(ty, want)
+        {
+            return Err(format!("a list of Thrift type {ty} where {want} is read"));
+        }
         let short = u64::from(header >> 4);
         let n = if short == 15 { self.varint()? } else { short };
         let n = self.count(n, elem_min_bytes(ty)?, "list")?;
         if is_schema {
             self.schema_len = Some(n);
         }
+        let kind = typed.map_or(Kind::Other, |(_, k)| k);
         for _ in 0..n {
             match ty {
                 T_STRUCT => self.structure(kind, depth + 1)?,
+                // parquet skips a boolean element of a list it does not read without
+                // consuming its byte, so the walk does too (or it would lose step).
+                T_TRUE | T_FALSE if typed.is_none() => {}
                 _ => self.element(ty, depth + 1)?,
             }
         }
@@ -216,11 +374,12 @@ impl<'a> Walker<'a> {
     fn element(&mut self, ty: u8, depth: usize) -> Walk<()> {
         match ty {
             T_TRUE | T_FALSE => self.skip(1),
-            _ => self.value(ty, Kind::Other, depth),
+            _ => self.value(ty, depth),
         }
     }
 
-    fn value(&mut self, ty: u8, kind: Kind, depth: usize) -> Walk<()> {
+    /// A value of a field parquet skips, walked by its declared type.
+    fn value(&mut self, ty: u8, depth: usize) -> Walk<()> {
         if depth > MAX_DEPTH {
             return Err(format!("structures nest deeper than {MAX_DEPTH}"));
         }
@@ -229,29 +388,15 @@ impl<'a> Walker<'a> {
             T_BYTE => self.skip(1),
             T_I16 | T_I32 | T_I64 => self.varint().map(|_| ()),
             T_DOUBLE => self.skip(8),
-            T_UUID => self.skip(16),
             T_BINARY => {
                 let n = self.varint()?;
                 let n = usize::try_from(n).map_err(|_| format!("a binary of {n} bytes"))?;
                 self.skip(n)
             }
-            T_LIST | T_SET => self.list(kind, depth, false).map(|_| ()),
-            T_MAP => {
-                let n = self.varint()?;
-                if n == 0 {
-                    return Ok(());
-                }
-                let types = self.byte()?;
-                let (k, v) = (types >> 4, types & 0x0f);
-                let per = elem_min_bytes(k)? + elem_min_bytes(v)?;
-                let n = self.count(n, per, "map")?;
-                for _ in 0..n {
-                    self.element(k, depth + 1)?;
-                    self.element(v, depth + 1)?;
-                }
-                Ok(())
-            }
-            T_STRUCT => self.structure(kind, depth + 1),
+            T_LIST => self.list(None, depth, false).map(|_| ()),
+            // parquet cannot skip these (no Parquet structure has them) and fails there.
+            T_SET | T_MAP | T_UUID => Err(format!("a value of Thrift type {ty}")),
+            T_STRUCT => self.structure(Kind::Other, depth + 1),
             other => Err(format!("an unknown Thrift type {other}")),
         }
     }
@@ -292,9 +437,9 @@ pub fn check(tail: &[u8], file_size: u64) -> Result<(), String> {
         .map_err(|e| format!("its footer is malformed: {e}"))?;
     let tail_start = file_size.saturating_sub(n as u64);
     let mut indexes = std::mem::take(&mut w.indexes);
-    indexes.sort_by_key(|r| (r.start, r.end));
-    indexes.dedup();
-    for r in indexes {
+    indexes.sort_by_key(|(r, _)| (r.start, r.end));
+    indexes.dedup_by_key(|(r, _)| r.clone());
+    for (r, kind) in indexes {
         let (Some(lo), Some(hi)) = (
             r.start.checked_sub(tail_start),
             r.end.checked_sub(tail_start),
@@ -309,7 +454,7 @@ pub fn check(tail: &[u8], file_size: u64) -> Result<(), String> {
         };
         // One index per range, as parquet decodes it; bytes after it are never decoded.
         Walker::new(bytes)
-            .structure(Kind::Other, 0)
+            .structure(kind, 0)
             .map_err(|e| format!("a page index is malformed: {e}"))?;
     }
     Ok(())
@@ -354,13 +499,43 @@ mod tests {
     }
 
     #[test]
+    fn a_known_field_of_another_thrift_type_is_refused_because_parquet_reads_it_as_its_own() {
+        // FileMetaData { 4: row_groups = [ { 1: columns = [ { 3: meta_data = {
+        //   16: size_statistics = { 2: repetition_level_histogram = list<binary> of 2 } } } ] } ] }
+        // parquet reads that histogram as i64s whatever the list says, so a walk by the
+        // declared type would lose step with it.
+        let meta = [
+            0x49, 0x1c, // 4: list of one struct (row group)
+            0x19, 0x1c, // 1: list of one struct (column chunk)
+            0x3c, // 3: struct (column metadata)
+            0x0c, 0x20, // 16: struct (size statistics), long form id
+            0x29, 0x28, 0x01, b'a', 0x01, b'b', // 2: list of two binaries
+            0x00, 0x00, 0x00, 0x00, 0x00,
+        ];
+        let t = tail(&meta);
+        let err = check(&t, t.len() as u64).unwrap_err();
+        assert!(
+            err.contains("a list of Thrift type 8 where 6 is read"),
+            "{err}"
+        );
+        // A scalar field of the wrong type: created_by as an i32.
+        let t = tail(&[0x65, 0x02, 0x00]);
+        let err = check(&t, t.len() as u64).unwrap_err();
+        assert!(
+            err.contains("field 6 of a FileMetaData has Thrift type 5"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_binary_longer_than_its_footer_and_deep_nesting_are_refused() {
         // FileMetaData { 6: created_by = binary of 1 GiB }
         let meta = [0x68, 0x80, 0x80, 0x80, 0x80, 0x04, 0x00];
         let t = tail(&meta);
         assert!(check(&t, t.len() as u64).unwrap_err().contains("bytes"));
-        // Struct fields nested 40 deep.
-        let mut meta = vec![0x1c; 40];
+        // Struct fields nested 40 deep, from a field parquet does not know (15).
+        let mut meta = vec![0xfc];
+        meta.extend(vec![0x1c; 39]);
         meta.extend(vec![0x00; 41]);
         let t = tail(&meta);
         assert!(check(&t, t.len() as u64).unwrap_err().contains("deeper"));

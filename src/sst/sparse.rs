@@ -40,10 +40,12 @@ impl SparseFile {
     }
 
     fn find(&self, start: u64, len: u64) -> Option<Bytes> {
+        // Damaged metadata can ask for any range: add without overflowing.
+        let want_end = start.checked_add(len)?;
         self.chunks.iter().find_map(|(s, b)| {
             let end = s + b.len() as u64;
-            (start >= *s && start + len <= end)
-                .then(|| b.slice((start - s) as usize..(start - s + len) as usize))
+            (start >= *s && want_end <= end)
+                .then(|| b.slice((start - s) as usize..(want_end - s) as usize))
         })
     }
 }
@@ -102,6 +104,7 @@ mod tests {
         assert_eq!(f.get_bytes(11, 3).unwrap(), Bytes::from_static(b"bcd"));
         assert!(f.get_bytes(14, 3).is_err());
         assert!(f.get_read(9).is_err());
+        assert!(f.get_bytes(11, usize::MAX).is_err());
         assert_eq!(f.len(), 100);
     }
 

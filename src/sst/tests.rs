@@ -497,3 +497,118 @@ fn a_scan_read_in_pieces_returns_what_a_whole_read_returns() {
         }
     });
 }
+
+/// An SST of 600 rows whose `v` column is dictionary encoded (six values), rewritten without compression
+/// (as no Anax writer writes it) so that a test can damage a page's run-length bytes in place,
+/// under the record of an SST no checksum vouches for; with the byte range of `v`'s chunk.
+fn uncompressed_dictionary_sst() -> (Vec<u8>, SstMeta, Range<u64>) {
+    let t = table();
+    let mut m = Memtable::new();
+    // Six values in turn: bit-packed runs, so a page's index stream is long enough (about
+    // a hundred bytes) for a header of eleven bytes to lie inside it.
+    for i in 0..600 {
+        put(&mut m, &t, vec![format!("k{i:04}")], i % 6, 1);
+    }
+    let (bytes, sst) = writer::write_sst(&t, &[&m], 8, 0, "sst/L0/8.parquet".into(), false)
+        .unwrap()
+        .unwrap();
+    let store = MemoryStorage::new();
+    block_on(store.put(&sst.meta.path, bytes, PutMode::CreateNew)).unwrap();
+    let batches = block_on(sst.read_all(&store)).unwrap();
+    let schema = format::file_schema(&t, false);
+    let props = format::writer_properties(600)
+        .into_builder()
+        .set_compression(parquet::basic::Compression::UNCOMPRESSED)
+        .build();
+    let mut out = Vec::new();
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(&mut out, schema.clone(), Some(props)).unwrap();
+    for b in batches {
+        w.write(&RecordBatch::try_new(schema.clone(), b.columns().to_vec()).unwrap())
+            .unwrap();
+    }
+    w.close().unwrap();
+    let mut meta = sst.meta.clone();
+    meta.bytes = out.len() as u64;
+    meta.tail_bytes = 0;
+    meta.tail_crc = 0;
+    let md = ParquetMetaDataReader::new()
+        .parse_and_finish(&Bytes::from(out.clone()))
+        .unwrap();
+    let chunk = md.row_group(0).column(1);
+    assert_eq!(chunk.column_descr().name(), "v");
+    assert!(
+        chunk.dictionary_page_offset().is_some(),
+        "v is dictionary encoded"
+    );
+    let (start, len) = chunk.byte_range();
+    (out, meta, start..start + len)
+}
+
+#[test]
+fn a_run_header_longer_than_ten_bytes_in_a_page_no_checksum_covers_is_corrupt_not_a_panic() {
+    let t = table();
+    let (bytes, meta, chunk) = uncompressed_dictionary_sst();
+    let sound = Sst::from_bytes(&t, meta.clone(), Bytes::from(bytes.clone())).unwrap();
+    let store = MemoryStorage::new();
+    block_on(store.put(&meta.path, Bytes::from(bytes.clone()), PutMode::CreateNew)).unwrap();
+    assert_eq!(block_on(sound.read_all(&store)).unwrap()[0].num_rows(), 600);
+    // Eleven 0xFF bytes at every place in the `v` chunk: wherever they land on a run header,
+    // parquet's decoder would assert (a trap in wasm).
+    let mut refused = 0;
+    for at in chunk.start as usize..chunk.end as usize - 11 {
+        let mut damaged = bytes.clone();
+        damaged[at..at + 11].fill(0xFF);
+        let damaged = Bytes::from(damaged);
+        let Ok(sst) = Sst::from_bytes(&t, meta.clone(), damaged.clone()) else {
+            continue;
+        };
+        let store = MemoryStorage::new();
+        block_on(store.put(&meta.path, damaged, PutMode::CreateNew)).unwrap();
+        match block_on(sst.read_all(&store)) {
+            Ok(_) => {}
+            Err(e) => {
+                assert_eq!(e.code(), crate::ErrorCode::Corrupt, "{e}");
+                refused += e.to_string().contains("run header") as usize;
+            }
+        }
+        for k in ["k0000", "k0321", "k0599"] {
+            if let Err(e) = block_on(sst.get(&store, &key(k), 9, &[0, 1])) {
+                assert_eq!(e.code(), crate::ErrorCode::Corrupt, "{e}");
+            }
+        }
+    }
+    assert!(refused > 0, "no damage landed on a run header");
+}
+
+#[test]
+fn a_range_scan_without_a_limit_reads_only_the_pages_of_its_range() {
+    block_on(async {
+        let (bytes, sst) = big_sst();
+        let (storage, opened) = stored(bytes, &sst, &table()).await;
+        let opened = Arc::new(opened);
+        let group_bytes = opened.arrow_meta.metadata().row_group(0).compressed_size() as u64;
+        let (lo, hi) = (key("k010000"), key("k010400"));
+        let before = storage.counts();
+        let rows = drain(
+            opened.scan(
+                Bound::Included(&lo),
+                Bound::Excluded(&hi),
+                99,
+                false,
+                vec![0, 1],
+                None,
+            ),
+            &storage,
+        )
+        .await;
+        let read = storage.counts().since(&before).bytes_read;
+        assert_eq!(rows.len(), 400);
+        // 400 of the row group's 32,768 rows: a few pages per column (with the gaps that
+        // reads within 64 KiB of each other are merged across), not the whole group.
+        assert!(
+            read * 2 < group_bytes,
+            "a 400-row range read {read} of its row group's {group_bytes} bytes"
+        );
+    });
+}
