@@ -403,6 +403,13 @@ export interface DbMethods extends Readable {
   /** The selected rows as one Arrow IPC stream, at the freshness asked for (as `get`). */
   scan(options?: ScanOptions & GetOptions): Promise<Uint8Array>;
   /**
+   * A cursor over the selected rows at the freshness asked for (as `get`): the manifest is
+   * checked when the cursor is created, and every row comes from the view it settled on.
+   */
+  scanCursor(options?: ScanOptions & GetOptions): Promise<ScanCursor>;
+  /** `scanCursor` as an async iterator of Arrow IPC streams, at the freshness asked for. */
+  scanBatches(options?: ScanOptions & GetOptions): AsyncIterableIterator<Uint8Array>;
+  /**
    * Upserts rows in one commit (the last row wins when a key repeats) and resolves to the commit
    * timestamp.
    * @example await db.put([{ id: "a", score: 1 }]);

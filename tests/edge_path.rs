@@ -71,6 +71,17 @@ async fn get_v(db: &Db, k: &str, f: Freshness) -> Option<i64> {
     db.get_fresh(&key(k), f).await.unwrap().map(|b| v_of(&b))
 }
 
+/// Two handles on `s`, opened before the first commits 50 rows: the second one's view lacks
+/// them until it checks the manifest. With the committed keys.
+async fn two_handles_one_commit(s: &Arc<LatencyStorage>, seed: u64) -> (Db, Db, Vec<String>) {
+    let mut rng = Rng::new(seed);
+    let a = builder(s).open().await.unwrap();
+    let b = builder(s).open().await.unwrap();
+    let mut ids = Vec::new();
+    a.put(rows(&mut rng, 50, 1, &mut ids)).await.unwrap();
+    (a, b, ids)
+}
+
 #[test]
 fn a_strict_get_sees_what_another_handle_committed_and_a_view_get_does_not() {
     let s = store(0.0);
@@ -304,12 +315,8 @@ fn a_short_scan_reads_a_few_pages_of_its_row_group_not_the_rest_of_it() {
 #[test]
 fn a_strict_scan_sees_another_handles_commit_and_reads_the_manifest_alongside() {
     let s = store(0.0);
-    let mut rng = Rng::new(6);
     block_on(async {
-        let a = builder(&s).open().await.unwrap();
-        let b = builder(&s).open().await.unwrap();
-        let mut ids = Vec::new();
-        a.put(rows(&mut rng, 50, 1, &mut ids)).await.unwrap();
+        let (a, b, ids) = two_handles_one_commit(&s, 6).await;
         let all = ScanOptions::default();
         assert_eq!(
             b.scan_fresh(&all, Freshness::View)
@@ -352,5 +359,28 @@ fn a_strict_scan_sees_another_handles_commit_and_reads_the_manifest_alongside() 
                 .num_rows(),
             49
         );
+    });
+}
+
+#[test]
+fn a_strict_scan_stream_sees_another_handles_commit() {
+    let s = store(0.0);
+    block_on(async {
+        let (a, b, ids) = two_handles_one_commit(&s, 7).await;
+        let all = ScanOptions::default();
+        let streamed = |freshness| {
+            let b = &b;
+            let all = &all;
+            async move {
+                let stream = b.scan_stream_fresh(all, freshness).await.unwrap();
+                stream.collect().await.unwrap().num_rows()
+            }
+        };
+        assert_eq!(streamed(Freshness::View).await, 0);
+        assert_eq!(streamed(Freshness::Strict).await, 50);
+        a.delete(&key(&ids[0])).await.unwrap();
+        // Checked a moment ago: an hour of staleness allowed, so no check and no new commit.
+        assert_eq!(streamed(Freshness::MaxStalenessMs(3_600_000)).await, 50);
+        assert_eq!(streamed(Freshness::Strict).await, 49);
     });
 }

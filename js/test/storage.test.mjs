@@ -83,20 +83,22 @@ test("a point get on the R2 binding makes only the calls the handle counts: no h
   }
 });
 
-test("get and scan freshness on the R2 binding: strict sees another handle's commits, the view waits for refresh", async () => {
+test("get, scan and cursor freshness on the R2 binding: strict sees another handle's commits, the view waits for refresh", async () => {
   const mf = worker();
   try {
     const out = await call(mf, "/freshness", { storage: { kind: "bucket", prefix: "fresh" } });
     assert.deepEqual(out, {
       scanView: "empty",
       scanStrict: "rows",
+      cursorView: "empty",
+      cursorStrict: "rows",
       view: "absent",
       strict: "present",
       // Checked by the strict read just before: an hour of staleness allowed, no check made.
       recentEnough: "present",
       scanAfterDelete: "empty",
       strictAfterDelete: "absent",
-      bad: ["INVALID_ARGUMENT", "INVALID_ARGUMENT", "INVALID_ARGUMENT", "INVALID_ARGUMENT", "INVALID_ARGUMENT"],
+      bad: ["INVALID_ARGUMENT", "INVALID_ARGUMENT", "INVALID_ARGUMENT", "INVALID_ARGUMENT", "INVALID_ARGUMENT", "INVALID_ARGUMENT"],
       afterBad: "absent",
     });
   } finally {

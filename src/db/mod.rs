@@ -1182,6 +1182,20 @@ impl Db {
             .await
     }
 
+    /// [`Db::scan_stream`] at the given freshness. The stream is set up (footers opened,
+    /// bounds resolved) while the manifest is checked, as [`Db::scan_fresh`] does; if the head
+    /// moved, it is set up again on the new view. Rows are then read as the stream is pulled,
+    /// all from the one view, so a strict stream sees every commit acknowledged before the
+    /// call.
+    pub async fn scan_stream_fresh(
+        &self,
+        opts: &ScanOptions,
+        freshness: Freshness,
+    ) -> Result<crate::read::merge::ScanStream> {
+        self.read_fresh(freshness, |s| async move { s.scan_stream(opts).await })
+            .await
+    }
+
     /// Where rows are now.
     pub fn stats(&self) -> Result<DbStats> {
         let st = self.state()?;

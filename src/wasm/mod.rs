@@ -536,12 +536,15 @@ impl JsDb {
     /// A cursor over the selected rows: each `next()` resolves to one Arrow IPC stream of at
     /// most 8,192 rows (a complete stream, decodable on its own), or `null` at the end. Memory
     /// stays bounded whatever the scan's size. `scanBatches` wraps it as an async iterator.
+    /// The options may name a freshness, as `scan`'s do: the check is made when the cursor is
+    /// created, and every row comes from the view it settled on.
     #[wasm_bindgen(js_name = scanCursor)]
     pub fn scan_cursor(&self, options: JsValue) -> Promise {
         let db = self.db.clone();
         promise(async move {
+            let freshness = options::scan_freshness(&options)?;
             let opts = to_scan_options(&options)?;
-            let stream = db.scan_stream(&opts).await?;
+            let stream = db.scan_stream_fresh(&opts, freshness).await?;
             Ok(JsScanCursor::new(stream).into())
         })
     }

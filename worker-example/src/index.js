@@ -439,7 +439,8 @@ async function ipcStream(db, opts, done) {
       return body;
     },
     // No rows at all: an empty table still has a schema.
-    async () => (first ? db.scan({ ...opts, limit: 0 }) : new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0])),
+    // The cursor made the freshness check; the schema needs none.
+    async () => (first ? db.scan({ ...opts, limit: 0, freshness: "view" }) : new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0])),
   );
 }
 
@@ -477,7 +478,13 @@ async function route(request, db, handOff, limits, r) {
   }
   if (r.op === "get") {
     if (wantsJson(request)) {
-      const cursor = await db.scanCursor({ start: r.id, end: r.id, endInclusive: true, limit: 1 });
+      const cursor = await db.scanCursor({
+        start: r.id,
+        end: r.id,
+        endInclusive: true,
+        limit: 1,
+        freshness: r.freshness ?? "view",
+      });
       const rows = (await cursor.nextRows()) ?? [];
       cursor.free?.();
       if (rows.length === 0) throw new AnaxError("NOT_FOUND", `no row with key '${r.id}'`);
@@ -495,13 +502,14 @@ async function route(request, db, handOff, limits, r) {
   }
   if (r.op === "scan") {
     const headers = { "x-anax-scan-limit": String(r.opts.limit) };
+    const opts = { ...r.opts, freshness: r.freshness ?? "view" };
     // The table stays reserved for this request until its stream ends.
     const done = handOff();
     try {
       if (wantsJson(request)) {
-        return new Response(await jsonStream(db, r.opts, done), { headers: { "content-type": JSON_TYPE, ...headers } });
+        return new Response(await jsonStream(db, opts, done), { headers: { "content-type": JSON_TYPE, ...headers } });
       }
-      return new Response(await ipcStream(db, r.opts, done), { headers: { "content-type": ARROW, ...headers } });
+      return new Response(await ipcStream(db, opts, done), { headers: { "content-type": ARROW, ...headers } });
     } catch (e) {
       done();
       throw e;
@@ -584,9 +592,10 @@ export default {
         db = await handle;
         before = cached ? db.stats().requests : undefined;
         // Revalidate: commits made through other isolates become visible (one manifest read).
-        // A binary point get makes that read itself, together with its data reads.
-        const strictGet = admitted.op === "get" && !wantsJson(request);
-        if (cached && !strictGet) await db.refresh();
+        // Gets and scans make that read themselves (strict freshness), issued together with
+        // their first data reads instead of one round trip before them.
+        const checksItself = admitted.op === "get" || admitted.op === "scan";
+        if (cached && !checksItself) await db.refresh();
         admitted.freshness = cached ? "strict" : "view";
         // For a streamed scan this counts the requests made before the first byte.
         return annotate(await route(request, db, handOff, limits, admitted));
