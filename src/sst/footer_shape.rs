@@ -312,10 +312,7 @@ impl<'a> Walker<'a> {
                 }
                 (_, _, Some(Field::List(elem, of))) => {
                     let is_schema = kind == Kind::FileMetaData && id == 2;
-                    let n = self.list(Some((elem, of)), depth, is_schema)?;
-                    if is_schema {
-                        self.schema_len = Some(n);
-                    }
+                    self.list(Some((elem, of)), depth, is_schema)?;
                 }
                 (_, _, Some(Field::Struct(of))) => self.structure(of, depth + 1)?,
                 _ => self.value(ty, depth)?,
@@ -336,14 +333,13 @@ impl<'a> Walker<'a> {
         Ok(())
     }
 
-    /// Walks a list or set and returns its length. With `typed`, the list is a known field:
-    /// its elements must have the type parquet reads them as (structs of the given kind).
-    /// The schema list is counted before its elements, so their `num_children` can be
-    /// checked against it.
-    fn list(&mut self, typed: Option<(u8, Kind)>, depth: usize, is_schema: bool) -> Walk<u64> {
+    /// Walks a list. With `typed`, the list is a known field: its elements must have the type
+    /// parquet reads them as (structs of the given kind). The schema list is counted before
+    /// its elements, so their `num_children` can be checked against it.
+    fn list(&mut self, typed: Option<(u8, Kind)>, depth: usize, is_schema: bool) -> Walk<()> {
         let header = self.byte()?;
         if header == 0 {
-            return Ok(0);
+            return Ok(());
         }
         let ty = header & 0x0f;
         if let Some((want, _)) = typed
@@ -367,7 +363,7 @@ impl<'a> Walker<'a> {
                 _ => self.element(ty, depth + 1)?,
             }
         }
-        Ok(n)
+        Ok(())
     }
 
     /// A list element: booleans take one byte each there.
@@ -393,7 +389,7 @@ impl<'a> Walker<'a> {
                 let n = usize::try_from(n).map_err(|_| format!("a binary of {n} bytes"))?;
                 self.skip(n)
             }
-            T_LIST => self.list(None, depth, false).map(|_| ()),
+            T_LIST => self.list(None, depth, false),
             // parquet cannot skip these (no Parquet structure has them) and fails there.
             T_SET | T_MAP | T_UUID => Err(format!("a value of Thrift type {ty}")),
             T_STRUCT => self.structure(Kind::Other, depth + 1),

@@ -218,6 +218,8 @@ fn check_places(md: &ParquetMetaData, size: u64) -> std::result::Result<(), Stri
         if u32::try_from(rows).is_err() {
             return Err(format!("row group {rg} declares {rows} rows"));
         }
+        // Each column chunk's [start, end), checked to lie in the file.
+        let mut chunks = Vec::with_capacity(group.columns().len());
         for (i, col) in group.columns().iter().enumerate() {
             let start = col
                 .dictionary_page_offset()
@@ -227,6 +229,7 @@ fn check_places(md: &ParquetMetaData, size: u64) -> std::result::Result<(), Stri
                     "column chunk {i} of row group {rg} lies outside the file"
                 ));
             }
+            chunks.push((start, start + col.compressed_size()));
         }
         let Some(columns) = md.offset_index().and_then(|o| o.get(rg)) else {
             continue;
@@ -234,11 +237,7 @@ fn check_places(md: &ParquetMetaData, size: u64) -> std::result::Result<(), Stri
         for (i, column) in columns.iter().enumerate() {
             // Pages lie in their column chunk: parquet subtracts the chunk's start from the
             // first page's offset to find the dictionary page.
-            let chunk = group.columns().get(i).map(|c| {
-                let start = c.dictionary_page_offset().unwrap_or(c.data_page_offset());
-                (start, start.saturating_add(c.compressed_size()))
-            });
-            let Some((chunk_start, chunk_end)) = chunk else {
+            let Some(&(chunk_start, chunk_end)) = chunks.get(i) else {
                 return Err(format!(
                     "the page index of row group {rg} has a column too many"
                 ));

@@ -41,28 +41,24 @@ pub(super) fn read(
     batch_size: usize,
     selection: Option<RowSelection>,
 ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    let metadata = Arc::clone(meta.metadata());
-    let rows = metadata
-        .row_groups()
-        .get(rg)
-        .map(|g| usize::try_from(g.num_rows()).unwrap_or(0))
-        .ok_or_else(|| ParquetError::General(format!("row group {rg} is not in the file")))?;
+    let group = OneRowGroup {
+        file: Arc::new(file),
+        metadata: Arc::clone(meta.metadata()),
+        rg,
+    };
+    if group.group().is_none() {
+        return Err(ParquetError::General(format!(
+            "row group {rg} is not in the file"
+        )));
+    }
     let levels = parquet_to_arrow_field_levels(
-        metadata.file_metadata().schema_descr(),
+        group.metadata.file_metadata().schema_descr(),
         mask,
         Some(meta.schema().fields()),
     )?;
-    let group = OneRowGroup {
-        file: Arc::new(file),
-        metadata,
-        rg,
-    };
-    let reader = ParquetRecordBatchReader::try_new_with_row_groups(
-        &levels,
-        &group,
-        batch_size.clamp(1, rows.max(1)),
-        selection,
-    )?;
+    let batch_size = batch_size.clamp(1, group.num_rows().max(1));
+    let reader =
+        ParquetRecordBatchReader::try_new_with_row_groups(&levels, &group, batch_size, selection)?;
     let schema = reader.schema();
     let batches = reader
         .map(|b| b.map_err(|e| ParquetError::General(e.to_string())))
@@ -106,8 +102,8 @@ impl RowGroups for OneRowGroup {
             .and_then(|o| o.get(self.rg))
             .and_then(|columns| columns.get(i))
             .map(|c| c.page_locations().clone());
-        let rows = usize::try_from(group.num_rows()).unwrap_or(0);
-        let inner = SerializedPageReader::new(Arc::clone(&self.file), chunk, rows, locations)?;
+        let inner =
+            SerializedPageReader::new(Arc::clone(&self.file), chunk, self.num_rows(), locations)?;
         let descr = chunk.column_descr();
         let checked = Checked {
             inner,
@@ -185,7 +181,7 @@ fn level_bits(max: i16) -> u8 {
 
 /// Accepts a decompressed page only if every decoder parquet will run on it can walk it
 /// without panicking; see the module documentation.
-pub(super) fn check_page(page: &Page, max_def: i16, max_rep: i16) -> Result<(), String> {
+fn check_page(page: &Page, max_def: i16, max_rep: i16) -> Result<(), String> {
     match page {
         Page::DictionaryPage {
             buf,
