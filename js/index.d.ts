@@ -54,6 +54,16 @@ export class AnaxError extends Error {
   constructor(code: ErrorCode, message: string);
   readonly name: "AnaxError";
   readonly code: ErrorCode;
+  /** `STORAGE` errors: whether the same call may pass if tried again (a 5xx, 429 or 408, a
+   * request with no answer, a bucket binding that threw). */
+  readonly retryable?: boolean;
+  /** `STORAGE` errors from HTTP backends that got an answer: its status. */
+  readonly status?: number;
+  /** `STORAGE` errors: the storage call that failed (`get`, `get_range`, `get_object`, `put`,
+   * `list`, `delete`, `head`, `append`, `sync`). */
+  readonly operation?: string;
+  /** `STORAGE` errors: the object (or listed prefix) within the table. */
+  readonly path?: string;
 }
 
 /** All error codes, for exhaustive handling. */

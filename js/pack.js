@@ -9,7 +9,7 @@
 // Cells are read with `row[column]` as the general path reads them (getters run); when a
 // batch falls back after packing began, the rows it read are read again by the general path.
 
-// The same bound as the general path (CELL_BUDGET in src/wasm/convert.rs).
+// The same bound as the general path (CELL_BUDGET in src/wasm/rows_in.rs).
 const CELL_BUDGET = 16_000_000;
 const encoder = new TextEncoder();
 

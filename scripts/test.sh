@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every test Anax has: lint gates (rustfmt, clippy native and wasm32, tsc on the typed
+# Every test Anax has: the structure check (scripts/check-layers.mjs), lint gates (rustfmt, clippy native and wasm32, tsc on the typed
 # example), native Rust tests, the edge-path benchmark in smoke mode, a short run of every fuzz target, the Rust browser tests in headless Chromium (main thread through
 # wasm-pack, dedicated worker through cargo's runner), then against the built npm package: the
 # JS API suite in Node, workerd and Chromium (main thread, dedicated worker, openInWorker), the
@@ -14,6 +14,8 @@ export ANAX_PYTHON="$PWD/.venv/bin/python"
 
 step() { printf '\n=== %s\n' "$*"; }
 
+step "structure: no import circles, nothing outside src/wasm imports it, no layer imports one above it, no file over 600 lines"
+node scripts/check-layers.mjs
 step "rustfmt"
 cargo fmt --all -- --check
 step "clippy (native)"

@@ -153,6 +153,8 @@ impl Error {
     pub fn storage(message: impl Into<String>) -> Error {
         Error::Storage(StorageError {
             message: message.into(),
+            operation: None,
+            path: None,
             status: None,
             retryable: false,
         })
@@ -163,6 +165,8 @@ impl Error {
     pub fn transient(message: impl Into<String>, status: Option<u16>) -> Error {
         Error::Storage(StorageError {
             message: message.into(),
+            operation: None,
+            path: None,
             status,
             retryable: true,
         })
@@ -172,6 +176,27 @@ impl Error {
     /// retryable as such (the caller must re-read first).
     pub fn is_retryable(&self) -> bool {
         matches!(self, Error::Storage(e) if e.retryable) || matches!(self, Error::Busy(_))
+    }
+
+    /// Names the storage call a storage failure came from and the object it was about, unless
+    /// the backend already did: one place (the request counter every table's storage passes
+    /// through) records them for every backend, so JS callers and logs get them as fields.
+    pub fn during(mut self, operation: &'static str, path: &str) -> Error {
+        if let Error::Storage(e) = &mut self {
+            e.operation.get_or_insert(operation);
+            if e.path.is_none() {
+                e.path = Some(path.to_owned());
+            }
+        }
+        self
+    }
+
+    /// The storage failure's details, for a storage error.
+    pub fn storage_details(&self) -> Option<&StorageError> {
+        match self {
+            Error::Storage(e) => Some(e),
+            _ => None,
+        }
     }
 
     /// The HTTP status behind a storage failure, where there was one.
@@ -210,6 +235,11 @@ impl Error {
 pub struct StorageError {
     /// What failed, for people (operation, object, the backend's own words).
     pub message: String,
+    /// The storage call that failed (`get`, `get_range`, `get_object`, `put`, `list`,
+    /// `delete`, `head`, `append`, `sync`), when known.
+    pub operation: Option<&'static str>,
+    /// The object (or, for `list`, the prefix) within the table, when known.
+    pub path: Option<String>,
     /// The HTTP status, for HTTP-based backends that got an answer.
     pub status: Option<u16>,
     /// Whether the same call may succeed if tried again.

@@ -14,7 +14,7 @@ use futures_executor::block_on;
 use crate::db::DbBuilder;
 use crate::error::Result;
 use crate::options::{Durability, ManualClock, WalConfig};
-use crate::scan::ScanOptions;
+use crate::read::ScanOptions;
 use crate::schema::TableSchema;
 use crate::sst::{Sst, SstMeta};
 use crate::storage::{MemoryStorage, PutMode, Storage};
@@ -206,7 +206,7 @@ pub fn seeds() -> Result<Vec<(&'static str, Vec<u8>)>> {
         let head = store.get(crate::manifest::HEAD_PATH).await?.to_vec();
         out.push(("manifest", head.clone()));
         out.push(("open_head", head));
-        Ok::<_, crate::Error>(())
+        Ok::<_, crate::error::Error>(())
     })?;
     out.push((
         "s3_list",

@@ -45,9 +45,10 @@ pub mod key;
 pub mod manifest;
 pub mod memtable;
 pub mod options;
+mod paths;
 pub mod read;
 pub mod rows;
-pub mod scan;
+pub mod runtime;
 pub mod schema;
 pub mod sst;
 pub mod storage;
@@ -69,8 +70,8 @@ pub use options::{
     Retention, SealPolicy, SystemClock, TieredOptions, TimeWindowOptions, WalConfig,
     WalRecoveryMode, WalSyncPolicy,
 };
+pub use read::ScanOptions;
 pub use read::filter::Filter;
-pub use scan::ScanOptions;
 pub use schema::{KeySpec, TableSchema};
 pub use storage::RequestCounts;
 pub use value::Value;

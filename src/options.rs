@@ -1,6 +1,9 @@
 //! Builder options: when memtables seal, when sealed memtables flush to L0, durability (the
-//! write-ahead log or seal-every-batch), compare-and-swap backoff, history retention, and the
-//! clock.
+//! write-ahead log or seal-every-batch) and history retention. The clock and the
+//! compare-and-swap backoff live in [`crate::runtime`] and are re-exported here, where builder
+//! users look for them.
+
+pub use crate::runtime::{CasBackoffConfig, Clock, ManualClock, SystemClock};
 
 /// When the mutable memtable is frozen into an immutable (sealed) one. Sealed memtables stay
 /// readable until minor compaction flushes them into an L0 SST.
@@ -45,75 +48,6 @@ impl Default for MinorCompaction {
             segment_threshold: 4,
             target_level: 0,
         }
-    }
-}
-
-/// Milliseconds since the Unix epoch, and timers. Engine code never reads the system clock
-/// directly, so tests control time and wasm32 never reaches `std::time` (which panics there).
-pub trait Clock: std::fmt::Debug + crate::storage::MaybeSendSync {
-    /// Now, in milliseconds since the epoch.
-    fn now_millis(&self) -> u64;
-
-    /// Resolves after `ms` milliseconds without blocking the thread.
-    fn sleep(&self, ms: u64) -> crate::storage::BoxFuture<'static, ()>;
-}
-
-/// The platform clock: `Date.now()` in wasm, the system time natively.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    #[cfg(target_arch = "wasm32")]
-    fn now_millis(&self) -> u64 {
-        js_sys::Date::now() as u64
-    }
-
-    #[cfg(not(target_arch = "wasm32"))]
-    #[allow(clippy::disallowed_methods)] // the one sanctioned read of the system clock
-    fn now_millis(&self) -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64)
-    }
-
-    #[cfg(not(target_arch = "wasm32"))]
-    fn sleep(&self, ms: u64) -> crate::storage::BoxFuture<'static, ()> {
-        Box::pin(futures_timer::Delay::new(std::time::Duration::from_millis(
-            ms,
-        )))
-    }
-
-    #[cfg(target_arch = "wasm32")]
-    fn sleep(&self, ms: u64) -> crate::storage::BoxFuture<'static, ()> {
-        Box::pin(crate::wasm::timer::sleep(ms))
-    }
-}
-
-/// A clock tests move by hand.
-#[derive(Debug, Default)]
-pub struct ManualClock(std::sync::atomic::AtomicU64);
-
-impl ManualClock {
-    /// A clock at `ms`.
-    pub fn new(ms: u64) -> Self {
-        Self(std::sync::atomic::AtomicU64::new(ms))
-    }
-
-    /// Moves the clock forward.
-    pub fn advance(&self, ms: u64) {
-        self.0.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_millis(&self) -> u64 {
-        self.0.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// Moves the clock forward by `ms` and resolves at once, so backoff is instant in tests.
-    fn sleep(&self, ms: u64) -> crate::storage::BoxFuture<'static, ()> {
-        self.advance(ms);
-        Box::pin(std::future::ready(()))
     }
 }
 
@@ -219,40 +153,6 @@ impl Default for WalConfig {
             segment_storage: None,
             take_over: false,
         }
-    }
-}
-
-/// Backoff between compare-and-swap retries when a concurrent commit moved the manifest head.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CasBackoffConfig {
-    /// First delay, in ms (default 50).
-    pub base_ms: u64,
-    /// Largest delay, in ms (default 1,000).
-    pub max_ms: u64,
-    /// Attempts before giving up with a `CONFLICT` error (default 16).
-    pub max_attempts: u32,
-}
-
-impl Default for CasBackoffConfig {
-    fn default() -> Self {
-        Self {
-            base_ms: 50,
-            max_ms: 1_000,
-            max_attempts: 16,
-        }
-    }
-}
-
-impl CasBackoffConfig {
-    /// Exponential delay for retry `attempt` (0-based) with full jitter from `random`.
-    pub fn delay_ms(&self, attempt: u32, random: u64) -> u64 {
-        let cap = self
-            .base_ms
-            .saturating_mul(1u64 << attempt.min(20))
-            .min(self.max_ms)
-            .max(1);
-        // Half fixed, half random: spreads racing writers without ever waiting zero.
-        cap / 2 + random % (cap / 2 + 1)
     }
 }
 

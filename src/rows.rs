@@ -548,40 +548,40 @@ mod tests {
 
     #[test]
     fn wrong_types_and_null_keys_are_typed_errors() {
-        let cases: Vec<(Vec<Value>, crate::ErrorCode, &str)> = vec![
+        let cases: Vec<(Vec<Value>, crate::error::ErrorCode, &str)> = vec![
             (
                 vec![Value::Null, 1.into(), Value::Null, Value::Null],
-                crate::ErrorCode::KeyNull,
+                crate::error::ErrorCode::KeyNull,
                 "'id'",
             ),
             (
                 vec![1.into(), 1.into(), Value::Null, Value::Null],
-                crate::ErrorCode::TypeMismatch,
+                crate::error::ErrorCode::TypeMismatch,
                 "'id'",
             ),
             (
                 vec!["a".into(), 1.5f64.into(), Value::Null, Value::Null],
-                crate::ErrorCode::TypeMismatch,
+                crate::error::ErrorCode::TypeMismatch,
                 "'n'",
             ),
             (
                 vec!["a".into(), 3e9f64.into(), Value::Null, Value::Null],
-                crate::ErrorCode::TypeMismatch,
+                crate::error::ErrorCode::TypeMismatch,
                 "'n'",
             ),
             (
                 vec!["a".into(), Value::Null, "x".into(), Value::Null],
-                crate::ErrorCode::TypeMismatch,
+                crate::error::ErrorCode::TypeMismatch,
                 "'x'",
             ),
             (
                 vec!["a".into(), Value::Null, Value::Null, 1.into()],
-                crate::ErrorCode::TypeMismatch,
+                crate::error::ErrorCode::TypeMismatch,
                 "'ok'",
             ),
             (
                 vec!["a".into()],
-                crate::ErrorCode::InvalidArgument,
+                crate::error::ErrorCode::InvalidArgument,
                 "expected 4",
             ),
         ];
@@ -645,15 +645,15 @@ mod tests {
         for (row, code) in [
             (
                 vec![Value::Null, 1.0f64.into(), Value::Null, Value::Null],
-                crate::ErrorCode::KeyNull,
+                crate::error::ErrorCode::KeyNull,
             ),
             (
                 vec!["a".into(), 1.5f64.into(), Value::Null, Value::Null],
-                crate::ErrorCode::TypeMismatch,
+                crate::error::ErrorCode::TypeMismatch,
             ),
             (
                 vec!["a".into(), Value::Null, Value::Null, "yes".into()],
-                crate::ErrorCode::TypeMismatch,
+                crate::error::ErrorCode::TypeMismatch,
             ),
         ] {
             let mut b = RowsBuilder::new(schema(), &[0]).unwrap();
@@ -695,6 +695,6 @@ mod tests {
     fn unsupported_column_types_fail_at_construction() {
         let s = Arc::new(Schema::new(vec![Field::new("h", DataType::Float16, true)]));
         let err = RowsBuilder::new(s, &[]).err().unwrap();
-        assert_eq!(err.code(), crate::ErrorCode::InvalidArgument);
+        assert_eq!(err.code(), crate::error::ErrorCode::InvalidArgument);
     }
 }

@@ -330,7 +330,11 @@ mod tests {
         ];
         for (spec, needle) in cases {
             let err = TableSchema::new(schema(), &spec).unwrap_err();
-            assert_eq!(err.code(), crate::ErrorCode::InvalidArgument, "{spec:?}");
+            assert_eq!(
+                err.code(),
+                crate::error::ErrorCode::InvalidArgument,
+                "{spec:?}"
+            );
             assert!(err.to_string().contains(needle), "{spec:?}: {err}");
         }
     }
@@ -385,7 +389,11 @@ mod tests {
             "",
         ] {
             let err = parse_type_name(bad).unwrap_err();
-            assert_eq!(err.code(), crate::ErrorCode::InvalidArgument, "{bad}");
+            assert_eq!(
+                err.code(),
+                crate::error::ErrorCode::InvalidArgument,
+                "{bad}"
+            );
         }
     }
 
@@ -399,7 +407,7 @@ mod tests {
             Field::new("l", DataType::new_list(DataType::Int32, true), false),
         ]);
         let err = t.check_compatible(&other).unwrap_err();
-        assert_eq!(err.code(), crate::ErrorCode::SchemaMismatch);
+        assert_eq!(err.code(), crate::error::ErrorCode::SchemaMismatch);
         assert!(err.to_string().contains("'n'"), "{err}");
         t.check_compatible(&schema()).unwrap();
     }

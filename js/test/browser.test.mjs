@@ -34,7 +34,13 @@ async function results(mode) {
     }
     if (process.env.ANAX_SUITE_ONLY) q.set("only", process.env.ANAX_SUITE_ONLY);
     await page.goto(`${base}/js/test/browser/index.html?${q}`);
-    await page.waitForFunction(() => window.__results, null, { timeout: 600_000, polling: 100 });
+    try {
+      await page.waitForFunction(() => window.__results, null, { timeout: 600_000, polling: 100 });
+    } catch (e) {
+      // Name the case that never finished (the page records the one running).
+      const running = await page.evaluate(() => window.__running).catch(() => undefined);
+      throw new Error(`${mode}: no results${running ? `, stopped in case "${running}"` : ""}: ${e.message}`, { cause: e });
+    }
     return { results: await page.evaluate(() => window.__results) };
   } finally {
     await context.close();

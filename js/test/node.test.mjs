@@ -46,3 +46,34 @@ test("errors are AnaxError with stable codes", async () => {
   await assert.rejects(db.put(new Uint8Array([9, 9, 9])), (e) => e.code === "INVALID_ARGUMENT");
   assert.ok(!(new Error("plain") instanceof AnaxError));
 });
+
+test("a storage failure names its call, object, HTTP status and whether a retry may pass, as fields", async () => {
+  const { createServer } = await import("node:http");
+  // An S3 endpoint that refuses every request, as a bucket with a wrong credential does.
+  const server = createServer((req, res) => {
+    res.writeHead(403, { "content-type": "application/xml" });
+    res.end("<Error><Code>AccessDenied</Code><Message>no</Message></Error>");
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    const storage = {
+      kind: "s3",
+      bucket: "refused",
+      endpoint: `http://127.0.0.1:${server.address().port}`,
+      region: "us-east-1",
+      accessKeyId: "testing",
+      secretAccessKey: "testing",
+    };
+    await assert.rejects(Anax.open({ schema, key: "id", storage }), (e) => {
+      assert.ok(e instanceof AnaxError);
+      assert.equal(e.code, "STORAGE", e.message);
+      assert.equal(e.status, 403, e.message);
+      assert.equal(e.retryable, false, e.message);
+      assert.equal(typeof e.operation, "string", e.message);
+      assert.ok(e.operation.length > 0 && typeof e.path === "string", `${e.operation} ${e.path}`);
+      return true;
+    });
+  } finally {
+    server.close();
+  }
+});

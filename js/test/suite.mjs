@@ -138,13 +138,46 @@ async function stats(db) {
 
 // ---- cases ---------------------------------------------------------------------------------
 
+/**
+ * `error` with the case's name in front of its message ("<case>: <what>: expected ..., got
+ * ..."), so every placement's report names the case whatever carries it (node:test's output,
+ * the JSON results of workerd and Chromium). The error itself is kept (its name, code and
+ * stack); a thrown non-Error becomes an Error.
+ */
+function named(name, error) {
+  if (!(error instanceof Error)) return new Error(`${name}: ${show(error)}`);
+  const before = error.message;
+  try {
+    error.message = `${name}: ${before}`;
+    // A stack already formatted keeps the old message in its first line.
+    if (typeof error.stack === "string" && !error.stack.includes(error.message)) error.stack = error.stack.replace(before, error.message);
+    return error;
+  } catch {
+    return Object.assign(new Error(`${name}: ${before}`, { cause: error }), { code: error.code });
+  }
+}
+
+/**
+ * The cases, in the order they run (each opens tables of its own), as [{ name, fn }]: `name`
+ * says the behaviour, and `fn` rejects with an error whose message begins with that name.
+ */
 export function cases(env) {
   const { AnaxError, filter: f } = env;
   let fixtures = env.fixtures;
   const fx = () => (fixtures ??= arrowFixtures());
   const open = (options) => env.open({ storage: { kind: "memory" }, tableName: tag("t"), ...options });
   const list = [];
-  const test = (name, fn, only) => list.push({ name, fn, only });
+  const test = (name, fn) =>
+    list.push({
+      name,
+      fn: async () => {
+        try {
+          await fn();
+        } catch (e) {
+          throw named(name, e);
+        }
+      },
+    });
 
   test("every column type round-trips from row objects", async () => {
     const db = await open({
@@ -258,7 +291,7 @@ export function cases(env) {
     await rejects(fast.put([{ id: "z" }]), "CLOSED", "after close");
   });
 
-  test("schema from Arrow IPC bytes; put accepts tableToIPC output and ArrayBuffers", async () => {
+  test("a schema given as Arrow IPC bytes opens a table; put takes tableToIPC output and ArrayBuffers, not Table objects", async () => {
     const db = await open({ schema: fx().schemaOnly, key: "id" });
     await db.put(fx().source);
     eq(rows(await db.scan()), [{ id: "p", v: 0.5, n: 2 }, { id: "q", v: 1.5, n: 1 }], "IPC put");
@@ -269,7 +302,7 @@ export function cases(env) {
     await db.close();
   });
 
-  test("put, get, delete: timestamps, last row wins, many keys, composite keys", async () => {
+  test("put and delete resolve to increasing commit timestamps, the last row of a batch wins, single and composite keys are got, scanned and deleted", async () => {
     const db = await open({ schema: people, key: "id" });
     const t1 = await db.put([{ id: "a", tag: "x", score: 1 }, { id: "a", tag: "y", score: 2 }, { id: "b", tag: "z" }]);
     const t2 = await db.put([{ id: "c", tag: "w" }]);
@@ -294,7 +327,7 @@ export function cases(env) {
     await comp.close();
   });
 
-  test("scan: bounds, prefix, projection, limit, reverse and every filter operator", async () => {
+  test("scan honours bounds, prefix, projection, limit and reverse, and every filter operator selects its rows", async () => {
     const db = await open({ schema: people, key: "id" });
     await db.put(peopleRows(30));
     await db.flush();
@@ -425,7 +458,7 @@ export function cases(env) {
     await db.close();
   });
 
-  test("scanBatches and scanCursor stream bounded chunks", async () => {
+  test("scanBatches and scanCursor stream key-ordered chunks of at most 8,192 rows", async () => {
     const db = await open({ schema: people, key: "id" });
     await db.put(peopleRows(20000));
     let total = 0;
@@ -451,7 +484,7 @@ export function cases(env) {
     await db.close();
   });
 
-  test("transactions: read-your-writes, commit, abort on throw, CONFLICT", async () => {
+  test("a transaction reads its own writes, commits, writes nothing when its callback throws, and rejects with CONFLICT on a concurrent write", async () => {
     const db = await open({ schema: people, key: "id" });
     await db.put([{ id: "a", tag: "base", score: 1 }, { id: "b", tag: "base", score: 2 }]);
     const result = await db.transaction(async (tx) => {
@@ -511,7 +544,7 @@ export function cases(env) {
     await db.close();
   });
 
-  test("snapshots, versions and time travel", async () => {
+  test("a snapshot reads its version after writes, compaction and release; versions() lists the versions and at() opens one by number or timestamp", async () => {
     const db = await open({ schema: people, key: "id" });
     const ts1 = await db.put([{ id: "a", tag: "v1" }]);
     const snap = await db.snapshot();
@@ -546,7 +579,7 @@ export function cases(env) {
     await db.close();
   });
 
-  test("flush, compact, compactPending, gc, refresh, sync and stats", async () => {
+  test("flush, compactPending and compact move rows down the levels stats reports; gc, refresh and sync leave the data intact", async () => {
     const db = await open({ schema: people, key: "id", compaction: { automatic: false } });
     for (let i = 0; i < 5; i++) {
       await db.put(peopleRows(50, `f${i}-`));
@@ -574,7 +607,7 @@ export function cases(env) {
     await db.close();
   });
 
-  test("open options: durability, seal, WAL, minor compaction, retention, CAS backoff, ack mode", async () => {
+  test("every open option variant (durability, seal, WAL, minor compaction, retention, CAS backoff, ack mode, point-read blocks) stores and reads the same rows", async () => {
     const variants = [
       { durability: "wal", wal: { syncPolicy: "always", segmentBytes: 4096, flushIntervalMs: 0, retentionBytes: 0, queueSize: 8, recovery: "strict", dir: "log" } },
       { wal: { syncPolicy: { intervalBytes: 1024 }, segmentMaxAgeMs: 1000 } },
@@ -609,7 +642,7 @@ export function cases(env) {
     }
   });
 
-  test("compaction options: strategies, output caps, backpressure, cascade, background", async () => {
+  test("every compaction strategy runs jobs under output caps, L0 backpressure and cascade limits without losing rows; background jobs run on the event loop", async () => {
     const strategies = [
       "leveled",
       { kind: "leveled", l0Trigger: 2, l1TargetBytes: 4096, sizeRatio: 2, maxLevel: 3 },
@@ -811,7 +844,7 @@ export function cases(env) {
     await rejects(db.put([{ id: "z" }]), "CLOSED", "a put after close");
   });
 
-  test("checkStorage runs the storage contract; initialize is idempotent", async () => {
+  test("checkStorage passes the memory storage contract and rejects an unknown kind; initialize is idempotent", async () => {
     if (env.initialize) {
       await env.initialize();
       await env.initialize();
@@ -833,7 +866,7 @@ export function cases(env) {
   });
 
   for (const backend of env.storages ?? []) {
-    test(`storage ${backend.name}: write, reopen, read`, async () => {
+    test(`storage ${backend.name}: rows, a delete and a write after a flush survive close and reopen`, async () => {
       const storage = backend.storage(tag(backend.name));
       const a = await env.open({ schema: people, key: "id", storage, tableName: "t" });
       await a.put(peopleRows(25));
@@ -852,17 +885,30 @@ export function cases(env) {
   return list;
 }
 
-/** Runs every case; resolves to [{ name, ok, ms, error }] (never rejects). */
-export async function run(env, filterName) {
+/** An error as one string for the JSON results: its message (which names the case), code and stack. */
+function describe(error) {
+  const kind = error?.code ? ` [${error.name} ${error.code}]` : "";
+  const stack = typeof error?.stack === "string" ? `\n${error.stack}` : "";
+  return `${error?.message ?? show(error)}${kind}${stack}`;
+}
+
+/**
+ * Runs every case (or those whose name contains `filterName`) in order; resolves to
+ * [{ name, ok, ms, error }] (never rejects), `error` beginning with the case's name.
+ * `onCase(name)`, when given, is told each case's name before it starts, so a runner can say
+ * which case a hang stopped in.
+ */
+export async function run(env, filterName, onCase) {
   const results = [];
   for (const c of cases(env)) {
     if (filterName && !c.name.includes(filterName)) continue;
+    onCase?.(c.name);
     const start = Date.now();
     try {
       await c.fn();
       results.push({ name: c.name, ok: true, ms: Date.now() - start });
     } catch (e) {
-      results.push({ name: c.name, ok: false, ms: Date.now() - start, error: `${e?.name}: ${e?.code ?? ""} ${e?.message}\n${e?.stack ?? ""}` });
+      results.push({ name: c.name, ok: false, ms: Date.now() - start, error: describe(e) });
     }
   }
   return results;

@@ -11,7 +11,7 @@ use arrow_schema::SchemaRef;
 use arrow_select::interleave::interleave;
 
 use crate::error::{Error, Result};
-use crate::memtable::Timestamp;
+use crate::key::Timestamp;
 use crate::schema::TableSchema;
 use crate::sst::format::ROW_GROUP_ROWS;
 use crate::sst::writer::SstFileWriter;

@@ -151,8 +151,8 @@ fn tiered(o: &TieredOptions, ssts: &[SstMeta]) -> Option<Task> {
 
 /// The time window an SST belongs to: the one its path records, else the one it was written in.
 pub fn window_of(meta: &SstMeta, window_ms: u64) -> u64 {
-    crate::db::sst_path_window(&meta.path)
-        .unwrap_or_else(|| crate::db::sst_path_wall_ms(&meta.path).unwrap_or(0) / window_ms.max(1))
+    crate::paths::sst_path_window(&meta.path)
+        .unwrap_or_else(|| crate::paths::sst_path_ms(&meta.path).unwrap_or(0) / window_ms.max(1))
 }
 
 fn time_window(o: &TimeWindowOptions, ssts: &[SstMeta], now_ms: u64) -> Option<Task> {

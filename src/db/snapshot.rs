@@ -7,10 +7,11 @@ use arrow_schema::{Field, Schema, SchemaRef};
 
 use super::{Db, Version};
 use crate::error::Result;
-use crate::memtable::{Entry, Timestamp};
+use crate::key::Timestamp;
+use crate::memtable::Entry;
+use crate::read::ScanOptions;
 use crate::read::mem_source::{MemRef, MemSource, lock};
 use crate::read::merge::{ScanStream, Source};
-use crate::scan::ScanOptions;
 use crate::sst::Found;
 use crate::value::Value;
 

@@ -6,14 +6,15 @@ use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatch;
 
-use super::commit::Op;
+use super::ops::Op;
 use super::{Db, Snapshot};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::key::KeyBytes;
-use crate::memtable::{Memtable, Timestamp};
+use crate::key::Timestamp;
+use crate::memtable::Memtable;
+use crate::read::ScanOptions;
 use crate::read::mem_source::{MemRef, lock};
 use crate::read::merge::ScanStream;
-use crate::scan::ScanOptions;
 use crate::value::Value;
 
 /// An optimistic transaction with snapshot isolation. Reads see the snapshot it started from
@@ -196,11 +197,4 @@ impl Db {
         }
         Ok(false)
     }
-}
-
-pub(super) fn conflict_error(read_ts: Timestamp) -> Error {
-    Error::Conflict(format!(
-        "another commit wrote a key this transaction wrote after its snapshot (ts {read_ts}); \
-         retry the transaction"
-    ))
 }

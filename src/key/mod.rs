@@ -31,6 +31,10 @@ use crate::error::{Error, Result};
 /// An encoded key: compare with `Ord` on the bytes.
 pub type KeyBytes = Box<[u8]>;
 
+/// A commit timestamp. Timestamps of committed writes start at 1 and strictly increase. It
+/// lives beside the key because every layer that stores a key version stores one.
+pub type Timestamp = u64;
+
 /// A key's first eight bytes as a big-endian number, zero-padded. Heads order as the keys do
 /// (when two heads differ, they differ at a byte both keys have, or one past the end of the
 /// shorter key, which is then a prefix of the longer one and sorts first either way), so most

@@ -127,7 +127,7 @@ fn matches_arrow_order_randomized_composite_keys() {
 fn null_key_is_a_typed_error_naming_column_and_row() {
     let col: ArrayRef = Arc::new(StringArray::from(vec![Some("a"), None]));
     let err = encode_rows(&[col], &["id"]).unwrap_err();
-    assert_eq!(err.code(), crate::ErrorCode::KeyNull);
+    assert_eq!(err.code(), crate::error::ErrorCode::KeyNull);
     assert!(err.to_string().contains("'id'") && err.to_string().contains("row 1"));
 }
 
@@ -163,6 +163,6 @@ fn unsupported_key_type_is_rejected() {
     >(vec![Some(vec![Some(1)])]));
     assert!(!crate::schema::is_key_type(col.data_type()));
     let err = encode_rows(&[col], &["l"]).unwrap_err();
-    assert_eq!(err.code(), crate::ErrorCode::InvalidArgument);
+    assert_eq!(err.code(), crate::error::ErrorCode::InvalidArgument);
     assert!(err.to_string().contains("'l'"), "{err}");
 }

@@ -1,5 +1,5 @@
 //! Byte layout of the manifest head and history archives (documented field by field in
-//! docs/architecture.md). Both are [`crate::codec::seal`]ed: magic, format version, length,
+//! docs/format/manifest.md). Both are [`crate::codec::seal`]ed: magic, format version, length,
 //! body, CRC32C.
 
 use super::{
@@ -16,8 +16,9 @@ pub const ARCHIVE_MAGIC: &[u8; 8] = b"ANXMHIST";
 /// Format version of archives, and of heads with no condemned files.
 pub const MANIFEST_FORMAT: u16 = 1;
 /// Format version of a head that lists condemned files (format 1 plus that list at the end).
-/// Written only when the list is not empty, so a build that reads only format 1 refuses a head
-/// whose condemned files it would not know to keep out of commits.
+/// Earlier builds wrote it only when the list was not empty, so that a build reading only
+/// format 1 refused a head whose condemned files it would not know to keep out of commits;
+/// today every head is written in [`MANIFEST_FORMAT_CHECKED`], and format 2 is only read.
 pub const MANIFEST_FORMAT_CONDEMNED: u16 = 2;
 /// Format version every head is written in now: each SST record ends with its tail's length
 /// and CRC32C, the condemned list is always present, then the WAL log fields. Builds that

@@ -3,8 +3,9 @@ use std::sync::Arc;
 use futures::executor::block_on;
 
 use super::*;
-use crate::options::ManualClock;
-use crate::storage::MemoryStorage;
+use crate::runtime::{CasBackoffConfig, Clock, ManualClock};
+use crate::sst::SstMeta;
+use crate::storage::{MemoryStorage, Storage};
 
 fn meta(id: u64, ts: u64) -> SstMeta {
     SstMeta {
@@ -64,7 +65,7 @@ fn state_round_trips_and_damage_is_a_typed_error() {
         bad[i] ^= 0x20;
         assert_eq!(
             decode_state(&bad).unwrap_err().code(),
-            crate::ErrorCode::Corrupt,
+            crate::error::ErrorCode::Corrupt,
             "flip at {i}"
         );
     }
@@ -101,7 +102,7 @@ fn apply_moves_files_floors_and_history() {
     }
     .apply(&s3, 40)
     .unwrap_err();
-    assert_eq!(err.code(), crate::ErrorCode::Conflict);
+    assert_eq!(err.code(), crate::error::ErrorCode::Conflict);
     // Rows stamped at or below the head's timestamp must be rewritten.
     let stale = Edit {
         min_ts: Some(7),
@@ -109,7 +110,7 @@ fn apply_moves_files_floors_and_history() {
     };
     assert_eq!(
         stale.apply(&s3, 40).unwrap_err().code(),
-        crate::ErrorCode::Conflict
+        crate::error::ErrorCode::Conflict
     );
     // With restamp, the same edit shifts its rows just above the head instead.
     let rebased = Edit {
@@ -158,7 +159,7 @@ fn concurrent_committers_rebase_and_conflicting_edits_fail() {
         // A second creator loses.
         assert_eq!(
             b.try_write(None, s0).await.unwrap_err().code(),
-            crate::ErrorCode::Conflict
+            crate::error::ErrorCode::Conflict
         );
         b.load().await.unwrap();
         a.commit(&add(&[1], 1)).await.unwrap();
@@ -175,7 +176,7 @@ fn concurrent_committers_rebase_and_conflicting_edits_fail() {
         a.commit(&rm).await.unwrap();
         assert_eq!(
             b.commit(&rm).await.unwrap_err().code(),
-            crate::ErrorCode::Conflict
+            crate::error::ErrorCode::Conflict
         );
         assert!(clock.now_millis() > 0, "the loser backed off");
     });
@@ -228,13 +229,13 @@ fn a_held_table_refuses_other_logs_and_their_writes_until_released() {
     // A new log starts above everything committed, from its own first segment.
     assert_eq!(s.wal_floor, WalFloor { segment: 0, ts: 5 });
     let err = claim(22, false).apply(&s, 120).unwrap_err();
-    assert_eq!(err.code(), crate::ErrorCode::Conflict, "{err}");
+    assert_eq!(err.code(), crate::error::ErrorCode::Conflict, "{err}");
     for kind in [EditKind::Put, EditKind::Flush] {
         let mut other = add(&[2], 6);
         other.kind = Some(kind);
         other.log = 22;
         let err = other.apply(&s, 130).unwrap_err();
-        assert_eq!(err.code(), crate::ErrorCode::Conflict, "{err}");
+        assert_eq!(err.code(), crate::error::ErrorCode::Conflict, "{err}");
         // Seal-every-batch writers (log 0) too.
         other.log = 0;
         assert!(other.apply(&s, 130).is_err());
@@ -304,7 +305,7 @@ fn files_written_before_a_forgotten_condemnation_are_never_committed() {
     assert_eq!(s.swept, condemned_at);
     // ...and after it is forgotten too: the file is gone.
     let err = late.apply(&s, 130).unwrap_err();
-    assert_eq!(err.code(), crate::ErrorCode::Conflict, "{err}");
+    assert_eq!(err.code(), crate::error::ErrorCode::Conflict, "{err}");
     // Files written once that condemnation was known commit as usual.
     let mut fresh = add(&[3], 7);
     fresh.born = condemned_at;

@@ -10,7 +10,7 @@ use std::ops::Bound;
 use arrow_array::{Array, ArrayRef, BinaryArray, BooleanArray, RecordBatch, UInt64Array};
 use arrow_schema::SchemaRef;
 
-use super::Timestamp;
+use crate::key::Timestamp;
 
 /// Rows per block of the head index (`Run::top`): 64 heads, eight cache lines.
 const TOP_STEP: usize = 64;

@@ -1,9 +1,13 @@
+use std::cmp::Reverse;
+use std::ops::Bound;
 use std::sync::Arc;
 
 use arrow_array::{Array, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
+use super::index::IndexKey;
 use super::*;
+use crate::key::KeyBytes;
 
 /// The schema of every test batch: one non-nullable `v`.
 fn v_schema() -> SchemaRef {
@@ -201,7 +205,7 @@ fn sealing_keeps_every_answer_and_refuses_later_writes() {
     assert!(m.row(tomb, &schema).unwrap().is_none());
     // Nothing may be written once sealed: the write is refused, and nothing changes.
     let err = m.insert_batch(batch(1), vec![k("new")], 6).unwrap_err();
-    assert_eq!(err.code(), crate::ErrorCode::Internal);
+    assert_eq!(err.code(), crate::error::ErrorCode::Internal);
     assert!(m.delete_batch(batch(1), vec![k("a")], 6).is_err());
     assert_eq!(answers(&m), before);
 }

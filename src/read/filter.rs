@@ -321,16 +321,16 @@ mod tests {
         let e = Filter::Eq("nope".into(), 1.into())
             .validate(&s)
             .unwrap_err();
-        assert_eq!(e.code(), crate::ErrorCode::InvalidArgument);
+        assert_eq!(e.code(), crate::error::ErrorCode::InvalidArgument);
         let e = Filter::Eq("n".into(), "x".into()).validate(&s).unwrap_err();
-        assert_eq!(e.code(), crate::ErrorCode::TypeMismatch);
+        assert_eq!(e.code(), crate::error::ErrorCode::TypeMismatch);
         let e = Filter::StartsWith("n".into(), "x".into())
             .validate(&s)
             .unwrap_err();
-        assert_eq!(e.code(), crate::ErrorCode::InvalidArgument);
+        assert_eq!(e.code(), crate::error::ErrorCode::InvalidArgument);
         let e = Filter::StartsWith("s".into(), 1.into())
             .validate(&s)
             .unwrap_err();
-        assert_eq!(e.code(), crate::ErrorCode::TypeMismatch);
+        assert_eq!(e.code(), crate::error::ErrorCode::TypeMismatch);
     }
 }

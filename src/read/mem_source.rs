@@ -13,8 +13,9 @@ use arrow_select::interleave::interleave;
 use super::Chunk;
 use crate::error::{Error, Result};
 use crate::key::KeyBytes;
+use crate::key::Timestamp;
 use crate::memtable::run::{Run, Selection};
-use crate::memtable::{Entry, Memtable, Timestamp};
+use crate::memtable::{Entry, Memtable};
 
 /// A shared memtable: the mutable one, or a sealed one awaiting flush.
 pub type MemRef = Arc<Mutex<Memtable>>;

@@ -14,8 +14,8 @@ use arrow_select::interleave::interleave;
 use super::Chunk;
 use super::filter::Filter;
 use super::mem_source::MemSource;
+use super::sst_source::SstSource;
 use crate::error::Result;
-use crate::sst::SstSource;
 use crate::storage::Storage;
 
 /// One input of a merge.
@@ -320,7 +320,11 @@ impl ScanStream {
                         prefix,
                         ..
                     }) => (*pos, *slot, *prefix, c.tomb.value(*pos)),
-                    _ => return Err(crate::Error::Internal("merge input out of step".into())),
+                    _ => {
+                        return Err(crate::error::Error::Internal(
+                            "merge input out of step".into(),
+                        ));
+                    }
                 };
                 if !tomb {
                     picks.push((slot, pos));

@@ -4,6 +4,10 @@
 pub mod filter;
 pub mod mem_source;
 pub mod merge;
+mod scan_options;
+pub mod sst_source;
+
+pub use scan_options::{KeyRange, ScanOptions};
 
 use arrow_array::{Array, ArrayRef, BinaryArray, BooleanArray, UInt64Array};
 

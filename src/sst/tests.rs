@@ -1,13 +1,18 @@
+use std::ops::Range;
 use std::sync::Arc;
 
-use arrow_array::{Int64Array, RecordBatch, StringArray};
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use futures::executor::block_on;
+use parquet::file::metadata::ParquetMetaDataReader;
 
 use super::format::{FORMAT_KEY, ROW_GROUP_ROWS};
 use super::*;
 use crate::memtable::Memtable;
-use crate::storage::{MemoryStorage, PutMode};
+use crate::read::sst_source::SstSource;
+use crate::schema::TableSchema;
+use crate::storage::{MemoryStorage, PutMode, Storage};
 
 fn table() -> TableSchema {
     let schema = Arc::new(Schema::new(vec![
@@ -296,7 +301,7 @@ fn a_footer_declaring_a_huge_list_is_corrupt_before_parquet_reserves_memory_for_
     damaged.extend_from_slice(b"PAR1");
     meta.bytes = damaged.len() as u64;
     let err = Sst::from_bytes(&table(), meta, Bytes::from(damaged)).unwrap_err();
-    assert_eq!(err.code(), crate::ErrorCode::Corrupt, "{err}");
+    assert_eq!(err.code(), crate::error::ErrorCode::Corrupt, "{err}");
     assert!(
         err.to_string().contains("declares 2147483647 elements"),
         "{err}"
@@ -418,7 +423,7 @@ fn a_damaged_block_is_corrupt_not_a_panic() {
             .get(&storage, &keys[5], 9, &[0, 1])
             .await
             .unwrap_err();
-        assert_eq!(err.code(), crate::ErrorCode::Corrupt, "{err}");
+        assert_eq!(err.code(), crate::error::ErrorCode::Corrupt, "{err}");
         // The second block is null: that row is read column by column.
         assert!(matches!(
             opened.get(&storage, &keys[280], 9, &[0, 1]).await.unwrap(),
@@ -568,13 +573,13 @@ fn a_run_header_longer_than_ten_bytes_in_a_page_no_checksum_covers_is_corrupt_no
         match block_on(sst.read_all(&store)) {
             Ok(_) => {}
             Err(e) => {
-                assert_eq!(e.code(), crate::ErrorCode::Corrupt, "{e}");
+                assert_eq!(e.code(), crate::error::ErrorCode::Corrupt, "{e}");
                 refused += e.to_string().contains("run header") as usize;
             }
         }
         for k in ["k0000", "k0321", "k0599"] {
             if let Err(e) = block_on(sst.get(&store, &key(k), 9, &[0, 1])) {
-                assert_eq!(e.code(), crate::ErrorCode::Corrupt, "{e}");
+                assert_eq!(e.code(), crate::error::ErrorCode::Corrupt, "{e}");
             }
         }
     }

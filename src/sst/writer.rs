@@ -16,7 +16,8 @@ use super::format::{
 };
 use super::{Sst, SstMeta};
 use crate::error::{Error, Result};
-use crate::memtable::{Entry, Memtable, Timestamp};
+use crate::key::Timestamp;
+use crate::memtable::{Entry, Memtable};
 use crate::schema::TableSchema;
 
 /// Encodes every version held by `mems` as one Parquet file, with point-read blocks when

@@ -72,7 +72,7 @@ impl JsBucket {
             match super::js::call("bucket", &self.bucket, method, args, path).await {
                 Err(e) if e.is_retryable() && attempt + 1 < policy.max_attempts => {
                     let random = crate::codec::random_u64().unwrap_or(0);
-                    crate::wasm::timer::sleep(policy.delay_ms(attempt, random)).await;
+                    crate::runtime::timer::sleep(policy.delay_ms(attempt, random)).await;
                     attempt += 1;
                 }
                 out => return (out, attempt > 0),

@@ -95,7 +95,17 @@ fn add(c: &AtomicU64, n: usize) {
     c.fetch_add(n as u64, Ordering::Relaxed);
 }
 
-/// Counts the requests made through it, then forwards them unchanged.
+/// `fut`, its failure naming the call and the object (see [`crate::error::Error::during`]).
+fn named<'a, T: 'a>(
+    operation: &'static str,
+    path: &'a str,
+    fut: BoxFuture<'a, Result<T>>,
+) -> BoxFuture<'a, Result<T>> {
+    Box::pin(async move { fut.await.map_err(|e| e.during(operation, path)) })
+}
+
+/// Counts the requests made through it, then forwards them. Every table's storage passes
+/// through one, so it is also where a storage failure gets the call and object it was about.
 #[derive(Debug, Clone)]
 pub struct CountingStorage {
     inner: Arc<dyn Storage>,
@@ -148,7 +158,11 @@ impl Storage for CountingStorage {
     fn get<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Bytes>> {
         bump(&self.counters.get);
         Box::pin(async move {
-            let b = self.inner.get(path).await?;
+            let b = self
+                .inner
+                .get(path)
+                .await
+                .map_err(|e| e.during("get", path))?;
             add(&self.counters.bytes_read, b.len());
             Ok(b)
         })
@@ -157,7 +171,8 @@ impl Storage for CountingStorage {
     fn get_range<'a>(&'a self, path: &'a str, range: Range<u64>) -> BoxFuture<'a, Result<Bytes>> {
         bump(&self.counters.get_range);
         Box::pin(async move {
-            let b = self.inner.get_range(path, range).await?;
+            let b = self.inner.get_range(path, range).await;
+            let b = b.map_err(|e| e.during("get_range", path))?;
             add(&self.counters.bytes_read, b.len());
             Ok(b)
         })
@@ -174,28 +189,29 @@ impl Storage for CountingStorage {
             _ => bump(&self.counters.put_conditional),
         }
         add(&self.counters.bytes_written, data.len());
-        self.inner.put(path, data, mode)
+        named("put", path, self.inner.put(path, data, mode))
     }
 
     fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<ObjectMeta>>> {
         bump(&self.counters.list);
-        self.inner.list(prefix)
+        named("list", prefix, self.inner.list(prefix))
     }
 
     fn delete<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<()>> {
         bump(&self.counters.delete);
-        self.inner.delete(path)
+        named("delete", path, self.inner.delete(path))
     }
 
     fn head<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Option<ObjectMeta>>> {
         bump(&self.counters.head);
-        self.inner.head(path)
+        named("head", path, self.inner.head(path))
     }
 
     fn get_object<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<(Bytes, ObjectMeta)>> {
         bump(&self.counters.get);
         Box::pin(async move {
-            let (b, meta) = self.inner.get_object(path).await?;
+            let got = self.inner.get_object(path).await;
+            let (b, meta) = got.map_err(|e| e.during("get_object", path))?;
             add(&self.counters.bytes_read, b.len());
             Ok((b, meta))
         })
@@ -208,15 +224,62 @@ impl Storage for CountingStorage {
     fn append<'a>(&'a self, path: &'a str, data: Bytes) -> BoxFuture<'a, Result<u64>> {
         bump(&self.counters.append);
         add(&self.counters.bytes_written, data.len());
-        self.inner.append(path, data)
+        named("append", path, self.inner.append(path, data))
     }
 
     fn sync<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<()>> {
         bump(&self.counters.sync);
-        self.inner.sync(path)
+        named("sync", path, self.inner.sync(path))
     }
 
     fn close(&self) -> BoxFuture<'_, Result<()>> {
         self.inner.close()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::executor::block_on;
+
+    use super::*;
+    use crate::error::Error;
+    use crate::storage::{FaultMode, FaultStorage, MemoryStorage};
+
+    #[test]
+    fn a_storage_failure_names_its_call_and_object_as_fields() {
+        let store = |mode| {
+            CountingStorage::new(Arc::new(FaultStorage::new(
+                MemoryStorage::new(),
+                1,
+                mode,
+                7,
+            )))
+        };
+        let err = block_on(store(FaultMode::Fail).get("sst/L0/x.parquet")).unwrap_err();
+        let s = err.storage_details().unwrap();
+        assert_eq!(s.operation, Some("get"), "{s:?}");
+        assert_eq!(s.path.as_deref(), Some("sst/L0/x.parquet"), "{s:?}");
+        assert!(!s.retryable, "{s:?}");
+        let err = block_on(store(FaultMode::Transient).list("wal/")).unwrap_err();
+        let s = err.storage_details().unwrap();
+        assert_eq!(
+            (s.operation, s.path.as_deref()),
+            (Some("list"), Some("wal/"))
+        );
+        assert!(s.retryable && err.is_retryable(), "{s:?}");
+        let err = block_on(store(FaultMode::Fail).put("m/HEAD", Bytes::new(), PutMode::CreateNew));
+        let s = err.unwrap_err();
+        let s = s.storage_details().unwrap();
+        assert_eq!(
+            (s.operation, s.path.as_deref()),
+            (Some("put"), Some("m/HEAD"))
+        );
+        // Other errors carry no storage details.
+        assert!(
+            Error::Conflict("x".into())
+                .during("put", "p")
+                .storage_details()
+                .is_none()
+        );
     }
 }

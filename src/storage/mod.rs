@@ -27,9 +27,7 @@ mod retry;
 pub mod s3;
 
 use std::fmt::Debug;
-use std::future::Future;
 use std::ops::Range;
-use std::pin::Pin;
 
 use bytes::Bytes;
 
@@ -49,21 +47,7 @@ pub use opfs::Opfs;
 pub use prefixed::Prefixed;
 pub use retry::{DEFAULT_RETRY, Retrying};
 
-/// `Send + Sync` natively, where handles may cross threads; nothing in wasm, where JS-backed
-/// backends cannot be.
-#[cfg(not(target_arch = "wasm32"))]
-pub trait MaybeSendSync: Send + Sync {}
-#[cfg(not(target_arch = "wasm32"))]
-impl<T: Send + Sync + ?Sized> MaybeSendSync for T {}
-/// `Send + Sync` natively, where handles may cross threads; nothing in wasm, where JS-backed
-/// backends cannot be.
-#[cfg(target_arch = "wasm32")]
-pub trait MaybeSendSync {}
-#[cfg(target_arch = "wasm32")]
-impl<T: ?Sized> MaybeSendSync for T {}
-
-/// A boxed, non-`Send` future.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+pub use crate::runtime::{BoxFuture, MaybeSendSync};
 
 /// What a listing or a write reports about an object.
 #[derive(Debug, Clone, PartialEq, Eq)]

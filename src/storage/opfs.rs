@@ -12,6 +12,7 @@
 
 use std::cell::RefCell;
 use std::ops::Range;
+use std::rc::Rc;
 
 use bytes::Bytes;
 use js_sys::{Function, Promise, Reflect, Uint8Array};
@@ -46,13 +47,18 @@ where
         return work.await;
     }
     let work = RefCell::new(Some(work));
+    // The work's typed error waits here while the lock's promise rejects; a JS exception
+    // cannot carry a Rust error, and a code spelled into a string would be parsed back.
+    let failure: Rc<RefCell<Option<Error>>> = Rc::default();
+    let slot = failure.clone();
     let cb = Closure::once(move |_lock: JsValue| -> Promise {
         let work = work.borrow_mut().take();
-        crate::wasm::task::promise(async move {
+        crate::runtime::task::promise(async move {
             match work {
-                Some(w) => w
-                    .await
-                    .map_err(|e| JsValue::from_str(&format!("\u{1}{}\u{1}{e}", e.code()))),
+                Some(w) => w.await.map_err(|e| {
+                    *slot.borrow_mut() = Some(e);
+                    JsValue::UNDEFINED
+                }),
                 None => Ok(JsValue::UNDEFINED),
             }
         })
@@ -67,19 +73,9 @@ where
         .map_err(|e| js_err("lock", name, &e))?;
     let out = JsFuture::from(p).await;
     drop(cb);
-    out.map_err(|e| match e.as_string() {
-        // Our own typed error, carried through the lock's promise.
-        Some(s) if s.starts_with('\u{1}') => {
-            let mut parts = s.splitn(3, '\u{1}').skip(1);
-            let code = parts.next().unwrap_or("");
-            let msg = parts.next().unwrap_or("").to_owned();
-            match code {
-                "CONFLICT" => Error::Conflict(msg),
-                "NOT_FOUND" => Error::NotFound(msg),
-                _ => Error::storage(msg),
-            }
-        }
-        _ => js_err("lock", name, &e),
+    out.map_err(|e| {
+        let typed = failure.borrow_mut().take();
+        typed.unwrap_or_else(|| js_err("lock", name, &e))
     })
 }
 

@@ -20,7 +20,7 @@ use bytes::Bytes;
 
 use super::{BoxFuture, ObjectMeta, PutMode, Storage};
 use crate::error::{Error, Result};
-use crate::options::{CasBackoffConfig, Clock};
+use crate::runtime::{CasBackoffConfig, Clock};
 
 /// Storage whose transient failures are retried.
 #[derive(Debug)]
@@ -158,7 +158,7 @@ mod tests {
 
     use super::*;
     use crate::ErrorCode;
-    use crate::options::ManualClock;
+    use crate::runtime::ManualClock;
     use crate::storage::MemoryStorage;
 
     /// Lands its first write and reports it failed (a lost reply); on the second, finds the

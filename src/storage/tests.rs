@@ -4,7 +4,7 @@ use bytes::Bytes;
 use futures::executor::block_on;
 
 use super::*;
-use crate::ErrorCode;
+use crate::error::ErrorCode;
 
 fn contract(s: &dyn Storage) {
     block_on(async {

@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use crate::codec::{Dec, Enc};
 use crate::error::{Error, Result};
-use crate::memtable::Timestamp;
+use crate::key::Timestamp;
 use crate::options::{WalConfig, WalRecoveryMode, WalSyncPolicy};
 use crate::storage::Storage;
 

@@ -138,7 +138,7 @@ fn strict_recovery_rejects_damage_before_the_newest_segment() {
     first[last] ^= 1;
     block_on(store.put(path, Bytes::from(first), crate::storage::PutMode::Overwrite)).unwrap();
     let err = block_on(replay(&store, "wal", 0, 0, WalRecoveryMode::Strict)).unwrap_err();
-    assert_eq!(err.code(), crate::ErrorCode::Corrupt);
+    assert_eq!(err.code(), crate::error::ErrorCode::Corrupt);
     let r = replay_all(&store);
     assert_eq!(r.txns.iter().map(|t| t.ts).collect::<Vec<_>>(), [2, 3]);
 }

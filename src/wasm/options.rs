@@ -20,7 +20,7 @@
 
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::convert::prop;
+use super::value::prop;
 use crate::db::DbBuilder;
 use crate::error::{Error, Result};
 use crate::options::{

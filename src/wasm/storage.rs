@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use wasm_bindgen::JsValue;
 
-use super::convert::prop;
+use super::value::prop;
 use crate::error::{Error, Result};
 use crate::storage::s3::{AwsCreds, S3Spec, S3Storage};
 use crate::storage::{JsBucket, Storage};
@@ -22,7 +22,7 @@ fn opt_string(o: &JsValue, name: &str) -> Result<Option<String>> {
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }
-    super::convert::exact_string(&v, &|| format!("storage.{name}"))?
+    super::value::exact_string(&v, &|| format!("storage.{name}"))?
         .map(Some)
         .ok_or_else(|| Error::InvalidArgument(format!("storage.{name} must be a string")))
 }

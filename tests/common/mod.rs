@@ -59,4 +59,7 @@ impl Drop for StopOnPanic<'_> {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
+pub mod kv;
+
+#[cfg(not(target_arch = "wasm32"))]
 pub mod shared_prefix;

@@ -339,8 +339,8 @@ function failure(err, request) {
   const code = err instanceof AnaxError && err.code in SERVER_FAILURE ? err.code : "INTERNAL";
   const [status, message] = SERVER_FAILURE[code];
   console.error(`anax worker: ${request.method} ${new URL(request.url).pathname} failed with ${code}:`, err);
-  // The JS error carries only a code today; a `retryable: false` on it, if it ever comes, is
-  // honoured by not inviting a retry.
+  // A storage failure says whether retrying may pass (`retryable`): a refused credential or a
+  // missing bucket does not invite a retry.
   const retry = status === 503 && err?.retryable !== false ? { "retry-after": "1" } : {};
   return json(status, { code, message }, retry);
 }

@@ -699,7 +699,8 @@ describe("worker: a deployment stays closed", () => {
       const { body, text } = await refused(res, 503, "STORAGE");
       assert.equal(body.message, "the storage backend failed; retry later");
       assert.doesNotMatch(text, new RegExp(`${detail}|private-bucket-name|127\\.0\\.0\\.1|AKIDEXAMPLE`));
-      assert.equal(res.headers.get("retry-after"), "1");
+      // A 403 is not retryable (AnaxError.retryable === false): no Retry-After invites one.
+      assert.equal(res.headers.get("retry-after"), null);
       await eventually(() => s3.out.text.includes(detail), "the logged cause");
     } finally {
       await s3.dispose();

@@ -1,5 +1,6 @@
 // Runs the suite on the page's main thread, through Anax.openInWorker, or in a dedicated worker
-// (mode=worker); publishes the results as window.__results for the runner.
+// (mode=worker); publishes the results as window.__results for the runner, and the name of the
+// case running as window.__running (so a runner that times out can say which case hung).
 // The shipped browser entry (the one-file build); worker.mjs loads the sources.
 import { Anax, AnaxError, filter, initialize } from "../../../pkg/anax.browser.js";
 import { run } from "../../../target/js-test/suite.mjs";
@@ -12,8 +13,9 @@ async function main() {
   if (mode === "worker" || mode === "worker-trap" || mode === "worker-trap-async") {
     const worker = new Worker(new URL(`./worker.mjs?${params}`, import.meta.url), { type: "module" });
     return new Promise((resolve) => {
-      worker.onmessage = (e) => resolve(e.data);
-      worker.onerror = (e) => resolve([{ name: "worker", ok: false, error: e.message }]);
+      // The worker posts { running: name } before each case, then the results (an array).
+      worker.onmessage = (e) => (Array.isArray(e.data) ? resolve(e.data) : (window.__running = e.data?.running));
+      worker.onerror = (e) => resolve([{ name: "worker", ok: false, error: `${window.__running ?? "before any case"}: ${e.message}` }]);
     });
   }
   if (mode === "trap" || mode === "trap-async") {
@@ -36,10 +38,10 @@ async function main() {
     // with sync access handles in the worker.
     storages: storagesFor(params, { opfs: true }),
   };
-  return run(env, params.get("only"));
+  return run(env, params.get("only"), (name) => (window.__running = name));
 }
 
 main().then(
   (r) => (window.__results = r),
-  (e) => (window.__results = [{ name: "page", ok: false, error: String(e?.stack ?? e) }]),
+  (e) => (window.__results = [{ name: "page", ok: false, error: `${window.__running ?? "before any case"}: ${e?.stack ?? e}` }]),
 );

@@ -23,7 +23,7 @@ pub struct ScanOptions {
     /// Descending key order.
     pub reverse: bool,
     /// Keep only rows for which this holds (evaluated after version resolution).
-    pub filter: Option<crate::read::filter::Filter>,
+    pub filter: Option<super::filter::Filter>,
 }
 
 impl Default for ScanOptions {

@@ -1,0 +1,146 @@
+//! Seal-every-batch commits: a commit group written as one SST and published by one manifest
+//! compare-and-swap, restamped or retried when another writer got in first. Apart from the
+//! pipeline (commit.rs) because the object-store path has its own conflict handling.
+
+use std::sync::Arc;
+
+use super::Db;
+use super::commit::Pending;
+use super::ops::{Op, conflict_error};
+use crate::error::{Error, Result};
+use crate::key::KeyBytes;
+use crate::key::Timestamp;
+use crate::manifest::{Edit, EditKind, Head};
+use crate::memtable::Memtable;
+use crate::paths::sst_path;
+use crate::sst::SstHandle;
+use crate::storage::PutMode;
+
+impl Db {
+    /// Seal every batch: the group becomes one SST, committed to the manifest before any of
+    /// its puts resolves. A concurrent writer that committed first forces new timestamps (ours
+    /// must order after theirs), so the SST is rewritten and the commit retried.
+    pub(super) async fn write_sst_group(&self, group: Vec<Pending>) -> Result<Vec<Timestamp>> {
+        let ops: Vec<Op> = group.into_iter().map(|p| p.op).collect();
+        let manifest = &self.shared.manifest;
+        let check: Option<(Timestamp, Vec<KeyBytes>)> = ops
+            .first()
+            .and_then(|o| o.txn_check())
+            .map(|(t, k)| (t, k.to_vec()));
+        let head: Head = match manifest.cached() {
+            // A transaction must see every other writer's commits before it checks.
+            Some(h) if check.is_none() => h,
+            _ => manifest
+                .load()
+                .await?
+                .ok_or_else(|| Error::Corrupt("the manifest head is missing".into()))?,
+        };
+        if let Some((read_ts, keys)) = &check {
+            {
+                let mut st = self.raw_state()?;
+                self.install(&mut st, &head, &[]);
+            }
+            if self.conflicts(*read_ts, keys).await? {
+                return Err(conflict_error(*read_ts));
+            }
+        }
+        let ts = {
+            let mut st = self.raw_state()?;
+            self.assign(&mut st, ops.len(), head.state.last_ts)
+        };
+        let mut mem = Memtable::new();
+        for (op, t) in ops.into_iter().zip(&ts) {
+            op.apply(&mut mem, *t)?;
+        }
+        let now = self.shared.config.clock.now_millis();
+        let id = crate::codec::random_u64()?;
+        let path = sst_path(0, now, id);
+        let Some((bytes, mut sst)) = crate::sst::writer::write_sst(
+            &self.shared.schema,
+            &[&mem],
+            id,
+            0,
+            path.clone(),
+            self.shared.config.point_read_blocks,
+        )?
+        else {
+            return Ok(ts);
+        };
+        drop(mem);
+        let storage = &self.shared.storage;
+        storage.put(&path, bytes, PutMode::CreateNew).await?;
+        let mut edit = Edit {
+            kind: Some(EditKind::Put),
+            commit_id: id,
+            add: vec![sst.meta.clone()],
+            min_ts: ts.first().copied(),
+            restamp: true,
+            last_ts: ts.last().copied(),
+            expect_version: check.as_ref().map(|_| head.state.version),
+            born: head.state.version,
+            ..Edit::default()
+        };
+        // The file may be named by the head even if this fails (a lost reply); GC deletes it
+        // later if not.
+        let mut attempts = 0;
+        let new_head = loop {
+            match manifest.commit(&edit).await {
+                Ok(h) => break h,
+                // A transaction's head moved: check the commits that landed meanwhile, then
+                // retry on the new head (or give up with CONFLICT, deleting the file).
+                Err(Error::Conflict(_))
+                    if check.is_some() && attempts < self.shared.config.backoff_attempts =>
+                {
+                    attempts += 1;
+                    let head = manifest
+                        .load()
+                        .await?
+                        .ok_or_else(|| Error::Corrupt("the manifest head is missing".into()))?;
+                    {
+                        let mut st = self.raw_state()?;
+                        self.install(&mut st, &head, &[]);
+                    }
+                    let (read_ts, keys) = check.as_ref().map_or((0, &[][..]), |(t, k)| (*t, k));
+                    if self.conflicts(read_ts, keys).await? {
+                        let _ = storage.delete(&path).await;
+                        return Err(conflict_error(read_ts));
+                    }
+                    edit.expect_version = Some(head.state.version);
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        // Where our rows landed: a concurrent writer may have made the commit re-stamp them;
+        // the head's record of our SST says by how much.
+        let shift = match new_head.state.ssts.iter().find(|m| m.id == id) {
+            Some(m) => {
+                let shift = m.ts_shift;
+                sst = Arc::new(sst.with_meta(m.clone()));
+                shift
+            }
+            // Already merged away by a compaction that raced the reply: its history entry
+            // still tells where the rows landed.
+            None => new_head
+                .state
+                .history
+                .iter()
+                .rev()
+                .find(|h| h.commit_id == id)
+                .map_or(0, |h| h.ts.saturating_sub(ts.last().copied().unwrap_or(0))),
+        };
+        let stamped: Vec<Timestamp> = ts.iter().map(|t| t + shift).collect();
+        {
+            let mut st = self.raw_state()?;
+            self.install(&mut st, &new_head, &[Arc::new(SstHandle::opened(sst))]);
+            if let Some(last) = stamped.last() {
+                st.last_ts = st.last_ts.max(*last);
+                st.visible_ts = st.visible_ts.max(*last);
+            }
+        }
+        if new_head.state.history.len() >= crate::manifest::HISTORY_TAIL {
+            // History archiving is bookkeeping: a failure must not fail the put.
+            let _ = self.archive_history(&new_head).await;
+        }
+        Ok(stamped)
+    }
+}

@@ -1,0 +1,201 @@
+//! Garbage collection: the retention window applied to history, and deletion of what no head
+//! or live snapshot needs (dropped SSTs, orphans, flushed WAL segments, old history archives).
+
+use std::collections::HashSet;
+
+use super::Db;
+use crate::error::{Error, Result};
+use crate::manifest::{Edit, EditKind};
+use crate::options::Durability;
+use crate::paths::sst_path_ms;
+use crate::wal::segment_seq;
+
+/// What [`Db::gc`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// SSTs dropped from the head whose grace period passed, deleted.
+    pub ssts_deleted: usize,
+    /// Objects no commit references (failed or abandoned writes), deleted.
+    pub orphans_deleted: usize,
+    /// WAL segments wholly below the floor, deleted.
+    pub wal_segments_deleted: usize,
+    /// History archives wholly below the retention floor, deleted.
+    pub archives_deleted: usize,
+    /// The oldest version still readable after this run.
+    pub history_floor: u64,
+}
+
+impl Db {
+    /// Garbage collection: applies the retention window to history, deletes SSTs dropped from
+    /// the head once their grace period passed (never one a live snapshot of this handle
+    /// reads), orphans older than the grace period, WAL segments below the floor (beyond the
+    /// retained bytes) and archives below the history floor. Idempotent; safe from any handle.
+    pub async fn gc(&self) -> Result<GcReport> {
+        let manifest = &self.shared.manifest;
+        let mut head = manifest
+            .load()
+            .await?
+            .ok_or_else(|| Error::Corrupt("the manifest head is missing".into()))?;
+        if head.state.history.len() >= crate::manifest::ARCHIVE_CHUNK {
+            self.archive_history(&head).await?;
+            head = manifest
+                .cached()
+                .ok_or_else(|| Error::Internal("no manifest head after a commit".into()))?;
+        }
+        let state = head.state.clone();
+        let now = self.shared.config.clock.now_millis();
+        let retention = self.shared.config.retention;
+        let mut report = GcReport::default();
+
+        // History: the newest version collectable by both count and age sets the floor.
+        let versions = manifest.versions(&state).await?;
+        let newest = state.version;
+        let collect_below = versions
+            .iter()
+            .filter(|h| {
+                h.version.saturating_add(retention.min_versions) <= newest
+                    && h.wall_ms.saturating_add(retention.max_age_ms) <= now
+            })
+            .map(|h| h.version + 1)
+            .max()
+            .unwrap_or(state.history_floor)
+            .max(state.history_floor);
+        // The new floor's timestamp: the version itself, or (if it is the newest, not yet in
+        // the list) the head's.
+        let floor_ts = versions
+            .iter()
+            .find(|h| h.version >= collect_below)
+            .map_or(state.last_ts, |h| h.ts);
+
+        // Files this handle's live snapshots still read.
+        let pinned: HashSet<String> = {
+            let st = self.state()?;
+            st.pinned_versions
+                .iter()
+                .filter_map(|w| w.upgrade())
+                .flat_map(|v| {
+                    v.ssts
+                        .iter()
+                        .map(|h| h.meta.path.clone())
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        let storage = self.shared.storage.as_ref();
+        let mut forget = Vec::new();
+        for d in &state.graveyard {
+            if d.dropped_ms.saturating_add(retention.grace_ms) <= now && !pinned.contains(&d.path) {
+                storage.delete(&d.path).await?;
+                forget.push(d.path.clone());
+                report.ssts_deleted += 1;
+            }
+        }
+        // Orphans (objects no head names: a commit that failed, or one still in flight) are
+        // condemned by a commit first and deleted only once the head lists them, because no
+        // commit can add a condemned file: a slow writer loses its commit (CONFLICT), never
+        // its rows. The grace period only spares writers in flight that retry; it is read on
+        // this handle's clock against the time in the name, and safety does not depend on it.
+        let listed = storage.list("sst/").await?;
+        let listed_paths: HashSet<&str> = listed.iter().map(|o| o.path.as_str()).collect();
+        for c in &state.condemned {
+            if listed_paths.contains(c.path.as_str()) {
+                storage.delete(&c.path).await?;
+                report.orphans_deleted += 1;
+            }
+            forget.push(c.path.clone());
+        }
+        let known: HashSet<&str> = state
+            .ssts
+            .iter()
+            .map(|m| m.path.as_str())
+            .chain(state.graveyard.iter().map(|d| d.path.as_str()))
+            .chain(state.condemned.iter().map(|c| c.path.as_str()))
+            .collect();
+        let mut condemn = Vec::new();
+        for obj in &listed {
+            let old = sst_path_ms(&obj.path)
+                .is_some_and(|ms| ms.saturating_add(retention.grace_ms) <= now);
+            if !known.contains(obj.path.as_str()) && !pinned.contains(&obj.path) && old {
+                condemn.push(obj.path.clone());
+            }
+        }
+        // Segments below the floor are flushed only when the floor counts this log's segments.
+        if let Durability::Wal(config) = &self.shared.config.durability
+            && state.wal_log == self.shared.config.log_id
+        {
+            let storage = self.shared.wal_storage.as_ref();
+            let prefix = format!("{}/", config.dir);
+            let mut below: Vec<(u64, String, u64)> = storage
+                .list(&prefix)
+                .await?
+                .into_iter()
+                .filter_map(|m| {
+                    segment_seq(&config.dir, &m.path)
+                        .filter(|&s| s < state.wal_floor.segment)
+                        .map(|s| (s, m.path, m.size))
+                })
+                .collect();
+            // Newest first: the retained bytes keep the most recent flushed segments.
+            below.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
+            // Keep the newest run of segments that fits the budget, then delete the rest.
+            let mut kept = 0u64;
+            let mut keeping = true;
+            for (_, path, size) in below {
+                if keeping && kept + size <= config.retention_bytes {
+                    kept += size;
+                    continue;
+                }
+                keeping = false;
+                storage.delete(&path).await?;
+                report.wal_segments_deleted += 1;
+            }
+        }
+        let state =
+            if !forget.is_empty() || !condemn.is_empty() || collect_below > state.history_floor {
+                let edit = Edit {
+                    kind: Some(EditKind::Gc),
+                    commit_id: crate::codec::random_u64()?,
+                    forget,
+                    condemn,
+                    history_floor: Some((collect_below, floor_ts)),
+                    ..Edit::default()
+                };
+                let head = manifest.commit(&edit).await?;
+                {
+                    let mut st = self.state()?;
+                    self.install(&mut st, &head, &[]);
+                }
+                // What this commit condemned is safe to delete now; the next pass forgets it.
+                for c in head
+                    .state
+                    .condemned
+                    .iter()
+                    .filter(|c| edit.condemn.contains(&c.path))
+                {
+                    storage.delete(&c.path).await?;
+                    report.orphans_deleted += 1;
+                }
+                head.state
+            } else {
+                state
+            };
+        report.history_floor = state.history_floor;
+        // Archives go only once the head no longer names them: a failed commit above must not
+        // leave the head pointing at deleted objects.
+        let live_archives: HashSet<&str> = state.archives.iter().map(|a| a.path.as_str()).collect();
+        for obj in storage.list(crate::manifest::HISTORY_DIR).await? {
+            let last = obj
+                .path
+                .rsplit('-')
+                .next()
+                .and_then(|s| s.parse::<u64>().ok());
+            if !live_archives.contains(obj.path.as_str())
+                && last.is_some_and(|l| l < state.history_floor)
+            {
+                storage.delete(&obj.path).await?;
+                report.archives_deleted += 1;
+            }
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,59 @@
+//! The manifest's handle on an SST: its record at once, the open file (footer, page index,
+//! bloom filters) fetched on first use and cached.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use super::{Sst, SstMeta, overlaps};
+use crate::error::Result;
+use crate::schema::TableSchema;
+use crate::storage::Storage;
+
+/// An SST named by the manifest: its record at once, its footer on first use (then cached, so
+/// a warm lookup costs only data-page reads).
+#[derive(Debug)]
+pub struct SstHandle {
+    /// The SST's record.
+    pub meta: SstMeta,
+    opened: std::sync::Mutex<Option<Arc<Sst>>>,
+}
+
+impl SstHandle {
+    /// A handle that opens the file when first read.
+    pub fn lazy(meta: SstMeta) -> Self {
+        Self {
+            meta,
+            opened: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// A handle on an SST already open (just written).
+    pub fn opened(sst: Arc<Sst>) -> Self {
+        Self {
+            meta: sst.meta.clone(),
+            opened: std::sync::Mutex::new(Some(sst)),
+        }
+    }
+
+    /// Whether the footer is cached.
+    pub fn is_open(&self) -> bool {
+        self.opened.lock().map(|o| o.is_some()).unwrap_or(false)
+    }
+
+    /// The open SST, fetching its footer the first time.
+    pub async fn open(&self, storage: &dyn Storage, table: &TableSchema) -> Result<Arc<Sst>> {
+        if let Some(sst) = self.opened.lock().ok().and_then(|o| o.clone()) {
+            return Ok(sst);
+        }
+        let sst = Arc::new(Sst::open(storage, table, self.meta.clone()).await?);
+        if let Ok(mut o) = self.opened.lock() {
+            *o = Some(sst.clone());
+        }
+        Ok(sst)
+    }
+
+    /// Whether the SST's key range intersects `range`.
+    pub fn overlaps(&self, lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> bool {
+        overlaps(&self.meta.min_key, &self.meta.max_key, lo, hi)
+    }
+}
