@@ -148,7 +148,7 @@ function extend({ Db, Snapshot, Transaction, ScanCursor }) {
   if (!Db || Db.prototype.scanBatches) return;
   wrapMethods(
     Db,
-    [...readMethods, "put", "putPacked", "delete", "versions", "at", "sync", "compactPending", "flush", "compact", "gc", "refresh", "close"],
+    [...readMethods, "put", "putPacked", "delete", "versions", "at", "sync", "compactPending", "flush", "compact", "gc", "idle", "refresh", "close"],
     ["stats", "snapshot", "beginTransaction"],
   );
   wrapMethods(Snapshot, readMethods);

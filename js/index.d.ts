@@ -212,7 +212,7 @@ export interface CompactionOptions {
   cascade?: { maxFollowUps?: number; cooldownMs?: number };
   /** Run jobs after flushes and commits (default true); false leaves them to `compactPending`. */
   automatic?: boolean;
-  /** Run automatic jobs as tasks on the event loop instead of on the triggering call (default false; not for Workers). */
+  /** Run automatic jobs as tasks on the event loop instead of on the triggering call (default false; in a Worker, pass `db.idle()` to `ctx.waitUntil`). */
   background?: boolean;
 }
 
@@ -388,7 +388,10 @@ export interface CompactReport {
 }
 
 export interface GcReport {
+  /** SSTs dropped from the head (by compaction) whose grace period passed, deleted. */
   sstsDeleted: number;
+  /** Drop notes (`manifest/dropped/`) whose files are all gone, deleted. */
+  notesDeleted: number;
   orphansDeleted: number;
   walSegmentsDeleted: number;
   archivesDeleted: number;
@@ -450,6 +453,12 @@ export interface DbMethods extends Readable {
   compactPending(maxJobs?: number): Promise<number>;
   /** Deletes expired history, dropped and orphaned files and old WAL segments. */
   gc(): Promise<GcReport>;
+  /**
+   * Resolves once no compaction job runs on this handle, background ones included. With
+   * `compaction: { background: true }` in a Cloudflare Worker, pass it to `ctx.waitUntil`:
+   * the runtime cancels work left running after a response.
+   */
+  idle(): Promise<void>;
   /** Re-reads the manifest (one request) so other writers' commits become visible. */
   refresh(): Promise<boolean>;
   /** Makes every acknowledged commit durable (fast acks, relaxed WAL sync). */
@@ -513,6 +522,8 @@ export interface CompactionStats {
   /** Ingests delayed, and re-checks while stalled, by L0 backpressure. */
   slowdowns: number;
   stalls: number;
+  /** Jobs running on this handle now (see `Db.idle`). */
+  running: number;
 }
 
 export interface DbStats {

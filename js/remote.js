@@ -200,6 +200,10 @@ export class WorkerDb extends Readable {
     return this.call("gc");
   }
 
+  idle() {
+    return this.call("idle");
+  }
+
   refresh() {
     return this.call("refresh");
   }

@@ -11,7 +11,7 @@ let nextHandle = 1;
 const allowed = {
   Db: new Set([
     "put", "delete", "get", "scan", "scanCursor", "flush", "compact", "compactPending", "gc",
-    "refresh", "sync", "versions", "stats", "close", "snapshot", "at", "beginTransaction",
+    "idle", "refresh", "sync", "versions", "stats", "close", "snapshot", "at", "beginTransaction",
   ]),
   Snapshot: new Set(["get", "scan", "scanCursor", "release"]),
   Transaction: new Set(["get", "scan", "scanCursor", "put", "delete", "commit", "abort"]),

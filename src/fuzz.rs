@@ -50,8 +50,8 @@ pub fn wal_segment(data: &[u8]) {
     }
 }
 
-/// A manifest head, then the same bytes as a history archive. What decodes must encode to
-/// bytes that decode to the same state.
+/// A manifest head, then the same bytes as a history chunk and as a drop note. What decodes
+/// must encode to bytes that decode to the same state.
 pub fn manifest(data: &[u8]) {
     if let Ok(state) = crate::manifest::decode_state(data) {
         let again = crate::manifest::encode_state(&state);
@@ -67,6 +67,14 @@ pub fn manifest(data: &[u8]) {
             crate::manifest::decode_archive(&again).ok(),
             Some(entries),
             "a decoded archive must round-trip"
+        );
+    }
+    if let Ok(files) = crate::manifest::decode_note(data) {
+        let again = crate::manifest::encode_note(&files);
+        assert_eq!(
+            crate::manifest::decode_note(&again).ok(),
+            Some(files),
+            "a decoded drop note must round-trip"
         );
     }
 }

@@ -359,9 +359,11 @@ pub struct CompactionOptions {
     /// Run jobs automatically after flushes and commits (default true). When false, only
     /// `compact_pending` / `compact` run them.
     pub automatic: bool,
-    /// Run automatic jobs in the background instead of on the triggering call (default
-    /// false): natively on a thread of their own, in wasm as a task on the page's event loop.
-    /// Not for Cloudflare Workers, which cancel work left running after a response.
+    /// Run automatic jobs in the background instead of on the triggering call: natively on a
+    /// thread of their own, in wasm as a task on the page's event loop. `true` here turns them
+    /// on; `false` leaves the builder's default (on natively for seal-every-batch durability,
+    /// off otherwise: see `DbBuilder::with_background_compaction`). In a Cloudflare Worker,
+    /// which cancels work left running after a response, pass `Db::idle` to `ctx.waitUntil`.
     pub background: bool,
 }
 

@@ -546,6 +546,9 @@ impl Full {
             .with_seal_policy(self.seal)
             .with_minor_compaction(2, 0)
             .with_retention(self.retention)
+            // One op at a time against the oracle: a job of a handle dropped without close
+            // would otherwise race the next handle's compact_pending (CONFLICT, as it may).
+            .with_background_compaction(false)
             .with_compaction_options(CompactionOptions {
                 strategy: self.strategy,
                 max_output_rows: self.max_output_rows,

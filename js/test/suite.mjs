@@ -599,7 +599,7 @@ export function cases(env) {
     const report = await db.compact();
     eq([report.inputs, report.rowsOut], [2, 260], "full compaction report");
     const gc = await db.gc();
-    for (const k of ["sstsDeleted", "orphansDeleted", "walSegmentsDeleted", "archivesDeleted", "historyFloor"]) ok(typeof gc[k] === "number", `gc ${k}`);
+    for (const k of ["sstsDeleted", "notesDeleted", "orphansDeleted", "walSegmentsDeleted", "archivesDeleted", "historyFloor"]) ok(typeof gc[k] === "number", `gc ${k}`);
     eq(await db.refresh(), false, "nothing new from other writers");
     await db.sync();
     eq(rows(await db.scan({ filter: f.startsWith("id", "g") })).length, 10, "data intact");
@@ -680,8 +680,11 @@ export function cases(env) {
     }
     const bg = await open({ schema: people, key: "id", seal: { batches: 1 }, minorCompaction: { segmentThreshold: 1 }, compaction: { background: true, l0Backpressure: false, strategy: { kind: "leveled", l0Trigger: 2 } } });
     for (let i = 0; i < 6; i++) await bg.put(peopleRows(10, `bg${i}-`));
-    for (let i = 0; i < 50 && (await stats(bg)).compaction.jobs === 0; i++) await new Promise((r) => setTimeout(r, 10));
-    ok((await stats(bg)).compaction.jobs > 0, "background jobs ran on the event loop");
+    // idle() resolves only once the jobs the puts started have finished.
+    await bg.idle();
+    const after = await stats(bg);
+    ok(after.compaction.jobs > 0, "background jobs ran on the event loop");
+    eq(after.compaction.running, 0, "idle: no job running");
     eq(rows(await bg.scan()).length, 60, "background: rows");
     await bg.close();
   });

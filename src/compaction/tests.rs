@@ -154,3 +154,68 @@ fn pieces_of_one_job_are_not_merged_again() {
     assert!(plan(&tiered, &more, 0).is_some());
     assert!(plan(&window, &more, 1_000_000).is_some());
 }
+
+#[test]
+fn leveled_small_l0_files_merge_among_themselves_before_rewriting_l1() {
+    // Four one-row commits over a 1,000-row L1 file: rewriting L1 for them would cost 250x
+    // the bytes they carry, so they merge into one L0 file instead.
+    let mut ssts: Vec<SstMeta> = (1..=4)
+        .map(|i| {
+            let mut m = sst(i, 0, "c", "c", 10, (10 + i, 10 + i));
+            m.rows = 1;
+            m.distinct_keys = 1;
+            m.min_key = format!("k{i}").into_bytes().into();
+            m.max_key = format!("k{i}").into_bytes().into();
+            m
+        })
+        .collect();
+    let mut l1 = sst(9, 1, "a", "z", 500, (1, 5));
+    l1.rows = 1_000;
+    ssts.push(l1);
+    let task = plan(&leveled(), &ssts, 0).unwrap();
+    assert_eq!(task.inputs, vec![1, 2, 3, 4]);
+    assert_eq!(task.output_level, 0);
+
+    // Once L0 holds a tenth of the rows it overlaps in L1, it goes into L1.
+    for m in ssts.iter_mut().filter(|m| m.level == 0) {
+        m.rows = 25;
+    }
+    let task = plan(&leveled(), &ssts, 0).unwrap();
+    assert_eq!(task.inputs, vec![1, 2, 3, 4, 9]);
+    assert_eq!(task.output_level, 1);
+}
+
+#[test]
+fn leveled_l0_tiers_by_size_and_is_capped() {
+    let big_l1 = || {
+        let mut m = sst(99, 1, "a", "z", 900, (1, 5));
+        m.rows = 1_000_000;
+        m
+    };
+    // One large L0 file and three small ones: no tier of three similar sizes, so nothing yet.
+    let mut ssts = vec![
+        sst(1, 0, "b", "y", 1_000, (6, 6)),
+        sst(2, 0, "b", "y", 10, (7, 7)),
+        sst(3, 0, "c", "x", 10, (8, 8)),
+        big_l1(),
+    ];
+    assert_eq!(plan(&leveled(), &ssts, 0), None);
+    ssts.push(sst(4, 0, "d", "w", 15, (9, 9)));
+    let task = plan(&leveled(), &ssts, 0).unwrap();
+    assert_eq!((task.inputs, task.output_level), (vec![2, 3, 4], 0));
+
+    // Disjoint multi-row files (maybe one job's pieces) are not merged among themselves; at
+    // three times the trigger L0 goes into L1 anyway.
+    let mut ssts: Vec<SstMeta> = (0..8)
+        .map(|i| {
+            let k = format!("k{i}");
+            sst(i + 1, 0, &k, &k, 10, (10 + i, 10 + i))
+        })
+        .collect();
+    ssts.push(big_l1());
+    assert_eq!(plan(&leveled(), &ssts, 0), None);
+    ssts.push(sst(20, 0, "m", "m", 10, (30, 30)));
+    let task = plan(&leveled(), &ssts, 0).unwrap();
+    assert_eq!(task.output_level, 1);
+    assert_eq!(task.inputs.len(), 10);
+}

@@ -51,6 +51,7 @@ pub struct DbBuilder {
     pub(super) compaction: CompactionOptions,
     pub(super) ack: CommitAckMode,
     pub(super) point_read_blocks: Option<bool>,
+    pub(super) background: Option<bool>,
 }
 
 impl DbBuilder {
@@ -70,6 +71,7 @@ impl DbBuilder {
             compaction: CompactionOptions::default(),
             ack: CommitAckMode::default(),
             point_read_blocks: None,
+            background: None,
         }
     }
 
@@ -246,8 +248,23 @@ impl DbBuilder {
     }
 
     /// Major compaction settings (default: [`CompactionOptions::default`], leveled).
+    /// `background: true` here is the same as [`DbBuilder::with_background_compaction`].
     pub fn with_compaction_options(mut self, options: CompactionOptions) -> Self {
+        if options.background {
+            self.background = Some(true);
+        }
         self.compaction = options;
+        self
+    }
+
+    /// Whether automatic compaction jobs run off the call that triggered them (see
+    /// `CompactionOptions::background`). Default: on natively for seal-every-batch durability,
+    /// where a job is many round trips to the object store that a put must not wait for
+    /// (`Db::idle` waits for them); off otherwise, and always off by default in wasm, whose
+    /// hosts may cancel work left running after a request (a Worker must pass `db.idle()` to
+    /// `ctx.waitUntil` when it turns them on).
+    pub fn with_background_compaction(mut self, on: bool) -> Self {
+        self.background = Some(on);
         self
     }
 

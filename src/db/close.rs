@@ -15,6 +15,8 @@ impl Db {
         if self.raw_state()?.closed {
             return Ok(());
         }
+        // Background jobs finish first: storage is not used after close.
+        self.idle().await?;
         if self.uses_memtable() {
             self.flush().await?;
         }

@@ -68,7 +68,23 @@ impl Db {
         };
         drop(mem);
         let storage = &self.shared.storage;
-        storage.put(&path, bytes, PutMode::CreateNew).await?;
+        // A head whose history tail is full moves its oldest entries into a chunk object in
+        // this commit, written beside the SST: no extra round trip, and no commit of its own.
+        let archive = async {
+            if head.state.history.len() + 1 < crate::manifest::HISTORY_TAIL {
+                return None;
+            }
+            // Bookkeeping: a failure leaves the tail for a later commit to move.
+            manifest
+                .archive_if_due(&head.state, crate::manifest::HISTORY_TAIL - 1)
+                .await
+                .ok()
+                .flatten()
+        };
+        let (put, archived) =
+            futures_util::future::join(storage.put(&path, bytes, PutMode::CreateNew), archive)
+                .await;
+        put?;
         let mut edit = Edit {
             kind: Some(EditKind::Put),
             commit_id: id,
@@ -78,6 +94,7 @@ impl Db {
             last_ts: ts.last().copied(),
             expect_version: check.as_ref().map(|_| head.state.version),
             born: head.state.version,
+            archived,
             ..Edit::default()
         };
         // The file may be named by the head even if this fails (a lost reply); GC deletes it
@@ -136,10 +153,6 @@ impl Db {
                 st.last_ts = st.last_ts.max(*last);
                 st.visible_ts = st.visible_ts.max(*last);
             }
-        }
-        if new_head.state.history.len() >= crate::manifest::HISTORY_TAIL {
-            // History archiving is bookkeeping: a failure must not fail the put.
-            let _ = self.archive_history(&new_head).await;
         }
         Ok(stamped)
     }

@@ -6,6 +6,7 @@ use super::Db;
 use crate::compaction::Task;
 use crate::error::Result;
 use crate::options::Durability;
+use crate::runtime::Clock as _;
 use crate::sst::SstMeta;
 
 /// What one compaction job did.
@@ -59,6 +60,9 @@ pub struct CompactionMetrics {
 #[derive(Debug, Default)]
 pub(super) struct CompactionState {
     pub(super) running: usize,
+    /// Background runs started and not yet finished (counted before they start, so that
+    /// [`Db::idle`] right after the triggering call waits for them).
+    pub(super) background: usize,
     pub(super) queued: usize,
     pub(super) last_tick_ms: u64,
     pub(super) last_cascade_ms: u64,
@@ -84,6 +88,10 @@ impl Db {
     /// removed one of the inputs first, fails with `CONFLICT` and deletes its output.
     pub async fn compact(&self) -> Result<CompactReport> {
         self.check_open()?;
+        // A background job would otherwise remove an input from under this one (CONFLICT);
+        // the slot keeps new ones from starting meanwhile.
+        self.idle().await?;
+        let _slot = self.take_slot(true)?;
         if self.uses_memtable() {
             self.seal().await?;
             self.flush_immutables().await?;
@@ -96,6 +104,23 @@ impl Db {
         }
     }
 
+    /// Resolves once no compaction job runs on this handle, background ones included: a
+    /// Worker that turns background jobs on passes this to `ctx.waitUntil`, and a benchmark
+    /// waits with it before measuring reads.
+    pub async fn idle(&self) -> Result<()> {
+        loop {
+            let busy = {
+                let st = self.state()?;
+                st.compaction.running > 0 || st.compaction.background > 0
+            };
+            if !busy {
+                return Ok(());
+            }
+            // Real time, not the table's clock: a test's manual clock would race ahead.
+            crate::runtime::SystemClock.sleep(IDLE_POLL_MS).await;
+        }
+    }
+
     /// Runs the configured strategy's jobs until it wants none (at most `max_jobs`), e.g. from
     /// a Worker cron on its own handle while writers go on. Re-reads the manifest first.
     pub async fn compact_pending(&self, max_jobs: usize) -> Result<Vec<CompactReport>> {
@@ -103,6 +128,7 @@ impl Db {
         if matches!(self.shared.config.durability, Durability::SealEveryBatch) {
             self.refresh().await?;
         }
+        self.idle().await?;
         let _slot = self.take_slot(true)?;
         let mut out = Vec::new();
         while out.len() < max_jobs {
@@ -159,13 +185,23 @@ impl Db {
         }
         if opts.background {
             let db = self.clone();
+            if let Ok(mut st) = self.state() {
+                st.compaction.background += 1;
+            }
+            // Made where it runs: natively the job's future is not Send, the handle is.
+            let run = move || async move {
+                db.run_jobs(trigger).await;
+                if let Ok(mut st) = db.raw_state() {
+                    st.compaction.background = st.compaction.background.saturating_sub(1);
+                }
+            };
             // The one sanctioned thread: the engine itself stays single-threaded per job, and
-            // native users opted into background compaction.
+            // background compaction is the default only for object stores natively.
             #[cfg(not(target_arch = "wasm32"))]
             #[allow(clippy::disallowed_methods)]
-            std::thread::spawn(move || futures_executor::block_on(db.run_jobs(trigger)));
+            std::thread::spawn(move || futures_executor::block_on(run()));
             #[cfg(target_arch = "wasm32")]
-            crate::runtime::task::spawn(async move { db.run_jobs(trigger).await });
+            crate::runtime::task::spawn(run());
             return;
         }
         self.run_jobs(trigger).await;
@@ -223,3 +259,6 @@ impl Db {
         }
     }
 }
+
+/// How often [`Db::idle`] looks again.
+const IDLE_POLL_MS: u64 = 2;

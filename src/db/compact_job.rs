@@ -145,9 +145,23 @@ impl Db {
             bytes_in: merged.bytes_in,
             bytes_out: merged.bytes_out,
         };
+        let commit_id = crate::codec::random_u64()?;
+        // The drop note goes first: a commit that lands without one would leave its inputs for
+        // GC's orphan sweep, which cannot tell how long ago they left the head.
+        let note = crate::manifest::note_path(now, commit_id);
+        let dropped: Vec<(String, u64)> = inputs
+            .iter()
+            .map(|h| (h.meta.path.clone(), h.meta.bytes))
+            .collect();
+        if let Err(e) = self.shared.manifest.write_note(&note, &dropped).await {
+            for s in &merged.outputs {
+                let _ = storage.delete(&s.meta.path).await;
+            }
+            return Err(e);
+        }
         let edit = Edit {
             kind: Some(EditKind::Compact),
-            commit_id: crate::codec::random_u64()?,
+            commit_id,
             remove: task.inputs.clone(),
             add: merged.outputs.iter().map(|s| s.meta.clone()).collect(),
             born: head.state.version,
@@ -171,6 +185,7 @@ impl Db {
                     for s in &merged.outputs {
                         let _ = self.shared.storage.delete(&s.meta.path).await;
                     }
+                    let _ = self.shared.storage.delete(&note).await;
                     // Learn the head that beat us, so the next plan starts from it.
                     if let Ok(Some(h)) = self.shared.manifest.load().await
                         && let Ok(mut st) = self.state()

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use super::Db;
 use crate::error::{Error, Result};
-use crate::manifest::{Edit, EditKind};
+use crate::manifest::{Edit, EditKind, HistoryEntry};
 use crate::options::Durability;
 use crate::paths::sst_path_ms;
 use crate::wal::segment_seq;
@@ -15,6 +15,8 @@ use crate::wal::segment_seq;
 pub struct GcReport {
     /// SSTs dropped from the head whose grace period passed, deleted.
     pub ssts_deleted: usize,
+    /// Drop notes whose files are all deleted, deleted themselves.
+    pub notes_deleted: usize,
     /// Objects no commit references (failed or abandoned writes), deleted.
     pub orphans_deleted: usize,
     /// WAL segments wholly below the floor, deleted.
@@ -47,15 +49,18 @@ impl Db {
         let retention = self.shared.config.retention;
         let mut report = GcReport::default();
 
-        // History: the newest version collectable by both count and age sets the floor.
-        let versions = manifest.versions(&state).await?;
+        // History: the versions collectable by both count and age, from the oldest on, set the
+        // floor. Only that prefix is read (the chunks past it are not), so a version stamped
+        // by a clock behind the others keeps the newer ones too: the floor errs toward keeping.
         let newest = state.version;
+        let collectable = |h: &HistoryEntry| {
+            h.version.saturating_add(retention.min_versions) <= newest
+                && h.wall_ms.saturating_add(retention.max_age_ms) <= now
+        };
+        let versions = manifest.versions_until(&state, |h| !collectable(h)).await?;
         let collect_below = versions
             .iter()
-            .filter(|h| {
-                h.version.saturating_add(retention.min_versions) <= newest
-                    && h.wall_ms.saturating_add(retention.max_age_ms) <= now
-            })
+            .filter(|h| collectable(h))
             .map(|h| h.version + 1)
             .max()
             .unwrap_or(state.history_floor)
@@ -90,6 +95,9 @@ impl Db {
                 report.ssts_deleted += 1;
             }
         }
+        // Files dropped by commits that wrote a note. Read before the SSTs are listed: a file
+        // that left the head after the head above was read is still live in it.
+        let noted = self.reap_notes(&state, &pinned, now, &mut report).await?;
         // Orphans (objects no head names: a commit that failed, or one still in flight) are
         // condemned by a commit first and deleted only once the head lists them, because no
         // commit can add a condemned file: a slow writer loses its commit (CONFLICT), never
@@ -110,6 +118,7 @@ impl Db {
             .map(|m| m.path.as_str())
             .chain(state.graveyard.iter().map(|d| d.path.as_str()))
             .chain(state.condemned.iter().map(|c| c.path.as_str()))
+            .chain(noted.iter().map(String::as_str))
             .collect();
         let mut condemn = Vec::new();
         for obj in &listed {
@@ -198,4 +207,73 @@ impl Db {
         }
         Ok(report)
     }
+
+    /// Applies the drop notes: a note older than the grace period has its files deleted
+    /// (unless the head names them, as a note of a commit that lost its race does, or a live
+    /// snapshot of this handle reads them), then goes itself. Returns the files of the notes
+    /// still waiting, which the orphan sweep must leave alone.
+    async fn reap_notes(
+        &self,
+        state: &crate::manifest::ManifestState,
+        pinned: &HashSet<String>,
+        now: u64,
+        report: &mut GcReport,
+    ) -> Result<HashSet<String>> {
+        use futures_util::StreamExt;
+        let manifest = &self.shared.manifest;
+        let storage = self.shared.storage.as_ref();
+        let grace = self.shared.config.retention.grace_ms;
+        let live: HashSet<&str> = state.ssts.iter().map(|m| m.path.as_str()).collect();
+        let notes = manifest.notes().await?;
+        // Notes are small and independent: read several at once (each is a round trip).
+        let read: Vec<_> = futures_util::stream::iter(notes.iter())
+            .map(|n| async move { (n, manifest.read_note(n).await) })
+            .buffered(NOTE_READS)
+            .collect()
+            .await;
+        let mut waiting = HashSet::new();
+        for (note, files) in read {
+            let ripe = note.dropped_ms.saturating_add(grace) <= now;
+            let files = match files {
+                Ok(f) => f,
+                // Another GC finished it meanwhile.
+                Err(Error::NotFound(_)) => continue,
+                // A damaged note names nothing it can be trusted with: its files are left to
+                // the orphan sweep, and a ripe one goes.
+                Err(Error::Corrupt(_)) if ripe => {
+                    storage.delete(&note.path).await?;
+                    report.notes_deleted += 1;
+                    continue;
+                }
+                Err(Error::Corrupt(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            if !ripe {
+                waiting.extend(files.into_iter().map(|(p, _)| p));
+                continue;
+            }
+            let mut kept = false;
+            for (path, _) in files {
+                if live.contains(path.as_str()) {
+                    // The note of a commit that lost its race: this file never left the head.
+                    continue;
+                }
+                if pinned.contains(&path) {
+                    kept = true;
+                    waiting.insert(path);
+                } else {
+                    storage.delete(&path).await?;
+                    report.ssts_deleted += 1;
+                }
+            }
+            if !kept {
+                storage.delete(&note.path).await?;
+                report.notes_deleted += 1;
+            }
+        }
+        Ok(waiting)
+    }
 }
+
+/// Drop notes read at once by GC.
+const NOTE_READS: usize = 16;

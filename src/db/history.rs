@@ -28,9 +28,15 @@ impl Db {
         Ok(())
     }
 
-    /// Every retained version, oldest first (reads the head, plus one GET per history
-    /// archive).
+    /// Every retained version, oldest first (reads the head, plus one GET per history chunk,
+    /// several at once).
     pub async fn versions(&self) -> Result<Vec<HistoryEntry>> {
+        let head = self.fresh_head().await?;
+        self.shared.manifest.versions(&head.state).await
+    }
+
+    /// The head, read now and installed.
+    async fn fresh_head(&self) -> Result<Head> {
         self.check_open()?;
         let head = self
             .shared
@@ -38,34 +44,46 @@ impl Db {
             .load()
             .await?
             .ok_or_else(|| Error::Corrupt("the manifest head is missing".into()))?;
-        {
-            let mut st = self.state()?;
-            self.install(&mut st, &head, &[]);
-        }
-        self.shared.manifest.versions(&head.state).await
+        let mut st = self.state()?;
+        self.install(&mut st, &head, &[]);
+        Ok(head)
     }
 
-    /// A read-only view of the table as of manifest version `version`.
+    /// A read-only view of the table as of manifest version `version` (reads the head, plus
+    /// at most the history chunk holding the version).
     pub async fn at_version(&self, version: u64) -> Result<Snapshot> {
-        let versions = self.versions().await?;
-        let entry = versions
-            .iter()
-            .find(|h| h.version == version)
-            .ok_or_else(|| {
-                let oldest = versions.first().map_or(0, |h| h.version);
-                let newest = versions.last().map_or(0, |h| h.version);
-                Error::NotFound(format!(
-                    "version {version} is not retained (versions {oldest}..={newest} are)"
-                ))
-            })?;
+        let head = self.fresh_head().await?;
+        let state = &head.state;
+        let entry = if version < state.history_floor || version > state.version {
+            None
+        } else {
+            let walked = self
+                .shared
+                .manifest
+                .versions_from(state, version, |h| h.version >= version)
+                .await?;
+            walked.into_iter().find(|h| h.version == version)
+        };
+        let entry = entry.ok_or_else(|| {
+            Error::NotFound(format!(
+                "version {version} is not retained (versions {}..={} are)",
+                state.history_floor, state.version
+            ))
+        })?;
         self.snapshot_at(entry.ts)
     }
 
     /// A read-only view of the table as of commit timestamp `ts` (everything committed at or
     /// before it). `ts` must not be older than the oldest retained version.
     pub async fn at_timestamp(&self, ts: Timestamp) -> Result<Snapshot> {
-        let versions = self.versions().await?;
-        let oldest = versions.first().map_or(0, |h| h.ts);
+        let head = self.fresh_head().await?;
+        let oldest = self
+            .shared
+            .manifest
+            .versions_until(&head.state, |_| true)
+            .await?
+            .first()
+            .map_or(0, |h| h.ts);
         let newest = self.state()?.visible_ts;
         if ts < oldest || ts > newest {
             return Err(Error::NotFound(format!(

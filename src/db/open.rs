@@ -181,6 +181,10 @@ impl DbBuilder {
         let point_read_blocks = self
             .point_read_blocks
             .unwrap_or(matches!(durability, Durability::SealEveryBatch));
+        let mut compaction = self.compaction;
+        compaction.background = self.background.unwrap_or(
+            cfg!(not(target_arch = "wasm32")) && matches!(durability, Durability::SealEveryBatch),
+        );
         let db = Db::new(
             schema,
             storage,
@@ -194,7 +198,7 @@ impl DbBuilder {
                 clock: self.clock,
                 durability,
                 retention: self.retention,
-                compaction: self.compaction,
+                compaction,
                 ack: self.ack,
                 backoff_attempts: self.backoff.max_attempts,
                 log_id,

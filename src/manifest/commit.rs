@@ -31,6 +31,10 @@ pub struct Manifest {
     clock: Arc<dyn Clock>,
     backoff: CasBackoffConfig,
     head: Mutex<Option<Head>>,
+    /// Held by each commit of this handle: two of its own commits in flight at once (a put
+    /// and a background compaction) would make one lose the race and pay a re-read, a backoff
+    /// and a second write; in turn, the later one starts from the head the earlier one wrote.
+    turn: futures_util::lock::Mutex<()>,
 }
 
 impl Manifest {
@@ -45,6 +49,7 @@ impl Manifest {
             clock,
             backoff,
             head: Mutex::new(None),
+            turn: futures_util::lock::Mutex::new(()),
         }
     }
 
@@ -109,6 +114,7 @@ impl Manifest {
     /// read-back itself fails the outcome is unknown and the write's own error is returned:
     /// callers must then not assume the edit is absent.
     pub async fn commit(&self, edit: &Edit) -> Result<Head> {
+        let _turn = self.turn.lock().await;
         let mut base = match self.cached() {
             Some(h) => h,
             None => self
@@ -159,7 +165,11 @@ impl Manifest {
                 }
                 Err(_) => return Err(err),
             };
-            if edit.landed_in(&fresh.state) {
+            // Our write, had it landed, made version base + 1: its entry is in the tail, or
+            // (many commits later) in a history chunk.
+            let archived =
+                || self.archived_commit(&fresh.state, base.state.version + 1, edit.commit_id);
+            if edit.landed_in(&fresh.state) || (edit.commit_id != 0 && archived().await?) {
                 return Ok(fresh);
             }
             if !again {

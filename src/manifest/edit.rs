@@ -1,9 +1,7 @@
 //! An edit: one change to the manifest, and the rules for applying it to a head newer than
 //! the one it was built on.
 
-use super::state::{
-    ArchiveRef, Condemned, Dropped, EditKind, HistoryEntry, ManifestState, WalFloor,
-};
+use super::state::{ArchiveRef, Condemned, EditKind, HistoryEntry, ManifestState, WalFloor};
 use crate::error::{Error, Result};
 use crate::key::Timestamp;
 use crate::sst::SstMeta;
@@ -142,13 +140,9 @@ impl Edit {
                     "SST {id:016x} was removed by a concurrent commit"
                 )));
             };
-            let gone = s.ssts.remove(pos);
-            s.graveyard.push(Dropped {
-                path: gone.path,
-                bytes: gone.bytes,
-                dropped_ms: wall_ms,
-                last_version: base.version,
-            });
+            // Its drop note (written before this commit) tells GC when it may go: the head
+            // does not list dropped files, or it would grow with the write rate.
+            s.ssts.remove(pos);
         }
         s.ssts.extend(self.add.iter().cloned().map(|mut m| {
             m.ts_shift += delta;
@@ -217,7 +211,7 @@ impl Edit {
             // there is nothing left to move and the edit still applies.
             if s.history.first().map(|h| h.version) == Some(a.first) {
                 s.history.retain(|h| h.version > a.last);
-                s.archives.push(a.clone());
+                s.archived_to = s.archived_to.max(a.last);
             }
         }
         if let Some((floor, floor_ts)) = self.history_floor

@@ -24,6 +24,10 @@ pub const MANIFEST_FORMAT_CONDEMNED: u16 = 2;
 /// and CRC32C, the condemned list is always present, then the WAL log fields. Builds that
 /// read only formats 1 and 2 refuse it rather than drop the checksums or the log's hold.
 pub const MANIFEST_FORMAT_CHECKED: u16 = 3;
+/// Format version every head is written in now: format 3 plus `archived_to`, the end of the
+/// history chunks no head lists. A build reading only formats 1 to 3 refuses it rather than
+/// list history without them (or archive into the old, listed archives beside them).
+pub const MANIFEST_FORMAT_CHUNKED: u16 = 4;
 
 fn put_sst(e: &mut Enc, m: &SstMeta, format: u16) {
     e.u64(m.id);
@@ -103,7 +107,7 @@ fn get_history(d: &mut Dec<'_>) -> Result<HistoryEntry> {
 
 /// Encodes a head object.
 pub fn encode_state(s: &ManifestState) -> Vec<u8> {
-    encode_state_as(s, MANIFEST_FORMAT_CHECKED)
+    encode_state_as(s, MANIFEST_FORMAT_CHUNKED)
 }
 
 /// Encodes a head in `format`; the older formats (what earlier builds wrote) only so tests
@@ -156,6 +160,9 @@ pub(super) fn encode_state_as(s: &ManifestState, format: u16) -> Vec<u8> {
         e.u64(s.wal_owner);
         e.u64(s.swept);
     }
+    if format >= MANIFEST_FORMAT_CHUNKED {
+        e.u64(s.archived_to);
+    }
     seal(HEAD_MAGIC, format, &e.0)
 }
 
@@ -164,7 +171,7 @@ pub fn decode_state(bytes: &[u8]) -> Result<ManifestState> {
     let what = "manifest head";
     let (format, body) = unseal_versions(
         HEAD_MAGIC,
-        MANIFEST_FORMAT..=MANIFEST_FORMAT_CHECKED,
+        MANIFEST_FORMAT..=MANIFEST_FORMAT_CHUNKED,
         bytes,
         what,
     )?;
@@ -231,6 +238,11 @@ pub fn decode_state(bytes: &[u8]) -> Result<ManifestState> {
     } else {
         (0, 0, 0)
     };
+    let archived_to = if format >= MANIFEST_FORMAT_CHUNKED {
+        d.u64()?
+    } else {
+        0
+    };
     if d.remaining() != 0 {
         return Err(d.corrupt("trailing bytes"));
     }
@@ -252,6 +264,7 @@ pub fn decode_state(bytes: &[u8]) -> Result<ManifestState> {
         graveyard,
         history,
         archives,
+        archived_to,
         history_floor,
         history_floor_ts,
     })
@@ -274,6 +287,39 @@ pub fn decode_archive(bytes: &[u8]) -> Result<Vec<HistoryEntry>> {
     let mut d = Dec::new(body, what);
     let n = d.count(HISTORY_BYTES)?;
     let out = (0..n).map(|_| get_history(&mut d)).collect::<Result<_>>()?;
+    if d.remaining() != 0 {
+        return Err(d.corrupt("trailing bytes"));
+    }
+    Ok(out)
+}
+
+/// Magic of a drop note.
+pub const NOTE_MAGIC: &[u8; 8] = b"ANXMDROP";
+/// Format version of drop notes.
+pub const NOTE_FORMAT: u16 = 1;
+/// Least bytes of one note entry: an empty path's length and the size.
+const NOTE_ENTRY_BYTES: usize = 12;
+
+/// Encodes a drop note: the paths and sizes of the SSTs one commit removes from the head.
+pub fn encode_note(dropped: &[(String, u64)]) -> Vec<u8> {
+    let mut e = Enc::default();
+    e.u32(dropped.len() as u32);
+    for (path, bytes) in dropped {
+        e.str(path);
+        e.u64(*bytes);
+    }
+    seal(NOTE_MAGIC, NOTE_FORMAT, &e.0)
+}
+
+/// Decodes a drop note.
+pub fn decode_note(bytes: &[u8]) -> Result<Vec<(String, u64)>> {
+    let what = "manifest drop note";
+    let body = unseal(NOTE_MAGIC, NOTE_FORMAT, bytes, what)?;
+    let mut d = Dec::new(body, what);
+    let n = d.count(NOTE_ENTRY_BYTES)?;
+    let out = (0..n)
+        .map(|_| Ok((d.string()?, d.u64()?)))
+        .collect::<Result<_>>()?;
     if d.remaining() != 0 {
         return Err(d.corrupt("trailing bytes"));
     }

@@ -16,14 +16,18 @@
 //! [`Error::Conflict`]: crate::error::Error::Conflict
 
 mod commit;
+mod dropped;
 mod edit;
 mod format;
 mod history;
 mod state;
 
 pub use commit::{HEAD_PATH, Head, Manifest};
+pub use dropped::{DROPPED_DIR, NoteRef, note_path};
 pub use edit::Edit;
-pub use format::{decode_archive, decode_state, encode_archive, encode_state};
+pub use format::{
+    decode_archive, decode_note, decode_state, encode_archive, encode_note, encode_state,
+};
 pub use history::{ARCHIVE_CHUNK, HISTORY_DIR, HISTORY_TAIL};
 pub use state::{
     ArchiveRef, Catalog, Condemned, Dropped, EditKind, HistoryEntry, ManifestState, WalFloor,

@@ -144,12 +144,18 @@ pub struct ManifestState {
     pub wal_floor: WalFloor,
     /// Live SSTs, newest (highest `max_ts`) first.
     pub ssts: Vec<SstMeta>,
-    /// SSTs removed from the head, awaiting deletion.
+    /// SSTs removed from the head, awaiting deletion: only heads written before drop notes
+    /// (`manifest/dropped/`) list any; GC still deletes and forgets them.
     pub graveyard: Vec<Dropped>,
     /// Recent history, oldest first.
     pub history: Vec<HistoryEntry>,
-    /// Archived history, oldest first.
+    /// History archives the head names, oldest first: only those written before history
+    /// chunks; newer history is in the chunks up to `archived_to`.
     pub archives: Vec<ArchiveRef>,
+    /// The newest version moved into a history chunk (`manifest/history/{16k+1}-{16k+16}`,
+    /// found by its version, not listed), 0 for none. Every chunk between the oldest retained
+    /// version (or the last listed archive) and this one exists.
+    pub archived_to: u64,
     /// The oldest version still readable by time travel.
     pub history_floor: u64,
     /// That version's timestamp: compaction keeps every version a read at or above it needs.
@@ -182,6 +188,7 @@ impl ManifestState {
             graveyard: Vec::new(),
             history: Vec::new(),
             archives: Vec::new(),
+            archived_to: 0,
             history_floor: 1,
             history_floor_ts: 0,
             condemned: Vec::new(),

@@ -93,8 +93,10 @@ fn apply_moves_files_floors_and_history() {
     }
     .apply(&s2, 30)
     .unwrap();
-    assert_eq!(s3.graveyard.len(), 2);
-    assert!(s3.graveyard.iter().all(|d| d.dropped_ms == 30));
+    // Dropped files leave the head entirely (their drop note tells GC when they may go), so
+    // a head does not grow with the write rate.
+    assert!(s3.graveyard.is_empty());
+    assert_eq!(s3.ssts.iter().map(|m| m.id).collect::<Vec<_>>(), [9]);
     // Removing what is gone no longer applies.
     let err = Edit {
         remove: vec![1],
@@ -183,7 +185,7 @@ fn concurrent_committers_rebase_and_conflicting_edits_fail() {
 }
 
 #[test]
-fn heads_of_formats_1_and_2_still_decode() {
+fn heads_of_formats_1_to_3_still_decode() {
     let mut s = ManifestState::empty(catalog());
     s = add(&[1, 2], 5).apply(&s, 100).unwrap();
     // What a build before checksums and log holds knew: no tails, no log fields.
@@ -200,13 +202,21 @@ fn heads_of_formats_1_and_2_still_decode() {
     s.condemned = legacy.condemned.clone();
     let two = format::encode_state_as(&s, format::MANIFEST_FORMAT_CONDEMNED);
     assert_eq!(decode_state(&two).unwrap(), legacy);
-    // And the current format keeps everything.
+    // Format 3 adds SST tails and the log fields.
     s.wal_log = 7;
     s.wal_owner = 7;
     s.swept = 2;
-    let three = encode_state(&s);
+    let three = format::encode_state_as(&s, format::MANIFEST_FORMAT_CHECKED);
     assert_eq!(decode_state(&three).unwrap(), s);
     assert_eq!(three.len(), two.len() + 2 * 12 + 24);
+    // And the current format keeps everything: format 3 plus where the history chunks end.
+    s.archived_to = 48;
+    let four = encode_state(&s);
+    assert_eq!(decode_state(&four).unwrap(), s);
+    assert_eq!(four.len(), three.len() + 8);
+    let mut s3 = s.clone();
+    s3.archived_to = 0;
+    assert_eq!(decode_state(&three).unwrap(), s3);
 }
 
 fn claim(log: u64, take_over: bool) -> Edit {
@@ -312,4 +322,77 @@ fn files_written_before_a_forgotten_condemnation_are_never_committed() {
     assert!(fresh.apply(&s, 140).is_ok());
     // Edits that add nothing (compaction removing only, GC) are not affected.
     assert!(gc(vec![], vec![]).apply(&s, 150).is_ok());
+}
+
+#[test]
+fn history_moves_into_chunks_found_by_version_and_the_head_stays_small() {
+    block_on(async {
+        let store: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+        let clock = Arc::new(ManualClock::new(0));
+        let m = Manifest::new(store.clone(), clock.clone(), CasBackoffConfig::default());
+        let s0 = Edit::default()
+            .apply(&ManifestState::empty(catalog()), 0)
+            .unwrap();
+        m.try_write(None, s0).await.unwrap();
+        let mut sizes = Vec::new();
+        for i in 1..=500u64 {
+            let head = m.cached().unwrap();
+            let archived = m
+                .archive_if_due(&head.state, HISTORY_TAIL - 1)
+                .await
+                .unwrap();
+            let edit = Edit {
+                commit_id: 1_000 + i,
+                archived,
+                ..add(&[i], i)
+            };
+            let h = m.commit(&edit).await.unwrap();
+            assert!(
+                h.state.history.len() <= HISTORY_TAIL,
+                "tail {}",
+                h.state.history.len()
+            );
+            assert!(h.state.archives.is_empty(), "chunks are not listed");
+            sizes.push(h.state.history.len());
+        }
+        let head = m.cached().unwrap();
+        // Version 1 is the creation; 2..=501 the adds. Every one is listed, in order.
+        let all = m.versions(&head.state).await.unwrap();
+        assert_eq!(
+            all.iter().map(|h| h.version).collect::<Vec<_>>(),
+            (1..=501).collect::<Vec<_>>()
+        );
+        assert!(head.state.archived_to >= 501 - HISTORY_TAIL as u64);
+        assert_eq!(head.state.archived_to % ARCHIVE_CHUNK as u64, 0);
+        // A chunk is where its name says.
+        let chunk = store
+            .get("manifest/history/00000000000000000017-00000000000000000032")
+            .await
+            .unwrap();
+        let entries = decode_archive(&chunk).unwrap();
+        assert_eq!(entries.first().map(|h| h.version), Some(17));
+        assert_eq!(entries.last().map(|h| h.version), Some(32));
+        // Reading from a version on touches only what it needs.
+        let from = m
+            .versions_from(&head.state, 100, |h| h.version >= 101)
+            .await
+            .unwrap();
+        assert_eq!(
+            from.iter().map(|h| h.version).collect::<Vec<_>>(),
+            [100, 101]
+        );
+        // A commit whose entry left the head is still found by its version.
+        assert!(m.archived_commit(&head.state, 50, 1_049).await.unwrap());
+        assert!(!m.archived_commit(&head.state, 50, 1_050).await.unwrap());
+        assert!(!m.archived_commit(&head.state, 500, 1_499).await.unwrap());
+        // A raised floor hides what is below it.
+        let floored = Edit {
+            history_floor: Some((300, 300)),
+            ..Edit::default()
+        };
+        let h = m.commit(&floored).await.unwrap();
+        let kept = m.versions(&h.state).await.unwrap();
+        assert_eq!(kept.first().map(|h| h.version), Some(300));
+        assert_eq!(kept.len(), 502 - 300 + 1);
+    });
 }

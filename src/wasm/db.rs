@@ -238,6 +238,7 @@ impl JsDb {
             let r = db.gc().await?;
             Ok(object(&[
                 ("sstsDeleted", JsValue::from_f64(r.ssts_deleted as f64)),
+                ("notesDeleted", JsValue::from_f64(r.notes_deleted as f64)),
                 (
                     "orphansDeleted",
                     JsValue::from_f64(r.orphans_deleted as f64),
@@ -252,6 +253,16 @@ impl JsDb {
                 ),
                 ("historyFloor", JsValue::from_f64(r.history_floor as f64)),
             ]))
+        })
+    }
+
+    /// Resolves once no compaction job runs on this handle, background ones included (pass it
+    /// to a Worker's `ctx.waitUntil` when `compaction.background` is on).
+    pub fn idle(&self) -> Promise {
+        let db = self.db.clone();
+        promise(async move {
+            db.idle().await?;
+            Ok(JsValue::UNDEFINED)
         })
     }
 
@@ -299,6 +310,7 @@ impl JsDb {
             ("bytesOut", n(c.bytes_out)),
             ("slowdowns", n(c.slowdowns)),
             ("stalls", n(c.stalls)),
+            ("running", n(c.running)),
         ]);
         let requests = object(&[
             ("get", n(r.get)),
