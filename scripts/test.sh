@@ -27,7 +27,7 @@ node_modules/.bin/tsc -p js/examples/tsconfig.json
 
 step "native tests"
 cargo test
-step "edge-path benchmark, smoke mode (20,000 rows at 5 ms per storage call, then 1,000 one-row puts; asserts its call counts and the manifest bytes per put)"
+step "edge-path benchmark, smoke mode (20,000 rows at 5 ms per storage call, 1,000 one-row puts, 2 s of 1 and 4 writers; asserts call counts, manifest bytes per put and that no acknowledged row is lost)"
 cargo run --example edge -- --smoke
 
 # sst_file is left out while its open finding stands (docs/benchmarks.md, Reliability:

@@ -29,6 +29,7 @@ use arrow_array::{Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 mod manifest;
+mod writers;
 
 type Res<T> = Result<T, Box<dyn Error>>;
 
@@ -44,6 +45,10 @@ struct Args {
     history: usize,
     /// Only the history-cost run.
     history_only: bool,
+    /// Seconds of each many-writers run (0: skip them).
+    writers_secs: f64,
+    /// Only the many-writers runs.
+    writers_only: bool,
 }
 
 fn args() -> Res<Args> {
@@ -57,6 +62,8 @@ fn args() -> Res<Args> {
         blocks: true,
         history: 10_000,
         history_only: false,
+        writers_secs: 10.0,
+        writers_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -69,6 +76,8 @@ fn args() -> Res<Args> {
             "--json" => a.json = Some(value()?),
             "--history" => a.history = value()?.parse()?,
             "--history-only" => a.history_only = true,
+            "--writers-secs" => a.writers_secs = value()?.parse()?,
+            "--writers-only" => a.writers_only = true,
             "--blocks" => {
                 a.blocks = match value()?.as_str() {
                     "on" => true,
@@ -83,6 +92,7 @@ fn args() -> Res<Args> {
                 a.ops = 8;
                 a.runs = 1;
                 a.history = 1_000;
+                a.writers_secs = 2.0;
             }
             other => return Err(format!("unknown flag {other}").into()),
         }
@@ -666,14 +676,90 @@ async fn history_figures(a: &Args) -> Res<Vec<Figure>> {
     ])
 }
 
+/// The many-writers figures (see `writers.rs`): 1 writer, then 4, each with 8 puts in flight.
+fn writers_figures(a: &Args) -> Res<Vec<Figure>> {
+    if a.writers_secs <= 0.0 {
+        return Ok(Vec::new());
+    }
+    let one = writers::run_writers(1, a.writers_secs, a.rtt)?;
+    let four = writers::run_writers(4, a.writers_secs, a.rtt)?;
+    for r in [&one, &four] {
+        eprintln!(
+            "{} writer(s): {} puts acknowledged ({:.1}/s), {} failed, {} lost, {} duplicated, {} commits, {:.2} CAS attempts per commit",
+            r.writers,
+            r.acked,
+            r.puts_per_s,
+            r.failed,
+            r.lost,
+            r.duplicated,
+            r.commits,
+            r.cas_attempts_per_commit
+        );
+    }
+    let rows = one.acked + four.acked;
+    Ok(vec![
+        Figure {
+            name: "writers4_throughput_ratio",
+            value: four.puts_per_s / one.puts_per_s.max(1e-9),
+            target: ">= 1.5",
+            calls: None,
+            kib: None,
+            note: "acknowledged one-row puts per second of 4 writers (separate handles and threads, 8 in flight each) over 1 writer",
+            own: Some((a.rtt, rows)),
+        },
+        Figure {
+            name: "writers4_lost",
+            value: (four.lost + four.duplicated + one.lost + one.duplicated) as f64,
+            target: "0",
+            calls: None,
+            kib: None,
+            note: "acknowledged rows missing or present twice afterwards (both runs)",
+            own: Some((a.rtt, rows)),
+        },
+        Figure {
+            name: "writers4_cas_attempts_per_commit",
+            value: four.cas_attempts_per_commit,
+            target: "(context)",
+            calls: None,
+            kib: None,
+            note: "writes of manifest/HEAD (won or lost) per committed version, 4 writers",
+            own: Some((a.rtt, rows)),
+        },
+        Figure {
+            name: "writers1_puts_per_s",
+            value: one.puts_per_s,
+            target: "(context)",
+            calls: None,
+            kib: None,
+            note: "acknowledged one-row puts per second of 1 writer with 8 in flight",
+            own: Some((a.rtt, one.acked)),
+        },
+        Figure {
+            name: "writers4_failed",
+            value: (one.failed + four.failed) as f64,
+            target: "(context)",
+            calls: None,
+            kib: None,
+            note: "puts that returned an error (not acknowledged; retrying them is the caller's)",
+            own: Some((a.rtt, rows)),
+        },
+    ])
+}
+
 fn main() -> Res<()> {
     let a = args()?;
-    let mut figures = if a.history_only {
+    let only = a.history_only || a.writers_only;
+    let mut figures = if only {
         Vec::new()
     } else {
         futures::executor::block_on(run(&a))?
     };
-    figures.extend(futures::executor::block_on(history_figures(&a))?);
+    if !only || a.history_only {
+        figures.extend(futures::executor::block_on(history_figures(&a))?);
+    }
+    if !only || a.writers_only {
+        figures.extend(writers_figures(&a)?);
+    }
     println!(
         "edge path at {} ms per call, {} rows, median of {} run(s)",
         a.rtt, a.rows, a.runs
@@ -710,6 +796,11 @@ fn main() -> Res<()> {
         };
         if get("get_miss_calls").is_nan() || get("get_miss_calls") > 1.0 {
             return Err(format!("a strict miss made {} calls", get("get_miss_calls")).into());
+        }
+        // Whatever the machine: no acknowledged row lost or doubled.
+        let lost = get("writers4_lost");
+        if a.writers_secs > 0.0 && (lost.is_nan() || lost > 0.0) {
+            return Err(format!("{lost} acknowledged rows lost or doubled by many writers").into());
         }
         // Bytes, not time: the head must not grow with the write rate or the history.
         let per_commit = get("manifest_bytes_per_commit");

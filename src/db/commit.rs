@@ -6,11 +6,17 @@
 //! - seal every batch: one SST holding the group, then one manifest commit;
 //! - volatile: straight into the memtable.
 //!
-//! Followers find their outcome recorded when they get the lock. Only after a group is applied
+//! Followers are woken when their leader records their outcomes (or take the lock and lead
+//! the next group if no leader took them yet). Only after a group is applied
 //! does `visible_ts` move, so no reader sees a commit before it is durable, or half a group.
 //! The group writes themselves are commit_log.rs's (WAL) and commit_sst.rs's (seal every batch).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_util::future::Either;
 
 use super::ops::{Op, conflict_error};
 use super::seal::TIDY_ROWS;
@@ -49,7 +55,56 @@ impl Drop for Unanswered<'_> {
                     )),
                 );
             }
+            wake_answered(&mut st);
         }
+    }
+}
+
+/// Resolves with the outcome a leader recorded for commit `seq`. Every leader that records
+/// outcomes wakes it, so a commit another leader wrote returns without taking the commit
+/// lock: waiting for the lock instead, it would queue behind the next write (a new arrival
+/// takes a free lock first) and every group after the first would be a group of one.
+struct Answered<'a> {
+    db: &'a Db,
+    seq: u64,
+}
+
+impl Future for Answered<'_> {
+    type Output = Result<Timestamp>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut st = match self.db.raw_state() {
+            Ok(st) => st,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        if let Some(outcome) = st.outcomes.remove(&self.seq) {
+            return Poll::Ready(outcome);
+        }
+        st.answer_waiters.push(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// Pending once, after waking itself: lets every task that is ready run before going on.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// Wakes every commit waiting for an outcome (each looks for its own).
+fn wake_answered(st: &mut State) {
+    for w in st.answer_waiters.drain(..) {
+        w.wake();
     }
 }
 
@@ -71,7 +126,13 @@ impl Db {
             seq
         };
         loop {
-            let mut wal = self.shared.commit.lock().await;
+            let lock = std::pin::pin!(self.shared.commit.lock());
+            let answered = std::pin::pin!(Answered { db: self, seq });
+            let mut wal = match futures_util::future::select(lock, answered).await {
+                Either::Left((wal, _)) => wal,
+                // Written by another leader.
+                Either::Right((outcome, _)) => return outcome,
+            };
             {
                 let mut st = self.raw_state()?;
                 if let Some(outcome) = st.outcomes.remove(&seq) {
@@ -89,6 +150,11 @@ impl Db {
             if window > 0 {
                 // Let more commits join the group before writing it.
                 self.shared.config.clock.sleep(window).await;
+            } else if matches!(self.shared.config.durability, Durability::SealEveryBatch) {
+                // A group costs an SST and a manifest commit, two round trips: commits made
+                // ready by the same wake-up (the callers answered by the last group) join it
+                // for one pass of the executor, no timer.
+                YieldOnce(false).await;
             }
             let group: Vec<Pending> = {
                 let mut st = self.raw_state()?;
@@ -156,6 +222,7 @@ impl Db {
                         }
                     }
                 }
+                wake_answered(&mut st);
             }
             if let Some(m) = mine {
                 let ts = m?;

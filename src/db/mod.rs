@@ -141,6 +141,8 @@ struct State {
     next_seq: u64,
     /// Outcomes of commits written by another leader, by sequence number.
     outcomes: std::collections::HashMap<u64, Result<Timestamp>>,
+    /// Commits waiting for an outcome, woken whenever a leader records some.
+    answer_waiters: Vec<std::task::Waker>,
     flushing: bool,
     closed: bool,
     compaction: compact::CompactionState,

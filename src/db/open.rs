@@ -305,6 +305,7 @@ impl Db {
                     queue: Vec::new(),
                     next_seq: 0,
                     outcomes: std::collections::HashMap::new(),
+                    answer_waiters: Vec::new(),
                     flushing: false,
                     closed: false,
                     compaction: super::compact::CompactionState::default(),
