@@ -29,6 +29,7 @@ use arrow_array::{Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 mod manifest;
+mod tally;
 mod writers;
 
 type Res<T> = Result<T, Box<dyn Error>>;

@@ -3,24 +3,14 @@
 //! archives, anything else the manifest keeps) and, at the end, every byte the bucket holds
 //! against the bytes of the table's live SSTs.
 
-use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use anax::runtime::{Clock, SystemClock};
-use anax::storage::{BoxFuture, MemoryStorage, ObjectMeta, PutMode, Storage};
-use bytes::Bytes;
+use anax::storage::{BoxFuture, Storage};
 
+use super::tally::Tally;
 use super::{Res, Rng, batch, builder_on};
-
-/// Passes every call through, adding up the bytes written under `manifest/`.
-#[derive(Debug)]
-struct Tally {
-    inner: MemoryStorage,
-    manifest_bytes: AtomicU64,
-    sst_bytes: AtomicU64,
-}
 
 /// The system clock, `ahead_ms` in the future: a GC run as it would after the grace period.
 #[derive(Debug)]
@@ -32,46 +22,6 @@ impl Clock for Ahead {
     }
     fn sleep(&self, ms: u64) -> BoxFuture<'static, ()> {
         SystemClock.sleep(ms)
-    }
-}
-
-impl Storage for Tally {
-    fn get<'a>(&'a self, path: &'a str) -> BoxFuture<'a, anax::Result<Bytes>> {
-        self.inner.get(path)
-    }
-    fn get_range<'a>(
-        &'a self,
-        path: &'a str,
-        range: Range<u64>,
-    ) -> BoxFuture<'a, anax::Result<Bytes>> {
-        self.inner.get_range(path, range)
-    }
-    fn put<'a>(
-        &'a self,
-        path: &'a str,
-        data: Bytes,
-        mode: PutMode,
-    ) -> BoxFuture<'a, anax::Result<ObjectMeta>> {
-        if path.starts_with("manifest/") {
-            self.manifest_bytes
-                .fetch_add(data.len() as u64, Ordering::Relaxed);
-        } else if path.starts_with("sst/") {
-            self.sst_bytes
-                .fetch_add(data.len() as u64, Ordering::Relaxed);
-        }
-        self.inner.put(path, data, mode)
-    }
-    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, anax::Result<Vec<ObjectMeta>>> {
-        self.inner.list(prefix)
-    }
-    fn delete<'a>(&'a self, path: &'a str) -> BoxFuture<'a, anax::Result<()>> {
-        self.inner.delete(path)
-    }
-    fn head<'a>(&'a self, path: &'a str) -> BoxFuture<'a, anax::Result<Option<ObjectMeta>>> {
-        self.inner.head(path)
-    }
-    fn get_object<'a>(&'a self, path: &'a str) -> BoxFuture<'a, anax::Result<(Bytes, ObjectMeta)>> {
-        self.inner.get_object(path)
     }
 }
 
@@ -95,18 +45,14 @@ pub struct HistoryCost {
 /// `puts` single-row puts of the W1 shape: the first `distinct` insert new keys, the rest
 /// update those keys at random.
 pub async fn history_cost(puts: usize, distinct: usize) -> Res<HistoryCost> {
-    let store = Arc::new(Tally {
-        inner: MemoryStorage::new(),
-        manifest_bytes: AtomicU64::new(0),
-        sst_bytes: AtomicU64::new(0),
-    });
+    let store = Arc::new(Tally::default());
     let storage: Arc<dyn Storage> = store.clone();
     let db = builder_on(storage, true).open().await?;
     let mut rng = Rng(0x5EED_0000_0000_0019);
     let mut ids = Vec::with_capacity(distinct);
     let tenth = (puts / 10).max(1);
     let (mut first, mut last) = (0.0, 0.0);
-    let before = store.manifest_bytes.load(Ordering::Relaxed);
+    let before = store.manifest_bytes();
     for i in 0..puts {
         let b = if i < distinct {
             batch(&mut rng, 1, &mut ids)?
@@ -128,7 +74,7 @@ pub async fn history_cost(puts: usize, distinct: usize) -> Res<HistoryCost> {
             last += ms;
         }
     }
-    let written = store.manifest_bytes.load(Ordering::Relaxed) - before;
+    let written = store.manifest_bytes() - before;
     db.gc().await?;
     let live_sst_bytes = db.stats()?.sst_bytes;
     let all = store.inner.list("").await?;
@@ -151,8 +97,7 @@ pub async fn history_cost(puts: usize, distinct: usize) -> Res<HistoryCost> {
         manifest_bytes_per_commit: written as f64 / puts as f64,
         bucket_space_amp: stored_bytes as f64 / live_sst_bytes.max(1) as f64,
         space_amp_after_grace: after as f64 / live_sst_bytes.max(1) as f64,
-        sst_write_amp: store.sst_bytes.load(Ordering::Relaxed) as f64
-            / live_sst_bytes.max(1) as f64,
+        sst_write_amp: store.sst_bytes() as f64 / live_sst_bytes.max(1) as f64,
         stored_bytes,
         live_sst_bytes,
         head_bytes,

@@ -4,66 +4,18 @@
 //! row is there once, and counts the compare-and-swap attempts on the manifest head.
 
 use std::collections::HashSet;
-use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anax::storage::{
-    BoxFuture, Latency, LatencyStorage, MemoryStorage, ObjectMeta, PutMode, Storage,
-};
+use anax::storage::{Latency, LatencyStorage, Storage};
 use anax::{ScanOptions, Value};
 use arrow_array::Array;
 use arrow_array::cast::AsArray;
-use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
+use super::tally::Tally;
 use super::{Res, builder_on};
-
-/// Counts the writes to `manifest/HEAD` that reach the store (each one a compare-and-swap
-/// attempt, won or lost).
-#[derive(Debug)]
-struct HeadAttempts {
-    inner: MemoryStorage,
-    attempts: AtomicU64,
-}
-
-impl Storage for HeadAttempts {
-    fn get<'a>(&'a self, path: &'a str) -> BoxFuture<'a, anax::Result<Bytes>> {
-        self.inner.get(path)
-    }
-    fn get_range<'a>(
-        &'a self,
-        path: &'a str,
-        range: Range<u64>,
-    ) -> BoxFuture<'a, anax::Result<Bytes>> {
-        self.inner.get_range(path, range)
-    }
-    fn put<'a>(
-        &'a self,
-        path: &'a str,
-        data: Bytes,
-        mode: PutMode,
-    ) -> BoxFuture<'a, anax::Result<ObjectMeta>> {
-        if path == "manifest/HEAD" {
-            self.attempts.fetch_add(1, Ordering::Relaxed);
-        }
-        self.inner.put(path, data, mode)
-    }
-    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, anax::Result<Vec<ObjectMeta>>> {
-        self.inner.list(prefix)
-    }
-    fn delete<'a>(&'a self, path: &'a str) -> BoxFuture<'a, anax::Result<()>> {
-        self.inner.delete(path)
-    }
-    fn head<'a>(&'a self, path: &'a str) -> BoxFuture<'a, anax::Result<Option<ObjectMeta>>> {
-        self.inner.head(path)
-    }
-    fn get_object<'a>(&'a self, path: &'a str) -> BoxFuture<'a, anax::Result<(Bytes, ObjectMeta)>> {
-        self.inner.get_object(path)
-    }
-}
 
 /// One run's figures.
 pub struct WritersRun {
@@ -80,16 +32,13 @@ pub struct WritersRun {
 
 /// `writers` handles, 8 puts in flight each, for `secs` seconds at `rtt_ms` per call.
 pub fn run_writers(writers: usize, secs: f64, rtt_ms: f64) -> Res<WritersRun> {
-    let base = Arc::new(HeadAttempts {
-        inner: MemoryStorage::new(),
-        attempts: AtomicU64::new(0),
-    });
+    let base = Arc::new(Tally::default());
     let store = Arc::new(LatencyStorage::new(base.clone(), Latency::rtt(rtt_ms)));
     let storage: Arc<dyn Storage> = store.clone();
     let first = futures::executor::block_on(builder_on(storage.clone(), true).open())?;
     let version0 = first.stats()?.manifest_version;
     futures::executor::block_on(first.close())?;
-    let attempts0 = base.attempts.load(Ordering::Relaxed);
+    let attempts0 = base.head_writes();
     let until = Instant::now() + Duration::from_secs_f64(secs);
     let threads: Vec<_> = (0..writers)
         .map(|w| {
@@ -140,7 +89,7 @@ pub fn run_writers(writers: usize, secs: f64, rtt_ms: f64) -> Res<WritersRun> {
         acked.extend(a);
         failed += f;
     }
-    let attempts = base.attempts.load(Ordering::Relaxed) - attempts0;
+    let attempts = base.head_writes() - attempts0;
     // Checked at zero latency by a fresh handle: every acknowledged key, once.
     store.set_latency(Latency::rtt(0.0));
     let reader = futures::executor::block_on(builder_on(storage, true).open())?;

@@ -246,6 +246,12 @@ impl Db {
         ts
     }
 
+    /// [`Db::assign`] for a group of `n` with no floor from the head, under its own lock.
+    pub(super) fn assign_group(&self, n: usize) -> Result<Vec<Timestamp>> {
+        let mut st = self.raw_state()?;
+        Ok(self.assign(&mut st, n, 0))
+    }
+
     /// Fails a transaction (always alone in its group) whose keys changed after its snapshot.
     async fn check_group(&self, group: &[Pending]) -> Result<()> {
         for p in group {

@@ -29,10 +29,7 @@ impl Db {
         wal: &mut Option<WalWriter>,
         group: Vec<Pending>,
     ) -> Result<Vec<Timestamp>> {
-        let ts = {
-            let mut st = self.raw_state()?;
-            self.assign(&mut st, group.len(), 0)
-        };
+        let ts = self.assign_group(group.len())?;
         let frames = Self::wal_frames(&group, &ts)?;
         self.raw_state()?.deferred_frames.extend_from_slice(&frames);
         self.apply_group(wal, group, Some(ts)).await
@@ -88,10 +85,7 @@ impl Db {
         wal: &mut Option<WalWriter>,
         group: Vec<Pending>,
     ) -> Result<Vec<Timestamp>> {
-        let ts = {
-            let mut st = self.raw_state()?;
-            self.assign(&mut st, group.len(), 0)
-        };
+        let ts = self.assign_group(group.len())?;
         // Earlier fast commits go first: the log stays in timestamp order.
         let deferred = std::mem::take(&mut self.raw_state()?.deferred_frames);
         let mut frames = deferred.clone();

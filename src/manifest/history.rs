@@ -7,6 +7,8 @@
 //! archived (`archived_to`), so naming the chunks costs it nothing either. Archives written
 //! before chunks (256 entries at any offset) are still listed by the heads that have them.
 
+use std::ops::RangeInclusive;
+
 use bytes::Bytes;
 use futures_util::StreamExt;
 
@@ -42,6 +44,27 @@ pub fn chunk_path(k: u64) -> String {
         "{HISTORY_DIR}{first:020}-{:020}",
         first.saturating_add(CHUNK - 1)
     )
+}
+
+/// Appends the entries of `entries` whose versions are in `versions` to `out`, in order, up to
+/// and including the first for which `stop` holds; whether it held.
+fn take_until(
+    entries: impl IntoIterator<Item = HistoryEntry>,
+    versions: RangeInclusive<u64>,
+    out: &mut Vec<HistoryEntry>,
+    stop: &mut impl FnMut(&HistoryEntry) -> bool,
+) -> bool {
+    for h in entries {
+        if !versions.contains(&h.version) {
+            continue;
+        }
+        let done = stop(&h);
+        out.push(h);
+        if done {
+            return true;
+        }
+    }
+    false
 }
 
 impl Manifest {
@@ -101,15 +124,8 @@ impl Manifest {
                 .collect()
                 .await;
             for bytes in read {
-                for h in decode_archive(&bytes?)? {
-                    if h.version < lo || h.version > hi {
-                        continue;
-                    }
-                    let done = stop(&h);
-                    out.push(h);
-                    if done {
-                        return Ok(true);
-                    }
+                if take_until(decode_archive(&bytes?)?, lo..=hi, out, stop) {
+                    return Ok(true);
                 }
             }
         }
@@ -139,15 +155,13 @@ impl Manifest {
         let mut out = Vec::new();
         for a in state.archives.iter().filter(|a| a.last >= floor) {
             let bytes = self.storage.get(&a.path).await?;
-            for h in decode_archive(&bytes)? {
-                if h.version < floor {
-                    continue;
-                }
-                let done = stop(&h);
-                out.push(h);
-                if done {
-                    return Ok(out);
-                }
+            if take_until(
+                decode_archive(&bytes)?,
+                floor..=u64::MAX,
+                &mut out,
+                &mut stop,
+            ) {
+                return Ok(out);
             }
         }
         let listed_to = state.archives.iter().map(|a| a.last).max().unwrap_or(0);
@@ -158,13 +172,8 @@ impl Manifest {
         {
             return Ok(out);
         }
-        for h in state.history.iter().filter(|h| h.version >= floor) {
-            let done = stop(h);
-            out.push(h.clone());
-            if done {
-                break;
-            }
-        }
+        let tail = state.history.iter().cloned();
+        take_until(tail, floor..=u64::MAX, &mut out, &mut stop);
         Ok(out)
     }
 
