@@ -16,6 +16,10 @@ use crate::paths::sst_path;
 use crate::sst::SstHandle;
 use crate::storage::PutMode;
 
+/// SSTs up to this size are uploaded while their commit is published. Bigger ones go first, then
+/// the commit: their upload dominates anyway, and readers would wait long for them.
+const OVERLAP_MAX_BYTES: u64 = 8 << 20;
+
 impl Db {
     /// Seal every batch: the group becomes one SST, committed to the manifest before any of
     /// its puts resolves. A concurrent writer that committed first forces new timestamps (ours
@@ -81,11 +85,7 @@ impl Db {
                 .ok()
                 .flatten()
         };
-        let (put, archived) =
-            futures_util::future::join(storage.put(&path, bytes, PutMode::CreateNew), archive)
-                .await;
-        put?;
-        let mut edit = Edit {
+        let make_edit = |archived| Edit {
             kind: Some(EditKind::Put),
             commit_id: id,
             add: vec![sst.meta.clone()],
@@ -97,34 +97,86 @@ impl Db {
             archived,
             ..Edit::default()
         };
-        // The file may be named by the head even if this fails (a lost reply); GC deletes it
-        // later if not.
-        let mut attempts = 0;
-        let new_head = loop {
-            match manifest.commit(&edit).await {
-                Ok(h) => break h,
-                // A transaction's head moved: check the commits that landed meanwhile, then
-                // retry on the new head (or give up with CONFLICT, deleting the file).
-                Err(Error::Conflict(_))
-                    if check.is_some() && attempts < self.shared.config.backoff_attempts =>
-                {
-                    attempts += 1;
-                    let head = manifest
+        let new_head = if check.is_none() && bytes.len() as u64 <= OVERLAP_MAX_BYTES {
+            // The upload and the commit go out together: one round trip instead of two. Until
+            // the upload lands, readers elsewhere that find the file named wait for it
+            // (settle.rs); if it never lands, it is voided and this put fails.
+            let clock = &self.shared.config.clock;
+            let upload = async {
+                let r = storage.put(&path, bytes, PutMode::CreateNew).await;
+                (r, clock.now_millis())
+            };
+            let publish = async {
+                let archived = archive.await;
+                let r = manifest.commit(&make_edit(archived)).await;
+                (r, clock.now_millis())
+            };
+            let ((put, put_ms), (committed, commit_ms)) =
+                futures_util::future::join(upload, publish).await;
+            // A failed commit leaves a file no head names (or one a lost reply published):
+            // GC deletes it if no head does.
+            let new_head = committed?;
+            match put {
+                // A reader voids a file only after waiting the settle budget from when it first
+                // saw the commit. An upload answered that late (by this machine's own clock) may
+                // have landed after its file was voided, compacted away and its marker collected:
+                // unless the head still names the file, the outcome is not known.
+                Ok(_) if put_ms.saturating_sub(commit_ms) >= super::settle::settle_budget_ms(0) => {
+                    let named = manifest
                         .load()
                         .await?
-                        .ok_or_else(|| Error::Corrupt("the manifest head is missing".into()))?;
-                    {
-                        let mut st = self.raw_state()?;
-                        self.install(&mut st, &head, &[]);
+                        .is_some_and(|h| h.state.ssts.iter().any(|m| m.id == id));
+                    if !named {
+                        return Err(Error::transient(
+                            format!(
+                                "the put's upload was answered {} ms after its commit and its \
+                                 file has left the head since, so whether its rows were kept \
+                                 cannot be told; read the keys back before retrying",
+                                put_ms.saturating_sub(commit_ms)
+                            ),
+                            None,
+                        ));
                     }
-                    let (read_ts, keys) = check.as_ref().map_or((0, &[][..]), |(t, k)| (*t, k));
-                    if self.conflicts(read_ts, keys).await? {
-                        let _ = storage.delete(&path).await;
-                        return Err(conflict_error(read_ts));
-                    }
-                    edit.expect_version = Some(head.state.version);
                 }
-                Err(e) => return Err(e),
+                Ok(_) => {}
+                Err(e) => self.settle_own_upload(&path, e).await?,
+            }
+            new_head
+        } else {
+            let (put, archived) =
+                futures_util::future::join(storage.put(&path, bytes, PutMode::CreateNew), archive)
+                    .await;
+            put?;
+            let mut edit = make_edit(archived);
+            // The file may be named by the head even if this fails (a lost reply); GC deletes it
+            // later if not.
+            let mut attempts = 0;
+            loop {
+                match manifest.commit(&edit).await {
+                    Ok(h) => break h,
+                    // A transaction's head moved: check the commits that landed meanwhile, then
+                    // retry on the new head (or give up with CONFLICT, deleting the file).
+                    Err(Error::Conflict(_))
+                        if check.is_some() && attempts < self.shared.config.backoff_attempts =>
+                    {
+                        attempts += 1;
+                        let head = manifest
+                            .load()
+                            .await?
+                            .ok_or_else(|| Error::Corrupt("the manifest head is missing".into()))?;
+                        {
+                            let mut st = self.raw_state()?;
+                            self.install(&mut st, &head, &[]);
+                        }
+                        let (read_ts, keys) = check.as_ref().map_or((0, &[][..]), |(t, k)| (*t, k));
+                        if self.conflicts(read_ts, keys).await? {
+                            let _ = storage.delete(&path).await;
+                            return Err(conflict_error(read_ts));
+                        }
+                        edit.expect_version = Some(head.state.version);
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         };
         // Where our rows landed: a concurrent writer may have made the commit re-stamp them;

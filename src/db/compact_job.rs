@@ -128,8 +128,9 @@ impl Db {
         };
         let merged = async {
             let mut opened = Vec::with_capacity(inputs.len());
+            // A void input (its upload never landed) has no rows: it just leaves the head.
             for h in &inputs {
-                opened.push(h.open(storage, table).await?);
+                opened.extend(self.open_sst(h).await?);
             }
             merge(storage, table, opened, rules, limits, level, &name).await
         };

@@ -25,6 +25,7 @@ mod ops;
 mod read;
 mod recover;
 mod seal;
+mod settle;
 mod snapshot;
 mod stats;
 mod txn;

@@ -87,8 +87,10 @@ impl Snapshot {
         let probes = candidates.map(|h| {
             let all = &all;
             async move {
-                let sst = h.open(storage, &db.shared.schema).await?;
-                sst.get(storage, key_ref, self.ts, all).await
+                match db.open_sst(h).await? {
+                    Some(sst) => sst.get(storage, key_ref, self.ts, all).await,
+                    None => Ok(None),
+                }
             }
         });
         let mut best: Option<(Timestamp, Option<RecordBatch>)> = None;
@@ -186,16 +188,19 @@ impl Snapshot {
                 )));
             }
             // Footers not cached yet are fetched together: one round trip, not one per file.
-            let storage = db.shared.storage.as_ref();
             let opening = self
                 .version
                 .ssts
                 .iter()
                 .filter(|h| h.overlaps(lo, hi) && h.meta.min_ts <= self.ts)
-                .map(|h| h.open(storage, &db.shared.schema));
+                .map(|h| db.open_sst(h));
             // A scan with a limit and no filter reads its first pages a few at a time.
             let hint = opts.limit.filter(|_| opts.filter.is_none());
-            for sst in futures_util::future::try_join_all(opening).await? {
+            for sst in futures_util::future::try_join_all(opening)
+                .await?
+                .into_iter()
+                .flatten()
+            {
                 sources.push(Source::Sst(sst.scan(
                     lo,
                     hi,

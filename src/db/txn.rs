@@ -176,7 +176,9 @@ impl Db {
             if candidates.is_empty() {
                 continue;
             }
-            let sst = h.open(storage, &self.shared.schema).await?;
+            let Some(sst) = self.open_sst(h).await? else {
+                continue;
+            };
             // Only the version's timestamp matters: read the narrowest column, a key one.
             let one = [self
                 .shared

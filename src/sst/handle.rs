@@ -16,6 +16,9 @@ pub struct SstHandle {
     /// The SST's record.
     pub meta: SstMeta,
     opened: std::sync::Mutex<Option<Arc<Sst>>>,
+    /// The path holds a void marker (`super::void`): the file never arrived and never will,
+    /// so it reads as empty.
+    void: std::sync::atomic::AtomicBool,
 }
 
 impl SstHandle {
@@ -24,6 +27,7 @@ impl SstHandle {
         Self {
             meta,
             opened: std::sync::Mutex::new(None),
+            void: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -32,12 +36,23 @@ impl SstHandle {
         Self {
             meta: sst.meta.clone(),
             opened: std::sync::Mutex::new(Some(sst)),
+            void: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     /// Whether the footer is cached.
     pub fn is_open(&self) -> bool {
         self.opened.lock().map(|o| o.is_some()).unwrap_or(false)
+    }
+
+    /// Whether the file was found void (it reads as empty).
+    pub fn is_void(&self) -> bool {
+        self.void.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Records that the path holds a void marker. Final: a marker is never replaced.
+    pub fn mark_void(&self) {
+        self.void.store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// The open SST, fetching its footer the first time.

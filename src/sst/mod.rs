@@ -11,6 +11,7 @@ mod open;
 mod pages;
 mod row_group;
 pub mod sparse;
+pub mod void;
 pub mod writer;
 
 #[cfg(test)]
