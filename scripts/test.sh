@@ -50,5 +50,7 @@ bash scripts/build-wasm.sh
 step "JS API suite (Node, workerd, Chromium main thread / worker / openInWorker), size budget, worker example"
 export ANAX_TEST_S3_BUCKET=anax-browser
 node --test js/test/*.test.mjs worker-example/test/*.test.mjs
+step "edge figures in Node, smoke mode (20,000 rows ingested on an R2-shaped bucket, one 16 MiB value on a fresh instance)"
+node bench/node/edge-node.mjs --rows 20000
 step "browser benchmark harness, smoke mode (Anax only, 2,000 rows, one run)"
 node bench/browser/run.mjs --smoke

@@ -50,6 +50,8 @@ struct Args {
     writers_secs: f64,
     /// Only the many-writers runs.
     writers_only: bool,
+    /// The link's bandwidth for the full-scan figure, MB/s.
+    scan_mbps: f64,
 }
 
 fn args() -> Res<Args> {
@@ -65,6 +67,7 @@ fn args() -> Res<Args> {
         history_only: false,
         writers_secs: 10.0,
         writers_only: false,
+        scan_mbps: 100.0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -79,6 +82,7 @@ fn args() -> Res<Args> {
             "--history-only" => a.history_only = true,
             "--writers-secs" => a.writers_secs = value()?.parse()?,
             "--writers-only" => a.writers_only = true,
+            "--scan-mbps" => a.scan_mbps = value()?.parse()?,
             "--blocks" => {
                 a.blocks = match value()?.as_str() {
                     "on" => true,
@@ -415,6 +419,49 @@ async fn run(a: &Args) -> Res<Vec<Figure>> {
         db.close().await?;
     }
 
+    // A full scan over a link capped at --scan-mbps: how much of the bandwidth it keeps busy
+    // (a scan that waits a round trip per page uses a fraction of it).
+    let cap = a.scan_mbps * 1e6;
+    let mut full_ratio = Vec::new();
+    let (mut full_mib, mut full_calls) = (0.0, 0.0);
+    {
+        let db = builder(&store, a.blocks).open().await?;
+        warm_up(&db, &spread).await?;
+        store.set_latency(Latency {
+            rtt_ms: a.rtt,
+            jitter_ms: 0.0,
+            bytes_per_sec: Some(cap as u64),
+        });
+        for _ in 0..a.runs {
+            let before = store.counts();
+            let t = Instant::now();
+            let got = db
+                .scan_fresh(&ScanOptions::default(), Freshness::Strict)
+                .await?;
+            let secs = t.elapsed().as_secs_f64();
+            if got.num_rows() != ids.len() {
+                return Err(
+                    format!("a full scan saw {} of {} rows", got.num_rows(), ids.len()).into(),
+                );
+            }
+            drop(got);
+            let c = store.counts().since(&before);
+            full_ratio.push(c.bytes_read as f64 / secs / cap);
+            full_mib = c.bytes_read as f64 / 1048576.0;
+            full_calls = c.total() as f64;
+        }
+        store.set_latency(Latency::rtt(a.rtt));
+        db.close().await?;
+    }
+    println!(
+        "full scan at {} MB/s and {} ms: {:.1} MiB in {:.0} calls, {:.2} of the link",
+        a.scan_mbps,
+        a.rtt,
+        full_mib,
+        full_calls,
+        median(&mut full_ratio.clone())
+    );
+
     // Puts of one row and of 1,000 rows on the loader's handle.
     let mut put1 = Sample::default();
     for _ in 0..(a.ops * 2).max(20) {
@@ -564,6 +611,15 @@ async fn run(a: &Args) -> Res<Vec<Figure>> {
             own: None,
         },
         Figure {
+            name: "scan_full_mbps_ratio",
+            value: median(&mut full_ratio),
+            target: ">= 0.5",
+            calls: Some(full_calls),
+            kib: Some(full_mib * 1024.0),
+            note: "strict full scan of the table over a link capped at 100 MB/s (--scan-mbps): bytes moved per second over the cap",
+            own: None,
+        },
+        Figure {
             name: "put1_rtt_p50",
             value: put1.pct(0.5) / rtt,
             target: "<= 2",
@@ -616,6 +672,26 @@ fn json(a: &Args, figures: &[Figure]) -> String {
     }
     out.push_str("}\n");
     out
+}
+
+/// `ours` (one key per line) with the keys of `path` it does not set: other producers
+/// (`bench/node/edge-node.mjs`) write into the same file.
+fn merged(path: &str, ours: &str) -> String {
+    let name = |l: &str| l.trim().split('"').nth(1).map(str::to_owned);
+    let mine: Vec<&str> = ours.lines().filter(|l| l.starts_with("  \"")).collect();
+    let set: std::collections::HashSet<String> = mine.iter().filter_map(|l| name(l)).collect();
+    let old = std::fs::read_to_string(path).unwrap_or_default();
+    let kept = old
+        .lines()
+        .filter(|l| l.starts_with("  \""))
+        .filter(|l| name(l).is_some_and(|n| !set.contains(&n)))
+        .map(|l| l.trim_end().trim_end_matches(',').to_owned());
+    let all: Vec<String> = mine
+        .iter()
+        .map(|l| l.trim_end().trim_end_matches(',').to_owned())
+        .chain(kept)
+        .collect();
+    format!("{{\n{}\n}}\n", all.join(",\n"))
 }
 
 /// The history-cost figures (see `manifest.rs`): 1 in 10 puts inserts a key, the rest update.
@@ -814,7 +890,7 @@ fn main() -> Res<()> {
         }
     }
     if let Some(path) = &a.json {
-        std::fs::write(path, json(&a, &figures))?;
+        std::fs::write(path, merged(path, &json(&a, &figures)))?;
         println!("wrote {path}");
     }
     Ok(())

@@ -98,14 +98,19 @@ pub fn file_schema(table: &TableSchema, blocks: bool) -> SchemaRef {
     Arc::new(Schema::new_with_metadata(fields, HashMap::new()))
 }
 
-/// Writer settings: LZ4 (raw) compression, page-level statistics and page index for pruning,
+/// Writer settings: LZ4 (raw) compression, page-level statistics of the encoded key and the page
+/// index for pruning,
 /// a bloom filter on the encoded key, small pages.
 pub fn writer_properties(expected_keys: u64) -> WriterProperties {
     let key = ColumnPath::from(KEY_COL);
     WriterProperties::builder()
         .set_writer_version(WriterVersion::PARQUET_1_0)
         .set_compression(Compression::LZ4_RAW)
-        .set_statistics_enabled(EnabledStatistics::Page)
+        // Only the encoded key's page statistics are read (to find a key's pages); every
+        // other column keeps chunk statistics for other readers, and no column index, which a
+        // cold open would fetch and decode for nothing.
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_column_statistics_enabled(key.clone(), EnabledStatistics::Page)
         .set_max_row_group_row_count(None)
         .set_data_page_row_count_limit(PAGE_ROWS)
         .set_write_batch_size(PAGE_ROWS)
