@@ -14,6 +14,18 @@ pub(crate) fn sst_path_in_window(level: u32, wall_ms: u64, id: u64, window: u64)
     format!("sst/L{level}/{wall_ms:013}-{id:016x}-w{window}.parquet")
 }
 
+/// [`sst_path`] for a put whose SST uploads while its commit is published: the name tells
+/// readers that a missing file may still be on its way (or never come, and be voided), while a
+/// missing file of any other name is a loss to report.
+pub(crate) fn sst_path_in_flight(level: u32, wall_ms: u64, id: u64) -> String {
+    format!("sst/L{level}/{wall_ms:013}-{id:016x}-f.parquet")
+}
+
+/// Whether `path` was named by [`sst_path_in_flight`].
+pub(crate) fn is_in_flight_path(path: &str) -> bool {
+    path.ends_with("-f.parquet")
+}
+
 /// The wall-clock time in an SST path written by [`sst_path`].
 pub(crate) fn sst_path_ms(path: &str) -> Option<u64> {
     path.rsplit('/').next()?.split('-').next()?.parse().ok()

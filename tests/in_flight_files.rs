@@ -99,6 +99,17 @@ impl Storage for Gate {
     }
 }
 
+/// `f`, or a panic after 20 s: without uploads that overlap their commit, a reader waiting
+/// for the commit before it lets the upload go would wait forever.
+async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
+    let f = std::pin::pin!(f);
+    let limit = std::pin::pin!(pause(20_000));
+    match futures::future::select(f, limit).await {
+        futures::future::Either::Left((v, _)) => v,
+        futures::future::Either::Right(_) => panic!("timed out: the commit waited for its upload"),
+    }
+}
+
 fn key(i: u32) -> String {
     format!("k{i:03}-{}", "ß".repeat(40))
 }
@@ -142,12 +153,11 @@ fn a_reader_waits_for_a_file_named_before_it_landed() {
         let reader = seal_db(&store).open().await.unwrap();
         writer.put_rows(&one_row(&key(0), 0)).await.unwrap();
         assert_eq!(read_all(&reader).await.len(), 0);
-        // The next upload is held and stays held after its commit lands (a slow upload).
+        // The next upload waits while `slow` is set, even after its commit landed.
         let slow = Arc::new(AtomicBool::new(true));
-        let held = Gate::new(store.clone(), true);
         let writer = seal_db(&store)
             .with_storage(Arc::new(Slow {
-                gate: held.clone(),
+                gate: Gate::new(store.clone(), false),
                 slow: slow.clone(),
             }))
             .with_background_compaction(false)
@@ -177,7 +187,7 @@ fn a_reader_waits_for_a_file_named_before_it_landed() {
             .await;
             got
         };
-        let (put, got) = futures::future::join(put, read).await;
+        let (put, got) = within(futures::future::join(put, read)).await;
         put.unwrap();
         assert!(got.unwrap().is_some(), "the row arrived once its file did");
         assert_eq!(read_all(&reader).await.len(), 2);
@@ -266,7 +276,7 @@ fn a_file_that_never_lands_is_voided_and_its_put_fails() {
             slow.store(false, Ordering::SeqCst);
             got
         };
-        let (put, got) = futures::future::join(put, read).await;
+        let (put, got) = within(futures::future::join(put, read)).await;
         assert_eq!(got.unwrap(), None, "a voided file reads as empty");
         let err = put.unwrap_err();
         assert_eq!(err.code(), ErrorCode::Conflict, "{err}");
@@ -314,5 +324,43 @@ fn a_writer_that_loses_its_upload_voids_its_own_file() {
             }
         }
         assert_eq!(markers, 1, "the failed put's path holds a void marker");
+    });
+}
+
+#[test]
+fn a_missing_file_that_was_not_in_flight_is_an_error_not_an_empty_read() {
+    block_on(async {
+        let store = MemoryStorage::new();
+        let db = seal_db(&store)
+            .with_background_compaction(false)
+            .open()
+            .await
+            .unwrap();
+        for i in 0..3 {
+            db.put_rows(&one_row(&key(i), i64::from(i))).await.unwrap();
+        }
+        db.compact().await.unwrap();
+        // The compacted file (uploaded before its commit, so never in flight) goes missing.
+        let ssts = store.list("sst/").await.unwrap();
+        let live: Vec<_> = ssts
+            .iter()
+            .filter(|o| !o.path.ends_with("-f.parquet"))
+            .collect();
+        assert_eq!(live.len(), 1, "{ssts:?}");
+        store.delete(&live[0].path).await.unwrap();
+        let reader = seal_db(&store)
+            .with_clock(Arc::new(ManualClock::new(1_000_000)))
+            .open()
+            .await
+            .unwrap();
+        let err = reader
+            .get_fresh(&[Value::from(key(1))], Freshness::Strict)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::NotFound, "{err}");
+        assert!(
+            store.head(&live[0].path).await.unwrap().is_none(),
+            "no marker stands in for a lost file"
+        );
     });
 }

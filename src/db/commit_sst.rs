@@ -85,6 +85,18 @@ impl Db {
                 .ok()
                 .flatten()
         };
+        // A put sent with its commit gets a name that tells readers its file may be missing for
+        // a while (paths::sst_path_in_flight); the file's bytes do not depend on its name.
+        let overlap = check.is_none() && bytes.len() as u64 <= OVERLAP_MAX_BYTES;
+        let path = if overlap {
+            let flight = crate::paths::sst_path_in_flight(0, now, id);
+            let mut meta = sst.meta.clone();
+            meta.path = flight.clone();
+            sst = Arc::new(sst.with_meta(meta));
+            flight
+        } else {
+            path
+        };
         let make_edit = |archived| Edit {
             kind: Some(EditKind::Put),
             commit_id: id,
@@ -97,7 +109,7 @@ impl Db {
             archived,
             ..Edit::default()
         };
-        let new_head = if check.is_none() && bytes.len() as u64 <= OVERLAP_MAX_BYTES {
+        let new_head = if overlap {
             // The upload and the commit go out together: one round trip instead of two. Until
             // the upload lands, readers elsewhere that find the file named wait for it
             // (settle.rs); if it never lands, it is voided and this put fails.
@@ -108,20 +120,33 @@ impl Db {
             };
             let publish = async {
                 let archived = archive.await;
-                let r = manifest.commit(&make_edit(archived)).await;
-                (r, clock.now_millis())
+                manifest.commit(&make_edit(archived)).await
             };
-            let ((put, put_ms), (committed, commit_ms)) =
-                futures_util::future::join(upload, publish).await;
-            // A failed commit leaves a file no head names (or one a lost reply published):
-            // GC deletes it if no head does.
-            let new_head = committed?;
+            let sent_ms = clock.now_millis();
+            let (put, committed) = futures_util::future::join(upload, publish).await;
+            let put_ms = put.1;
+            let put = put.0;
+            let new_head = match committed {
+                Ok(h) => h,
+                // A failed commit leaves a file no head names, or (its reply lost) one the head
+                // does name: GC deletes the first. If the upload failed too, the file is voided
+                // so that neither a reader waits for it nor a late landing shows its rows.
+                Err(e) => {
+                    if let Err(pe) = put {
+                        let _ = self.settle_own_upload(&path, pe).await;
+                    }
+                    return Err(e);
+                }
+            };
+            // A reader voids a file only after waiting the settle budget from when it first saw
+            // the commit, which went out after `sent_ms`. An upload answered within that budget
+            // (by this machine's clock) landed before any marker could exist; one answered later,
+            // or on a clock that went back, may have landed after its file was voided, compacted
+            // away and its marker collected: unless the head still names the file, the outcome
+            // is not known.
+            let late = put_ms < sent_ms || put_ms - sent_ms >= super::settle::settle_budget_ms(0);
             match put {
-                // A reader voids a file only after waiting the settle budget from when it first
-                // saw the commit. An upload answered that late (by this machine's own clock) may
-                // have landed after its file was voided, compacted away and its marker collected:
-                // unless the head still names the file, the outcome is not known.
-                Ok(_) if put_ms.saturating_sub(commit_ms) >= super::settle::settle_budget_ms(0) => {
+                Ok(_) if late => {
                     let named = manifest
                         .load()
                         .await?
@@ -129,10 +154,10 @@ impl Db {
                     if !named {
                         return Err(Error::transient(
                             format!(
-                                "the put's upload was answered {} ms after its commit and its \
+                                "the put's upload was answered {} ms after it was sent and its \
                                  file has left the head since, so whether its rows were kept \
                                  cannot be told; read the keys back before retrying",
-                                put_ms.saturating_sub(commit_ms)
+                                put_ms.saturating_sub(sent_ms)
                             ),
                             None,
                         ));

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::Db;
 use crate::error::{Error, Result};
-use crate::sst::void::{is_void, void_marker};
+use crate::sst::void::{VOID_MAX_BYTES, is_void, void_marker};
 use crate::sst::{Sst, SstHandle};
 use crate::storage::PutMode;
 
@@ -26,7 +26,9 @@ pub(crate) fn settle_budget_ms(bytes: u64) -> u64 {
 
 impl Db {
     /// The open SST behind `h`, or `None` when its path holds a void marker (the file never
-    /// arrived; it reads as empty). A file still in flight is waited for.
+    /// arrived; it reads as empty). A file its put uploaded while publishing the commit
+    /// ([`crate::paths::sst_path_in_flight`]) is waited for; any other missing file is a loss,
+    /// reported as `NOT_FOUND`, never read as empty.
     pub(crate) async fn open_sst(&self, h: &SstHandle) -> Result<Option<Arc<Sst>>> {
         if h.is_void() {
             return Ok(None);
@@ -34,6 +36,7 @@ impl Db {
         let storage = self.shared.storage.as_ref();
         let table = &self.shared.schema;
         let clock = &self.shared.config.clock;
+        let in_flight = crate::paths::is_in_flight_path(&h.meta.path);
         let budget = settle_budget_ms(h.meta.bytes);
         let mut waited = 0u64;
         let mut pause = FIRST_PAUSE_MS;
@@ -43,9 +46,10 @@ impl Db {
             match h.open(storage, table).await {
                 Ok(sst) => return Ok(Some(sst)),
                 // A marker is a few bytes where the manifest promises a Parquet file: it fails
-                // the open's checks. Only then is the whole object fetched to tell.
-                Err(e @ Error::Corrupt(_)) => {
-                    return match storage.get(&h.meta.path).await {
+                // the open's checks. Only then are the object's first bytes fetched to tell.
+                Err(e @ Error::Corrupt(_)) if in_flight => {
+                    let first = 0..VOID_MAX_BYTES as u64 + 1;
+                    return match storage.get_range(&h.meta.path, first).await {
                         Ok(bytes) if is_void(&bytes) => {
                             h.mark_void();
                             Ok(None)
@@ -53,13 +57,11 @@ impl Db {
                         _ => Err(e),
                     };
                 }
-                Err(Error::NotFound(what)) => {
-                    // Not named by the newest head: compacted away and collected, as before
-                    // in-flight files existed (the caller's retry on a newer view handles it).
+                Err(Error::NotFound(what)) if in_flight => {
+                    // Not named by the newest head: compacted away and collected (the caller's
+                    // retry on a newer view handles it).
                     if !named {
-                        let head = self.shared.manifest.load().await?;
-                        named =
-                            head.is_some_and(|h2| h2.state.ssts.iter().any(|m| m.id == h.meta.id));
+                        named = self.head_names(h.meta.id).await?;
                         if !named {
                             return Err(Error::NotFound(what));
                         }
@@ -69,6 +71,11 @@ impl Db {
                         return Err(Error::NotFound(what));
                     }
                     if waited >= budget {
+                        // Still named? A view older than a compaction that took the file (and a
+                        // GC that collected it) must retry on the newer view, not void it.
+                        if !self.head_names(h.meta.id).await? {
+                            return Err(Error::NotFound(what));
+                        }
                         match storage
                             .put(&h.meta.path, void_marker(), PutMode::CreateNew)
                             .await
@@ -91,6 +98,12 @@ impl Db {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Whether the newest head names SST `id`.
+    async fn head_names(&self, id: u64) -> Result<bool> {
+        let head = self.shared.manifest.load().await?;
+        Ok(head.is_some_and(|h| h.state.ssts.iter().any(|m| m.id == id)))
     }
 
     /// Settles a put whose commit landed but whose upload failed with `err`: the writer voids
