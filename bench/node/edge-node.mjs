@@ -1,7 +1,9 @@
 // The edge-path figures measured in Node on the wasm build (issue 19): bulk ingest on bucket
 // storage, and the memory a 16 MiB value costs a fresh instance. Run by `npm run bench:edge-node`
 // (or `node bench/node/edge-node.mjs [--rows N] [--json docs/bench/edge.json]`); needs
-// `bash scripts/build-wasm.sh` first. `--memory-only` is the fresh-instance child run.
+// `bash scripts/build-wasm.sh` first. `--memory-only` is the fresh-instance child run;
+// ANAX_INGEST_OPTS (JSON merged into the open options) tries other settings, e.g.
+// '{"compaction":{"automatic":false,"l0Backpressure":false}}' for the no-compaction floor.
 import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -46,7 +48,6 @@ async function ingest(rows, batch) {
   }
   const secs = (performance.now() - t0) / 1000;
   const stats = await db.stats();
-  const count = (await db.count?.()) ?? null;
   await db.close();
   const logicalMiB = (rows * (16 + 8 + 100)) / 1048576;
   return {
@@ -61,7 +62,6 @@ async function ingest(rows, batch) {
     stored: bucket.storedBytes(),
     sstBytes: stats.sstBytes,
     ssts: stats.levels,
-    count,
   };
 }
 
