@@ -41,8 +41,8 @@ impl Db {
     /// Runs `read` on the live view. On a missing SST it re-reads the head and, when the head
     /// moved, runs once more: another handle compacted the file away and a GC (whose clock may
     /// run ahead of the committer's, which dates the drop) deleted it while this handle's head
-    /// was older. Explicit snapshots keep their error: their files are gone for good
-    /// (docs/architecture.md, grace period).
+    /// was older. Explicit snapshots read around such a file themselves, on the newest head at
+    /// their own timestamp, unless that is below the head's history floor (`Snapshot::get`).
     async fn on_live_view<T, F, Fut>(&self, read: F) -> Result<T>
     where
         F: Fn(Snapshot) -> Fut,

@@ -6,7 +6,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::{Field, Schema, SchemaRef};
 
 use super::{Db, Version};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::key::Timestamp;
 use crate::memtable::Entry;
 use crate::read::ScanOptions;
@@ -58,8 +58,45 @@ impl Snapshot {
         self.ts
     }
 
-    /// The row with this key as of this snapshot, or `None`.
+    /// This view's timestamp over the newest head's files, when reading there gives the same
+    /// answers: files of this view may be gone (compacted away elsewhere, then collected once
+    /// the grace period passed on the collector's clock), but compaction keeps, for every key,
+    /// the newest version at or below any timestamp from the head's history floor on. `None`
+    /// when this view is older than that floor: its answers are gone for good.
+    async fn renewed(&self) -> Result<Option<Snapshot>> {
+        self.db.refresh().await?;
+        let floor = self
+            .db
+            .shared
+            .manifest
+            .cached()
+            .map_or(0, |h| h.state.history_floor_ts);
+        if floor > self.ts {
+            return Ok(None);
+        }
+        let version = self.db.state()?.version.clone();
+        if Arc::ptr_eq(&version, &self.version) {
+            return Ok(None);
+        }
+        Ok(Some(Snapshot {
+            version,
+            ..self.clone()
+        }))
+    }
+
+    /// The row with this key as of this snapshot, or `None`. A file of this view deleted
+    /// meanwhile is read around on the newest head (see `renewed`).
     pub async fn get(&self, key: &[Value]) -> Result<Option<RecordBatch>> {
+        match self.get_once(key).await {
+            Err(Error::NotFound(what)) => match self.renewed().await? {
+                Some(s) => s.get_once(key).await,
+                None => Err(Error::NotFound(what)),
+            },
+            r => r,
+        }
+    }
+
+    async fn get_once(&self, key: &[Value]) -> Result<Option<RecordBatch>> {
         let db = &self.db;
         let (key, _) = db.encode_key(key, false)?;
         let table = db.shared.schema.arrow();
@@ -117,11 +154,30 @@ impl Snapshot {
 
     /// The rows selected by `opts` as of this snapshot, as one batch.
     pub async fn scan(&self, opts: &ScanOptions) -> Result<RecordBatch> {
-        self.scan_stream(opts).await?.collect().await
+        let once = |s: Snapshot| async move { s.scan_stream_once(opts).await?.collect().await };
+        match once(self.clone()).await {
+            Err(Error::NotFound(what)) => match self.renewed().await? {
+                Some(s) => once(s).await,
+                None => Err(Error::NotFound(what)),
+            },
+            r => r,
+        }
     }
 
     /// The rows selected by `opts` as of this snapshot, as a stream of bounded batches.
+    /// Files deleted before the stream is set up are read around on the newest head (see
+    /// `renewed`); a file deleted while the stream is read fails it with `NOT_FOUND`.
     pub async fn scan_stream(&self, opts: &ScanOptions) -> Result<ScanStream> {
+        match self.scan_stream_once(opts).await {
+            Err(Error::NotFound(what)) => match self.renewed().await? {
+                Some(s) => s.scan_stream_once(opts).await,
+                None => Err(Error::NotFound(what)),
+            },
+            r => r,
+        }
+    }
+
+    async fn scan_stream_once(&self, opts: &ScanOptions) -> Result<ScanStream> {
         let db = &self.db;
         let table = db.shared.schema.arrow();
         let projection: Vec<usize> = match &opts.projection {
