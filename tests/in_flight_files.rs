@@ -17,12 +17,16 @@ use bytes::Bytes;
 use common::kv::{one_row, read_all, seal_db};
 use futures::executor::block_on;
 
-/// Holds every SST upload until released (or fails it), and notes whether a manifest write
-/// went out while an upload was held.
+/// Holds every SST upload while `hold` is set (or fails it), and notes whether a manifest
+/// write went out while an upload was held. With `release_on_commit`, the commit landing
+/// releases a held upload (as a real store would finish it), and an upload held 2 s goes on
+/// anyway (a writer that uploads before it commits gets through); without, an upload waits
+/// until the test clears `hold`, even after its commit landed (a slow upload).
 #[derive(Debug)]
 struct Gate {
     inner: MemoryStorage,
     hold: AtomicBool,
+    release_on_commit: bool,
     fail: AtomicBool,
     /// Manifest head writes started while an SST upload was waiting.
     overlapped: AtomicU32,
@@ -30,10 +34,11 @@ struct Gate {
 }
 
 impl Gate {
-    fn new(inner: MemoryStorage, hold: bool) -> Arc<Self> {
+    fn new(inner: MemoryStorage, hold: bool, release_on_commit: bool) -> Arc<Self> {
         Arc::new(Self {
             inner,
             hold: AtomicBool::new(hold),
+            release_on_commit,
             fail: AtomicBool::new(false),
             overlapped: AtomicU32::new(0),
             uploads_waiting: AtomicU32::new(0),
@@ -65,12 +70,12 @@ impl Storage for Gate {
         Box::pin(async move {
             if path.starts_with("sst/") && data.starts_with(b"PAR1") {
                 self.uploads_waiting.fetch_add(1, Ordering::SeqCst);
-                // Bounded: a writer that uploads before it commits gets through after 2 s.
-                for _ in 0..2000 {
-                    if !self.hold.load(Ordering::SeqCst) {
-                        break;
-                    }
+                let mut waited = 0;
+                while self.hold.load(Ordering::SeqCst)
+                    && !(self.release_on_commit && waited >= 2000)
+                {
                     pause(1).await;
+                    waited += 1;
                 }
                 self.uploads_waiting.fetch_sub(1, Ordering::SeqCst);
                 if self.fail.load(Ordering::SeqCst) {
@@ -80,9 +85,10 @@ impl Storage for Gate {
                 && self.uploads_waiting.load(Ordering::SeqCst) > 0
             {
                 self.overlapped.fetch_add(1, Ordering::SeqCst);
-                // The commit landing releases a held upload, as a real store would finish it.
                 let r = self.inner.put(path, data, mode).await;
-                self.hold.store(false, Ordering::SeqCst);
+                if self.release_on_commit {
+                    self.hold.store(false, Ordering::SeqCst);
+                }
                 return r;
             }
             self.inner.put(path, data, mode).await
@@ -118,7 +124,7 @@ fn key(i: u32) -> String {
 fn a_put_publishes_its_commit_while_its_file_uploads() {
     block_on(async {
         let store = MemoryStorage::new();
-        let gate = Gate::new(store.clone(), true);
+        let gate = Gate::new(store.clone(), true, true);
         let db = seal_db(&store)
             .with_storage(gate.clone())
             .with_background_compaction(false)
@@ -143,7 +149,7 @@ fn a_put_publishes_its_commit_while_its_file_uploads() {
 fn a_reader_waits_for_a_file_named_before_it_landed() {
     block_on(async {
         let store = MemoryStorage::new();
-        let writer_store = Gate::new(store.clone(), false);
+        let writer_store = Gate::new(store.clone(), false, true);
         let writer = seal_db(&store)
             .with_storage(writer_store.clone())
             .with_background_compaction(false)
@@ -153,13 +159,10 @@ fn a_reader_waits_for_a_file_named_before_it_landed() {
         let reader = seal_db(&store).open().await.unwrap();
         writer.put_rows(&one_row(&key(0), 0)).await.unwrap();
         assert_eq!(read_all(&reader).await.len(), 0);
-        // The next upload waits while `slow` is set, even after its commit landed.
-        let slow = Arc::new(AtomicBool::new(true));
+        // The next upload waits while held, even after its commit landed.
+        let slow = Gate::new(store.clone(), true, false);
         let writer = seal_db(&store)
-            .with_storage(Arc::new(Slow {
-                gate: Gate::new(store.clone(), false),
-                slow: slow.clone(),
-            }))
+            .with_storage(slow.clone())
             .with_background_compaction(false)
             .open()
             .await
@@ -178,7 +181,7 @@ fn a_reader_waits_for_a_file_named_before_it_landed() {
             }
             let release = async {
                 pause(60).await;
-                slow.store(false, Ordering::SeqCst);
+                slow.hold.store(false, Ordering::SeqCst);
             };
             let (got, ()) = futures::future::join(
                 reader.get_fresh(std::slice::from_ref(&k), Freshness::Strict),
@@ -194,60 +197,13 @@ fn a_reader_waits_for_a_file_named_before_it_landed() {
     });
 }
 
-/// A store whose SST uploads wait while `slow` is set, even after their commit landed.
-#[derive(Debug)]
-struct Slow {
-    gate: Arc<Gate>,
-    slow: Arc<AtomicBool>,
-}
-
-impl Storage for Slow {
-    fn get<'a>(&'a self, path: &'a str) -> BoxFuture<'a, anax::Result<Bytes>> {
-        self.gate.get(path)
-    }
-    fn get_range<'a>(
-        &'a self,
-        path: &'a str,
-        range: Range<u64>,
-    ) -> BoxFuture<'a, anax::Result<Bytes>> {
-        self.gate.get_range(path, range)
-    }
-    fn put<'a>(
-        &'a self,
-        path: &'a str,
-        data: Bytes,
-        mode: PutMode,
-    ) -> BoxFuture<'a, anax::Result<ObjectMeta>> {
-        Box::pin(async move {
-            if path.starts_with("sst/") && data.starts_with(b"PAR1") {
-                while self.slow.load(Ordering::SeqCst) {
-                    pause(1).await;
-                }
-            }
-            self.gate.inner.put(path, data, mode).await
-        })
-    }
-    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, anax::Result<Vec<ObjectMeta>>> {
-        self.gate.list(prefix)
-    }
-    fn delete<'a>(&'a self, path: &'a str) -> BoxFuture<'a, anax::Result<()>> {
-        self.gate.delete(path)
-    }
-    fn head<'a>(&'a self, path: &'a str) -> BoxFuture<'a, anax::Result<Option<ObjectMeta>>> {
-        self.gate.head(path)
-    }
-}
-
 #[test]
 fn a_file_that_never_lands_is_voided_and_its_put_fails() {
     block_on(async {
         let store = MemoryStorage::new();
-        let slow = Arc::new(AtomicBool::new(true));
+        let slow = Gate::new(store.clone(), true, false);
         let writer = seal_db(&store)
-            .with_storage(Arc::new(Slow {
-                gate: Gate::new(store.clone(), false),
-                slow: slow.clone(),
-            }))
+            .with_storage(slow.clone())
             .with_background_compaction(false)
             .open()
             .await
@@ -273,7 +229,7 @@ fn a_file_that_never_lands_is_voided_and_its_put_fails() {
                 .get_fresh(std::slice::from_ref(&k), Freshness::Strict)
                 .await;
             // Only now does the upload go on: it finds the marker in its place.
-            slow.store(false, Ordering::SeqCst);
+            slow.hold.store(false, Ordering::SeqCst);
             got
         };
         let (put, got) = within(futures::future::join(put, read)).await;
@@ -300,7 +256,7 @@ fn a_file_that_never_lands_is_voided_and_its_put_fails() {
 fn a_writer_that_loses_its_upload_voids_its_own_file() {
     block_on(async {
         let store = MemoryStorage::new();
-        let gate = Gate::new(store.clone(), false);
+        let gate = Gate::new(store.clone(), false, true);
         let writer = seal_db(&store)
             .with_storage(gate.clone())
             .with_background_compaction(false)

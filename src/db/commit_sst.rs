@@ -123,9 +123,7 @@ impl Db {
                 manifest.commit(&make_edit(archived)).await
             };
             let sent_ms = clock.now_millis();
-            let (put, committed) = futures_util::future::join(upload, publish).await;
-            let put_ms = put.1;
-            let put = put.0;
+            let ((put, put_ms), committed) = futures_util::future::join(upload, publish).await;
             let new_head = match committed {
                 Ok(h) => h,
                 // A failed commit leaves a file no head names, or (its reply lost) one the head

@@ -84,16 +84,28 @@ impl Snapshot {
         }))
     }
 
-    /// The row with this key as of this snapshot, or `None`. A file of this view deleted
-    /// meanwhile is read around on the newest head (see `renewed`).
-    pub async fn get(&self, key: &[Value]) -> Result<Option<RecordBatch>> {
-        match self.get_once(key).await {
+    /// Runs `read` on this view and, if a file of it was deleted meanwhile, once more on the
+    /// newest head at this view's timestamp (see `renewed`); the one place snapshot reads
+    /// recover from a collected file.
+    async fn read_around<T, F, Fut>(&self, read: F) -> Result<T>
+    where
+        F: Fn(Snapshot) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        match read(self.clone()).await {
             Err(Error::NotFound(what)) => match self.renewed().await? {
-                Some(s) => s.get_once(key).await,
+                Some(s) => read(s).await,
                 None => Err(Error::NotFound(what)),
             },
             r => r,
         }
+    }
+
+    /// The row with this key as of this snapshot, or `None`. A file of this view deleted
+    /// meanwhile is read around on the newest head (see `renewed`).
+    pub async fn get(&self, key: &[Value]) -> Result<Option<RecordBatch>> {
+        self.read_around(|s| async move { s.get_once(key).await })
+            .await
     }
 
     async fn get_once(&self, key: &[Value]) -> Result<Option<RecordBatch>> {
@@ -154,27 +166,16 @@ impl Snapshot {
 
     /// The rows selected by `opts` as of this snapshot, as one batch.
     pub async fn scan(&self, opts: &ScanOptions) -> Result<RecordBatch> {
-        let once = |s: Snapshot| async move { s.scan_stream_once(opts).await?.collect().await };
-        match once(self.clone()).await {
-            Err(Error::NotFound(what)) => match self.renewed().await? {
-                Some(s) => once(s).await,
-                None => Err(Error::NotFound(what)),
-            },
-            r => r,
-        }
+        self.read_around(|s| async move { s.scan_stream_once(opts).await?.collect().await })
+            .await
     }
 
     /// The rows selected by `opts` as of this snapshot, as a stream of bounded batches.
     /// Files deleted before the stream is set up are read around on the newest head (see
     /// `renewed`); a file deleted while the stream is read fails it with `NOT_FOUND`.
     pub async fn scan_stream(&self, opts: &ScanOptions) -> Result<ScanStream> {
-        match self.scan_stream_once(opts).await {
-            Err(Error::NotFound(what)) => match self.renewed().await? {
-                Some(s) => s.scan_stream_once(opts).await,
-                None => Err(Error::NotFound(what)),
-            },
-            r => r,
-        }
+        self.read_around(|s| async move { s.scan_stream_once(opts).await })
+            .await
     }
 
     async fn scan_stream_once(&self, opts: &ScanOptions) -> Result<ScanStream> {
