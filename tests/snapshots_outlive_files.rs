@@ -99,3 +99,43 @@ fn a_snapshot_older_than_the_history_floor_fails_not_found() {
         assert_eq!(err.code(), ErrorCode::NotFound, "{err}");
     });
 }
+
+#[test]
+fn a_live_read_below_a_risen_history_floor_moves_to_the_new_view() {
+    block_on(async {
+        let store = MemoryStorage::new();
+        let writer = seal_db(&store)
+            .with_background_compaction(false)
+            .open()
+            .await
+            .unwrap();
+        for i in 0..10 {
+            writer.put_rows(&one_row(&key(i), 1)).await.unwrap();
+        }
+        // Another handle keeps one version, commits past the writer's view, compacts and
+        // collects: the writer's live view is below the floor and its files are gone.
+        let clock = Arc::new(ManualClock::new(4_000_000_000_000));
+        let keep_one = Retention {
+            min_versions: 1,
+            max_age_ms: 0,
+            grace_ms: 1_000,
+        };
+        let other = seal_db(&store)
+            .with_clock(clock.clone())
+            .with_retention(keep_one)
+            .with_background_compaction(false)
+            .open()
+            .await
+            .unwrap();
+        other.put_rows(&one_row(&key(0), 3)).await.unwrap();
+        other.gc().await.unwrap();
+        other.compact().await.unwrap();
+        clock.advance(keep_one.grace_ms + 1);
+        other.gc().await.unwrap();
+        // The snapshot cannot read around (below the floor); the live read takes the new view.
+        let got = writer.get(&[Value::from(key(0))]).await.unwrap().unwrap();
+        assert_eq!(rows_of(&got)[&key(0)], Some(3));
+        let got = writer.get(&[Value::from(key(5))]).await.unwrap().unwrap();
+        assert_eq!(rows_of(&got)[&key(5)], Some(1));
+    });
+}

@@ -38,18 +38,26 @@ impl Db {
         ))
     }
 
-    /// Runs `read` on the live view. On a missing SST it re-reads the head and, when the head
-    /// moved, runs once more: another handle compacted the file away and a GC (whose clock may
-    /// run ahead of the committer's, which dates the drop) deleted it while this handle's head
-    /// was older. Explicit snapshots read around such a file themselves, on the newest head at
-    /// their own timestamp, unless that is below the head's history floor (`Snapshot::get`).
+    /// Runs `read` on the live view. On a missing SST it re-reads the head and, when this
+    /// handle's view moved past the one read, runs once more on the new live view: another
+    /// handle compacted the file away and a GC (whose clock may run ahead of the committer's,
+    /// which dates the drop) deleted it while this handle's head was older. The snapshot's own
+    /// read-around (`Snapshot::get`) may already have refreshed the head, so whether the view
+    /// moved is judged by its version, not by what this refresh found.
     async fn on_live_view<T, F, Fut>(&self, read: F) -> Result<T>
     where
         F: Fn(Snapshot) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
+        let seen = self.state()?.version.manifest_version;
         match read(self.snapshot()?).await {
-            Err(Error::NotFound(_)) if self.refresh().await? => read(self.snapshot()?).await,
+            Err(e @ Error::NotFound(_)) => {
+                self.refresh().await?;
+                if self.state()?.version.manifest_version == seen {
+                    return Err(e);
+                }
+                read(self.snapshot()?).await
+            }
             r => r,
         }
     }
