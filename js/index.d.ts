@@ -260,6 +260,13 @@ export interface OpenOptions {
    * with `durability: "sealEveryBatch"` (bucket and S3 storage), off otherwise.
    */
   pointReadBlocks?: boolean;
+  /**
+   * Whether this handle keeps the tail pack: its compactions store the tails (footer, page
+   * index, bloom filters) of large SSTs in one object that an open fetches beside the manifest
+   * head, so a fresh handle's first `get` costs two round trips instead of three. Default: on
+   * with `durability: "sealEveryBatch"` (bucket and S3 storage), off otherwise.
+   */
+  tailPack?: boolean;
 }
 
 /** One key value; an array of them for a composite key. */

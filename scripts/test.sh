@@ -33,7 +33,7 @@ cargo run --example edge -- --smoke
 # sst_file is left out while its open finding stands (docs/benchmarks.md, Reliability:
 # parquet's footer decoder allocates what a damaged footer declares).
 step "fuzz smoke: 20,000 runs of each decoder target from a fixed seed (scripts/fuzz.sh)"
-ANAX_FUZZ_RUNS=20000 bash scripts/fuzz.sh 0 wal_segment manifest open_head ipc_stream sst_file s3_list
+ANAX_FUZZ_RUNS=20000 bash scripts/fuzz.sh 0 wal_segment manifest open_head ipc_stream sst_file s3_list tail_pack
 
 step "starting moto (S3 on 127.0.0.1, CORS on) for the browser tests"
 ANAX_TEST_S3_ENDPOINT="$(bash scripts/moto.sh start anax-browser)"

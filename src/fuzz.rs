@@ -175,6 +175,19 @@ pub fn s3_list(data: &[u8]) {
     let _ = crate::storage::s3::list_page(data, 3);
 }
 
+/// A tail pack (`manifest/tails`): decoded or refused, and what decodes re-encodes to the same
+/// bytes (the format has one encoding).
+pub fn tail_pack(data: &[u8]) {
+    let bytes = bytes::Bytes::copy_from_slice(data);
+    if let Some(entries) = crate::sst::pack::decode(&bytes) {
+        assert_eq!(
+            crate::sst::pack::encode(&entries),
+            bytes,
+            "a decoded pack must re-encode to its bytes"
+        );
+    }
+}
+
 /// Valid examples of every format above, written by this build: `(target, bytes)`.
 pub fn seeds() -> Result<Vec<(&'static str, Vec<u8>)>> {
     let store = MemoryStorage::new();
@@ -210,6 +223,16 @@ pub fn seeds() -> Result<Vec<(&'static str, Vec<u8>)>> {
         db.flush().await?;
         for obj in store.list("sst/").await? {
             out.push(("sst_file", store.get(&obj.path).await?.to_vec()));
+        }
+        if let Some(obj) = store.list("sst/").await?.into_iter().next() {
+            let file = store.get(&obj.path).await?;
+            let tail = file.slice(file.len().saturating_sub(600)..);
+            let entry = crate::sst::pack::PackEntry {
+                path: obj.path,
+                size: file.len() as u64,
+                tail,
+            };
+            out.push(("tail_pack", crate::sst::pack::encode(&[entry]).to_vec()));
         }
         let head = store.get(crate::manifest::HEAD_PATH).await?.to_vec();
         out.push(("manifest", head.clone()));

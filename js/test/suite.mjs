@@ -607,7 +607,7 @@ export function cases(env) {
     await db.close();
   });
 
-  test("every open option variant (durability, seal, WAL, minor compaction, retention, CAS backoff, ack mode, point-read blocks) stores and reads the same rows", async () => {
+  test("every open option variant (durability, seal, WAL, minor compaction, retention, CAS backoff, ack mode, point-read blocks, tail pack) stores and reads the same rows", async () => {
     const variants = [
       { durability: "wal", wal: { syncPolicy: "always", segmentBytes: 4096, flushIntervalMs: 0, retentionBytes: 0, queueSize: 8, recovery: "strict", dir: "log" } },
       { wal: { syncPolicy: { intervalBytes: 1024 }, segmentMaxAgeMs: 1000 } },
@@ -625,6 +625,8 @@ export function cases(env) {
       { commitAckMode: "strict", durability: "sealEveryBatch" },
       { durability: "sealEveryBatch", pointReadBlocks: false },
       { pointReadBlocks: true },
+      { durability: "sealEveryBatch", tailPack: false },
+      { tailPack: true },
     ];
     for (const options of variants) {
       const what = show(options);
@@ -724,6 +726,7 @@ export function cases(env) {
       ["open: stop below slowdown", () => env.open({ schema: people, key: "id", compaction: { l0Backpressure: { slowdownFiles: 8, stopFiles: 4 } } }), "INVALID_ARGUMENT"],
       ["open: bad ack mode", () => env.open({ schema: people, key: "id", commitAckMode: "eventually" }), "INVALID_ARGUMENT"],
       ["open: pointReadBlocks not a boolean", () => env.open({ schema: people, key: "id", pointReadBlocks: "yes" }), "INVALID_ARGUMENT"],
+      ["open: tailPack not a boolean", () => env.open({ schema: people, key: "id", tailPack: 1 }), "INVALID_ARGUMENT"],
       ["open: wal with sealEveryBatch", () => env.open({ schema: people, key: "id", durability: "sealEveryBatch", wal: {} }), "INVALID_ARGUMENT"],
       ["open: bad schema bytes", () => env.open({ schema: new Uint8Array([1, 2, 3]), key: "id" }), "INVALID_ARGUMENT"],
       ["put: not rows", () => db.put("rows"), "INVALID_ARGUMENT"],

@@ -51,6 +51,7 @@ pub struct DbBuilder {
     pub(super) compaction: CompactionOptions,
     pub(super) ack: CommitAckMode,
     pub(super) point_read_blocks: Option<bool>,
+    pub(super) tail_pack: Option<bool>,
     pub(super) background: Option<bool>,
 }
 
@@ -71,6 +72,7 @@ impl DbBuilder {
             compaction: CompactionOptions::default(),
             ack: CommitAckMode::default(),
             point_read_blocks: None,
+            tail_pack: None,
             background: None,
         }
     }
@@ -197,6 +199,16 @@ impl DbBuilder {
     /// durability (object stores, where each read is a paid round trip), off otherwise.
     pub fn with_point_read_blocks(mut self, on: bool) -> Self {
         self.point_read_blocks = Some(on);
+        self
+    }
+
+    /// Whether this handle keeps the table's tail pack (`crate::sst::pack`): compactions
+    /// rewrite it, and an open fetches it beside the manifest head, so a fresh handle's first
+    /// point read costs two round trips instead of three. Costs a PUT of at most 4 MiB after a
+    /// round of compaction jobs, and a GET at open. Default: on for seal-every-batch durability
+    /// (object stores, where each round trip is 10-100 ms), off otherwise.
+    pub fn with_tail_pack(mut self, on: bool) -> Self {
+        self.tail_pack = Some(on);
         self
     }
 

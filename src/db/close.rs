@@ -17,6 +17,7 @@ impl Db {
         }
         // Background jobs finish first: storage is not used after close.
         self.idle().await?;
+        self.pack_if_due().await;
         if self.uses_memtable() {
             self.flush().await?;
         }

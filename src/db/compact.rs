@@ -67,6 +67,14 @@ pub(super) struct CompactionState {
     pub(super) last_tick_ms: u64,
     pub(super) last_cascade_ms: u64,
     pub(super) metrics: CompactionMetrics,
+    /// The tail pack this handle wrote last (`super::tails`), `None` before its first; kept
+    /// so that a rewrite reuses its tails instead of fetching them again (at most
+    /// `PACK_MAX_BYTES`).
+    pub(super) pack: Option<Vec<crate::sst::pack::PackEntry>>,
+    /// When (clock ms) this handle last wrote the pack.
+    pub(super) pack_written_ms: u64,
+    /// A rewrite was put off (jobs came too fast); done after the next job or at close.
+    pub(super) pack_dirty: bool,
 }
 
 /// A claimed job slot, released on drop (also when the job's future is dropped).
@@ -99,7 +107,11 @@ impl Db {
         let metas: Vec<SstMeta> = self.live_metas()?;
         let level = metas.iter().map(|m| m.level).max().unwrap_or(1).max(1);
         match crate::compaction::full(&metas, level) {
-            Some(task) => self.run_task(&task).await,
+            Some(task) => {
+                let report = self.run_task(&task).await?;
+                self.pack_after_jobs(true).await;
+                Ok(report)
+            }
             None => Ok(CompactReport::default()),
         }
     }
@@ -131,11 +143,21 @@ impl Db {
         self.idle().await?;
         let _slot = self.take_slot(true)?;
         let mut out = Vec::new();
+        let mut result = Ok(());
         while out.len() < max_jobs {
             let Some(task) = self.next_task()? else { break };
-            out.push(self.run_task(&task).await?);
+            match self.run_task(&task).await {
+                Ok(r) => out.push(r),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
         }
-        Ok(out)
+        if !out.is_empty() {
+            self.pack_after_jobs(true).await;
+        }
+        result.map(|()| out)
     }
 
     pub(super) fn live_metas(&self) -> Result<Vec<SstMeta>> {
@@ -208,20 +230,32 @@ impl Db {
     }
 
     async fn run_jobs(&self, trigger: bool) {
+        if self.run_jobs_inner(trigger).await {
+            self.pack_after_jobs(false).await;
+        } else {
+            self.pack_if_due().await;
+        }
+    }
+
+    /// The jobs of one trigger; returns whether any was published.
+    async fn run_jobs_inner(&self, trigger: bool) -> bool {
+        let mut published = false;
         let opts = self.shared.config.compaction;
         let now = self.shared.config.clock.now_millis();
         {
-            let Ok(mut st) = self.state() else { return };
+            let Ok(mut st) = self.state() else {
+                return published;
+            };
             let tick = opts
                 .periodic_tick_ms
                 .is_some_and(|t| now.saturating_sub(st.compaction.last_tick_ms) >= t);
             if !trigger && !tick {
-                return;
+                return published;
             }
             st.compaction.last_tick_ms = now;
         }
         let Ok(Some(_slot)) = self.take_slot(false) else {
-            return;
+            return published;
         };
         let mut follow_ups = 0u32;
         let mut first = true;
@@ -233,12 +267,14 @@ impl Db {
                     if let Ok(mut st) = self.state() {
                         st.compaction.queued = 0;
                     }
-                    return;
+                    return published;
                 }
             };
             if !first {
                 // A follow-up (cascade) or a trigger that queued while the job ran.
-                let Ok(mut st) = self.state() else { return };
+                let Ok(mut st) = self.state() else {
+                    return published;
+                };
                 let now = self.shared.config.clock.now_millis();
                 if st.compaction.queued > 0 {
                     st.compaction.queued -= 1;
@@ -249,13 +285,14 @@ impl Db {
                     st.compaction.last_cascade_ms = now;
                     st.compaction.metrics.follow_ups += 1;
                 } else {
-                    return;
+                    return published;
                 }
             }
             first = false;
             if self.run_task(&task).await.is_err() {
-                return;
+                return published;
             }
+            published = true;
         }
     }
 }

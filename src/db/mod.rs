@@ -28,6 +28,7 @@ mod seal;
 mod settle;
 mod snapshot;
 mod stats;
+mod tails;
 mod txn;
 mod view;
 mod write;
@@ -70,6 +71,8 @@ struct Config {
     log_id: u64,
     /// Whether the SSTs this handle writes carry point-read blocks.
     point_read_blocks: bool,
+    /// Whether this handle reads the tail pack at open and rewrites it after compactions.
+    tail_pack: bool,
 }
 
 /// An open table. Cheap to clone; clones share the same data.

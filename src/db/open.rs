@@ -105,7 +105,17 @@ impl DbBuilder {
         let catalog = catalog_of(&schema, &self.table_name)?;
         let manifest = Manifest::new(storage.clone(), self.clock.clone(), self.backoff);
         let checked_ms = self.clock.now_millis();
-        let mut found = manifest.load().await?;
+        let tail_pack = self
+            .tail_pack
+            .unwrap_or(matches!(durability, Durability::SealEveryBatch));
+        // The pack is fetched in the same round trip as the head: its tails are checked against
+        // the head's records later, so it need not wait for the head.
+        let (found, pack) = if tail_pack {
+            futures_util::future::join(manifest.load(), read_pack(storage.as_ref())).await
+        } else {
+            (manifest.load().await, Vec::new())
+        };
+        let mut found = found?;
         if found.is_none() {
             let wal_dir = match &durability {
                 Durability::Wal(c) => Some(c.dir.as_str()),
@@ -203,9 +213,11 @@ impl DbBuilder {
                 backoff_attempts: self.backoff.max_attempts,
                 log_id,
                 point_read_blocks,
+                tail_pack,
             },
             &head,
         )?;
+        db.seed_tails(pack)?;
         // The head just read is as fresh as a refresh issued when the open began.
         db.state()?.checked_ms = Some(checked_ms);
         db.recover(&head).await?;
@@ -379,6 +391,16 @@ fn other_etag(etag: &str) -> String {
         "anax-probe".into()
     } else {
         other
+    }
+}
+
+/// The tail pack's entries, or none: the pack is only a shortcut, so a missing, oversized,
+/// damaged or unreadable one is read as empty (each SST's tail is then fetched from the SST).
+async fn read_pack(storage: &dyn Storage) -> Vec<crate::sst::pack::PackEntry> {
+    use crate::sst::pack::{PACK_MAX_BYTES, PACK_PATH, decode};
+    match storage.get_range(PACK_PATH, 0..PACK_MAX_BYTES + 1).await {
+        Ok(bytes) if bytes.len() as u64 <= PACK_MAX_BYTES => decode(&bytes).unwrap_or_default(),
+        _ => Vec::new(),
     }
 }
 

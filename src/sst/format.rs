@@ -98,6 +98,9 @@ pub fn file_schema(table: &TableSchema, blocks: bool) -> SchemaRef {
     Arc::new(Schema::new_with_metadata(fields, HashMap::new()))
 }
 
+/// How much of a key page statistics keep (see [`writer_properties`]).
+pub const KEY_STATS_BYTES: usize = 256;
+
 /// Writer settings: LZ4 (raw) compression, page-level statistics of the encoded key and the page
 /// index for pruning,
 /// a bloom filter on the encoded key, small pages.
@@ -112,6 +115,12 @@ pub fn writer_properties(expected_keys: u64) -> WriterProperties {
         // truncating it (a 16 MiB value cost 32 MiB more while its SST was written).
         .set_statistics_enabled(EnabledStatistics::None)
         .set_column_statistics_enabled(key.clone(), EnabledStatistics::Page)
+        // Parquet cuts minima and maxima at 64 bytes by default: keys sharing a longer prefix
+        // (URLs, tenant paths) then all fall in every page's range, and a point read fetches
+        // whole column chunks. Kept up to KEY_STATS_BYTES, the cut only costs tail bytes for
+        // keys that long.
+        .set_column_index_truncate_length(Some(KEY_STATS_BYTES))
+        .set_statistics_truncate_length(Some(KEY_STATS_BYTES))
         .set_max_row_group_row_count(None)
         .set_data_page_row_count_limit(PAGE_ROWS)
         .set_write_batch_size(PAGE_ROWS)

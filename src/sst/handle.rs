@@ -4,6 +4,8 @@
 use std::ops::Bound;
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use super::{Sst, SstMeta, overlaps};
 use crate::error::Result;
 use crate::schema::TableSchema;
@@ -16,6 +18,9 @@ pub struct SstHandle {
     /// The SST's record.
     pub meta: SstMeta,
     opened: std::sync::Mutex<Option<Arc<Sst>>>,
+    /// Its tail from the tail pack (`super::pack`), already checked against the record:
+    /// parsed on first use instead of fetched.
+    seeded: std::sync::Mutex<Option<Bytes>>,
     /// The path holds a void marker (`super::void`): the file never arrived and never will,
     /// so it reads as empty.
     void: std::sync::atomic::AtomicBool,
@@ -27,6 +32,7 @@ impl SstHandle {
         Self {
             meta,
             opened: std::sync::Mutex::new(None),
+            seeded: std::sync::Mutex::new(None),
             void: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -36,6 +42,7 @@ impl SstHandle {
         Self {
             meta: sst.meta.clone(),
             opened: std::sync::Mutex::new(Some(sst)),
+            seeded: std::sync::Mutex::new(None),
             void: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -43,6 +50,26 @@ impl SstHandle {
     /// Whether the footer is cached.
     pub fn is_open(&self) -> bool {
         self.opened.lock().map(|o| o.is_some()).unwrap_or(false)
+    }
+
+    /// Offers the SST's tail from a tail pack. Kept only if it is the tail the manifest
+    /// records (same length and CRC32C) and the file is not open yet; returns whether it was.
+    pub fn seed_tail(&self, size: u64, tail: Bytes) -> bool {
+        let m = &self.meta;
+        let matches = m.tail_bytes > 0
+            && size == m.bytes
+            && tail.len() as u64 == m.tail_bytes
+            && crc32c::crc32c(&tail) == m.tail_crc;
+        if !matches || self.is_open() {
+            return false;
+        }
+        match self.seeded.lock() {
+            Ok(mut s) => {
+                *s = Some(tail);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// Whether the file was found void (it reads as empty).
@@ -60,7 +87,13 @@ impl SstHandle {
         if let Some(sst) = self.opened.lock().ok().and_then(|o| o.clone()) {
             return Ok(sst);
         }
-        let sst = Arc::new(Sst::open(storage, table, self.meta.clone()).await?);
+        let seeded = self.seeded.lock().ok().and_then(|mut s| s.take());
+        let sst = match seeded.map(|tail| Sst::from_tail(table, self.meta.clone(), tail)) {
+            Some(Ok(sst)) => Arc::new(sst),
+            // A tail that matched its checksum and still fails to parse is damaged in the file
+            // too; the ranged read below reports it as the file's, not the pack's.
+            Some(Err(_)) | None => Arc::new(Sst::open(storage, table, self.meta.clone()).await?),
+        };
         if let Ok(mut o) = self.opened.lock() {
             *o = Some(sst.clone());
         }

@@ -8,6 +8,7 @@ pub mod format;
 mod get;
 mod handle;
 mod open;
+pub mod pack;
 mod pages;
 mod row_group;
 pub mod sparse;

@@ -158,6 +158,30 @@ impl Sst {
         Ok(sst)
     }
 
+    /// Opens an SST from its tail (the last `meta.tail_bytes` bytes), fetched by a ranged read
+    /// or found in the tail pack: checked against the manifest's checksum, then parsed.
+    pub fn from_tail(table: &TableSchema, meta: SstMeta, tail: Bytes) -> Result<Self> {
+        let size = meta.bytes;
+        if meta.tail_bytes == 0 || meta.tail_bytes > size || tail.len() as u64 != meta.tail_bytes {
+            return Err(corrupt(
+                &meta.path,
+                "its tail is not the length the manifest says",
+            ));
+        }
+        check_tail(&meta, &tail, size)?;
+        let start = size - meta.tail_bytes;
+        let mut reader =
+            ParquetMetaDataReader::new().with_page_index_policy(PageIndexPolicy::Required);
+        reader
+            .try_parse_sized(&tail, size)
+            .map_err(|e| corrupt(&meta.path, &format!("its checked tail does not parse: {e}")))?;
+        let md = reader.finish()?;
+        let mut file = SparseFile::new(size);
+        file.add(start, tail);
+        let arrow_meta = arrow_metadata(table, md)?;
+        Self::from_metadata(table, meta, arrow_meta, &file)
+    }
+
     /// Opens an SST from storage: one ranged read of the file's tail (footer, page index and
     /// bloom filters, which the writer puts together at the end), or the whole file when small.
     pub async fn open(storage: &dyn Storage, table: &TableSchema, meta: SstMeta) -> Result<Self> {
@@ -175,17 +199,7 @@ impl Sst {
         if meta.tail_bytes > 0 {
             let start = size - meta.tail_bytes;
             let tail = storage.get_range(&meta.path, start..size).await?;
-            check_tail(&meta, &tail, size)?;
-            let mut reader =
-                ParquetMetaDataReader::new().with_page_index_policy(PageIndexPolicy::Required);
-            reader.try_parse_sized(&tail, size).map_err(|e| {
-                corrupt(&meta.path, &format!("its checked tail does not parse: {e}"))
-            })?;
-            let md = reader.finish()?;
-            let mut file = SparseFile::new(size);
-            file.add(start, tail);
-            let arrow_meta = arrow_metadata(table, md)?;
-            return Self::from_metadata(table, meta, arrow_meta, &file);
+            return Self::from_tail(table, meta, tail);
         }
         // A file recorded without its tail's length: guess, then widen.
         let mut want = TAIL_READ_BYTES.min(size);

@@ -44,6 +44,7 @@ const TOP: &[&str] = &[
     "commitAckMode",
     "compaction",
     "pointReadBlocks",
+    "tailPack",
 ];
 
 /// One options object being read, with its dotted path for messages.
@@ -236,6 +237,9 @@ pub(super) fn apply(options: &JsValue, mut b: DbBuilder) -> Result<DbBuilder> {
     }
     if let Some(on) = top.bool("pointReadBlocks")? {
         b = b.with_point_read_blocks(on);
+    }
+    if let Some(on) = top.bool("tailPack")? {
+        b = b.with_tail_pack(on);
     }
     Ok(b)
 }

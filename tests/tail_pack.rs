@@ -1,0 +1,210 @@
+//! The tail pack (`anax::sst::pack`): a compaction leaves the tails of the large SSTs it made
+//! in one object that a fresh handle fetches beside the manifest head, so its first point read
+//! costs one round trip of data reads (no tail read first); a stale, damaged or forged pack
+//! costs that round trip back and never changes an answer.
+#![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::sync::Arc;
+
+use anax::sst::pack::{PACK_PATH, PackEntry, decode, encode};
+use anax::storage::{Latency, LatencyStorage, MemoryStorage, PutMode, Storage};
+use anax::{Db, DbBuilder, Value};
+use arrow_array::cast::AsArray;
+use arrow_array::{Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use bytes::Bytes;
+use common::Rng;
+use futures::executor::block_on;
+
+fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("v", DataType::Int64, false),
+        Field::new("payload", DataType::Utf8, false),
+    ]))
+}
+
+/// `n` rows with 80-byte Unicode keys and ~100-byte payloads, all with value `v`.
+fn rows(rng: &mut Rng, n: usize, v: i64, ids: &mut Vec<String>) -> RecordBatch {
+    let keys: Vec<String> = (0..n)
+        .map(|_| format!("tenant/ünïcode-🦀/{:060x}", rng.next_u64()))
+        .collect();
+    let payload: Vec<String> = (0..n).map(|i| format!("{i:0100}")).collect();
+    ids.extend(keys.iter().cloned());
+    RecordBatch::try_new(
+        schema(),
+        vec![
+            Arc::new(StringArray::from(keys)),
+            Arc::new(Int64Array::from(vec![v; n])),
+            Arc::new(StringArray::from(payload)),
+        ],
+    )
+    .unwrap()
+}
+
+fn builder(store: &Arc<LatencyStorage>) -> DbBuilder {
+    let s: Arc<dyn Storage> = store.clone();
+    DbBuilder::from_schema_key_name(schema(), "id").with_storage(s)
+}
+
+async fn v_of(db: &Db, k: &str) -> Option<i64> {
+    db.get(&[Value::Str(k.to_owned())]).await.unwrap().map(|b| {
+        b.column(1)
+            .as_primitive::<arrow_array::types::Int64Type>()
+            .value(0)
+    })
+}
+
+/// A table compacted into SSTs well past the whole-read size, by a handle with the pack on.
+async fn table(store: &Arc<LatencyStorage>, seed: u64) -> Vec<String> {
+    let mut rng = Rng::new(seed);
+    let db = builder(store).open().await.unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        db.put(rows(&mut rng, 10_000, 1, &mut ids)).await.unwrap();
+    }
+    db.compact().await.unwrap();
+    db.close().await.unwrap();
+    ids
+}
+
+/// Backend calls of a fresh handle's open, then of its first get of `k` (which must find
+/// `want`), and how many of the open's calls were in flight at once.
+async fn cold_get(store: &Arc<LatencyStorage>, k: &str, want: i64) -> (u64, u64, u64) {
+    let before = store.counts();
+    store.reset_peak();
+    let db = builder(store).open().await.unwrap();
+    let opened = store.counts();
+    let peak = store.peak_in_flight();
+    assert_eq!(v_of(&db, k).await, Some(want));
+    let got = store.counts().since(&opened);
+    (opened.since(&before).total(), got.total(), peak)
+}
+
+#[test]
+fn a_fresh_handle_fetches_the_tails_with_the_head_and_then_reads_only_data() {
+    let store = Arc::new(LatencyStorage::new(
+        Arc::new(MemoryStorage::new()),
+        Latency::rtt(1.0),
+    ));
+    block_on(async {
+        let ids = table(&store, 1).await;
+        let pack = decode(&store.get(PACK_PATH).await.unwrap()).expect("a pack");
+        assert!(!pack.is_empty(), "the compacted SSTs are in the pack");
+        for k in [&ids[0], &ids[12_345], &ids[29_999]] {
+            let (open_calls, get_calls, peak) = cold_get(&store, k, 1).await;
+            // The head and the pack, in flight together; then one data read, no tail read.
+            assert_eq!((open_calls, peak), (2, 2));
+            assert_eq!(get_calls, 1, "a cold get of {k} fetched a tail");
+        }
+        // Without the pack the same read fetches the tail first.
+        let s: Arc<dyn Storage> = store.clone();
+        let db = DbBuilder::from_schema_key_name(schema(), "id")
+            .with_storage(s)
+            .with_tail_pack(false)
+            .open()
+            .await
+            .unwrap();
+        let opened = store.counts();
+        assert_eq!(v_of(&db, &ids[7]).await, Some(1));
+        assert_eq!(store.counts().since(&opened).total(), 2);
+    });
+}
+
+#[test]
+fn a_stale_damaged_or_forged_pack_costs_a_round_trip_and_never_an_answer() {
+    let store = Arc::new(LatencyStorage::new(
+        Arc::new(MemoryStorage::new()),
+        Latency::rtt(0.0),
+    ));
+    block_on(async {
+        let mut ids = table(&store, 2).await;
+        let stale = store.get(PACK_PATH).await.unwrap();
+
+        // The table is rewritten (new values, new files): the pack then names other files.
+        let mut rng = Rng::new(3);
+        let writer = builder(&store).open().await.unwrap();
+        let keys = ids.clone();
+        let again = rows(&mut rng, keys.len(), 2, &mut ids);
+        let again = RecordBatch::try_new(
+            schema(),
+            vec![
+                Arc::new(StringArray::from(keys.clone())),
+                again.column(1).clone(),
+                again.column(2).clone(),
+            ],
+        )
+        .unwrap();
+        writer.put(again).await.unwrap();
+        writer.compact().await.unwrap();
+        writer.close().await.unwrap();
+        let current = store.get(PACK_PATH).await.unwrap();
+        assert_ne!(current, stale, "the compaction rewrote the pack");
+        let (_, calls, _) = cold_get(&store, &keys[5], 2).await;
+        assert_eq!(calls, 1, "the rewritten pack serves the new files");
+
+        // Forged: the right paths and sizes with other bytes (the pack's own checksum
+        // matches; the manifest's checksum of each tail does not).
+        let forged: Vec<PackEntry> = decode(&current)
+            .unwrap()
+            .into_iter()
+            .map(|e| {
+                let mut t = e.tail.to_vec();
+                let mid = t.len() / 2;
+                t[mid] ^= 1;
+                PackEntry {
+                    tail: Bytes::from(t),
+                    ..e
+                }
+            })
+            .collect();
+        assert!(!forged.is_empty());
+        for bytes in [
+            encode(&forged),
+            Bytes::from_static(b"not a pack at all"),
+            stale,
+            Bytes::new(),
+        ] {
+            store
+                .put(PACK_PATH, bytes, PutMode::Overwrite)
+                .await
+                .unwrap();
+            for k in [&keys[0], &keys[29_999]] {
+                let (_, calls, _) = cold_get(&store, k, 2).await;
+                assert_eq!(calls, 2);
+            }
+        }
+        // And a pack that is missing altogether.
+        store.delete(PACK_PATH).await.unwrap();
+        let (open_calls, calls, _) = cold_get(&store, &keys[1], 2).await;
+        assert_eq!((open_calls, calls), (2, 2));
+    });
+}
+
+#[test]
+fn background_compactions_leave_a_pack_that_serves_the_files_they_made() {
+    let store = Arc::new(LatencyStorage::new(
+        Arc::new(MemoryStorage::new()),
+        Latency::rtt(0.0),
+    ));
+    block_on(async {
+        let mut rng = Rng::new(4);
+        // Natively on an object store, triggered jobs run on a thread of their own; the pack
+        // is rewritten after them (or at close when a rewrite was put off).
+        let db = builder(&store).open().await.unwrap();
+        let mut ids = Vec::new();
+        for _ in 0..6 {
+            db.put(rows(&mut rng, 10_000, 5, &mut ids)).await.unwrap();
+        }
+        db.idle().await.unwrap();
+        assert!(db.stats().unwrap().compaction.jobs > 0);
+        db.close().await.unwrap();
+        for k in [&ids[0], &ids[33_333], &ids[59_999]] {
+            let (_, calls, _) = cold_get(&store, k, 5).await;
+            assert_eq!(calls, 1, "a cold get of {k} fetched a tail");
+        }
+    });
+}
