@@ -12,6 +12,9 @@ import { withPackedRows } from "./pack.js";
 export { AnaxError, ErrorCodes } from "./error.js";
 export { filter } from "./filter.js";
 
+/** The key of the trap test hook on `Anax` and on worker-hosted handles (tests only). */
+export const TRAP_FOR_TESTS = Symbol.for("anax.trapForTests");
+
 // A trap (a Rust panic) leaves the instance's memory in an unknown state: every later call on
 // any handle of this instance rejects with INTERNAL instead of running on it, and calls in
 // flight when it happens reject too (a trap inside a task never settles its own promise; the
@@ -189,6 +192,16 @@ function extend({ Db, Snapshot, Transaction, ScanCursor }) {
   Db.prototype.transaction = function transaction(fn) {
     return runTransaction(async () => this.beginTransaction(), fn);
   };
+  // `await using db = await Anax.open(...)` closes the handle when the block ends. A plain
+  // `using` cannot wait for a close, so a Db has no Symbol.dispose: wasm-bindgen's only freed
+  // the handle, skipping what close() does (flush, sync, release the writer lock), and
+  // `using` now refuses a Db instead of doing that silently.
+  // (Symbol.for("Symbol.asyncDispose") is the key TypeScript's downlevelled `await using`
+  // looks for where the runtime has no Symbol.asyncDispose yet.)
+  Db.prototype[Symbol.asyncDispose ?? Symbol.for("Symbol.asyncDispose")] = function asyncDispose() {
+    return this.close();
+  };
+  if (Symbol.dispose) delete Db.prototype[Symbol.dispose];
   if (Snapshot) {
     /** Lets compaction and GC reclaim what this snapshot kept alive. Idempotent. */
     Snapshot.prototype.release = function release() {
@@ -233,10 +246,11 @@ export function makeAnax(ready, Raw, classes, extra = {}) {
      */
     persistStorage: guardAsync(async (request) => persistStorage(request)),
     /**
-     * Test hook: executes a wasm trap (what a Rust panic does) synchronously ("sync") or inside
-     * a task ("async"), so tests can check that it becomes INTERNAL and poisons the instance.
+     * Test hook, under a symbol key so it is no part of the public surface: executes a wasm
+     * trap (what a Rust panic does) synchronously ("sync") or inside a task ("async"), so tests
+     * can check that it becomes INTERNAL and poisons the instance.
      */
-    __trapForTests: guardAsync(async (mode) => {
+    [TRAP_FOR_TESTS]: guardAsync(async (mode) => {
       await ready();
       return Raw.__trapForTests(mode);
     }),

@@ -24,6 +24,8 @@
  * ```
  */
 
+/// <reference lib="esnext.disposable" />
+
 /** A stable error code: branch on it, never on the message. */
 export type ErrorCode =
   /** A malformed call (bad option, unknown column, bad IPC bytes): fix the call. */
@@ -357,6 +359,12 @@ export interface Snapshot extends Readable {
   release(): void;
 }
 
+/**
+ * The class of the snapshots handles in this thread return, for `instanceof` (a
+ * worker-hosted handle's snapshots are plain objects of the same shape). Not constructible.
+ */
+export const Snapshot: abstract new () => Snapshot;
+
 /** An open transaction (see `Db.transaction`): reads see its own writes. */
 export interface Transaction extends Readable {
   /** The snapshot timestamp it reads at. */
@@ -370,6 +378,9 @@ export interface Transaction extends Readable {
   /** Drops every buffered write. Idempotent. */
   abort(): void | Promise<void>;
 }
+
+/** The class of this thread's transactions, for `instanceof` (as `Snapshot`). Not constructible. */
+export const Transaction: abstract new () => Transaction;
 
 /** One retained version of the table (`Db.versions`). */
 export interface VersionInfo {
@@ -418,6 +429,11 @@ export type GetOptions =
 
 /** The methods of an open table shared by `Db` and the worker-hosted `WorkerDb`. */
 export interface DbMethods extends Readable {
+  /**
+   * `await using db = await Anax.open(...)` closes the handle when the block ends. There is
+   * no `Symbol.dispose`: a plain `using` cannot wait for `close()`, so it refuses a handle.
+   */
+  [Symbol.asyncDispose](): Promise<void>;
   /** The row with this key as an Arrow IPC stream, or `null`, at the freshness asked for. */
   get(key: Key, options?: GetOptions): Promise<Uint8Array | null>;
   /** The selected rows as one Arrow IPC stream, at the freshness asked for (as `get`). */
@@ -597,9 +613,11 @@ export const Anax: {
   /**
    * Opens the table in a dedicated module worker (browser only) and returns a proxy with the
    * same Promise API; OPFS there uses sync access handles. `storage.kind: "bucket"` cannot
-   * cross to a worker (rejects with `INVALID_ARGUMENT`).
+   * cross to a worker (rejects with `INVALID_ARGUMENT`). `where` relocates the files for
+   * bundlers that move them: `workerUrl` (the package's `anax/worker.js`) and `wasmUrl` (its
+   * `anax/anax_bg.wasm`), by default next to the package's own modules.
    */
-  openInWorker(options: OpenOptions): Promise<WorkerDb>;
+  openInWorker(options: OpenOptions, where?: { workerUrl?: string | URL; wasmUrl?: string | URL }): Promise<WorkerDb>;
   /**
    * Runs Anax's storage conformance suite (ranged reads, listing, deletes, create-if-absent
    * and compare-and-swap races between two clients) under a scratch prefix it cleans up.

@@ -7,7 +7,7 @@ import { makeAnax } from "./api.js";
 import { openInWorker } from "./remote.js";
 
 export { AnaxError, ErrorCodes, filter } from "./api.js";
-export { Db };
+export { Db, Snapshot, Transaction, ScanCursor };
 
 let loading;
 

@@ -6,6 +6,6 @@ import { makeAnax } from "./api.js";
 initSync({ module: readFileSync(new URL("../pkg/anax_bg.wasm", import.meta.url)) });
 
 export { AnaxError, ErrorCodes, filter } from "./api.js";
-export { Db };
+export { Db, Snapshot, Transaction, ScanCursor };
 export const initialize = () => Promise.resolve();
 export const Anax = makeAnax(() => Promise.resolve(), RawAnax, { Db, Snapshot, Transaction, ScanCursor });

@@ -3,7 +3,7 @@
 // come back as transferred buffers; arguments are structured-cloned (a bucket binding or any
 // function cannot cross, and is rejected with INVALID_ARGUMENT).
 import { AnaxError } from "./error.js";
-import { iterateCursor, runTransaction } from "./api.js";
+import { TRAP_FOR_TESTS, iterateCursor, runTransaction } from "./api.js";
 
 class Channel {
   constructor(worker) {
@@ -248,24 +248,55 @@ export class WorkerDb extends Readable {
     }
   }
 
-  /** Test hook: a wasm trap inside the worker (see `Anax.__trapForTests`). */
-  __trapForTests(mode) {
+  /** `await using db = await Anax.openInWorker(...)` closes it when the block ends. */
+  [Symbol.asyncDispose ?? Symbol.for("Symbol.asyncDispose")]() {
+    return this.close();
+  }
+
+  /** Test hook: a wasm trap inside the worker (see `TRAP_FOR_TESTS` in api.js). */
+  [TRAP_FOR_TESTS](mode) {
     return this.channel.call(0, "__trapForTests", [mode]);
   }
 }
 
-/** Starts a dedicated module worker hosting one database opened with `options`. */
-export async function openInWorker(options) {
+/** A `workerUrl` or `wasmUrl` of `openInWorker`'s second argument, checked. */
+function urlOption(where, name) {
+  const v = where[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== "string" && !(v instanceof URL)) {
+    throw new AnaxError("INVALID_ARGUMENT", `openInWorker's ${name} must be a string or a URL`);
+  }
+  // Resolved against the page, not the worker script, which may live elsewhere.
+  return new URL(v, globalThis.location?.href).href;
+}
+
+/**
+ * Starts a dedicated module worker hosting one database opened with `options`; `where`
+ * relocates the worker script (`workerUrl`) and the wasm (`wasmUrl`) for bundlers that move
+ * the package's files.
+ */
+export async function openInWorker(options, where = {}) {
   if (typeof Worker === "undefined") {
     throw new AnaxError("INVALID_ARGUMENT", "openInWorker needs a browser with module Web Workers; use Anax.open here");
   }
+  if (where === null || typeof where !== "object") {
+    throw new AnaxError("INVALID_ARGUMENT", "openInWorker's second argument must be { workerUrl?, wasmUrl? }");
+  }
+  for (const name of Object.keys(where)) {
+    if (name !== "workerUrl" && name !== "wasmUrl") {
+      throw new AnaxError("INVALID_ARGUMENT", `unknown openInWorker option '${name}'; it takes workerUrl, wasmUrl`);
+    }
+  }
+  const workerUrl = urlOption(where, "workerUrl");
+  const wasmUrl = urlOption(where, "wasmUrl");
   // The worker host built into one module (pkg/anax.worker.js, from js/worker-host.js by
   // scripts/build-wasm.sh); named from the package root, so the URL holds from js/remote.js
   // and from the one-file browser entry in pkg/ alike.
-  const worker = new Worker(new URL("../pkg/anax.worker.js", import.meta.url), { type: "module", name: "anax" });
+  const url = workerUrl ?? new URL("../pkg/anax.worker.js", import.meta.url);
+  const worker = new Worker(url, { type: "module", name: "anax" });
   const channel = new Channel(worker);
   try {
-    const opened = await channel.call(0, "open", [options]);
+    const opened = await channel.call(0, "open", wasmUrl === undefined ? [options] : [options, wasmUrl]);
     return new WorkerDb(channel, opened.__handle);
   } catch (e) {
     worker.terminate();

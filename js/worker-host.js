@@ -1,7 +1,8 @@
 // The dedicated-worker side of `Anax.openInWorker`: hosts one database (OPFS sync access
 // handles work here) and answers the main thread's calls. Result buffers are transferred,
 // not copied.
-import { Anax, AnaxError } from "./index.js";
+import { Anax, AnaxError, initialize } from "./index.js";
+import { TRAP_FOR_TESTS } from "./api.js";
 import { Db, Snapshot, Transaction, ScanCursor } from "../pkg/anax.js";
 
 const handles = new Map();
@@ -44,9 +45,11 @@ function store(value) {
 
 async function dispatch({ target, op, args }) {
   if (op === "open") {
+    // A relocated .wasm (openInWorker's wasmUrl) is loaded before the first open needs it.
+    if (args[1] !== undefined) await initialize(new URL(args[1]));
     return store(await Anax.open(args[0]));
   }
-  if (op === "__trapForTests") return Anax.__trapForTests(args[0]);
+  if (op === "__trapForTests") return Anax[TRAP_FOR_TESTS](args[0]);
   const entry = handles.get(target);
   if (!entry) {
     throw new AnaxError("INVALID_ARGUMENT", "this handle was already released or closed");

@@ -1,7 +1,7 @@
 //! The tail pack (`anax::sst::pack`): a compaction leaves the tails of the large SSTs it made
 //! in one object that a fresh handle fetches beside the manifest head, so its first point read
-//! costs one round trip of data reads (no tail read first); a stale, damaged or forged pack
-//! costs that round trip back and never changes an answer.
+//! costs one round trip of data reads (no tail read first); a stale or damaged pack costs
+//! that round trip back and never changes an answer.
 #![cfg(not(target_arch = "wasm32"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -115,7 +115,7 @@ fn a_fresh_handle_fetches_the_tails_with_the_head_and_then_reads_only_data() {
 }
 
 #[test]
-fn a_stale_damaged_or_forged_pack_costs_a_round_trip_and_never_an_answer() {
+fn a_stale_or_damaged_pack_costs_a_round_trip_and_never_an_answer() {
     let store = Arc::new(LatencyStorage::new(
         Arc::new(MemoryStorage::new()),
         Latency::rtt(0.0),
@@ -146,9 +146,9 @@ fn a_stale_damaged_or_forged_pack_costs_a_round_trip_and_never_an_answer() {
         let (_, calls, _) = cold_get(&store, &keys[5], 2).await;
         assert_eq!(calls, 1, "the rewritten pack serves the new files");
 
-        // Forged: the right paths and sizes with other bytes (the pack's own checksum
-        // matches; the manifest's checksum of each tail does not).
-        let forged: Vec<PackEntry> = decode(&current)
+        // Damaged tails: the right paths and sizes with a flipped bit each (the pack's own
+        // checksum matches; the manifest's checksum of each tail does not).
+        let damaged: Vec<PackEntry> = decode(&current)
             .unwrap()
             .into_iter()
             .map(|e| {
@@ -161,9 +161,9 @@ fn a_stale_damaged_or_forged_pack_costs_a_round_trip_and_never_an_answer() {
                 }
             })
             .collect();
-        assert!(!forged.is_empty());
+        assert!(!damaged.is_empty());
         for bytes in [
-            encode(&forged),
+            encode(&damaged),
             Bytes::from_static(b"not a pack at all"),
             stale,
             Bytes::new(),

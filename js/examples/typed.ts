@@ -1,7 +1,7 @@
 // A typed tour of the API, compiled with `tsc --noEmit --strict` by the tests (scripts/test.sh):
 // every call here must type-check, and each `@ts-expect-error` line must NOT, so the
 // declarations stay both complete and strict.
-import { Anax, AnaxError, ErrorCodes, filter, type Db, type OpenOptions, type WorkerDb, type Snapshot } from "anax";
+import { Anax, AnaxError, ErrorCodes, filter, ScanCursor, Snapshot, type Db, type OpenOptions, type WorkerDb } from "anax";
 import { tableFromIPC, tableToIPC, tableFromArrays } from "apache-arrow";
 
 const options: OpenOptions = {
@@ -53,6 +53,12 @@ export async function tour(): Promise<number> {
     return 1;
   });
   const snap: Snapshot = db.snapshot();
+  if (!(snap instanceof Snapshot) || !((await db.scanCursor()) instanceof ScanCursor)) throw new Error("classes");
+  {
+    // Closed when the block ends.
+    await using scratch = await Anax.open({ schema: { id: "utf8" }, key: "id" });
+    await scratch.put([{ id: "tmp" }]);
+  }
   console.log(snap.timestamp, await snap.scan());
   snap.release();
   const versions = await db.versions();
@@ -86,4 +92,11 @@ export async function tour(): Promise<number> {
   // @ts-expect-error: a WorkerDb's stats are a Promise
   remote.stats().levels;
   return total;
+}
+
+/** Type-level check only: a plain `using` refuses a Db, which only `await using` can close. */
+export async function plainUsingIsRefused(): Promise<void> {
+  // @ts-expect-error: Db has Symbol.asyncDispose and no Symbol.dispose
+  using db = await Anax.open({ schema: { id: "utf8" }, key: "id" });
+  console.log(db);
 }

@@ -704,6 +704,31 @@ export function cases(env) {
     await rejects(db.scan(), "CLOSED", "scan after close");
   });
 
+  test("await using closes a Db (Symbol.asyncDispose); a plain using refuses it rather than skip the close", async () => {
+    const db = await open({ schema: people, key: "id" });
+    await db.put([{ id: "a", tag: "x" }]);
+    const asyncDispose = db[Symbol.asyncDispose ?? Symbol.for("Symbol.asyncDispose")];
+    eq(typeof asyncDispose, "function", "Symbol.asyncDispose");
+    eq(Symbol.dispose ? typeof db[Symbol.dispose] : "undefined", "undefined", "no Symbol.dispose");
+    await asyncDispose.call(db);
+    await rejects(db.get("a"), "CLOSED", "get after the block");
+    await asyncDispose.call(db);
+  });
+
+  test("scan options name what a scan takes: a misspelt one is refused with the list", async () => {
+    const db = await open({ schema: people, key: "id" });
+    await db.put(peopleRows(5, "s"));
+    let message = "";
+    try {
+      await db.scan({ limt: 2 });
+    } catch (e) {
+      message = e.message;
+    }
+    ok(message.includes("limt") && message.includes("limit"), message);
+    eq(rows(await db.scan({ limit: 2, freshness: "view" })).length, 2, "the right names still work");
+    await db.close();
+  });
+
   test("bad input: each call rejects with its code and the database works afterwards", async () => {
     const db = await open({ schema: { ...people, tag: { type: "utf8", nullable: false }, blob: "binary", n: "int32" }, key: "id" });
     await db.put([{ id: "keep", tag: "k" }]);
@@ -756,6 +781,9 @@ export function cases(env) {
       ["get: wrong key type", () => db.get(12), "TYPE_MISMATCH"],
       ["delete: empty array", () => db.delete([]), "INVALID_ARGUMENT"],
       ["scan: options not an object", () => db.scan("all"), "INVALID_ARGUMENT"],
+      ["scan: misspelt option (would return every row)", () => db.scan({ limt: 1 }), "INVALID_ARGUMENT"],
+      ["scanCursor: misspelt option", () => db.scanCursor({ revers: true }), "INVALID_ARGUMENT"],
+      ["snapshot scan: misspelt option", async () => (await db.snapshot()).scan({ prefx: "k" }), "INVALID_ARGUMENT"],
       ["scan: unknown projection column", () => db.scan({ projection: ["nope"] }), "INVALID_ARGUMENT"],
       ["scan: negative limit", () => db.scan({ limit: -1 }), "INVALID_ARGUMENT"],
       ["scan: reverse not boolean", () => db.scan({ reverse: "yes" }), "INVALID_ARGUMENT"],

@@ -10,7 +10,7 @@ export default {
       const db = await Anax.open({ schema: { id: "utf8" }, key: "id" });
       const codes = [];
       const mode = url.searchParams.get("mode") ?? "sync";
-      for (const call of [() => Anax.__trapForTests(mode), () => db.get("a")]) {
+      for (const call of [() => Anax[Symbol.for("anax.trapForTests")](mode), () => db.get("a")]) {
         try {
           await call();
           codes.push("resolved");

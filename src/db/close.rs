@@ -17,10 +17,13 @@ impl Db {
         }
         // Background jobs finish first: storage is not used after close.
         self.idle().await?;
-        self.pack_if_due().await;
         if self.uses_memtable() {
             self.flush().await?;
+            // The flush may have started jobs.
+            self.idle().await?;
         }
+        // A pack rewrite put off by jobs that came too fast is written before the handle goes.
+        self.pack_if_due().await;
         self.sync_log().await?;
         let log = self.shared.config.log_id;
         if log != 0 {

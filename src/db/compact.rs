@@ -67,10 +67,6 @@ pub(super) struct CompactionState {
     pub(super) last_tick_ms: u64,
     pub(super) last_cascade_ms: u64,
     pub(super) metrics: CompactionMetrics,
-    /// The tail pack this handle wrote last (`super::tails`), `None` before its first; kept
-    /// so that a rewrite reuses its tails instead of fetching them again (at most
-    /// `PACK_MAX_BYTES`).
-    pub(super) pack: Option<Vec<crate::sst::pack::PackEntry>>,
     /// When (clock ms) this handle last wrote the pack.
     pub(super) pack_written_ms: u64,
     /// A rewrite was put off (jobs came too fast); done after the next job or at close.
@@ -230,7 +226,10 @@ impl Db {
     }
 
     async fn run_jobs(&self, trigger: bool) {
-        if self.run_jobs_inner(trigger).await {
+        let published = self.run_jobs_inner(trigger).await;
+        // Under a slot, so that idle() (and close) wait for the pack's PUT too.
+        let _slot = self.take_slot(true);
+        if published {
             self.pack_after_jobs(false).await;
         } else {
             self.pack_if_due().await;

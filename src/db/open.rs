@@ -111,7 +111,8 @@ impl DbBuilder {
         // The pack is fetched in the same round trip as the head: its tails are checked against
         // the head's records later, so it need not wait for the head.
         let (found, pack) = if tail_pack {
-            futures_util::future::join(manifest.load(), read_pack(storage.as_ref())).await
+            futures_util::future::join(manifest.load(), super::tails::read_pack(storage.as_ref()))
+                .await
         } else {
             (manifest.load().await, Vec::new())
         };
@@ -391,16 +392,6 @@ fn other_etag(etag: &str) -> String {
         "anax-probe".into()
     } else {
         other
-    }
-}
-
-/// The tail pack's entries, or none: the pack is only a shortcut, so a missing, oversized,
-/// damaged or unreadable one is read as empty (each SST's tail is then fetched from the SST).
-async fn read_pack(storage: &dyn Storage) -> Vec<crate::sst::pack::PackEntry> {
-    use crate::sst::pack::{PACK_MAX_BYTES, PACK_PATH, decode};
-    match storage.get_range(PACK_PATH, 0..PACK_MAX_BYTES + 1).await {
-        Ok(bytes) if bytes.len() as u64 <= PACK_MAX_BYTES => decode(&bytes).unwrap_or_default(),
-        _ => Vec::new(),
     }
 }
 

@@ -4,11 +4,24 @@
 //! close when one was put off), so that the next fresh handle finds the tails of the files
 //! compaction just made.
 
+use std::collections::HashMap;
+
+use bytes::Bytes;
+
 use super::Db;
 use crate::error::Result;
-use crate::sst::SstMeta;
-use crate::sst::pack::{PACK_MAX_BYTES, PACK_PATH, PackEntry, encode};
-use crate::storage::PutMode;
+use crate::sst::pack::{PACK_MAX_BYTES, PACK_PATH, PackEntry, decode, encode};
+use crate::sst::{SstHandle, SstMeta};
+use crate::storage::{PutMode, Storage};
+
+/// The stored pack's entries, or none: the pack is only a shortcut, so a missing, oversized,
+/// damaged or unreadable one is read as empty (each SST's tail is then fetched from the SST).
+pub(super) async fn read_pack(storage: &dyn Storage) -> Vec<PackEntry> {
+    match storage.get_range(PACK_PATH, 0..PACK_MAX_BYTES + 1).await {
+        Ok(bytes) if bytes.len() as u64 <= PACK_MAX_BYTES => decode(&bytes).unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
 
 /// SSTs up to this size are fetched whole at their first read, in the same round as the data
 /// reads, so a pack gains nothing from holding their tails (`sst::open`'s whole-read bound).
@@ -18,9 +31,12 @@ const PACKED_MIN_BYTES: u64 = 256 * 1024;
 /// put off is done after the next job or at close.
 const PACK_MIN_INTERVAL_MS: u64 = 1_000;
 
+/// Tails fetched at once when a rewrite needs tails the stored pack lacks.
+const FETCHES_AT_ONCE: usize = 8;
+
 /// What a pack costs per entry besides the tail: the format's fields and the path.
 fn entry_cost(m: &SstMeta) -> u64 {
-    18 + m.path.len() as u64 + m.tail_bytes
+    (18 + m.path.len() as u64).saturating_add(m.tail_bytes)
 }
 
 impl Db {
@@ -31,9 +47,15 @@ impl Db {
             return Ok(());
         }
         let version = self.state()?.version.clone();
+        let by_path: HashMap<&str, &SstHandle> = version
+            .ssts
+            .iter()
+            .map(|h| (h.meta.path.as_str(), h.as_ref()))
+            .collect();
         for entry in pack {
-            if let Some(h) = version.ssts.iter().find(|h| h.meta.path == entry.path) {
-                h.seed_tail(entry.size, entry.tail);
+            if let Some(h) = by_path.get(entry.path.as_str()) {
+                // A copy: a slice would keep the whole pack alive until every SST is read.
+                h.seed_tail(entry.size, Bytes::copy_from_slice(&entry.tail));
             }
         }
         Ok(())
@@ -71,15 +93,17 @@ impl Db {
     }
 
     /// Writes the pack for this handle's view: the tails of its SSTs past the whole-read size,
-    /// deepest level first (every point read may touch each level) until the size cap. Tails of
-    /// the pack this handle wrote last are reused; the others are fetched, all at once.
+    /// deepest level first (every point read may touch each level) until the size cap. The
+    /// stored pack is read first: when it already holds exactly these files nothing is written,
+    /// and its tails that still match the head are reused, so only new files' tails are
+    /// fetched (a few at a time: a Worker's subrequests are counted).
     async fn write_tail_pack(&self) -> Result<()> {
         let version = self.state()?.version.clone();
         let packed: Vec<&SstMeta> = version
             .ssts
             .iter()
             .map(|h| &h.meta)
-            .filter(|m| m.tail_bytes > 0 && m.bytes > PACKED_MIN_BYTES)
+            .filter(|m| m.tail_bytes > 0 && m.tail_bytes <= m.bytes && m.bytes > PACKED_MIN_BYTES)
             .collect();
         // Deepest level first, in the head's order within a level (levels are few: no sort,
         // whose generic code would cost the wasm more than this loop).
@@ -97,56 +121,58 @@ impl Db {
             }
             fits
         });
-        let last = self.state()?.compaction.pack.clone();
-        let same = last.as_ref().is_some_and(|last| {
-            last.len() == metas.len()
-                && last
-                    .iter()
-                    .zip(&metas)
-                    .all(|(e, m)| e.path == m.path && e.size == m.bytes)
-        });
-        let last = last.unwrap_or_default();
+        let storage = self.shared.storage.as_ref();
+        let stored = read_pack(storage).await;
+        let holds = |e: &PackEntry, m: &SstMeta| {
+            e.path == m.path
+                && e.size == m.bytes
+                && e.tail.len() as u64 == m.tail_bytes
+                && crc32c::crc32c(&e.tail) == m.tail_crc
+        };
+        let same =
+            stored.len() == metas.len() && stored.iter().zip(&metas).all(|(e, m)| holds(e, m));
         if same {
+            self.state()?.compaction.pack_written_ms = self.shared.config.clock.now_millis();
             self.state()?.compaction.pack_dirty = false;
             return Ok(());
         }
-        let storage = self.shared.storage.as_ref();
-        let fetches = metas.iter().map(|m| {
-            let kept = last
-                .iter()
-                .find(|e| {
-                    e.path == m.path && e.size == m.bytes && crc32c::crc32c(&e.tail) == m.tail_crc
-                })
-                .cloned();
-            async move {
-                if let Some(e) = kept {
-                    return Some(e);
-                }
+        let missing: Vec<&SstMeta> = metas
+            .iter()
+            .filter(|m| !stored.iter().any(|e| holds(e, m)))
+            .copied()
+            .collect();
+        let mut fetched: Vec<PackEntry> = Vec::with_capacity(missing.len());
+        for group in missing.chunks(FETCHES_AT_ONCE) {
+            let fetches = group.iter().map(|m| async move {
                 // A file compacted away meanwhile by another handle is simply left out.
                 let tail = storage
                     .get_range(&m.path, m.bytes - m.tail_bytes..m.bytes)
                     .await
                     .ok()?;
-                (tail.len() as u64 == m.tail_bytes && crc32c::crc32c(&tail) == m.tail_crc).then(
-                    || PackEntry {
-                        path: m.path.clone(),
-                        size: m.bytes,
-                        tail,
-                    },
-                )
-            }
-        });
-        let entries: Vec<PackEntry> = futures_util::future::join_all(fetches)
-            .await
-            .into_iter()
-            .flatten()
+                let entry = PackEntry {
+                    path: m.path.clone(),
+                    size: m.bytes,
+                    tail,
+                };
+                holds(&entry, m).then_some(entry)
+            });
+            fetched.extend(
+                futures_util::future::join_all(fetches)
+                    .await
+                    .into_iter()
+                    .flatten(),
+            );
+        }
+        // In the head's order (deepest level first), as the next rewrite compares it.
+        let entries: Vec<PackEntry> = metas
+            .iter()
+            .filter_map(|m| stored.iter().chain(&fetched).find(|e| holds(e, m)).cloned())
             .collect();
         storage
             .put(PACK_PATH, encode(&entries), PutMode::Overwrite)
             .await?;
         let now = self.shared.config.clock.now_millis();
         let mut st = self.state()?;
-        st.compaction.pack = Some(entries);
         st.compaction.pack_written_ms = now;
         st.compaction.pack_dirty = false;
         Ok(())

@@ -3,10 +3,11 @@
 //! manifest head instead of one round trip later, and a cold point read costs two round trips
 //! (head and pack, then data) instead of three (head, tails, data).
 //!
-//! The pack only saves time; nothing trusts it. Each tail is used only when its length and
-//! CRC32C equal those the manifest head records for that SST, so a stale pack (written for an
-//! older head, or by a compactor that lost a race), a damaged one or a foreign one costs the
-//! round trip it would have saved, never a wrong answer.
+//! The pack only saves time, and is trusted no further than the SST it copies: each tail is
+//! used only when its length and CRC32C equal those the manifest head records for that SST
+//! (the check a tail read from the file passes), so a stale pack (written for an older head,
+//! or by a compactor that lost a race) or a damaged one costs the round trip it would have
+//! saved, never a wrong answer.
 //!
 //! Format (`docs/format/sst.md`, "Tail pack"): the 8 bytes `ANXTAIL1`, a u32 entry count, then
 //! per entry a u16 path length, the UTF-8 path, the u64 file size, a u32 tail length and the
@@ -86,7 +87,8 @@ pub fn decode(bytes: &Bytes) -> Option<Vec<PackEntry>> {
     if count as usize > body_len / 18 {
         return None;
     }
-    let mut entries = Vec::with_capacity(count as usize);
+    // Grown as entries are found, not reserved from the count: a forged count costs nothing.
+    let mut entries = Vec::new();
     for _ in 0..count {
         let plen = u16::from_le_bytes(body.get(take(2)?)?.try_into().ok()?);
         let path = std::str::from_utf8(body.get(take(plen as usize)?)?).ok()?;

@@ -21,8 +21,25 @@ fn opt_bool(obj: &JsValue, name: &str, default: bool) -> Result<bool> {
         .ok_or_else(|| Error::InvalidArgument(format!("scan option '{name}' must be a boolean")))
 }
 
+/// Every name a scan's options object may hold (the freshness pair is read by
+/// `options::scan_freshness` from the same object).
+const SCAN_OPTIONS: &[&str] = &[
+    "start",
+    "end",
+    "startInclusive",
+    "endInclusive",
+    "prefix",
+    "projection",
+    "limit",
+    "reverse",
+    "filter",
+    "freshness",
+    "maxStalenessMs",
+];
+
 /// Scan options: `{ start, end, startInclusive = true, endInclusive = false, prefix,
-/// projection, limit, reverse }`.
+/// projection, limit, reverse, filter }`. A name outside these (and the freshness pair) is
+/// refused: a misspelt `limt` would otherwise return every row.
 pub fn to_scan_options(v: &JsValue) -> Result<ScanOptions> {
     let mut o = ScanOptions::default();
     if v.is_undefined() || v.is_null() {
@@ -32,6 +49,16 @@ pub fn to_scan_options(v: &JsValue) -> Result<ScanOptions> {
         return Err(Error::InvalidArgument(
             "scan options must be an object".into(),
         ));
+    }
+    let names = js_sys::Object::keys(v.unchecked_ref::<js_sys::Object>());
+    for name in names.iter() {
+        let name = name.as_string().unwrap_or_default();
+        if !SCAN_OPTIONS.contains(&name.as_str()) {
+            return Err(Error::InvalidArgument(format!(
+                "unknown scan option '{name}'; a scan takes {}",
+                SCAN_OPTIONS.join(", ")
+            )));
+        }
     }
     let bound = |name: &str, inclusive: bool| -> Result<Bound<Vec<Value>>> {
         let k = prop(v, name)?;

@@ -20,11 +20,11 @@ async function main() {
   }
   if (mode === "trap" || mode === "trap-async") {
     const db = await Anax.open({ schema: { id: "utf8" }, key: "id" });
-    return trapCodes(() => Anax.__trapForTests(mode === "trap" ? "sync" : "async"), db);
+    return trapCodes(() => Anax[Symbol.for("anax.trapForTests")](mode === "trap" ? "sync" : "async"), db);
   }
   if (mode === "openInWorker-trap") {
     const db = await Anax.openInWorker({ schema: { id: "utf8" }, key: "id" });
-    return trapCodes(() => db.__trapForTests("sync"), db);
+    return trapCodes(() => db[Symbol.for("anax.trapForTests")]("sync"), db);
   }
   const remote = mode === "openInWorker";
   const env = {
@@ -33,7 +33,15 @@ async function main() {
     filter,
     initialize,
     placement: remote ? "openInWorker" : "main",
-    open: (o) => (remote ? Anax.openInWorker(o) : Anax.open(o)),
+    // Through openInWorker with the files named explicitly (as a bundler that moves them
+    // would): the worker script as a URL, the wasm as a string.
+    open: (o) =>
+      remote
+        ? Anax.openInWorker(o, {
+            workerUrl: new URL("../../../pkg/anax.worker.js", import.meta.url),
+            wasmUrl: new URL("../../../pkg/anax_bg.wasm", import.meta.url).href,
+          })
+        : Anax.open(o),
     // OPFS from the main thread works through createWritable; through openInWorker it runs
     // with sync access handles in the worker.
     storages: storagesFor(params, { opfs: true }),

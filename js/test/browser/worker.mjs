@@ -11,7 +11,7 @@ let running;
 async function main() {
   if (mode === "worker-trap" || mode === "worker-trap-async") {
     const db = await Anax.open({ schema: { id: "utf8" }, key: "id" });
-    return trapCodes(() => Anax.__trapForTests(mode === "worker-trap" ? "sync" : "async"), db);
+    return trapCodes(() => Anax[Symbol.for("anax.trapForTests")](mode === "worker-trap" ? "sync" : "async"), db);
   }
   const env = { Anax, AnaxError, filter, initialize, placement: "worker", open: (o) => Anax.open(o), storages: storagesFor(params, { opfs: true }) };
   return run(env, params.get("only"), (name) => {
