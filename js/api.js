@@ -124,25 +124,61 @@ export async function* iterateCursor(cursorPromise) {
   }
 }
 
+/** A transaction's `{ retries }`, checked: how many times a commit that lost to a conflict is
+ * run again (0 by default: the caller sees the CONFLICT). */
+function retriesOf(options) {
+  if (options === undefined) return 0;
+  if (options === null || typeof options !== "object") {
+    throw new AnaxError("INVALID_ARGUMENT", "transaction options must be an object: { retries }");
+  }
+  for (const name of Object.keys(options)) {
+    if (name !== "retries") {
+      throw new AnaxError("INVALID_ARGUMENT", `unknown transaction option '${name}'; it takes retries`);
+    }
+  }
+  const n = options.retries ?? 0;
+  if (!Number.isInteger(n) || n < 0 || n > MAX_RETRIES) {
+    throw new AnaxError("INVALID_ARGUMENT", `transaction option 'retries' must be an integer from 0 to ${MAX_RETRIES}`);
+  }
+  return n;
+}
+
+const MAX_RETRIES = 100;
+/** First pause before a retry; each doubles, up to the cap, with jitter so that writers that
+ * collided do not collide again in step. */
+const RETRY_FIRST_MS = 2;
+const RETRY_CAP_MS = 200;
+
 /**
  * Runs `fn(tx)` in a transaction: commits when the callback's promise resolves (to its
  * value), aborts when it throws (rethrowing), and rejects with `CONFLICT` when another commit
- * wrote one of its keys after it began. Shared by local and worker-hosted handles.
+ * wrote one of its keys after it began, unless `{ retries }` lets it run `fn` again on a fresh
+ * transaction (after a growing, jittered pause). Only the commit's conflict is retried: an
+ * error `fn` throws is the caller's. Shared by local and worker-hosted handles.
  */
-export async function runTransaction(begin, fn) {
+export async function runTransaction(begin, fn, options) {
   if (typeof fn !== "function") {
     throw new AnaxError("INVALID_ARGUMENT", "transaction(fn) takes an async function (tx) => { ... }");
   }
-  const tx = await begin();
-  let value;
-  try {
-    value = await fn(tx);
-  } catch (e) {
-    await tx.abort();
-    throw e;
+  const retries = retriesOf(options);
+  for (let attempt = 0; ; attempt++) {
+    const tx = await begin();
+    let value;
+    try {
+      value = await fn(tx);
+    } catch (e) {
+      await tx.abort();
+      throw e;
+    }
+    try {
+      await tx.commit();
+      return value;
+    } catch (e) {
+      if (!(e instanceof AnaxError && e.code === "CONFLICT") || attempt >= retries) throw e;
+    }
+    const pause = Math.min(RETRY_CAP_MS, RETRY_FIRST_MS * 2 ** attempt) * (0.5 + Math.random() / 2);
+    await new Promise((resolve) => setTimeout(resolve, pause));
   }
-  await tx.commit();
-  return value;
 }
 
 const readMethods = ["get", "scan", "scanCursor"];
@@ -189,25 +225,39 @@ function extend({ Db, Snapshot, Transaction, ScanCursor }) {
       return iterateCursor(this.scanCursor(options));
     };
   }
-  Db.prototype.transaction = function transaction(fn) {
-    return runTransaction(async () => this.beginTransaction(), fn);
+  Db.prototype.transaction = function transaction(fn, options) {
+    return runTransaction(async () => this.beginTransaction(), fn, options);
   };
-  // `await using db = await Anax.open(...)` closes the handle when the block ends. A plain
-  // `using` cannot wait for a close, so a Db has no Symbol.dispose: wasm-bindgen's only freed
-  // the handle, skipping what close() does (flush, sync, release the writer lock), and
-  // `using` now refuses a Db instead of doing that silently.
-  // (Symbol.for("Symbol.asyncDispose") is the key TypeScript's downlevelled `await using`
-  // looks for where the runtime has no Symbol.asyncDispose yet.)
-  Db.prototype[Symbol.asyncDispose ?? Symbol.for("Symbol.asyncDispose")] = function asyncDispose() {
-    return this.close();
-  };
-  if (Symbol.dispose) delete Db.prototype[Symbol.dispose];
+  installDispose(Db);
   if (Snapshot) {
     /** Lets compaction and GC reclaim what this snapshot kept alive. Idempotent. */
     Snapshot.prototype.release = function release() {
       if (this.__wbg_ptr) this.free();
     };
   }
+}
+
+/**
+ * `await using db = await Anax.open(...)` closes the handle when the block ends. A plain
+ * `using` cannot wait for a close, so a Db has no Symbol.dispose: wasm-bindgen's only freed
+ * the handle, skipping what close() does (flush, sync, release the writer lock), and `using`
+ * now refuses a Db instead of doing that silently. Where the runtime has no
+ * Symbol.asyncDispose, the method sits under Symbol.for("Symbol.asyncDispose") (the key
+ * esbuild's lowered `await using` and the usual polyfill, `Symbol.asyncDispose ??=
+ * Symbol.for("Symbol.asyncDispose")`, use); it is installed again at each open, so a polyfill
+ * that runs after this module loaded is honoured too.
+ */
+export function installDispose(C) {
+  if (!C) return;
+  const close = function asyncDispose() {
+    return this.close();
+  };
+  for (const key of [Symbol.for("Symbol.asyncDispose"), Symbol.asyncDispose]) {
+    if (typeof key === "symbol" && !Object.hasOwn(C.prototype, key)) {
+      Object.defineProperty(C.prototype, key, { value: close, configurable: true, writable: true });
+    }
+  }
+  if (Symbol.dispose && Object.hasOwn(C.prototype, Symbol.dispose)) delete C.prototype[Symbol.dispose];
 }
 
 // Eviction is the browser's call, not Anax's: a best-effort origin may lose OPFS data under
@@ -233,6 +283,7 @@ export function makeAnax(ready, Raw, classes, extra = {}) {
     /** Opens a table; see index.d.ts for the options. */
     open: guardAsync(async (options) => {
       await ready();
+      installDispose(classes.Db);
       return Raw.open(options);
     }),
     /** Checks a storage backend against Anax's contract; see index.d.ts. */

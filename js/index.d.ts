@@ -460,10 +460,12 @@ export interface DbMethods extends Readable {
   /**
    * Runs `fn` in an optimistic transaction: commits when it resolves (resolving to its value),
    * aborts when it throws (rethrowing), rejects with `CONFLICT` if another commit wrote one of
-   * its keys after it began.
-   * @example await db.transaction(async (tx) => { const a = await tx.get("a"); await tx.put([{ id: "b" }]); });
+   * its keys after it began. With `retries`, a commit that lost to a conflict runs `fn` again on
+   * a fresh transaction, up to that many times, after a growing, jittered pause (from 2 ms,
+   * doubling, at most 200 ms); an error `fn` throws is never retried.
+   * @example await db.transaction(async (tx) => { const a = await tx.get("a"); await tx.put([{ id: "b" }]); }, { retries: 5 });
    */
-  transaction<T>(fn: (tx: Transaction) => Promise<T> | T): Promise<T>;
+  transaction<T>(fn: (tx: Transaction) => Promise<T> | T, options?: { retries?: number }): Promise<T>;
   /** Every retained version, oldest first. */
   versions(): Promise<VersionInfo[]>;
   /** A read-only view as of a retained version number, `{ version }`, or `{ timestamp }`. */

@@ -3,7 +3,7 @@
 // come back as transferred buffers; arguments are structured-cloned (a bucket binding or any
 // function cannot cross, and is rejected with INVALID_ARGUMENT).
 import { AnaxError } from "./error.js";
-import { TRAP_FOR_TESTS, iterateCursor, runTransaction } from "./api.js";
+import { TRAP_FOR_TESTS, installDispose, iterateCursor, runTransaction } from "./api.js";
 
 class Channel {
   constructor(worker) {
@@ -232,8 +232,8 @@ export class WorkerDb extends Readable {
     return this.call("beginTransaction");
   }
 
-  transaction(fn) {
-    return runTransaction(() => this.beginTransaction(), fn);
+  transaction(fn, options) {
+    return runTransaction(() => this.beginTransaction(), fn, options);
   }
 
   /** Closes the database and stops its worker. Idempotent. */
@@ -246,11 +246,6 @@ export class WorkerDb extends Readable {
       // Calls still waiting (a scan racing close) and every later call reject with CLOSED.
       this.channel.fail(new AnaxError("CLOSED", "the database is closed; open it again to continue"));
     }
-  }
-
-  /** `await using db = await Anax.openInWorker(...)` closes it when the block ends. */
-  [Symbol.asyncDispose ?? Symbol.for("Symbol.asyncDispose")]() {
-    return this.close();
   }
 
   /** Test hook: a wasm trap inside the worker (see `TRAP_FOR_TESTS` in api.js). */
@@ -267,7 +262,11 @@ function urlOption(where, name) {
     throw new AnaxError("INVALID_ARGUMENT", `openInWorker's ${name} must be a string or a URL`);
   }
   // Resolved against the page, not the worker script, which may live elsewhere.
-  return new URL(v, globalThis.location?.href).href;
+  try {
+    return new URL(v, globalThis.location?.href).href;
+  } catch {
+    throw new AnaxError("INVALID_ARGUMENT", `openInWorker's ${name} is not a URL: ${v}`);
+  }
 }
 
 /**
@@ -279,8 +278,8 @@ export async function openInWorker(options, where = {}) {
   if (typeof Worker === "undefined") {
     throw new AnaxError("INVALID_ARGUMENT", "openInWorker needs a browser with module Web Workers; use Anax.open here");
   }
-  if (where === null || typeof where !== "object") {
-    throw new AnaxError("INVALID_ARGUMENT", "openInWorker's second argument must be { workerUrl?, wasmUrl? }");
+  if (where === null || typeof where !== "object" || Object.getPrototypeOf(where) !== Object.prototype) {
+    throw new AnaxError("INVALID_ARGUMENT", "openInWorker's second argument must be a plain object { workerUrl?, wasmUrl? }");
   }
   for (const name of Object.keys(where)) {
     if (name !== "workerUrl" && name !== "wasmUrl") {
@@ -293,7 +292,14 @@ export async function openInWorker(options, where = {}) {
   // scripts/build-wasm.sh); named from the package root, so the URL holds from js/remote.js
   // and from the one-file browser entry in pkg/ alike.
   const url = workerUrl ?? new URL("../pkg/anax.worker.js", import.meta.url);
-  const worker = new Worker(url, { type: "module", name: "anax" });
+  let worker;
+  try {
+    worker = new Worker(url, { type: "module", name: "anax" });
+  } catch (e) {
+    // A malformed or cross-origin URL: the caller's to fix.
+    throw new AnaxError("INVALID_ARGUMENT", `openInWorker could not start a worker from ${url}: ${e?.message ?? e}`);
+  }
+  installDispose(WorkerDb);
   const channel = new Channel(worker);
   try {
     const opened = await channel.call(0, "open", wasmUrl === undefined ? [options] : [options, wasmUrl]);

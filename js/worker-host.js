@@ -46,7 +46,13 @@ function store(value) {
 async function dispatch({ target, op, args }) {
   if (op === "open") {
     // A relocated .wasm (openInWorker's wasmUrl) is loaded before the first open needs it.
-    if (args[1] !== undefined) await initialize(new URL(args[1]));
+    if (args[1] !== undefined) {
+      try {
+        await initialize(new URL(args[1]));
+      } catch (e) {
+        throw new AnaxError("INVALID_ARGUMENT", `openInWorker could not load the wasm from ${args[1]}: ${e?.message ?? e}`);
+      }
+    }
     return store(await Anax.open(args[0]));
   }
   if (op === "__trapForTests") return Anax[TRAP_FOR_TESTS](args[0]);

@@ -484,6 +484,58 @@ export function cases(env) {
     await db.close();
   });
 
+  test("transaction(fn, { retries }) runs fn again after a conflicting commit, never after fn's own error, and gives up after that many", async () => {
+    const db = await open({ schema: people, key: "id" });
+    await db.put([{ id: "n", tag: "0" }]);
+    let attempts = 0;
+    const value = await db.transaction(
+      async (tx) => {
+        attempts += 1;
+        const seen = rows(await tx.get("n"))[0].tag;
+        await tx.put([{ id: "n", tag: `${seen}+tx` }]);
+        // The first two attempts lose to a commit made while they run.
+        if (attempts <= 2) await db.put([{ id: "n", tag: `rival${attempts}` }]);
+        return attempts;
+      },
+      { retries: 2 },
+    );
+    eq(value, 3, "the third attempt committed");
+    eq(rows(await db.get("n"))[0].tag, "rival2+tx", "it read what the rival wrote");
+    attempts = 0;
+    await rejects(
+      db.transaction(
+        async (tx) => {
+          attempts += 1;
+          await tx.put([{ id: "n", tag: "mine" }]);
+          await db.put([{ id: "n", tag: `always${attempts}` }]);
+        },
+        { retries: 1 },
+      ),
+      "CONFLICT",
+      "out of retries",
+    );
+    eq(attempts, 2, "one try and one retry");
+    attempts = 0;
+    const boom = new Error("boom");
+    let thrown;
+    try {
+      await db.transaction(
+        async () => {
+          attempts += 1;
+          throw boom;
+        },
+        { retries: 5 },
+      );
+    } catch (e) {
+      thrown = e;
+    }
+    ok(thrown === boom && attempts === 1, "fn's own error is not retried");
+    await rejects(db.transaction(async () => {}, { retry: 1 }), "INVALID_ARGUMENT", "a misspelt option");
+    await rejects(db.transaction(async () => {}, { retries: -1 }), "INVALID_ARGUMENT", "negative retries");
+    await rejects(db.transaction(async () => {}, { retries: 1.5 }), "INVALID_ARGUMENT", "fractional retries");
+    await db.close();
+  });
+
   test("a transaction reads its own writes, commits, writes nothing when its callback throws, and rejects with CONFLICT on a concurrent write", async () => {
     const db = await open({ schema: people, key: "id" });
     await db.put([{ id: "a", tag: "base", score: 1 }, { id: "b", tag: "base", score: 2 }]);
@@ -784,6 +836,9 @@ export function cases(env) {
       ["scan: misspelt option (would return every row)", () => db.scan({ limt: 1 }), "INVALID_ARGUMENT"],
       ["scanCursor: misspelt option", () => db.scanCursor({ revers: true }), "INVALID_ARGUMENT"],
       ["snapshot scan: misspelt option", async () => (await db.snapshot()).scan({ prefx: "k" }), "INVALID_ARGUMENT"],
+      ["snapshot scan: freshness (it reads at its own timestamp)", async () => (await db.snapshot()).scan({ freshness: "strict" }), "INVALID_ARGUMENT"],
+      ["openInWorker: misspelt file option", () => env.Anax.openInWorker({ schema: people, key: "id" }, { wrkerUrl: "x.js" }), "INVALID_ARGUMENT"],
+      ["openInWorker: files not a plain object", () => env.Anax.openInWorker({ schema: people, key: "id" }, "x.js"), "INVALID_ARGUMENT"],
       ["scan: unknown projection column", () => db.scan({ projection: ["nope"] }), "INVALID_ARGUMENT"],
       ["scan: negative limit", () => db.scan({ limit: -1 }), "INVALID_ARGUMENT"],
       ["scan: reverse not boolean", () => db.scan({ reverse: "yes" }), "INVALID_ARGUMENT"],

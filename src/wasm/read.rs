@@ -78,7 +78,8 @@ pub(super) fn scan(
 ) -> Promise {
     promise(async move {
         let view = view(&options)?;
-        view.scan(&to_scan_options(&options)?).await
+        let live = matches!(view, View::Live(..));
+        view.scan(&to_scan_options(&options, live)?).await
     })
 }
 
@@ -89,7 +90,8 @@ pub(super) fn scan_cursor(
 ) -> Promise {
     promise(async move {
         let view = view(&options)?;
-        let stream = view.stream(&to_scan_options(&options)?).await?;
+        let live = matches!(view, View::Live(..));
+        let stream = view.stream(&to_scan_options(&options, live)?).await?;
         Ok(JsScanCursor::new(stream).into())
     })
 }

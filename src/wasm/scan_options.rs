@@ -21,8 +21,9 @@ fn opt_bool(obj: &JsValue, name: &str, default: bool) -> Result<bool> {
         .ok_or_else(|| Error::InvalidArgument(format!("scan option '{name}' must be a boolean")))
 }
 
-/// Every name a scan's options object may hold (the freshness pair is read by
-/// `options::scan_freshness` from the same object).
+/// Every name a scan's options object may hold. The last two, the freshness pair, only a
+/// live handle's scan takes (`options::scan_freshness` reads them from the same object); a
+/// snapshot or a transaction reads at its own timestamp.
 const SCAN_OPTIONS: &[&str] = &[
     "start",
     "end",
@@ -38,9 +39,9 @@ const SCAN_OPTIONS: &[&str] = &[
 ];
 
 /// Scan options: `{ start, end, startInclusive = true, endInclusive = false, prefix,
-/// projection, limit, reverse, filter }`. A name outside these (and the freshness pair) is
-/// refused: a misspelt `limt` would otherwise return every row.
-pub fn to_scan_options(v: &JsValue) -> Result<ScanOptions> {
+/// projection, limit, reverse, filter }`, and on a `live` handle the freshness pair. Any other
+/// name is refused: a misspelt `limt` would otherwise return every row.
+pub fn to_scan_options(v: &JsValue, live: bool) -> Result<ScanOptions> {
     let mut o = ScanOptions::default();
     if v.is_undefined() || v.is_null() {
         return Ok(o);
@@ -50,13 +51,24 @@ pub fn to_scan_options(v: &JsValue) -> Result<ScanOptions> {
             "scan options must be an object".into(),
         ));
     }
+    let allowed = match live {
+        true => SCAN_OPTIONS,
+        false => SCAN_OPTIONS
+            .get(..SCAN_OPTIONS.len() - 2)
+            .unwrap_or(SCAN_OPTIONS),
+    };
     let names = js_sys::Object::keys(v.unchecked_ref::<js_sys::Object>());
     for name in names.iter() {
         let name = name.as_string().unwrap_or_default();
-        if !SCAN_OPTIONS.contains(&name.as_str()) {
+        if !allowed.contains(&name.as_str()) {
+            let whose = if live {
+                "a scan"
+            } else {
+                "a snapshot's or transaction's scan"
+            };
             return Err(Error::InvalidArgument(format!(
-                "unknown scan option '{name}'; a scan takes {}",
-                SCAN_OPTIONS.join(", ")
+                "unknown scan option '{name}'; {whose} takes {}",
+                allowed.join(", ")
             )));
         }
     }
