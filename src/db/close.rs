@@ -23,7 +23,7 @@ impl Db {
             self.idle().await?;
         }
         // A pack rewrite put off by jobs that came too fast is written before the handle goes.
-        self.pack_if_due().await;
+        self.pack_if_due(true).await;
         self.sync_log().await?;
         let log = self.shared.config.log_id;
         if log != 0 {

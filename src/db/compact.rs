@@ -232,7 +232,7 @@ impl Db {
         if published {
             self.pack_after_jobs(false).await;
         } else {
-            self.pack_if_due().await;
+            self.pack_if_due(false).await;
         }
     }
 
