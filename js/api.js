@@ -181,7 +181,31 @@ export async function runTransaction(begin, fn, options) {
   }
 }
 
-const readMethods = ["get", "scan", "scanCursor"];
+/** Most gets `getMany` keeps in flight at once (each is at most a few ranged reads). */
+const GET_MANY_IN_FLIGHT = 32;
+
+/**
+ * The rows with these keys, in the order given, `null` where there is none: the gets run
+ * together (at most GET_MANY_IN_FLIGHT at a time), so on an object store the keys cost about
+ * one round trip per that many keys, not one each. Shared by local and worker-hosted handles.
+ */
+export async function getMany(view, keys, options) {
+  if (!Array.isArray(keys)) {
+    throw new AnaxError("INVALID_ARGUMENT", "getMany(keys) takes an array of keys (a composite key is itself an array)");
+  }
+  const out = new Array(keys.length).fill(null);
+  let next = 0;
+  const worker = async () => {
+    while (next < keys.length) {
+      const i = next++;
+      out[i] = await (options === undefined ? view.get(keys[i]) : view.get(keys[i], options));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(GET_MANY_IN_FLIGHT, keys.length) }, worker));
+  return out;
+}
+
+const readMethods = ["get", "scan", "scanCursor", "count"];
 
 function extend({ Db, Snapshot, Transaction, ScanCursor }) {
   if (!Db || Db.prototype.scanBatches) return;
@@ -223,6 +247,9 @@ function extend({ Db, Snapshot, Transaction, ScanCursor }) {
     /** Arrow IPC streams of at most 8,192 rows each, with bounded memory. */
     C.prototype.scanBatches = function scanBatches(options) {
       return iterateCursor(this.scanCursor(options));
+    };
+    C.prototype.getMany = function getMany_(keys, options) {
+      return getMany(this, keys, options);
     };
   }
   Db.prototype.transaction = function transaction(fn, options) {

@@ -346,6 +346,16 @@ export interface Readable {
   scanCursor(options?: ScanOptions): Promise<ScanCursor>;
   /** The selected rows as Arrow IPC streams of at most 8,192 rows each (bounded memory). */
   scanBatches(options?: ScanOptions): AsyncIterableIterator<Uint8Array>;
+  /**
+   * How many rows `scan(options)` would return, without returning them: only the key columns
+   * (and a filter's) are read. `projection` is refused.
+   */
+  count(options?: Omit<ScanOptions, "projection">): Promise<number>;
+  /**
+   * The rows with these keys (each an Arrow IPC stream), in the order given, `null` where there
+   * is none. The gets run together, at most 32 at a time.
+   */
+  getMany(keys: Key[]): Promise<(Uint8Array | null)[]>;
 }
 
 /**
@@ -443,6 +453,10 @@ export interface DbMethods extends Readable {
    * checked when the cursor is created, and every row comes from the view it settled on.
    */
   scanCursor(options?: ScanOptions & GetOptions): Promise<ScanCursor>;
+  /** `count` at the freshness asked for (as `get`). */
+  count(options?: Omit<ScanOptions, "projection"> & GetOptions): Promise<number>;
+  /** `getMany` at the freshness asked for (as `get`; each get checks it). */
+  getMany(keys: Key[], options?: GetOptions): Promise<(Uint8Array | null)[]>;
   /** `scanCursor` as an async iterator of Arrow IPC streams, at the freshness asked for. */
   scanBatches(options?: ScanOptions & GetOptions): AsyncIterableIterator<Uint8Array>;
   /**

@@ -3,7 +3,7 @@
 // come back as transferred buffers; arguments are structured-cloned (a bucket binding or any
 // function cannot cross, and is rejected with INVALID_ARGUMENT).
 import { AnaxError } from "./error.js";
-import { TRAP_FOR_TESTS, installDispose, iterateCursor, runTransaction } from "./api.js";
+import { TRAP_FOR_TESTS, getMany, installDispose, iterateCursor, runTransaction } from "./api.js";
 
 class Channel {
   constructor(worker) {
@@ -109,6 +109,14 @@ class Readable extends Handle {
 
   scanBatches(options) {
     return iterateCursor(this.scanCursor(options));
+  }
+
+  count(options) {
+    return this.call("count", options);
+  }
+
+  getMany(keys, options) {
+    return getMany(this, keys, options);
   }
 }
 

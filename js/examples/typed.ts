@@ -52,6 +52,9 @@ export async function tour(): Promise<number> {
     await tx.delete(["b"]);
     return 1;
   });
+  const n: number = await db.count({ start: "a", filter: filter.gt("score", 80), freshness: "strict" });
+  const many: (Uint8Array | null)[] = await db.getMany(["a", "b", "zz"]);
+  console.log(n, many.length);
   const snap: Snapshot = db.snapshot();
   if (!(snap instanceof Snapshot) || !((await db.scanCursor()) instanceof ScanCursor)) throw new Error("classes");
   {

@@ -484,6 +484,38 @@ export function cases(env) {
     await db.close();
   });
 
+  test("count counts what scan would return (bounds, filter, limit, deletes, overwrites) without returning it; getMany keeps the order and answers null for missing keys", async () => {
+    const db = await open({ schema: people, key: "id" });
+    await db.put(peopleRows(300, "k"));
+    await db.delete(["k00003", "k00004"]);
+    await db.put([{ id: "k00005", tag: "again", score: 99 }]);
+    const f = env.filter;
+    for (const options of [undefined, {}, { start: "k00100" }, { start: "k00010", end: "k00020", endInclusive: true }, { limit: 7 }, { filter: f.eq("tag", "again") }, { prefix: "k00299" }, { reverse: true, limit: 400 }]) {
+      eq(await db.count(options), rows(await db.scan(options)).length, `count(${show(options)})`);
+    }
+    eq(await db.count({ freshness: "strict" }), 298, "count at strict freshness");
+    await rejects(db.count({ projection: ["id"] }), "INVALID_ARGUMENT", "count with a projection");
+    await rejects(db.count({ limt: 1 }), "INVALID_ARGUMENT", "count with a misspelt option");
+    const snap = await db.snapshot();
+    await db.put([{ id: "zz-after", tag: "x" }]);
+    eq(await snap.count(), 298, "a snapshot counts its version");
+    eq(await db.count(), 299, "the table counts the new row");
+    await db.transaction(async (tx) => {
+      await tx.put([{ id: "zz-tx", tag: "t" }]);
+      await tx.delete("k00000");
+      eq(await tx.count(), 299, "a transaction counts its own writes");
+    });
+    const got = await db.getMany(["k00001", "missing", "k00003", "k00005", "zz-after"]);
+    eq(got.map((r) => (r === null ? null : rows(r)[0].id)), ["k00001", null, null, "k00005", "zz-after"], "getMany");
+    eq((await db.getMany([])).length, 0, "getMany of nothing");
+    const many = Array.from({ length: 100 }, (_, i) => `k${String(i * 2).padStart(5, "0")}`);
+    eq((await db.getMany(many, { freshness: "strict" })).filter((r) => r !== null).length, 98, "100 keys, 2 deleted");
+    eq((await snap.getMany(["zz-after", "k00001"])).map((r) => r !== null), [false, true], "a snapshot's getMany");
+    await rejects(db.getMany("k00001"), "INVALID_ARGUMENT", "getMany of a non-array");
+    snap.release?.();
+    await db.close();
+  });
+
   test("transaction(fn, { retries }) runs fn again after a conflicting commit, never after fn's own error, and gives up after that many", async () => {
     const db = await open({ schema: people, key: "id" });
     await db.put([{ id: "n", tag: "0" }]);

@@ -58,6 +58,11 @@ impl Snapshot {
         self.ts
     }
 
+    /// The table this snapshot reads.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
     /// This view's timestamp over the newest head's files, when reading there gives the same
     /// answers: files of this view may be gone (compacted away elsewhere, then collected once
     /// the grace period passed on the collector's clock), but compaction keeps, for every key,

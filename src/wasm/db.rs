@@ -94,6 +94,15 @@ impl JsDb {
         })
     }
 
+    /// How many rows `scan(options)` would return, at the freshness the options name, without
+    /// returning them.
+    pub fn count(&self, options: JsValue) -> Promise {
+        let db = self.db.clone();
+        read::count(options, move |o| {
+            Ok(View::Live(db, options::scan_freshness(o)?))
+        })
+    }
+
     /// Starts a transaction at the newest commit (`Db.transaction(fn)` in JS wraps it).
     #[wasm_bindgen(js_name = beginTransaction)]
     pub fn begin_transaction(&self) -> std::result::Result<JsTxn, JsValue> {

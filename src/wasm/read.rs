@@ -38,6 +38,14 @@ impl View {
         }
     }
 
+    fn db(&self) -> &Db {
+        match self {
+            View::Live(db, _) => db,
+            View::Snapshot(snap) => snap.db(),
+            View::Txn(txn) => txn.db(),
+        }
+    }
+
     async fn stream(&self, opts: &ScanOptions) -> Result<ScanStream> {
         match self {
             View::Live(db, freshness) => db.scan_stream_fresh(opts, *freshness).await,
@@ -93,6 +101,33 @@ pub(super) fn scan_cursor(
         let live = matches!(view, View::Live(..));
         let stream = view.stream(&to_scan_options(&options, live)?).await?;
         Ok(JsScanCursor::new(stream).into())
+    })
+}
+
+/// `count`: how many rows `scan(options)` would return, without returning them. Only the key
+/// columns (and a filter's) are decoded, and no Arrow IPC is built. `projection` is refused:
+/// it would change nothing.
+pub(super) fn count(
+    options: JsValue,
+    view: impl FnOnce(&JsValue) -> Result<View> + 'static,
+) -> Promise {
+    promise(async move {
+        let view = view(&options)?;
+        let live = matches!(view, View::Live(..));
+        let mut opts = to_scan_options(&options, live)?;
+        if opts.projection.is_some() {
+            return Err(Error::InvalidArgument(
+                "count takes no projection: it counts rows, whatever their columns".into(),
+            ));
+        }
+        let keys = view.db().schema().key_fields().map(|f| f.name().clone());
+        opts.projection = Some(keys.collect());
+        let mut stream = view.stream(&opts).await?;
+        let mut rows = 0u64;
+        while let Some(batch) = stream.next().await? {
+            rows += batch.num_rows() as u64;
+        }
+        Ok(JsValue::from_f64(rows as f64))
     })
 }
 

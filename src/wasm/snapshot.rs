@@ -44,4 +44,10 @@ impl JsSnapshot {
         let snap = self.snap.clone();
         read::scan_cursor(options, move |_| Ok(View::Snapshot(snap)))
     }
+
+    /// How many rows `scan(options)` would return as of the snapshot.
+    pub fn count(&self, options: JsValue) -> Promise {
+        let snap = self.snap.clone();
+        read::count(options, move |_| Ok(View::Snapshot(snap)))
+    }
 }

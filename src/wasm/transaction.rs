@@ -66,6 +66,12 @@ impl JsTxn {
         read::scan_cursor(options, move |_| Ok(View::Txn(Self::open(&cell)?)))
     }
 
+    /// How many rows `scan(options)` would return, seeing this transaction's writes.
+    pub fn count(&self, options: JsValue) -> Promise {
+        let cell = self.txn.clone();
+        read::count(options, move |_| Ok(View::Txn(Self::open(&cell)?)))
+    }
+
     /// Buffers an upsert of rows (objects or IPC bytes) in the transaction.
     pub fn put(&self, rows: JsValue) -> Promise {
         let cell = self.txn.clone();
