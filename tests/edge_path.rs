@@ -10,38 +10,23 @@ mod common;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use anax::storage::{Latency, LatencyStorage, MemoryStorage, Storage};
-use anax::{CompactionOptions, Db, DbBuilder, Freshness, ManualClock, ScanOptions, Value};
+use anax::storage::{Latency, LatencyStorage, MemoryStorage};
+use anax::{CompactionOptions, Db, Freshness, ManualClock, ScanOptions};
 use arrow_array::cast::AsArray;
-use arrow_array::{Int64Array, RecordBatch, StringArray};
-use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use arrow_array::{RecordBatch, StringArray};
 use common::Rng;
+use common::wide::{self, builder, get_v, key, schema};
 use futures::executor::block_on;
 
-fn schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Utf8, false),
-        Field::new("v", DataType::Int64, false),
-        Field::new("payload", DataType::Utf8, false),
-    ]))
-}
-
-/// `n` rows with 70-byte keys (past parquet's 64-byte statistics cut) and ~100-byte payloads.
+/// 70-byte keys (past parquet's 64-byte statistics cut) and ~100-byte payloads.
 fn rows(rng: &mut Rng, n: usize, v: i64, ids: &mut Vec<String>) -> RecordBatch {
-    let keys: Vec<String> = (0..n)
-        .map(|_| format!("tenant/émoji-🦀/{:054x}", rng.next_u64()))
-        .collect();
-    let payload: Vec<String> = (0..n).map(|i| format!("{i:0100}")).collect();
-    ids.extend(keys.iter().cloned());
-    RecordBatch::try_new(
-        schema(),
-        vec![
-            Arc::new(StringArray::from(keys)),
-            Arc::new(Int64Array::from(vec![v; n])),
-            Arc::new(StringArray::from(payload)),
-        ],
+    wide::rows(
+        rng,
+        &format!("tenant/émoji-🦀/{}", "0".repeat(38)),
+        n,
+        v,
+        ids,
     )
-    .unwrap()
 }
 
 fn store(rtt_ms: f64) -> Arc<LatencyStorage> {
@@ -49,26 +34,6 @@ fn store(rtt_ms: f64) -> Arc<LatencyStorage> {
         Arc::new(MemoryStorage::new()),
         Latency::rtt(rtt_ms),
     ))
-}
-
-fn builder(store: &Arc<LatencyStorage>) -> DbBuilder {
-    let s: Arc<dyn Storage> = store.clone();
-    DbBuilder::from_schema_key_name(schema(), "id").with_storage(s)
-}
-
-fn key(k: &str) -> Vec<Value> {
-    vec![Value::Str(k.to_owned())]
-}
-
-fn v_of(batch: &RecordBatch) -> i64 {
-    batch
-        .column(1)
-        .as_primitive::<arrow_array::types::Int64Type>()
-        .value(0)
-}
-
-async fn get_v(db: &Db, k: &str, f: Freshness) -> Option<i64> {
-    db.get_fresh(&key(k), f).await.unwrap().map(|b| v_of(&b))
 }
 
 /// Two handles on `s`, opened before the first commits 50 rows: the second one's view lacks
@@ -191,21 +156,9 @@ fn keys_sharing_a_prefix_longer_than_64_bytes_still_narrow_a_get_to_a_block() {
         let mut rng = Rng::new(11);
         let mut ids = Vec::new();
         for _ in 0..3 {
-            let batch = rows(&mut rng, 10_000, 4, &mut Vec::new());
-            let keys: Vec<String> = (0..10_000)
-                .map(|_| format!("{prefix}{:016x}", rng.next_u64()))
-                .collect();
-            ids.extend(keys.iter().cloned());
-            let batch = RecordBatch::try_new(
-                schema(),
-                vec![
-                    Arc::new(StringArray::from(keys)),
-                    batch.column(1).clone(),
-                    batch.column(2).clone(),
-                ],
-            )
-            .unwrap();
-            db.put(batch).await.unwrap();
+            db.put(wide::rows(&mut rng, &prefix, 10_000, 4, &mut ids))
+                .await
+                .unwrap();
         }
         db.compact().await.unwrap();
         assert_eq!(db.stats().unwrap().ssts, 1);

@@ -11,51 +11,26 @@ use std::sync::Arc;
 
 use anax::sst::pack::{PACK_PATH, PackEntry, decode, encode};
 use anax::storage::{Latency, LatencyStorage, MemoryStorage, PutMode, Storage};
-use anax::{Db, DbBuilder, Value};
-use arrow_array::cast::AsArray;
-use arrow_array::{Int64Array, RecordBatch, StringArray};
-use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use anax::{Db, DbBuilder};
+use arrow_array::{RecordBatch, StringArray};
 use bytes::Bytes;
 use common::Rng;
+use common::wide::{self, builder, key, schema, v_of};
 use futures::executor::block_on;
 
-fn schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Utf8, false),
-        Field::new("v", DataType::Int64, false),
-        Field::new("payload", DataType::Utf8, false),
-    ]))
-}
-
-/// `n` rows with 80-byte Unicode keys and ~100-byte payloads, all with value `v`.
+/// `n` rows under 80-byte Unicode keys sharing a 65-byte prefix.
 fn rows(rng: &mut Rng, n: usize, v: i64, ids: &mut Vec<String>) -> RecordBatch {
-    let keys: Vec<String> = (0..n)
-        .map(|_| format!("tenant/ünïcode-🦀/{:060x}", rng.next_u64()))
-        .collect();
-    let payload: Vec<String> = (0..n).map(|i| format!("{i:0100}")).collect();
-    ids.extend(keys.iter().cloned());
-    RecordBatch::try_new(
-        schema(),
-        vec![
-            Arc::new(StringArray::from(keys)),
-            Arc::new(Int64Array::from(vec![v; n])),
-            Arc::new(StringArray::from(payload)),
-        ],
+    wide::rows(
+        rng,
+        &format!("tenant/ünïcode-🦀/{}", "0".repeat(44)),
+        n,
+        v,
+        ids,
     )
-    .unwrap()
 }
 
-fn builder(store: &Arc<LatencyStorage>) -> DbBuilder {
-    let s: Arc<dyn Storage> = store.clone();
-    DbBuilder::from_schema_key_name(schema(), "id").with_storage(s)
-}
-
-async fn v_of(db: &Db, k: &str) -> Option<i64> {
-    db.get(&[Value::Str(k.to_owned())]).await.unwrap().map(|b| {
-        b.column(1)
-            .as_primitive::<arrow_array::types::Int64Type>()
-            .value(0)
-    })
+async fn v_of_get(db: &Db, k: &str) -> Option<i64> {
+    db.get(&key(k)).await.unwrap().map(|b| v_of(&b))
 }
 
 /// A table compacted into SSTs well past the whole-read size, by a handle with the pack on.
@@ -79,7 +54,7 @@ async fn cold_get(store: &Arc<LatencyStorage>, k: &str, want: i64) -> (u64, u64,
     let db = builder(store).open().await.unwrap();
     let opened = store.counts();
     let peak = store.peak_in_flight();
-    assert_eq!(v_of(&db, k).await, Some(want));
+    assert_eq!(v_of_get(&db, k).await, Some(want));
     let got = store.counts().since(&opened);
     (opened.since(&before).total(), got.total(), peak)
 }
@@ -109,7 +84,7 @@ fn a_fresh_handle_fetches_the_tails_with_the_head_and_then_reads_only_data() {
             .await
             .unwrap();
         let opened = store.counts();
-        assert_eq!(v_of(&db, &ids[7]).await, Some(1));
+        assert_eq!(v_of_get(&db, &ids[7]).await, Some(1));
         assert_eq!(store.counts().since(&opened).total(), 2);
     });
 }

@@ -78,6 +78,17 @@ pub(super) fn get(
     value_or_promise(async move { row_result(view.get(&key).await?) })
 }
 
+/// The view a scan-shaped call reads, settled, and its options read for it (the freshness
+/// pair only on a live view: a snapshot or a transaction reads at its own timestamp).
+fn settle(
+    options: &JsValue,
+    view: impl FnOnce(&JsValue) -> Result<View>,
+) -> Result<(View, ScanOptions)> {
+    let view = view(options)?;
+    let opts = to_scan_options(options, matches!(view, View::Live(..)))?;
+    Ok((view, opts))
+}
+
 /// `scan`: the selected rows as one Arrow IPC stream. `view` is settled inside the Promise,
 /// before the scan options are read, so its failure rejects.
 pub(super) fn scan(
@@ -85,9 +96,8 @@ pub(super) fn scan(
     view: impl FnOnce(&JsValue) -> Result<View> + 'static,
 ) -> Promise {
     promise(async move {
-        let view = view(&options)?;
-        let live = matches!(view, View::Live(..));
-        view.scan(&to_scan_options(&options, live)?).await
+        let (view, opts) = settle(&options, view)?;
+        view.scan(&opts).await
     })
 }
 
@@ -97,9 +107,8 @@ pub(super) fn scan_cursor(
     view: impl FnOnce(&JsValue) -> Result<View> + 'static,
 ) -> Promise {
     promise(async move {
-        let view = view(&options)?;
-        let live = matches!(view, View::Live(..));
-        let stream = view.stream(&to_scan_options(&options, live)?).await?;
+        let (view, opts) = settle(&options, view)?;
+        let stream = view.stream(&opts).await?;
         Ok(JsScanCursor::new(stream).into())
     })
 }
@@ -112,9 +121,7 @@ pub(super) fn count(
     view: impl FnOnce(&JsValue) -> Result<View> + 'static,
 ) -> Promise {
     promise(async move {
-        let view = view(&options)?;
-        let live = matches!(view, View::Live(..));
-        let mut opts = to_scan_options(&options, live)?;
+        let (view, mut opts) = settle(&options, view)?;
         if opts.projection.is_some() {
             return Err(Error::InvalidArgument(
                 "count takes no projection: it counts rows, whatever their columns".into(),

@@ -63,3 +63,6 @@ pub mod kv;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod shared_prefix;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod wide;
