@@ -135,8 +135,11 @@ impl Db {
         let same =
             stored.len() == metas.len() && stored.iter().zip(&metas).all(|(e, m)| holds(e, m));
         if same {
-            self.state()?.compaction.pack_written_ms = self.shared.config.clock.now_millis();
-            self.state()?.compaction.pack_dirty = false;
+            let now = self.shared.config.clock.now_millis();
+            let mut st = self.state()?;
+            st.compaction.pack_written_ms = now;
+            // A view that moved meanwhile (another job) leaves a rewrite due.
+            st.compaction.pack_dirty = st.version.manifest_version != version.manifest_version;
             return Ok(());
         }
         let missing: Vec<&SstMeta> = metas
@@ -177,7 +180,7 @@ impl Db {
         let now = self.shared.config.clock.now_millis();
         let mut st = self.state()?;
         st.compaction.pack_written_ms = now;
-        st.compaction.pack_dirty = false;
+        st.compaction.pack_dirty = st.version.manifest_version != version.manifest_version;
         Ok(())
     }
 }
