@@ -89,13 +89,7 @@ fn dropped_files_wait_for_their_note_to_age_and_nothing_live_is_deleted() {
             "its note, the stale one and the damaged one: {notes_left:?}"
         );
         assert_eq!(gc.orphans_deleted, 0);
-        let left: Vec<String> = store
-            .list("sst/")
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|o| o.path)
-            .collect();
+        let left = common::paths(&store, "sst/").await;
         assert_eq!(left, live);
         assert!(store.list(DROPPED_DIR).await.unwrap().is_empty());
         assert_eq!(read_all(&db).await, state);

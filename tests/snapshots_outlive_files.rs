@@ -9,20 +9,24 @@ mod common;
 use std::sync::Arc;
 
 use anax::storage::{MemoryStorage, Storage};
-use anax::{ErrorCode, ManualClock, Retention, ScanOptions, Value};
+use anax::{Db, ErrorCode, ManualClock, Retention, ScanOptions, Value};
 use common::kv::{one_row, rows_of, seal_db};
+use common::paths;
 use futures::executor::block_on;
+
+/// A collector's retention that keeps one version: the history floor rises to the head.
+const KEEP_ONE: Retention = Retention {
+    min_versions: 1,
+    max_age_ms: 0,
+    grace_ms: 1_000,
+};
 
 fn key(i: u32) -> String {
     format!("ключ-{i:02}-{}", "x".repeat(70))
 }
 
-/// Puts ten rows (value 1), takes a snapshot, overwrites key 0 (value 2); then another handle,
-/// whose clock runs `ahead` of the writer's, compacts everything and collects the old files.
-async fn snapshot_then_collect(
-    store: &MemoryStorage,
-    collector: Retention,
-) -> (anax::Snapshot, anax::Db) {
+/// A handle on `store` that has put ten rows (value 1).
+async fn ten_rows(store: &MemoryStorage) -> Db {
     let writer = seal_db(store)
         .with_background_compaction(false)
         .open()
@@ -31,27 +35,42 @@ async fn snapshot_then_collect(
     for i in 0..10 {
         writer.put_rows(&one_row(&key(i), 1)).await.unwrap();
     }
-    let snap = writer.snapshot().unwrap();
-    writer.put_rows(&one_row(&key(0), 2)).await.unwrap();
+    writer
+}
+
+/// Another handle on `store` whose clock runs far ahead of the writer's, keeping `retention`.
+async fn collector(store: &MemoryStorage, retention: Retention) -> (Db, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(4_000_000_000_000));
-    let other = seal_db(store)
+    let db = seal_db(store)
         .with_clock(clock.clone())
-        .with_retention(collector)
+        .with_retention(retention)
         .with_background_compaction(false)
         .open()
         .await
         .unwrap();
-    let before: Vec<String> = store
-        .list("sst/")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|o| o.path)
-        .collect();
-    other.gc().await.unwrap();
-    other.compact().await.unwrap();
-    clock.advance(collector.grace_ms + 1);
-    other.gc().await.unwrap();
+    (db, clock)
+}
+
+/// Compacts everything on `db` and collects the old files once its grace period has passed.
+async fn compact_and_collect(db: &Db, clock: &ManualClock, retention: Retention) {
+    db.gc().await.unwrap();
+    db.compact().await.unwrap();
+    clock.advance(retention.grace_ms + 1);
+    db.gc().await.unwrap();
+}
+
+/// Puts ten rows (value 1), takes a snapshot, overwrites key 0 (value 2); then another handle,
+/// whose clock runs ahead of the writer's, compacts everything and collects the old files.
+async fn snapshot_then_collect(
+    store: &MemoryStorage,
+    retention: Retention,
+) -> (anax::Snapshot, Db) {
+    let writer = ten_rows(store).await;
+    let snap = writer.snapshot().unwrap();
+    writer.put_rows(&one_row(&key(0), 2)).await.unwrap();
+    let (other, clock) = collector(store, retention).await;
+    let before = paths(store, "sst/").await;
+    compact_and_collect(&other, &clock, retention).await;
     for p in &before {
         assert!(
             store.head(p).await.unwrap().is_none(),
@@ -87,12 +106,7 @@ fn a_snapshot_older_than_the_history_floor_fails_not_found() {
     block_on(async {
         let store = MemoryStorage::new();
         // The collector keeps one version: the floor rises past the snapshot.
-        let keep_one = Retention {
-            min_versions: 1,
-            max_age_ms: 0,
-            grace_ms: 1_000,
-        };
-        let (snap, _writer) = snapshot_then_collect(&store, keep_one).await;
+        let (snap, _writer) = snapshot_then_collect(&store, KEEP_ONE).await;
         let err = snap.get(&[Value::from(key(0))]).await.unwrap_err();
         assert_eq!(err.code(), ErrorCode::NotFound, "{err}");
         let err = snap.scan(&ScanOptions::default()).await.unwrap_err();
@@ -104,34 +118,12 @@ fn a_snapshot_older_than_the_history_floor_fails_not_found() {
 fn a_live_read_below_a_risen_history_floor_moves_to_the_new_view() {
     block_on(async {
         let store = MemoryStorage::new();
-        let writer = seal_db(&store)
-            .with_background_compaction(false)
-            .open()
-            .await
-            .unwrap();
-        for i in 0..10 {
-            writer.put_rows(&one_row(&key(i), 1)).await.unwrap();
-        }
+        let writer = ten_rows(&store).await;
         // Another handle keeps one version, commits past the writer's view, compacts and
         // collects: the writer's live view is below the floor and its files are gone.
-        let clock = Arc::new(ManualClock::new(4_000_000_000_000));
-        let keep_one = Retention {
-            min_versions: 1,
-            max_age_ms: 0,
-            grace_ms: 1_000,
-        };
-        let other = seal_db(&store)
-            .with_clock(clock.clone())
-            .with_retention(keep_one)
-            .with_background_compaction(false)
-            .open()
-            .await
-            .unwrap();
+        let (other, clock) = collector(&store, KEEP_ONE).await;
         other.put_rows(&one_row(&key(0), 3)).await.unwrap();
-        other.gc().await.unwrap();
-        other.compact().await.unwrap();
-        clock.advance(keep_one.grace_ms + 1);
-        other.gc().await.unwrap();
+        compact_and_collect(&other, &clock, KEEP_ONE).await;
         // The snapshot cannot read around (below the floor); the live read takes the new view.
         let got = writer.get(&[Value::from(key(0))]).await.unwrap().unwrap();
         assert_eq!(rows_of(&got)[&key(0)], Some(3));

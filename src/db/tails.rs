@@ -126,12 +126,8 @@ impl Db {
         });
         let storage = self.shared.storage.as_ref();
         let stored = read_pack(storage).await;
-        let holds = |e: &PackEntry, m: &SstMeta| {
-            e.path == m.path
-                && e.size == m.bytes
-                && e.tail.len() as u64 == m.tail_bytes
-                && crc32c::crc32c(&e.tail) == m.tail_crc
-        };
+        let holds =
+            |e: &PackEntry, m: &SstMeta| e.path == m.path && m.vouches_for_tail(e.size, &e.tail);
         let same =
             stored.len() == metas.len() && stored.iter().zip(&metas).all(|(e, m)| holds(e, m));
         if same {

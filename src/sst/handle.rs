@@ -55,12 +55,7 @@ impl SstHandle {
     /// Offers the SST's tail from a tail pack. Kept only if it is the tail the manifest
     /// records (same length and CRC32C) and the file is not open yet; returns whether it was.
     pub fn seed_tail(&self, size: u64, tail: Bytes) -> bool {
-        let m = &self.meta;
-        let matches = m.tail_bytes > 0
-            && size == m.bytes
-            && tail.len() as u64 == m.tail_bytes
-            && crc32c::crc32c(&tail) == m.tail_crc;
-        if !matches || self.is_open() {
+        if !self.meta.vouches_for_tail(size, &tail) || self.is_open() {
             return false;
         }
         match self.seeded.lock() {

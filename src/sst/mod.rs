@@ -70,6 +70,18 @@ pub struct SstMeta {
     pub tail_crc: u32,
 }
 
+impl SstMeta {
+    /// Whether `tail` is this SST's tail, as far as the record vouches: a file of `size` bytes
+    /// whose last `tail_bytes` bytes have `tail_crc` (a record without a tail length vouches
+    /// for nothing). Tails taken from anywhere but the file itself pass this first.
+    pub fn vouches_for_tail(&self, size: u64, tail: &[u8]) -> bool {
+        self.tail_bytes > 0
+            && size == self.bytes
+            && tail.len() as u64 == self.tail_bytes
+            && crc32c::crc32c(tail) == self.tail_crc
+    }
+}
+
 /// An open SST: its metadata, parsed Parquet footer and page index, and per-row-group bloom
 /// filters and key ranges, all cached in memory so a lookup costs only data-page reads.
 #[derive(Debug)]

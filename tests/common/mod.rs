@@ -58,6 +58,18 @@ impl Drop for StopOnPanic<'_> {
     }
 }
 
+/// The paths of the objects under `prefix`, sorted.
+#[cfg(not(target_arch = "wasm32"))]
+pub async fn paths(store: &dyn anax::storage::Storage, prefix: &str) -> Vec<String> {
+    store
+        .list(prefix)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.path)
+        .collect()
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 pub mod kv;
 
