@@ -131,3 +131,20 @@ fn a_live_read_below_a_risen_history_floor_moves_to_the_new_view() {
         assert_eq!(rows_of(&got)[&key(5)], Some(1));
     });
 }
+
+#[test]
+fn a_transaction_whose_snapshot_fell_below_the_floor_fails_conflict_saying_so() {
+    block_on(async {
+        let store = MemoryStorage::new();
+        let writer = ten_rows(&store).await;
+        let tx = writer.transaction().unwrap();
+        tx.put_rows(&one_row(&key(7), 9)).unwrap();
+        // Another handle commits a key the transaction never wrote and keeps one version.
+        let (other, clock) = collector(&store, KEEP_ONE).await;
+        other.put_rows(&one_row(&key(0), 3)).await.unwrap();
+        compact_and_collect(&other, &clock, KEEP_ONE).await;
+        let err = tx.commit().await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Conflict, "{err}");
+        assert!(err.to_string().contains("history floor"), "{err}");
+    });
+}

@@ -18,7 +18,7 @@ use std::task::{Context, Poll};
 
 use futures_util::future::Either;
 
-use super::ops::{Op, conflict_error};
+use super::ops::Op;
 use super::seal::TIDY_ROWS;
 use super::{Db, State};
 use crate::error::{Error, Result};
@@ -258,7 +258,7 @@ impl Db {
             if let Some((read_ts, keys)) = p.op.txn_check()
                 && self.conflicts(read_ts, keys).await?
             {
-                return Err(conflict_error(read_ts));
+                return Err(self.conflict_of(read_ts));
             }
         }
         Ok(())

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::Db;
 use super::commit::Pending;
-use super::ops::{Op, conflict_error};
+use super::ops::Op;
 use crate::error::{Error, Result};
 use crate::key::KeyBytes;
 use crate::key::Timestamp;
@@ -45,7 +45,7 @@ impl Db {
                 self.install(&mut st, &head, &[]);
             }
             if self.conflicts(*read_ts, keys).await? {
-                return Err(conflict_error(*read_ts));
+                return Err(self.conflict_of(*read_ts));
             }
         }
         let ts = {
@@ -194,7 +194,7 @@ impl Db {
                         let (read_ts, keys) = check.as_ref().map_or((0, &[][..]), |(t, k)| (*t, k));
                         if self.conflicts(read_ts, keys).await? {
                             let _ = storage.delete(&path).await;
-                            return Err(conflict_error(read_ts));
+                            return Err(self.conflict_of(read_ts));
                         }
                         edit.expect_version = Some(head.state.version);
                     }

@@ -69,3 +69,12 @@ pub(super) fn conflict_error(read_ts: Timestamp) -> Error {
          retry the transaction"
     ))
 }
+
+/// The `CONFLICT` of a transaction whose snapshot fell below the history floor: nobody need
+/// have written its keys, but the versions that would tell are no longer kept.
+pub(super) fn floor_conflict_error(read_ts: Timestamp) -> Error {
+    Error::Conflict(format!(
+        "this transaction's snapshot (ts {read_ts}) fell below the table's history floor while \
+         it ran, so its keys can no longer be checked; retry the transaction"
+    ))
+}

@@ -133,17 +133,29 @@ impl Transaction {
 }
 
 impl Db {
+    /// The `CONFLICT` a transaction at `read_ts` fails with, saying which kind it is.
+    pub(super) fn conflict_of(&self, read_ts: Timestamp) -> crate::error::Error {
+        if self.below_history_floor(read_ts) {
+            super::ops::floor_conflict_error(read_ts)
+        } else {
+            super::ops::conflict_error(read_ts)
+        }
+    }
+
+    /// Whether `read_ts` is below the history floor of the head this handle last saw.
+    pub(super) fn below_history_floor(&self, read_ts: Timestamp) -> bool {
+        self.shared
+            .manifest
+            .cached()
+            .is_some_and(|h| read_ts < h.state.history_floor_ts)
+    }
+
     /// Whether any of `keys` has a version newer than `read_ts` in this handle's memtables or
     /// in the live SSTs. Caller holds the commit lock, so nothing commits meanwhile here.
     pub(super) async fn conflicts(&self, read_ts: Timestamp, keys: &[KeyBytes]) -> Result<bool> {
         // Below the retained history, a compaction on another handle may already have merged
         // away the versions that would prove a conflict: too old to check, so it fails.
-        if self
-            .shared
-            .manifest
-            .cached()
-            .is_some_and(|h| read_ts < h.state.history_floor_ts)
-        {
+        if self.below_history_floor(read_ts) {
             return Ok(true);
         }
         let (mems, version) = {
