@@ -110,18 +110,151 @@ function wrapMethods(Class, asyncNames, syncNames = []) {
   Object.defineProperty(Class.prototype, "__anaxWrapped", { value: true });
 }
 
-/** Async iterator of Arrow IPC streams over a cursor, freeing it at the end or on `break`. */
-export async function* iterateCursor(cursorPromise) {
+/** Whether `s` is an AbortSignal (by shape: a signal from another realm counts too). */
+function isSignal(s) {
+  return typeof s === "object" && s !== null && typeof s.aborted === "boolean" && typeof s.addEventListener === "function";
+}
+
+/**
+ * Splits `{ signal }` off a streaming read's options (the wasm side refuses option names it
+ * does not know, and a signal cannot cross to a worker): `[options without it, signal]`.
+ */
+export function splitSignal(options, method) {
+  if (options === null || typeof options !== "object" || !Object.hasOwn(options, "signal")) return [options, undefined];
+  const { signal, ...rest } = options;
+  if (signal !== undefined && !isSignal(signal)) {
+    throw new AnaxError("INVALID_ARGUMENT", `${method}'s signal must be an AbortSignal`);
+  }
+  return [rest, signal];
+}
+
+/** The rejection of a call whose signal fired: ABORTED, the signal's reason as `cause`. */
+export function abortError(signal) {
+  const why = signal.reason instanceof Error ? `: ${signal.reason.message}` : "";
+  return new AnaxError("ABORTED", `the call was aborted by its AbortSignal${why}`, { cause: signal.reason });
+}
+
+/** `promise`, or ABORTED as soon as `signal` fires (the work itself is left to finish). */
+function untilAborted(promise, signal) {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(abortError(signal));
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal));
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/**
+ * Async iterator of what `read(cursor)` gives (Arrow IPC streams by default) over a scan's
+ * cursor, freeing it at the end, on `break`, or when `signal` fires (which rejects the
+ * waiting step with ABORTED).
+ */
+export async function* iterateCursor(cursorPromise, signal, read = (c) => c.next()) {
   const cursor = await cursorPromise;
+  let reading = null;
   try {
     for (;;) {
-      const chunk = await cursor.next();
+      if (signal?.aborted) throw abortError(signal);
+      reading = read(cursor);
+      const chunk = await untilAborted(reading, signal);
       if (chunk === null) return;
       yield chunk;
     }
   } finally {
+    // A step abandoned by an abort ends before the cursor goes (a worker-hosted cursor's
+    // free is a message that could overtake it).
+    if (reading) await reading.catch(() => {});
     cursor.free?.();
   }
+}
+
+/** `scanBatches(options)`: the cursor's Arrow IPC streams, `{ signal }` honoured. */
+export async function* scanBatches(view, options) {
+  const [rest, signal] = splitSignal(options, "scanBatches");
+  yield* iterateCursor(view.scanCursor(rest), signal);
+}
+
+/** `scanRows(options)`: the selected rows one plain object at a time, read a batch ahead. */
+export async function* scanRows(view, options) {
+  const [rest, signal] = splitSignal(options, "scanRows");
+  for await (const rows of iterateCursor(view.scanCursor(rest), signal, (c) => c.nextRows())) {
+    for (const row of rows) {
+      if (signal?.aborted) throw abortError(signal);
+      yield row;
+    }
+  }
+}
+
+/**
+ * `scanStream(options)`: the selected rows as one Arrow IPC stream in a ReadableStream (a
+ * Response body; what apache-arrow's RecordBatchReader reads), pulled a batch at a time, so
+ * memory stays bounded. The options are checked (and a cursor made) before it resolves, so a
+ * bad option rejects instead of breaking a response already sent. Cancelling the stream or
+ * firing `signal` frees the cursor once its read in progress has ended; a signal errors the
+ * stream with ABORTED.
+ */
+export async function scanStream(view, options) {
+  const [rest, signal] = splitSignal(options, "scanStream");
+  if (signal?.aborted) throw abortError(signal);
+  const cursor = await view.scanCursor(rest);
+  if (signal?.aborted) {
+    cursor.free?.();
+    throw abortError(signal);
+  }
+  let reading = null;
+  let over = false;
+  let controller;
+  const end = async () => {
+    if (over) return;
+    over = true;
+    signal?.removeEventListener("abort", onAbort);
+    if (reading) await reading.catch(() => {});
+    cursor.free?.();
+  };
+  const onAbort = () => {
+    controller.error(abortError(signal));
+    void end();
+  };
+  return new ReadableStream({
+    start(c) {
+      controller = c;
+      signal?.addEventListener("abort", onAbort, { once: true });
+    },
+    async pull(c) {
+      if (over) return;
+      reading = cursor.nextPart();
+      let part;
+      try {
+        part = await reading;
+      } catch (e) {
+        if (!over) {
+          c.error(e);
+          await end();
+        }
+        return;
+      }
+      if (over) return;
+      if (part === null) {
+        c.close();
+        await end();
+      } else {
+        c.enqueue(part);
+      }
+    },
+    cancel() {
+      return end();
+    },
+  });
 }
 
 /** A transaction's `{ retries }`, checked: how many times a commit that lost to a conflict is
@@ -205,7 +338,7 @@ export async function getMany(view, keys, options) {
   return out;
 }
 
-const readMethods = ["get", "scan", "scanCursor", "count"];
+const readMethods = ["get", "getRow", "scan", "scanCursor", "count"];
 
 function extend({ Db, Snapshot, Transaction, ScanCursor }) {
   if (!Db || Db.prototype.scanBatches) return;
@@ -216,7 +349,7 @@ function extend({ Db, Snapshot, Transaction, ScanCursor }) {
   );
   wrapMethods(Snapshot, readMethods);
   wrapMethods(Transaction, [...readMethods, "put", "putPacked", "delete", "commit"], ["abort"]);
-  wrapMethods(ScanCursor, ["next", "nextRows"]);
+  wrapMethods(ScanCursor, ["next", "nextRows", "nextPart"]);
   for (const C of [Db, Transaction]) {
     if (!C) continue;
     // Rows of scalar cells cross into wasm packed, in one call (js/pack.js); the rest, and
@@ -245,8 +378,14 @@ function extend({ Db, Snapshot, Transaction, ScanCursor }) {
   for (const C of [Db, Snapshot, Transaction]) {
     if (!C) continue;
     /** Arrow IPC streams of at most 8,192 rows each, with bounded memory. */
-    C.prototype.scanBatches = function scanBatches(options) {
-      return iterateCursor(this.scanCursor(options));
+    C.prototype.scanBatches = function scanBatches_(options) {
+      return scanBatches(this, options);
+    };
+    C.prototype.scanRows = function scanRows_(options) {
+      return scanRows(this, options);
+    };
+    C.prototype.scanStream = function scanStream_(options) {
+      return scanStream(this, options);
     };
     C.prototype.getMany = function getMany_(keys, options) {
       return getMany(this, keys, options);
@@ -304,6 +443,11 @@ async function persistStorage(request) {
   return false;
 }
 
+/**
+ * The public `Anax` object over the wasm classes. `extra.openInWorker` is the browser's;
+ * `extra.withStorage(storage)`, the Node entry's, returns the storage options with what this
+ * runtime attaches to them (the file system of a `dir`), or undefined to pass them as given.
+ */
 export function makeAnax(ready, Raw, classes, extra = {}) {
   extend(classes);
   return Object.freeze({
@@ -311,12 +455,13 @@ export function makeAnax(ready, Raw, classes, extra = {}) {
     open: guardAsync(async (options) => {
       await ready();
       installDispose(classes.Db);
-      return Raw.open(options);
+      const storage = extra.withStorage?.(options?.storage);
+      return Raw.open(storage === undefined ? options : { ...options, storage });
     }),
     /** Checks a storage backend against Anax's contract; see index.d.ts. */
     checkStorage: guardAsync(async (storage) => {
       await ready();
-      return Raw.checkStorage(storage);
+      return Raw.checkStorage(extra.withStorage?.(storage) ?? storage);
     }),
     /**
      * Whether the browser keeps this origin's storage (OPFS) under storage pressure instead of

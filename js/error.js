@@ -13,12 +13,13 @@ export const ErrorCodes = Object.freeze([
   "CORRUPT",
   "CLOSED",
   "BUSY",
+  "ABORTED",
   "INTERNAL",
 ]);
 
 export class AnaxError extends Error {
-  constructor(code, message) {
-    super(message);
+  constructor(code, message, options) {
+    super(message, options);
     this.name = "AnaxError";
     this.code = code;
   }

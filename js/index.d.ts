@@ -48,12 +48,14 @@ export type ErrorCode =
   | "CLOSED"
   /** The table could not take the write in time (L0 stayed full, nothing compacted it): nothing was written; retry later. */
   | "BUSY"
+  /** The call's `AbortSignal` fired; `cause` is the signal's reason. */
+  | "ABORTED"
   /** A bug in Anax; please report it. */
   | "INTERNAL";
 
 /** Every rejection from Anax is an `AnaxError`. */
 export class AnaxError extends Error {
-  constructor(code: ErrorCode, message: string);
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown });
   readonly name: "AnaxError";
   readonly code: ErrorCode;
   /** `STORAGE` errors: whether the same call may pass if tried again (a 5xx, 429 or 408, a
@@ -114,6 +116,12 @@ export type StorageOptions =
   | { kind: "memory" }
   /** A directory in the origin private file system (browser). One writer per database. */
   | { kind: "opfs"; path: string }
+  /**
+   * A directory of the local file system (Node only; created when absent). Puts are in the
+   * WAL, fsynced, when they resolve. One writer per directory: a second handle or process
+   * gets `CONFLICT` naming the holder; a lock left by a process that died is broken.
+   */
+  | { kind: "dir"; path: string }
   /** A bucket binding: puts are durable in it when they resolve (one SST + one manifest write). */
   | { kind: "bucket"; bucket: BucketLike; prefix?: string }
   /** S3 or any S3-compatible store (R2's S3 API, MinIO) over fetch, SigV4-signed. */
@@ -229,7 +237,7 @@ export interface OpenOptions {
   tableName?: string;
   /**
    * How puts become durable. Default: `"sealEveryBatch"` on bucket and S3 storage (a put is
-   * one SST + one manifest commit), `"wal"` on OPFS, `"volatile"` in memory.
+   * one SST + one manifest commit), `"wal"` on OPFS and `dir`, `"volatile"` in memory.
    */
   durability?: "wal" | "sealEveryBatch" | "volatile";
   /** When the memtable seals (default 8 MiB). */
@@ -329,23 +337,47 @@ export class ScanCursor {
   next(): Promise<Uint8Array | null>;
   /** The next batch as plain row objects, or `null` at the end. */
   nextRows(): Promise<Record<string, unknown>[] | null>;
+  /**
+   * The next piece of one Arrow IPC stream over the whole scan, or `null` after its end: the
+   * schema first, then a batch per piece, then the end-of-stream marker (what `scanStream`
+   * is made of). A cursor is read one way: mixing it with `next`/`nextRows` is refused.
+   */
+  nextPart(): Promise<Uint8Array | null>;
   /** Releases the cursor early. */
   free(): void;
 }
 
-/** Rows to write: plain objects, or Arrow IPC stream bytes (e.g. apache-arrow's `tableToIPC(t, "stream")`). */
+/** Rows to write: plain objects, or Arrow IPC bytes in the stream or the file format (e.g. apache-arrow's `tableToIPC(t)` or `tableToIPC(t, "file")`). */
 export type Rows = Row[] | Uint8Array | ArrayBuffer;
+
+/** A streaming read's options: a scan's, and a signal that stops it (rejecting with `ABORTED`). */
+export interface StreamOptions extends ScanOptions {
+  signal?: AbortSignal;
+}
 
 /** What every readable view offers: a database, a snapshot, a transaction. */
 export interface Readable {
   /** The row with this key as an Arrow IPC stream, or `null`. */
   get(key: Key): Promise<Uint8Array | null>;
+  /** The row with this key as a plain object (as `ScanCursor.nextRows` makes them), or `null`. */
+  getRow(key: Key): Promise<Record<string, unknown> | null>;
   /** The selected rows as one Arrow IPC stream, in key order. */
   scan(options?: ScanOptions): Promise<Uint8Array>;
   /** A cursor over the selected rows; validates the options before resolving. */
   scanCursor(options?: ScanOptions): Promise<ScanCursor>;
   /** The selected rows as Arrow IPC streams of at most 8,192 rows each (bounded memory). */
-  scanBatches(options?: ScanOptions): AsyncIterableIterator<Uint8Array>;
+  scanBatches(options?: StreamOptions): AsyncIterableIterator<Uint8Array>;
+  /** The selected rows one plain object at a time, in key order (read a batch ahead). */
+  scanRows(options?: StreamOptions): AsyncIterableIterator<Record<string, unknown>>;
+  /**
+   * The selected rows as one Arrow IPC stream in a `ReadableStream`, pulled a batch at a time
+   * (bounded memory): a `Response` body as it is, or input for apache-arrow's
+   * `RecordBatchReader.from`. Resolves once the options are checked, so a bad option rejects
+   * here rather than breaking a response already sent. Cancelling the stream, or firing
+   * `signal`, frees the scan.
+   * @example return new Response(await db.scanStream({ limit: 1000 }), { headers: { "content-type": "application/vnd.apache.arrow.stream" } });
+   */
+  scanStream(options?: StreamOptions): Promise<ReadableStream<Uint8Array>>;
   /**
    * How many rows `scan(options)` would return, without returning them: only the key columns
    * (and a filter's) are read. `projection` is refused.
@@ -458,7 +490,13 @@ export interface DbMethods extends Readable {
   /** `getMany` at the freshness asked for (as `get`; each get checks it). */
   getMany(keys: Key[], options?: GetOptions): Promise<(Uint8Array | null)[]>;
   /** `scanCursor` as an async iterator of Arrow IPC streams, at the freshness asked for. */
-  scanBatches(options?: ScanOptions & GetOptions): AsyncIterableIterator<Uint8Array>;
+  scanBatches(options?: StreamOptions & GetOptions): AsyncIterableIterator<Uint8Array>;
+  /** `getRow` at the freshness asked for (as `get`). */
+  getRow(key: Key, options?: GetOptions): Promise<Record<string, unknown> | null>;
+  /** `scanRows` at the freshness asked for (checked once, when the scan starts). */
+  scanRows(options?: StreamOptions & GetOptions): AsyncIterableIterator<Record<string, unknown>>;
+  /** `scanStream` at the freshness asked for (checked once, when the scan starts). */
+  scanStream(options?: StreamOptions & GetOptions): Promise<ReadableStream<Uint8Array>>;
   /**
    * Upserts rows in one commit (the last row wins when a key repeats) and resolves to the commit
    * timestamp.

@@ -3,7 +3,7 @@
 // come back as transferred buffers; arguments are structured-cloned (a bucket binding or any
 // function cannot cross, and is rejected with INVALID_ARGUMENT).
 import { AnaxError } from "./error.js";
-import { TRAP_FOR_TESTS, getMany, installDispose, iterateCursor, runTransaction } from "./api.js";
+import { TRAP_FOR_TESTS, getMany, installDispose, runTransaction, scanBatches, scanRows, scanStream } from "./api.js";
 
 class Channel {
   constructor(worker) {
@@ -107,8 +107,20 @@ class Readable extends Handle {
     return this.call("scanCursor", options);
   }
 
+  getRow(key, options) {
+    return options === undefined ? this.call("getRow", key) : this.call("getRow", key, options);
+  }
+
   scanBatches(options) {
-    return iterateCursor(this.scanCursor(options));
+    return scanBatches(this, options);
+  }
+
+  scanRows(options) {
+    return scanRows(this, options);
+  }
+
+  scanStream(options) {
+    return scanStream(this, options);
   }
 
   count(options) {
@@ -127,6 +139,10 @@ class RemoteCursor extends Handle {
 
   nextRows() {
     return this.call("nextRows");
+  }
+
+  nextPart() {
+    return this.call("nextPart");
   }
 
   free() {

@@ -11,12 +11,12 @@ let nextHandle = 1;
 // What each kind of handle may be asked to do.
 const allowed = {
   Db: new Set([
-    "put", "delete", "get", "scan", "scanCursor", "count", "flush", "compact", "compactPending", "gc",
+    "put", "delete", "get", "getRow", "scan", "scanCursor", "count", "flush", "compact", "compactPending", "gc",
     "idle", "refresh", "sync", "versions", "stats", "close", "snapshot", "at", "beginTransaction",
   ]),
-  Snapshot: new Set(["get", "scan", "scanCursor", "count", "release"]),
-  Transaction: new Set(["get", "scan", "scanCursor", "count", "put", "delete", "commit", "abort"]),
-  ScanCursor: new Set(["next", "nextRows", "free"]),
+  Snapshot: new Set(["get", "getRow", "scan", "scanCursor", "count", "release"]),
+  Transaction: new Set(["get", "getRow", "scan", "scanCursor", "count", "put", "delete", "commit", "abort"]),
+  ScanCursor: new Set(["next", "nextRows", "nextPart", "free"]),
 };
 
 // By class identity, not constructor names: bundlers minify those.

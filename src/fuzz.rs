@@ -108,9 +108,9 @@ pub fn open_head(data: &[u8]) {
     });
 }
 
-/// Arrow IPC stream bytes as `put(Uint8Array)` receives them.
+/// Arrow IPC bytes (stream or file format) as `put(Uint8Array)` receives them.
 pub fn ipc_stream(data: &[u8]) {
-    let _ = crate::ipc::decode_stream(data);
+    let _ = crate::ipc::decode_stream_or_file(data);
 }
 
 /// An SST file named by a manifest: opened (footer, page index, blooms), then every row group

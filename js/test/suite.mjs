@@ -2,10 +2,12 @@
 // placement (Node, workerd, a browser page's main thread, a dedicated worker, and through
 // `Anax.openInWorker`). Results are decoded with apache-arrow and their values asserted.
 //
-// `env`: { Anax, AnaxError, filter, placement, open, storages } where `open(options)` opens a
-// database the way this placement does (Anax.open or Anax.openInWorker) and `storages` lists
-// the backends available here as { name, storage(tag) } factories.
-import { tableFromIPC, tableToIPC, tableFromArrays, Table, vectorFromArray, Utf8, Float64, Int32 } from "apache-arrow";
+// `env`: { Anax, AnaxError, filter, placement, open, storages, freshStorage? } where
+// `open(options)` opens a database the way this placement does (Anax.open or
+// Anax.openInWorker), `storages` lists the backends available here as { name, storage(tag) }
+// factories, and `freshStorage()`, when given, makes the new, empty store each case's table
+// opens on (memory otherwise).
+import { tableFromIPC, tableToIPC, tableFromArrays, Table, vectorFromArray, Utf8, Float64, Int32, RecordBatchReader } from "apache-arrow";
 
 // ---- tiny assertion kit (no node:assert in browsers or workerd) ---------------------------
 
@@ -123,6 +125,9 @@ export function arrowFixtures() {
     // Hostile streams (made here: workerd forbids apache-arrow's code generation at run time).
     bomb: ipcBodyBomb(),
     cut: tableToIPC(tableFromArrays({ id: ["a", "b"] }), "stream").slice(0, 150),
+    // The IPC file format (".arrow" files), whole and cut short.
+    file: tableToIPC(new Table({ id: vectorFromArray(["s", "t"], new Utf8()), v: vectorFromArray([2.5, 3.5], new Float64()), n: vectorFromArray([4, 5], new Int32()) }), "file"),
+    cutFile: tableToIPC(source, "file").slice(0, -3),
   };
 }
 
@@ -165,7 +170,9 @@ export function cases(env) {
   const { AnaxError, filter: f } = env;
   let fixtures = env.fixtures;
   const fx = () => (fixtures ??= arrowFixtures());
-  const open = (options) => env.open({ storage: { kind: "memory" }, tableName: tag("t"), ...options });
+  // Each open gets a new, empty store: memory, or what `env.freshStorage()` makes (a new
+  // directory, say, to run every case on another backend).
+  const open = (options) => env.open({ storage: env.freshStorage?.() ?? { kind: "memory" }, tableName: tag("t"), ...options });
   const list = [];
   const test = (name, fn) =>
     list.push({
@@ -299,6 +306,11 @@ export function cases(env) {
     await db.put(dict.buffer.slice(dict.byteOffset, dict.byteOffset + dict.byteLength));
     eq(ids(await db.scan()), ["p", "q", "r"], "ArrayBuffer put with dictionary strings");
     await rejects(db.put(tableFromIPC(fx().source)), "INVALID_ARGUMENT", "a Table object (not IPC)");
+    await db.put(fx().file);
+    eq(rows(await db.scan({ start: "s" })), [{ id: "s", v: 2.5, n: 4 }, { id: "t", v: 3.5, n: 5 }], "IPC file format put");
+    const cut = await rejects(db.put(fx().cutFile), "INVALID_ARGUMENT", "an IPC file cut short");
+    ok(/closing magic/.test(cut.message), `the message says what is wrong: ${cut.message}`);
+    eq(await db.count(), 5, "nothing of the cut file was written");
     await db.close();
   });
 
@@ -481,6 +493,120 @@ export function cases(env) {
     eq(ids(await cursor.next()), ["p19998", "p19999"], "cursor next");
     eq(await cursor.next(), null, "cursor end");
     cursor.free();
+    await db.close();
+  });
+
+  test("scanStream is one Arrow IPC stream of the scan pulled a batch at a time (a Response body, RecordBatchReader input); scanRows and getRow give plain objects; a signal stops a streaming read with ABORTED", async () => {
+    const db = await open({ schema: people, key: "id" });
+    await db.put(peopleRows(20000));
+    await db.put([{ id: "ключ-\u{1F600}-" + "k".repeat(80), name: "ünïcødé", score: 1.5, tag: "u" }]);
+    const collect = async (stream) => {
+      const parts = [];
+      for (const reader = stream.getReader(); ; ) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        ok(value instanceof Uint8Array, "each piece is a Uint8Array");
+        parts.push(value);
+      }
+      const all = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+      let at = 0;
+      for (const p of parts) {
+        all.set(p, at);
+        at += p.byteLength;
+      }
+      return [parts.length, all];
+    };
+    for (const options of [{}, { start: "p00010", projection: ["id", "score"] }, { reverse: true, limit: 9000 }, { filter: f.eq("tag", "u") }]) {
+      const [pieces, bytes] = await collect(await db.scanStream(options));
+      const want = rows(await db.scan(options));
+      eq(rows(bytes), want, `scanStream(${show(options)}) is scan's rows`);
+      // Schema with the first batch, a piece per later batch, the end marker: the batches
+      // scanBatches gives, plus one.
+      let batches = 0;
+      for await (const _ of db.scanBatches(options)) batches += 1;
+      ok(batches >= Math.ceil(want.length / 8192), "at most 8,192 rows a batch");
+      eq(pieces, batches + 1, `pieces of scanStream(${show(options)})`);
+    }
+    const [emptyPieces, empty] = await collect(await db.scanStream({ prefix: "nothing-here" }));
+    eq(emptyPieces, 1, "a scan of nothing is one piece");
+    const none = tableFromIPC(empty);
+    eq([none.numRows, none.schema.fields.map((x) => x.name)], [0, ["id", "name", "score", "tag"]], "a scan of nothing is a stream of its schema");
+    const res = new Response(await db.scanStream({ limit: 3, projection: ["id"] }), { headers: { "content-type": "application/vnd.apache.arrow.stream" } });
+    eq(ids(new Uint8Array(await res.arrayBuffer())), ["p00000", "p00001", "p00002"], "a Response body");
+    let read = 0;
+    for await (const batch of await RecordBatchReader.from(await db.scanStream({ limit: 10000 }))) read += batch.numRows;
+    eq(read, 10000, "rows apache-arrow's RecordBatchReader read from the stream");
+    await rejects(db.scanStream({ limt: 3 }), "INVALID_ARGUMENT", "a misspelt option rejects before any stream exists");
+    await rejects(db.scanStream({ signal: "stop" }), "INVALID_ARGUMENT", "a signal that is not an AbortSignal");
+    await rejects(db.scanStream({ signal: AbortSignal.abort() }), "ABORTED", "a signal that fired already");
+    // Cancelled after one piece: the scan is freed and the table goes on.
+    const cancelled = (await db.scanStream()).getReader();
+    ok(!(await cancelled.read()).done, "a first piece");
+    await cancelled.cancel();
+    const ac = new AbortController();
+    const aborted = (await db.scanStream({ signal: ac.signal })).getReader();
+    ok(!(await aborted.read()).done, "a first piece before the abort");
+    ac.abort(new Error("enough rows"));
+    const stopped = await rejects(aborted.read(), "ABORTED", "a read after the signal fired");
+    eq(stopped.cause?.message, "enough rows", "the signal's reason is the cause");
+    // A cursor is read one way.
+    const cursor = await db.scanCursor({ limit: 1 });
+    ok((await cursor.nextPart()) instanceof Uint8Array, "nextPart");
+    await rejects(cursor.next(), "INVALID_ARGUMENT", "next after nextPart");
+    cursor.free();
+
+    const some = [];
+    for await (const row of db.scanRows({ start: "p19997" })) some.push(row);
+    eq(some.map((r) => r.id), ["p19997", "p19998", "p19999", "ключ-\u{1F600}-" + "k".repeat(80)], "scanRows yields rows in key order");
+    eq(some[3], { id: "ключ-\u{1F600}-" + "k".repeat(80), name: "ünïcødé", score: 1.5, tag: "u" }, "a scanRows row is a plain object");
+    let counted = 0;
+    for await (const _ of db.scanRows({ projection: ["id"] })) counted += 1;
+    eq(counted, 20001, "scanRows crosses batches");
+    const stop = new AbortController();
+    const seen = [];
+    const err = await rejects(
+      (async () => {
+        for await (const row of db.scanRows({ signal: stop.signal })) {
+          seen.push(row.id);
+          if (seen.length === 5) stop.abort();
+        }
+      })(),
+      "ABORTED",
+      "scanRows after the signal fired",
+    );
+    ok(err.cause?.name === "AbortError", `the default reason is an AbortError: ${err.cause?.name}`);
+    eq(seen.length, 5, "no row after the abort");
+    const batches = new AbortController();
+    let chunks = 0;
+    await rejects(
+      (async () => {
+        for await (const _ of db.scanBatches({ signal: batches.signal })) {
+          chunks += 1;
+          batches.abort();
+        }
+      })(),
+      "ABORTED",
+      "scanBatches after the signal fired",
+    );
+    eq(chunks, 1, "one batch before the abort");
+
+    eq(await db.getRow("p00007"), { id: "p00007", name: null, score: 7, tag: "b" }, "getRow");
+    eq(await db.getRow("missing"), null, "getRow of a missing key");
+    eq(await db.getRow("p00008", { freshness: "strict" }), { id: "p00008", name: "name 8", score: 8, tag: "c" }, "getRow at strict freshness");
+    const snap = await db.snapshot();
+    await db.put([{ id: "p00007", tag: "new" }]);
+    eq((await snap.getRow("p00007")).tag, "b", "a snapshot's getRow reads its version");
+    eq((await db.getRow("p00007")).tag, "new", "the table's getRow reads the new one");
+    await db.transaction(async (tx) => {
+      await tx.put([{ id: "tx-row", tag: "t" }]);
+      eq(await tx.getRow("tx-row"), { id: "tx-row", name: null, score: null, tag: "t" }, "a transaction's getRow sees its own write");
+      const inTx = [];
+      for await (const row of tx.scanRows({ start: "tx" })) inTx.push(row.id);
+      eq(inTx, ["tx-row", "ключ-\u{1F600}-" + "k".repeat(80)], "a transaction's scanRows");
+    });
+    await rejects(db.getRow({ id: "a" }), "INVALID_ARGUMENT", "getRow of an object key");
+    await rejects(db.getRow(12), "TYPE_MISMATCH", "getRow of a key of the wrong type");
+    snap.release?.();
     await db.close();
   });
 
@@ -863,6 +989,9 @@ export function cases(env) {
       ["get: no key", () => db.get(), "INVALID_ARGUMENT"],
       ["get: object key", () => db.get({ id: "a" }), "INVALID_ARGUMENT"],
       ["get: wrong key type", () => db.get(12), "TYPE_MISMATCH"],
+      ["getRow: lone surrogate key", () => db.getRow("cut\ud83c"), "INVALID_ARGUMENT"],
+      ["scanRows: bad signal", () => db.scanRows({ signal: {} }).next(), "INVALID_ARGUMENT"],
+      ["scanStream: unknown option", () => db.scanStream({ reverse: true, limt: 2 }), "INVALID_ARGUMENT"],
       ["delete: empty array", () => db.delete([]), "INVALID_ARGUMENT"],
       ["scan: options not an object", () => db.scan("all"), "INVALID_ARGUMENT"],
       ["scan: misspelt option (would return every row)", () => db.scan({ limt: 1 }), "INVALID_ARGUMENT"],

@@ -22,6 +22,8 @@ pub(super) enum StorageChoice {
     #[cfg(not(target_arch = "wasm32"))]
     OnDisk(std::path::PathBuf),
     Custom(Arc<dyn Storage>),
+    /// A file-like [`Storage`] that can append (its durability defaults to the WAL).
+    File(Arc<dyn Storage>),
     S3(crate::storage::s3::S3Spec),
     #[cfg(target_arch = "wasm32")]
     Opfs(String),
@@ -124,6 +126,14 @@ impl DbBuilder {
     /// tests. Its durability defaults to seal-every-batch (the object-store mode).
     pub fn with_storage(mut self, storage: Arc<dyn Storage>) -> Self {
         self.storage = Some(StorageChoice::Custom(storage));
+        self
+    }
+
+    /// A file-like [`Storage`] (one whose [`Storage::supports_append`] holds: a file system,
+    /// Node's `dir` storage) whose durability defaults to the write-ahead log, as the disk's
+    /// does; the caller takes whatever writer lock the directory needs before this.
+    pub fn with_file_storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.storage = Some(StorageChoice::File(storage));
         self
     }
 

@@ -56,6 +56,7 @@ impl DbBuilder {
                 (Arc::new(disk), Durability::Wal(self.wal.clone()))
             }
             Some(StorageChoice::Custom(s)) => (s, Durability::SealEveryBatch),
+            Some(StorageChoice::File(s)) => (s, Durability::Wal(self.wal.clone())),
             Some(StorageChoice::S3(spec)) => (
                 Arc::new(crate::storage::s3::S3Storage::new(spec)?),
                 Durability::SealEveryBatch,

@@ -65,16 +65,17 @@ impl Db {
         b.finish()
     }
 
-    /// Upserts the rows of an Arrow IPC stream (all its batches) in one commit.
+    /// Upserts the rows of Arrow IPC bytes, stream or file format (all their batches), in one
+    /// commit.
     pub async fn put_ipc(&self, bytes: &[u8]) -> Result<Timestamp> {
         let batch = self.ipc_batch(bytes)?;
         self.put(batch).await
     }
 
-    /// An Arrow IPC stream as one batch checked against the table's schema (dictionary
+    /// Arrow IPC bytes (stream or file format) as one batch checked against the table's schema (dictionary
     /// columns decoded), ready for [`Db::put`] or a transaction.
     pub fn ipc_batch(&self, bytes: &[u8]) -> Result<RecordBatch> {
-        let (schema, batches) = crate::ipc::decode_stream(bytes)?;
+        let (schema, batches) = crate::ipc::decode_stream_or_file(bytes)?;
         let batch = arrow_select::concat::concat_batches(&schema, &batches)?;
         let batch = self.conform_to_table(batch)?;
         self.shared.schema.check_compatible(&batch.schema())?;

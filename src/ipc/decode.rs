@@ -4,7 +4,7 @@
 use std::io::Cursor;
 
 use arrow_array::RecordBatch;
-use arrow_ipc::reader::StreamReader;
+use arrow_ipc::reader::{FileDecoder, StreamReader};
 use arrow_schema::SchemaRef;
 
 use super::layout::{check_layout, dictionary_field};
@@ -24,11 +24,132 @@ pub fn decode_stream(bytes: &[u8]) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     Ok((schema, batches))
 }
 
+/// Decodes Arrow IPC a caller supplied in either format: a stream, or a file (what
+/// apache-arrow's `tableToIPC(t, "file")` and `.arrow` files hold). A file's schema is in its
+/// footer (apache-arrow writes no schema message), and its footer lists where each dictionary
+/// and record batch message lies: each of those is checked as a stream's messages are before
+/// arrow's file reader reads them.
+pub fn decode_stream_or_file(bytes: &[u8]) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    if !bytes.starts_with(FILE_MAGIC) {
+        return decode_stream(bytes);
+    }
+    let bad = |e: arrow_schema::ArrowError| {
+        Error::InvalidArgument(format!("the bytes are not a valid Arrow IPC file: {e}"))
+    };
+    let footer = check_file(bytes)?;
+    let schema = footer
+        .schema()
+        .map(arrow_ipc::convert::fb_to_schema)
+        .map(std::sync::Arc::new)
+        .ok_or_else(|| Error::InvalidArgument("the Arrow IPC file has no schema".into()))?;
+    // The decoder over the message blocks the footer lists (checked by `check_file`).
+    let mut decoder = FileDecoder::new(schema.clone(), footer.version());
+    let whole = arrow_buffer::Buffer::from(bytes);
+    let slice = |b: &arrow_ipc::Block| {
+        whole.slice_with_length(
+            b.offset() as usize,
+            b.metaDataLength() as usize + b.bodyLength() as usize,
+        )
+    };
+    for block in footer.dictionaries().into_iter().flatten() {
+        decoder.read_dictionary(block, &slice(block)).map_err(bad)?;
+    }
+    let mut batches = Vec::new();
+    for block in footer.recordBatches().into_iter().flatten() {
+        if let Some(b) = decoder
+            .read_record_batch(block, &slice(block))
+            .map_err(bad)?
+        {
+            batches.push(b);
+        }
+    }
+    Ok((schema, batches))
+}
+
+/// What an IPC file starts and ends with.
+const FILE_MAGIC: &[u8; 6] = b"ARROW1";
+
+/// Checks an IPC file's frame (closing magic, footer length), its footer's schema, and each
+/// message the footer points to, before arrow's decoder trusts any of them; the footer.
+fn check_file(bytes: &[u8]) -> Result<arrow_ipc::Footer<'_>> {
+    let bad = |what: String| {
+        Error::InvalidArgument(format!(
+            "the bytes start like an Arrow IPC file but {what}: send a whole file or a stream"
+        ))
+    };
+    // Magic and padding, then at least the footer length and the closing magic.
+    let head = 8;
+    let tail = 4 + FILE_MAGIC.len();
+    if bytes.len() < head + tail || !bytes.ends_with(FILE_MAGIC) {
+        return Err(bad("do not end with its closing magic (cut short?)".into()));
+    }
+    let at = bytes.len() - tail;
+    let len = bytes
+        .get(at..at + 4)
+        .and_then(|w| <[u8; 4]>::try_from(w).ok())
+        .map(i32::from_le_bytes)
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|&n| n <= at - head)
+        .ok_or_else(|| bad("declare a footer longer than the file".into()))?;
+    let footer = arrow_ipc::root_as_footer(bytes.get(at - len..at).unwrap_or_default())
+        .map_err(|e| bad(format!("have an unreadable footer: {e}")))?;
+    let schema = footer
+        .schema()
+        .ok_or_else(|| bad("have no schema in the footer".into()))?;
+    check_schema(schema).map_err(|what| bad(format!("have a bad schema: {what}")))?;
+    let blocks = footer.dictionaries().into_iter().flatten();
+    for block in blocks.chain(footer.recordBatches().into_iter().flatten()) {
+        let (offset, meta, body) = (block.offset(), block.metaDataLength(), block.bodyLength());
+        let range = usize::try_from(offset)
+            .ok()
+            .zip(usize::try_from(meta).ok())
+            .zip(usize::try_from(body).ok())
+            .and_then(|((o, m), b)| Some(o..o.checked_add(m)?.checked_add(b)?))
+            .filter(|r| r.end <= at - len)
+            .ok_or_else(|| {
+                bad(format!(
+                    "list a message at offset {offset} ({meta} + {body} bytes) outside the file"
+                ))
+            })?;
+        let frame = bytes.get(range).unwrap_or_default();
+        // The decoder finds the body `metaDataLength` bytes in, where the message's own
+        // length prefix must put it too: the checks below measure from there.
+        let word = |at: usize| {
+            frame
+                .get(at..at + 4)
+                .and_then(|w| <[u8; 4]>::try_from(w).ok())
+                .map(i32::from_le_bytes)
+        };
+        let declared = match word(0) {
+            Some(-1) => word(4).map(|n| (8, n)),
+            other => other.map(|n| (4, n)),
+        }
+        .and_then(|(prefix, n)| usize::try_from(n).ok().map(|n| prefix + n));
+        if declared != usize::try_from(meta).ok() {
+            return Err(bad(format!(
+                "list a message at offset {offset} whose metadata is not {meta} bytes long"
+            )));
+        }
+        // One message, checked as a stream's are (against the footer's columns).
+        check_frames(frame, schema.fields())?;
+    }
+    Ok(footer)
+}
+
 /// Walks the stream's message frames and checks that every declared metadata and body length
 /// fits in the bytes that follow it, before arrow's reader allocates buffers of those sizes.
 /// Without this, a 200-byte stream that declares a body of terabytes makes the reader ask for
 /// that much memory, which aborts a wasm instance.
 fn check_framing(bytes: &[u8]) -> Result<()> {
+    check_frames(bytes, None)
+}
+
+/// The columns of a schema message or footer, which a batch's layout is checked against.
+type Fields<'a> = flatbuffers::Vector<'a, flatbuffers::ForwardsUOffset<arrow_ipc::Field<'a>>>;
+
+/// [`check_framing`] of messages whose schema may be known already (`fields`, from a file's
+/// footer); a schema message among them replaces it.
+fn check_frames<'a>(bytes: &'a [u8], fields: Option<Fields<'a>>) -> Result<()> {
     let bad = |at: usize, what: String| {
         Error::InvalidArgument(format!(
             "the bytes are not a valid Arrow IPC stream: message at byte {at}: {what}"
@@ -41,7 +162,7 @@ fn check_framing(bytes: &[u8]) -> Result<()> {
             .map(i32::from_le_bytes)
     };
     let mut at = 0usize;
-    let mut fields = None;
+    let mut fields = fields;
     while at < bytes.len() {
         let start = at;
         let Some(mut len) = word(at) else {

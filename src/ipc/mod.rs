@@ -11,7 +11,7 @@ mod schema_check;
 #[cfg(test)]
 mod tests;
 
-pub use decode::decode_stream;
+pub use decode::{decode_stream, decode_stream_or_file};
 pub use encode::{encode_parts, encode_stream};
 
 /// A piece of an IPC stream: bytes made for it, a column's own buffer (or a slice of one),

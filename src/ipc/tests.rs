@@ -325,3 +325,78 @@ fn a_stream_declaring_a_body_longer_than_its_bytes_is_refused_before_allocating(
         );
     }
 }
+
+fn small_batch() -> RecordBatch {
+    let schema: SchemaRef = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Utf8, false),
+        Field::new("v", DataType::Int32, true),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from(vec!["a", "ключ", "c"])),
+            Arc::new(Int32Array::from(vec![Some(1), None, Some(3)])),
+        ],
+    )
+    .unwrap()
+}
+
+fn file_of(batches: &[RecordBatch]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut w = arrow_ipc::writer::FileWriter::try_new(&mut out, &batches[0].schema()).unwrap();
+    for b in batches {
+        w.write(b).unwrap();
+    }
+    w.finish().unwrap();
+    drop(w);
+    out
+}
+
+#[test]
+fn the_file_format_decodes_to_the_batches_it_holds() {
+    let b = small_batch();
+    let batches = [b.slice(0, 2), b.slice(2, 1)];
+    let (schema, back) = decode_stream_or_file(&file_of(&batches)).unwrap();
+    assert_eq!(schema, b.schema());
+    assert_eq!(back, batches);
+    // A stream still decodes the same way.
+    let (_, back) = decode_stream_or_file(&joined(&b.schema(), &batches)).unwrap();
+    assert_eq!(back, batches);
+}
+
+#[test]
+fn a_cut_or_lying_file_is_refused_without_a_panic() {
+    let file = file_of(&[small_batch()]);
+    for cut in 0..file.len() {
+        if let Err(e) = decode_stream_or_file(&file[..cut]) {
+            assert_eq!(e.code(), crate::ErrorCode::InvalidArgument, "cut at {cut}");
+        }
+    }
+    // Cut short: the closing magic is missing.
+    let e = decode_stream_or_file(&file[..file.len() - 1]).unwrap_err();
+    assert!(e.to_string().contains("closing magic"), "{e}");
+    // A footer length longer than the file.
+    let mut lying = file.clone();
+    let at = lying.len() - 10;
+    lying[at..at + 4].copy_from_slice(&i32::MAX.to_le_bytes());
+    let e = decode_stream_or_file(&lying).unwrap_err();
+    assert!(e.to_string().contains("footer longer"), "{e}");
+    let mut negative = file.clone();
+    negative[at..at + 4].copy_from_slice(&(-5i32).to_le_bytes());
+    assert!(decode_stream_or_file(&negative).is_err());
+    // Any one byte changed (footer offsets and lengths included) is an answer or a refusal,
+    // never a panic (a trap in wasm).
+    for i in 0..file.len() {
+        for v in [0x00, 0x7f, 0xff, file[i] ^ 0x10] {
+            let mut changed = file.clone();
+            changed[i] = v;
+            if let Err(e) = decode_stream_or_file(&changed) {
+                assert_eq!(
+                    e.code(),
+                    crate::ErrorCode::InvalidArgument,
+                    "byte {i} = {v}"
+                );
+            }
+        }
+    }
+}

@@ -264,6 +264,11 @@ impl ScanStream {
         }
     }
 
+    /// The schema of the batches this stream yields.
+    pub fn schema(&self) -> SchemaRef {
+        self.output_schema.clone()
+    }
+
     /// The next batch of at most `BATCH_ROWS` rows, or `None` at the end.
     pub async fn next(&mut self) -> Result<Option<RecordBatch>> {
         while self.remaining > 0 {

@@ -21,6 +21,8 @@ pub(crate) mod js;
 mod latency;
 mod memory;
 #[cfg(target_arch = "wasm32")]
+mod nodedir;
+#[cfg(target_arch = "wasm32")]
 mod opfs;
 mod prefixed;
 mod retry;
@@ -42,6 +44,8 @@ pub use fault::{FaultMode, FaultStorage};
 #[cfg(not(target_arch = "wasm32"))]
 pub use latency::{Latency, LatencyStorage};
 pub use memory::MemoryStorage;
+#[cfg(target_arch = "wasm32")]
+pub use nodedir::NodeDir;
 #[cfg(target_arch = "wasm32")]
 pub use opfs::Opfs;
 pub use prefixed::Prefixed;
@@ -134,6 +138,24 @@ pub trait Storage: Debug + MaybeSendSync {
     fn close(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async { Ok(()) })
     }
+}
+
+/// Refuses an object path that could leave a directory it is joined to: empty, absolute, or
+/// with an empty, `.` or `..` segment (or a backslash or NUL, which some file systems read
+/// as something else).
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub(crate) fn check_relative(path: &str) -> Result<()> {
+    let bad = path.is_empty()
+        || path.contains(['\\', '\0'])
+        || path
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..");
+    if bad {
+        return Err(Error::InvalidArgument(format!(
+            "invalid object path '{path}'"
+        )));
+    }
+    Ok(())
 }
 
 /// Clamps `range` to an object of `len` bytes.

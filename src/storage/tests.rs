@@ -122,3 +122,15 @@ fn disk_passes_the_conformance_suite() {
     assert_eq!(block_on(conformance::run(&a, Some(&b), "conf")), Ok(8));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn object_paths_that_could_leave_a_directory_are_refused() {
+    for bad in [
+        "", "/abs", "a//b", "a/../b", "..", "./a", "a/", "a\\b", "a\0b",
+    ] {
+        assert!(super::check_relative(bad).is_err(), "{bad:?}");
+    }
+    for good in ["manifest/HEAD", "sst/0001.parquet", "a.b/c..d", "ключ/日本"] {
+        assert!(super::check_relative(good).is_ok(), "{good:?}");
+    }
+}

@@ -29,6 +29,7 @@ impl Anax {
     ///   storage: { kind: "memory" },
     /// });
     /// ```
+    #[allow(clippy::arc_with_non_send_sync)] // one thread in wasm
     pub fn open(options: JsValue) -> Promise {
         promise(async move {
             if !options.is_object() {
@@ -51,6 +52,9 @@ impl Anax {
                 storage::Choice::Memory => builder.in_memory("js"),
                 storage::Choice::Opfs(path) => builder.opfs(path),
                 storage::Choice::Store(s) => builder.with_storage(s),
+                storage::Choice::Dir(fs) => {
+                    builder.with_file_storage(Arc::new(crate::storage::NodeDir::open(fs)?))
+                }
             };
             let builder = options::apply(&options, builder)?;
             let db = builder.open().await?;
@@ -85,6 +89,12 @@ impl Anax {
                 storage::to_storage(&storage)?,
             ) {
                 (storage::Choice::Store(a), storage::Choice::Store(b)) => (a, b),
+                (storage::Choice::Dir(fs), _) => {
+                    // Without the writer lock: the check writes only under its scratch
+                    // prefix, so it can run beside a handle open on the directory.
+                    let d: Arc<dyn Storage> = Arc::new(crate::storage::NodeDir::new(fs)?);
+                    (d.clone(), d)
+                }
                 (storage::Choice::Opfs(path), _) => {
                     // One writer lock per database: both clients share the handle and
                     // race through it (the Web Lock per object still serializes them).

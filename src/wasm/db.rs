@@ -28,8 +28,8 @@ impl JsDb {
 
 #[wasm_bindgen(js_class = Db)]
 impl JsDb {
-    /// Upserts rows: an array of plain objects, or Arrow IPC stream bytes. Resolves to the
-    /// commit timestamp (a number).
+    /// Upserts rows: an array of plain objects, or Arrow IPC bytes (stream or file format).
+    /// Resolves to the commit timestamp (a number).
     pub fn put(&self, rows: JsValue) -> std::result::Result<JsValue, JsValue> {
         let db = self.db.clone();
         let batch = rows_arg(&db, &rows).map_err(to_js_error)?;
@@ -68,6 +68,17 @@ impl JsDb {
     pub fn get(&self, key: JsValue, options: JsValue) -> std::result::Result<JsValue, JsValue> {
         let db = self.db.clone();
         read::get(&key, move || {
+            Ok(View::Live(db, options::to_freshness(&options)?))
+        })
+    }
+
+    /// Resolves to the row with this key as a plain object (`{ column: value }`, as
+    /// `ScanCursor.nextRows` makes them), or `null`, at the freshness `options` names (as
+    /// `get`'s).
+    #[wasm_bindgen(js_name = getRow)]
+    pub fn get_row(&self, key: JsValue, options: JsValue) -> std::result::Result<JsValue, JsValue> {
+        let db = self.db.clone();
+        read::get_row(&key, move || {
             Ok(View::Live(db, options::to_freshness(&options)?))
         })
     }

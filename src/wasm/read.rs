@@ -78,6 +78,22 @@ pub(super) fn get(
     value_or_promise(async move { row_result(view.get(&key).await?) })
 }
 
+/// `getRow`: the row with this key as a plain object (as `ScanCursor.nextRows` makes them),
+/// or `null`; the key and view are taken as [`get`] takes them.
+pub(super) fn get_row(
+    key: &JsValue,
+    view: impl FnOnce() -> Result<View>,
+) -> std::result::Result<JsValue, JsValue> {
+    let key = to_key(key).map_err(to_js_error)?;
+    let view = view().map_err(to_js_error)?;
+    value_or_promise(async move {
+        match view.get(&key).await? {
+            Some(batch) => Ok(super::rows_out::batch_to_rows(&batch)?.get(0)),
+            None => Ok(JsValue::NULL),
+        }
+    })
+}
+
 /// The view a scan-shaped call reads, settled, and its options read for it (the freshness
 /// pair only on a live view: a snapshot or a transaction reads at its own timestamp).
 fn settle(

@@ -17,7 +17,7 @@ use crate::schema::parse_type_name;
 pub fn to_schema(v: &JsValue, key: &[String]) -> Result<SchemaRef> {
     if let Some(bytes) = v.dyn_ref::<Uint8Array>() {
         // Arrow writers mark every field nullable by default; key columns never hold nulls.
-        let (schema, _) = crate::ipc::decode_stream(&bytes.to_vec())?;
+        let (schema, _) = crate::ipc::decode_stream_or_file(&bytes.to_vec())?;
         let fields: Vec<Field> = schema
             .fields()
             .iter()

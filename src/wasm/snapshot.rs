@@ -32,6 +32,13 @@ impl JsSnapshot {
         read::get(&key, move || Ok(View::Snapshot(snap)))
     }
 
+    /// The row with this key as of the snapshot, as a plain object, or `null`.
+    #[wasm_bindgen(js_name = getRow)]
+    pub fn get_row(&self, key: JsValue) -> std::result::Result<JsValue, JsValue> {
+        let snap = self.snap.clone();
+        read::get_row(&key, move || Ok(View::Snapshot(snap)))
+    }
+
     /// The selected rows as of the snapshot, as one Arrow IPC stream.
     pub fn scan(&self, options: JsValue) -> Promise {
         let snap = self.snap.clone();

@@ -2,6 +2,7 @@
 //!
 //! ```js
 //! { kind: "memory" }                                   // default
+//! { kind: "dir", path }                                // Node: a directory
 //! { kind: "bucket", bucket: env.MY_BUCKET, prefix }    // an R2 binding (or same shape)
 //! { kind: "s3", bucket, prefix, endpoint, region, accessKeyId, secretAccessKey,
 //!   sessionToken, kmsKey, signPayload, checksum, versioned, pathStyle, s3Express,
@@ -51,6 +52,16 @@ pub(super) enum Choice {
     Opfs(String),
     /// A ready storage.
     Store(Arc<dyn Storage>),
+    /// A file-like storage (it hosts a WAL): Node's `dir`, as the file system interface the
+    /// Node entry attached (`js/dir.js`); opened, with its writer lock, by the caller.
+    Dir(JsValue),
+}
+
+/// Where the Node entry attaches the file system interface of a `dir` storage: a symbol, so
+/// that it is no option a caller could name (or misspell).
+fn dir_fs(storage: &JsValue) -> JsValue {
+    js_sys::Reflect::get(storage, &js_sys::Symbol::for_("anax.dirFs").into())
+        .unwrap_or(JsValue::UNDEFINED)
 }
 
 /// The backend `storage` names.
@@ -67,12 +78,12 @@ pub(super) fn to_storage(storage: &JsValue) -> Result<Choice> {
     }
     let kind = opt_string(storage, "kind")?.ok_or_else(|| {
         Error::InvalidArgument(
-            "storage.kind must be one of \"memory\", \"opfs\", \"bucket\", \"s3\"".into(),
+            "storage.kind must be one of \"memory\", \"dir\", \"opfs\", \"bucket\", \"s3\"".into(),
         )
     })?;
     let allowed: &[&str] = match kind.as_str() {
         "memory" => &["kind"],
-        "opfs" => &["kind", "path"],
+        "opfs" | "dir" => &["kind", "path"],
         "bucket" => &["kind", "bucket", "prefix"],
         "s3" => &[
             "kind",
@@ -110,6 +121,14 @@ pub(super) fn to_storage(storage: &JsValue) -> Result<Choice> {
     Ok(match kind.as_str() {
         "memory" => Choice::Memory,
         "opfs" => Choice::Opfs(string(storage, "path")?),
+        "dir" => {
+            if string(storage, "path")?.is_empty() {
+                return Err(Error::InvalidArgument(
+                    "storage.path must name a directory for kind \"dir\"".into(),
+                ));
+            }
+            Choice::Dir(dir_fs(storage))
+        }
         "bucket" => {
             let bucket = prop(storage, "bucket")?;
             let prefix = opt_string(storage, "prefix")?.unwrap_or_default();
@@ -150,7 +169,7 @@ pub(super) fn to_storage(storage: &JsValue) -> Result<Choice> {
         }
         other => {
             return Err(Error::InvalidArgument(format!(
-                "storage kind '{other}' is not supported; use \"memory\", \"opfs\", \"bucket\" or \"s3\""
+                "storage kind '{other}' is not supported; use \"memory\", \"dir\", \"opfs\", \"bucket\" or \"s3\""
             )));
         }
     })

@@ -53,6 +53,13 @@ impl JsTxn {
         read::get(&key, move || Ok(View::Txn(txn)))
     }
 
+    /// The row with this key (seeing this transaction's writes) as a plain object, or `null`.
+    #[wasm_bindgen(js_name = getRow)]
+    pub fn get_row(&self, key: JsValue) -> std::result::Result<JsValue, JsValue> {
+        let txn = Self::open(&self.txn).map_err(to_js_error)?;
+        read::get_row(&key, move || Ok(View::Txn(txn)))
+    }
+
     /// The selected rows (seeing this transaction's writes) as one Arrow IPC stream.
     pub fn scan(&self, options: JsValue) -> Promise {
         let cell = self.txn.clone();

@@ -374,13 +374,6 @@ function scanOptions(params, maxRows) {
   return opts;
 }
 
-// Each chunk from scanBatches is a complete IPC stream; one response carries one stream: the
-// first chunk's schema, every chunk's record batches, one end-of-stream marker.
-function schemaLength(chunk) {
-  const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-  return 8 + view.getInt32(4, true);
-}
-
 // A response body pulled from a scan cursor: `read` fetches the next batch (null at the end),
 // `chunk` turns a batch into bytes (or nothing), `end` gives the closing bytes. The table is
 // handed back (`done`) exactly once, after the last read has settled.
@@ -425,23 +418,40 @@ function cursorStream(cursor, done, read, chunk, end) {
   });
 }
 
+// The scan as one Arrow IPC stream (`scanStream`), handing the table back (`done`) exactly
+// once: after the last piece, on an error, or when the client goes away (scanStream's cancel
+// waits for its read in progress).
 async function ipcStream(db, opts, done) {
-  // Created before responding, so a bad scan is a 4xx, not a broken 200.
-  const cursor = await db.scanCursor(opts);
-  let first = true;
-  return cursorStream(
-    cursor,
-    done,
-    (c) => c.next(),
-    (value) => {
-      const body = value.subarray(first ? 0 : schemaLength(value), value.byteLength - 8);
-      first = false;
-      return body;
+  // Made before responding, so a bad scan is a 4xx, not a broken 200.
+  const reader = (await db.scanStream(opts)).getReader();
+  let finished = false;
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    done();
+  };
+  return new ReadableStream({
+    async pull(controller) {
+      try {
+        const { value, done: end } = await reader.read();
+        if (end) {
+          controller.close();
+          finish();
+        } else {
+          controller.enqueue(value);
+        }
+      } catch (e) {
+        // The headers are gone already; the log is the only place the cause can go.
+        console.error("anax worker: a streamed scan failed:", e);
+        controller.error(e);
+        finish();
+      }
     },
-    // No rows at all: an empty table still has a schema.
-    // The cursor made the freshness check; the schema needs none.
-    async () => (first ? db.scan({ ...opts, limit: 0, freshness: "view" }) : new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0])),
-  );
+    async cancel(reason) {
+      await reader.cancel(reason);
+      finish();
+    },
+  });
 }
 
 // JSON has no BigInt: 64-bit integers beyond 2^53 travel as strings.
