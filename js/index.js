@@ -10,13 +10,29 @@ export { AnaxError, ErrorCodes, filter } from "./api.js";
 export { Db, Snapshot, Transaction, ScanCursor };
 
 let loading;
+// Where this thread's wasm comes from: named from this file, so the URL holds in js/index.js
+// and in the one-file build (pkg/anax.browser.js) alike, and written as the literal
+// `new URL("...", import.meta.url)` that bundlers (Vite, webpack 5, Parcel) rewrite to where
+// they put the file.
+let wasmSource = new URL("../pkg/anax_bg.wasm", import.meta.url);
 
 /** Loads the wasm module once; optional `source` is a URL, Response, bytes or a compiled Module. */
 export function initialize(source) {
-  // Named from this file, so the URL holds in js/index.js and in the one-file build
-  // (pkg/anax.browser.js) alike.
-  loading ??= init({ module_or_path: source ?? new URL("../pkg/anax_bg.wasm", import.meta.url) });
+  if (!loading && (typeof source === "string" || source instanceof URL)) wasmSource = new URL(source, globalThis.location?.href);
+  loading ??= init({ module_or_path: source ?? wasmSource });
   return loading;
 }
 
-export const Anax = makeAnax(() => initialize(), RawAnax, { Db, Snapshot, Transaction, ScanCursor }, { openInWorker });
+/**
+ * `openInWorker` whose worker loads the wasm this thread loads (or would), unless `wasmUrl`
+ * says otherwise: a bundler copies the worker script without rewriting the URL inside it, but
+ * it does rewrite this thread's, so the worker finds the file wherever the bundler put it.
+ */
+function openInThisWorker(options, where = {}) {
+  if (where === null || typeof where !== "object" || Object.getPrototypeOf(where) !== Object.prototype || where.wasmUrl !== undefined) {
+    return openInWorker(options, where);
+  }
+  return openInWorker(options, { ...where, wasmUrl: wasmSource });
+}
+
+export const Anax = makeAnax(() => initialize(), RawAnax, { Db, Snapshot, Transaction, ScanCursor }, { openInWorker: openInThisWorker });

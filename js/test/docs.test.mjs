@@ -10,7 +10,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { root } from "./bundle.mjs";
@@ -121,6 +121,9 @@ async function inChromium(b) {
   // apache-arrow goes into the bundle; "anax" stays the package's browser entry, served
   // from the repository, so that its wasm and worker script load from beside it.
   await build({ entryPoints: [src], bundle: true, format: "esm", platform: "browser", external: ["anax"], outfile: bundled, absWorkingDir: root, logLevel: "silent" });
+  // Beside the page, as an app that copies the package's asset subpaths has them.
+  copyFileSync(path.join(root, "pkg/anax_bg.wasm"), path.join(out, "anax_bg.wasm"));
+  copyFileSync(path.join(root, "pkg/anax.worker.js"), path.join(out, "anax.worker.js"));
   const html = fileOf(b, "html");
   const rel = (f) => `/${path.relative(root, f).split(path.sep).join("/")}`;
   writeFileSync(
