@@ -68,6 +68,17 @@ export class AnaxError extends Error {
   readonly operation?: string;
   /** `STORAGE` errors: the object (or listed prefix) within the table. */
   readonly path?: string;
+  /**
+   * `STORAGE` errors: the backend's own name for the failure, when it gave one: S3's error
+   * `Code` (`AccessDenied`, `SlowDown`, `NoSuchBucket`), a file system errno of `dir` storage
+   * (`ENOSPC`, `EACCES`), a JS exception's name (`QuotaExceededError`, `TypeError`).
+   */
+  readonly backendCode?: string;
+  /**
+   * The exception behind the failure: what a bucket binding, OPFS, `fetch` or Node's file
+   * system threw (`STORAGE`), or an `AbortSignal`'s reason (`ABORTED`).
+   */
+  readonly cause?: unknown;
 }
 
 /** All error codes, for exhaustive handling. */

@@ -16,7 +16,7 @@ class Channel {
       if (!call) return;
       this.calls.delete(data.id);
       if (data.ok) call.resolve(data.value);
-      else call.reject(new AnaxError(data.code, data.message));
+      else call.reject(Object.assign(new AnaxError(data.code, data.message, data.cause === undefined ? undefined : { cause: data.cause }), data.details));
     };
     const broken = (message) => new AnaxError("INTERNAL", `the Anax worker failed: ${message}`);
     worker.onerror = (e) => this.fail(broken(e.message || "it could not start"));

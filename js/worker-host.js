@@ -93,6 +93,15 @@ self.onmessage = async (event) => {
     self.postMessage({ id, ok: true, value }, transfer);
   } catch (e) {
     const code = typeof e?.code === "string" ? e.code : "INTERNAL";
-    self.postMessage({ id, ok: false, code, message: String(e?.message ?? e) });
+    // A storage failure's details cross as data; its cause too when it can be cloned (an
+    // Error can, a bucket binding's own objects may not).
+    const details = {};
+    for (const k of ["retryable", "status", "operation", "path", "backendCode"]) if (e?.[k] !== undefined) details[k] = e[k];
+    const reply = { id, ok: false, code, message: String(e?.message ?? e), details };
+    try {
+      self.postMessage(e?.cause instanceof Error ? { ...reply, cause: e.cause } : reply);
+    } catch {
+      self.postMessage(reply);
+    }
   }
 };

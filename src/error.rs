@@ -157,7 +157,25 @@ impl Error {
             path: None,
             status: None,
             retryable: false,
+            code: None,
+            cause: None,
         })
+    }
+
+    /// A storage failure with the backend's own code for it (see [`StorageError::code`]).
+    pub fn with_backend_code(mut self, code: Option<String>) -> Error {
+        if let Error::Storage(e) = &mut self {
+            e.code = code.filter(|c| !c.is_empty());
+        }
+        self
+    }
+
+    /// A storage failure with the JS exception behind it (see [`StorageError::cause`]).
+    pub fn with_cause(mut self, cause: Option<CauseId>) -> Error {
+        if let Error::Storage(e) = &mut self {
+            e.cause = cause;
+        }
+        self
     }
 
     /// A storage failure that may pass if retried: a 5xx, 429 or 408 answer (`status`), a
@@ -169,6 +187,8 @@ impl Error {
             path: None,
             status,
             retryable: true,
+            code: None,
+            cause: None,
         })
     }
 
@@ -244,7 +264,18 @@ pub struct StorageError {
     pub status: Option<u16>,
     /// Whether the same call may succeed if tried again.
     pub retryable: bool,
+    /// The backend's own name for the failure, when it gave one: S3's `<Code>`
+    /// (`AccessDenied`, `SlowDown`, `NoSuchBucket`), a file system's errno (`ENOSPC`,
+    /// `EACCES`), a JS exception's `name` (`QuotaExceededError`, `TypeError`).
+    pub code: Option<String>,
+    /// The JS exception behind the failure (wasm), which the JS error carries as `cause`.
+    pub cause: Option<CauseId>,
 }
+
+/// A JS exception kept for the error a JS caller receives (see `StorageError::cause`): an
+/// index into a small, bounded table of recent exceptions, so that errors stay plain data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CauseId(pub(crate) u32);
 
 impl std::fmt::Display for StorageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

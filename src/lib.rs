@@ -62,7 +62,7 @@ pub use db::{
     CompactReport, CompactionMetrics, Db, DbBuilder, DbStats, GcReport, ObjectSpec, Snapshot,
     Transaction,
 };
-pub use error::{Error, ErrorCode, Result, StorageError};
+pub use error::{CauseId, Error, ErrorCode, Result, StorageError};
 pub use manifest::HistoryEntry;
 pub use options::{
     CasBackoffConfig, CascadeConfig, Clock, CommitAckMode, CompactionOptions, CompactionStrategy,

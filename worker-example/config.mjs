@@ -1,26 +1,71 @@
-// Miniflare options for the worker example, shared by the dev server and the tests, so that
-// both run the Worker exactly as wrangler.toml describes it (modules, wasm as a module).
+// Miniflare options for the worker example, shared by the dev server, the tests and the
+// benchmarks, all read from worker-example/wrangler.toml (the one source: main, compatibility
+// date, R2 bucket bindings, vars), and the Worker bundled as wrangler bundles it (esbuild,
+// the `workerd` export condition, the .wasm as a compiled module), so `import ... from "anax"`
+// resolves as in a deployment.
+import { existsSync, mkdirSync, readFileSync, symlinkSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
+import { buildSync } from "esbuild";
+import { parse } from "smol-toml";
 
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const repoRoot = path.resolve(here, "..");
+export const wrangler = parse(readFileSync(path.join(here, "wrangler.toml"), "utf8"));
 
-// wrangler.toml's [vars]. Secrets (ANAX_TOKEN, S3 credentials) are never here: callers pass
+// wrangler.toml's [vars]. Secrets (ANAX_TOKEN, S3 credentials) are never there: callers pass
 // them as bindings, the way `wrangler secret put` provides them when deployed.
-export const vars = { TABLES: "demo" };
+export const vars = { ...(wrangler.vars ?? {}) };
 
+let bundled;
+
+/**
+ * The Worker bundled into .anax-dev/worker/ (once per process). In this repository the
+ * example's `anax` dependency is the checkout itself (what `npm install` makes of its
+ * `file:..` dependency); a copy of the directory gets the published package instead.
+ */
+export function bundle() {
+  if (bundled) return bundled;
+  const link = path.join(here, "node_modules", "anax");
+  if (!existsSync(link)) {
+    mkdirSync(path.dirname(link), { recursive: true });
+    symlinkSync(path.relative(path.dirname(link), repoRoot), link, "dir");
+  }
+  const outdir = path.join(repoRoot, ".anax-dev", "worker");
+  buildSync({
+    entryPoints: [path.join(here, wrangler.main)],
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    conditions: ["workerd", "worker", "browser"],
+    mainFields: ["module", "main"],
+    loader: { ".wasm": "copy" },
+    outdir,
+    absWorkingDir: here,
+    logLevel: "warning",
+  });
+  bundled = { outdir, script: path.join(outdir, `${path.basename(wrangler.main, path.extname(wrangler.main))}.js`) };
+  return bundled;
+}
+
+/**
+ * Miniflare options for the example as wrangler.toml describes it. A caller that names its
+ * own `scriptPath` (a test fixture importing js/workerd.js by path) gets the same bindings
+ * and rules over the unbundled repository instead.
+ */
 export function workerOptions(extra = {}) {
+  const { outdir, script } = extra.scriptPath ? { outdir: repoRoot } : bundle();
   return {
     modules: true,
-    scriptPath: path.join(repoRoot, "worker-example/src/index.js"),
-    modulesRoot: repoRoot,
+    scriptPath: script,
+    modulesRoot: outdir,
     modulesRules: [
       { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
       { type: "CompiledWasm", include: ["**/*.wasm"] },
     ],
-    compatibilityDate: "2025-09-01",
-    // wrangler.toml's [[r2_buckets]] binding and [vars], simulated locally.
-    r2Buckets: ["BUCKET"],
+    compatibilityDate: wrangler.compatibility_date,
+    // wrangler.toml's [[r2_buckets]] bindings and [vars], simulated locally.
+    r2Buckets: (wrangler.r2_buckets ?? []).map((b) => b.binding),
     bindings: { ...vars },
     ...extra,
   };

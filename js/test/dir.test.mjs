@@ -110,6 +110,18 @@ test("dir: every put acknowledged before the process is killed (SIGKILL, no clos
   await db.close();
 });
 
+test("dir: a path under a file is STORAGE naming the errno (backendCode) with Node's error as cause", async () => {
+  const file = join(root, `plain-file-${++n}`);
+  writeFileSync(file, "not a directory");
+  await assert.rejects(Anax.open({ schema, key: "id", storage: { kind: "dir", path: join(file, "t") } }), (e) => {
+    assert.equal(e.code, "STORAGE", e.message);
+    assert.ok(["ENOTDIR", "EEXIST"].includes(e.backendCode), e.backendCode);
+    assert.equal(e.cause?.code, e.backendCode, "Node's own error is the cause");
+    assert.equal(e.retryable, false);
+    return true;
+  });
+});
+
 test("dir: a relative path is the process's working directory's", async () => {
   const cwd = fresh();
   mkdirSync(cwd, { recursive: true });

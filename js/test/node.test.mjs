@@ -69,6 +69,7 @@ test("a storage failure names its call, object, HTTP status and whether a retry 
       assert.equal(e.code, "STORAGE", e.message);
       assert.equal(e.status, 403, e.message);
       assert.equal(e.retryable, false, e.message);
+      assert.equal(e.backendCode, "AccessDenied", "S3's own code for the failure");
       assert.equal(typeof e.operation, "string", e.message);
       assert.ok(e.operation.length > 0 && typeof e.path === "string", `${e.operation} ${e.path}`);
       return true;
@@ -76,4 +77,20 @@ test("a storage failure names its call, object, HTTP status and whether a retry 
   } finally {
     server.close();
   }
+});
+
+test("a bucket binding's exception is the STORAGE error's cause, its name the backendCode", async () => {
+  const thrown = Object.assign(new Error("the binding is on fire"), { name: "R2Error" });
+  const fail = async () => {
+    throw thrown;
+  };
+  const bucket = { get: fail, put: fail, head: fail, list: fail, delete: fail };
+  await assert.rejects(Anax.open({ schema, key: "id", storage: { kind: "bucket", bucket } }), (e) => {
+    assert.ok(e instanceof AnaxError);
+    assert.equal(e.code, "STORAGE", e.message);
+    assert.equal(e.retryable, true, "a binding's exception may pass on a retry");
+    assert.equal(e.backendCode, "R2Error");
+    assert.equal(e.cause, thrown, "the very exception the binding threw");
+    return true;
+  });
 });

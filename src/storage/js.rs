@@ -26,8 +26,50 @@ pub(crate) fn object(pairs: &[(&str, JsValue)]) -> JsValue {
     o.into()
 }
 
+/// How many recent JS exceptions are kept for the errors that name them (a few per call in
+/// flight; an older one is gone when a JS error is made, and that error has no `cause`).
+const CAUSES_KEPT: usize = 64;
+
+thread_local! {
+    static CAUSES: std::cell::RefCell<(u32, std::collections::VecDeque<(u32, JsValue)>)> =
+        const { std::cell::RefCell::new((0, std::collections::VecDeque::new())) };
+}
+
+/// Keeps `e` for the JS error of the failure it caused (see `StorageError::cause`).
+pub(crate) fn keep_cause(e: &JsValue) -> crate::error::CauseId {
+    CAUSES.with(|c| {
+        let mut c = c.borrow_mut();
+        c.0 = c.0.wrapping_add(1);
+        let id = c.0;
+        if c.1.len() >= CAUSES_KEPT {
+            c.1.pop_front();
+        }
+        c.1.push_back((id, e.clone()));
+        crate::error::CauseId(id)
+    })
+}
+
+/// The exception kept under `id`, if it is still kept.
+pub(crate) fn cause(id: crate::error::CauseId) -> Option<JsValue> {
+    CAUSES.with(|c| {
+        c.borrow()
+            .1
+            .iter()
+            .find(|(i, _)| *i == id.0)
+            .map(|(_, e)| e.clone())
+    })
+}
+
+/// A JS exception's `name` (or, for a Node system error, its errno `code`), as the backend
+/// code of the failure it caused.
+pub(crate) fn exception_code(e: &JsValue) -> Option<String> {
+    get(e, "code")
+        .as_string()
+        .or_else(|| get(e, "name").as_string())
+}
+
 /// A JS exception from `backend` doing `what` on `path`: `NotFoundError` is `NOT_FOUND`,
-/// anything else `STORAGE` with the exception's message.
+/// anything else `STORAGE` with the exception's message, name and the exception itself.
 pub(crate) fn error(backend: &str, what: &str, path: &str, e: &JsValue) -> Error {
     if get(e, "name").as_string().as_deref() == Some("NotFoundError") {
         return Error::NotFound(path.to_owned());
@@ -40,11 +82,13 @@ pub(crate) fn error(backend: &str, what: &str, path: &str, e: &JsValue) -> Error
     let message = format!("{backend} {what} {path}: {detail}");
     // A bucket binding's exception is the network's or the store's (R2: "internal error,
     // try again"); OPFS exceptions (quota, lock, security) do not pass by retrying.
-    if backend == "bucket" {
+    let err = if backend == "bucket" {
         Error::transient(message, None)
     } else {
         Error::storage(message)
-    }
+    };
+    err.with_backend_code(exception_code(e))
+        .with_cause(Some(keep_cause(e)))
 }
 
 /// `o.method(...args)`, awaited when it returns a Promise.

@@ -72,13 +72,18 @@ impl NodeDir {
         let list: Array = args.iter().collect();
         f.apply(&self.fs, &list).map_err(|e| {
             let code = get(&e, "code").as_string().unwrap_or_default();
-            if code == "ENOENT" || code == "ENOTDIR" {
+            // A missing object is NOT_FOUND for the reads; for anything else (a lock or a
+            // write under a path that is not a directory) it is the failure it is.
+            let read = matches!(method, "read" | "readRange" | "readObject");
+            if read && (code == "ENOENT" || code == "ENOTDIR") {
                 return Error::NotFound(path.to_owned());
             }
             let detail = get(&e, "message")
                 .as_string()
                 .unwrap_or_else(|| "unknown error".into());
-            let mut err = Error::storage(format!("dir {method} {path}: {detail}"));
+            let mut err = Error::storage(format!("dir {method} {path}: {detail}"))
+                .with_backend_code(super::js::exception_code(&e))
+                .with_cause(Some(super::js::keep_cause(&e)));
             if let Error::Storage(s) = &mut err {
                 s.operation = Some(operation(method));
                 s.path = Some(path.to_owned());

@@ -26,6 +26,12 @@ pub fn to_js_error(e: Error) -> JsValue {
         if let Some(path) = &s.path {
             let _ = Reflect::set(&err, &"path".into(), &path.as_str().into());
         }
+        if let Some(code) = &s.code {
+            let _ = Reflect::set(&err, &"backendCode".into(), &code.as_str().into());
+        }
+        if let Some(cause) = s.cause.and_then(crate::storage::js::cause) {
+            let _ = Reflect::set(&err, &"cause".into(), &cause);
+        }
     }
     err.into()
 }

@@ -23,7 +23,7 @@
 // manifest write), so the next request sees it on any isolate. Open tables are cached per
 // isolate and revalidated with one manifest read per request. Every response says which
 // storage requests it made in `x-anax-requests`.
-import { Anax, AnaxError } from "../../js/workerd.js";
+import { Anax, AnaxError } from "anax";
 
 const ARROW = "application/vnd.apache.arrow.stream";
 const JSON_TYPE = "application/json";

@@ -185,6 +185,8 @@ mod fetch {
             format!("{} {}: {what} ({detail})", req.method, redact(&req.url)),
             None,
         )
+        .with_backend_code(crate::storage::js::exception_code(e))
+        .with_cause(Some(crate::storage::js::keep_cause(e)))
     }
 
     fn init(req: &HttpRequest, with_cache: bool) -> Result<Object> {

@@ -24,6 +24,8 @@ impl S3Storage {
                 path: None,
                 status: Some(r.status),
                 retryable: false,
+                code: None,
+                cause: None,
             }),
             408 | 429 | 500..=599 => Error::transient(what, Some(r.status)),
             _ => Error::Storage(crate::error::StorageError {
@@ -32,8 +34,11 @@ impl S3Storage {
                 path: None,
                 status: Some(r.status),
                 retryable: false,
+                code: None,
+                cause: None,
             }),
         }
+        .with_backend_code(Some(code))
     }
 
     /// What a response says about the object. An ETag is required: without it a later

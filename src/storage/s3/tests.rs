@@ -98,3 +98,40 @@ fn specs_are_validated_and_secrets_never_print() {
     let s = S3Storage::new(S3Spec::new("b", creds)).unwrap();
     assert_eq!(s.origin, "https://b.s3.us-east-1.amazonaws.com");
 }
+
+#[test]
+fn a_refused_request_carries_the_status_and_s3s_own_code() {
+    let creds = AwsCreds {
+        access_key: "AKID".into(),
+        secret_key: "SECRET".into(),
+        session_token: None,
+    };
+    let s3 = S3Storage::new(S3Spec::new("b", creds)).unwrap();
+    let answer = |status: u16, code: &str| super::http::HttpResponse {
+        status,
+        headers: Vec::new(),
+        body: bytes::Bytes::from(format!(
+            "<Error><Code>{code}</Code><Message>no</Message></Error>"
+        )),
+    };
+    for (status, code, retryable) in [
+        (403, "AccessDenied", false),
+        (503, "SlowDown", true),
+        (400, "InvalidBucketName", false),
+        (501, "NotImplemented", true),
+    ] {
+        let err = s3.fail("GET", "k", &answer(status, code));
+        let s = err.storage_details().unwrap();
+        assert_eq!(s.status, Some(status));
+        assert_eq!(s.code.as_deref(), Some(code));
+        assert_eq!(s.retryable, retryable, "{code}");
+    }
+    // A refusal without a body has no code rather than an empty one.
+    let bare = super::http::HttpResponse {
+        status: 403,
+        headers: Vec::new(),
+        body: bytes::Bytes::new(),
+    };
+    let err = s3.fail("GET", "k", &bare);
+    assert_eq!(err.storage_details().unwrap().code, None);
+}
