@@ -125,8 +125,12 @@ export interface BucketLike {
 /** Where the table lives. */
 export type StorageOptions =
   | { kind: "memory" }
-  /** A directory in the origin private file system (browser). One writer per database. */
-  | { kind: "opfs"; path: string }
+  /**
+   * A directory in the origin private file system (browser). One writer per database: a
+   * second opener gets `CONFLICT` at once, or after waiting up to `lockWaitMs` (default 0,
+   * at most 3,600,000) for the holder to close (a reloaded page racing its old worker).
+   */
+  | { kind: "opfs"; path: string; lockWaitMs?: number }
   /**
    * A directory of the local file system (Node only; created when absent). Puts are in the
    * WAL, fsynced, when they resolve. One writer per directory: a second handle or process

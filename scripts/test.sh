@@ -24,6 +24,8 @@ step "clippy (wasm32)"
 cargo clippy --all-targets --target wasm32-unknown-unknown -- -D warnings
 step "TypeScript: the typed example against index.d.ts (tsc --noEmit --strict)"
 node_modules/.bin/tsc -p js/examples/tsconfig.json
+step "TypeScript: the Durable Object worker example against the Workers types (tsc --noEmit --strict)"
+node_modules/.bin/tsc -p worker-example/tsconfig.json
 
 step "native tests"
 cargo test

@@ -12,20 +12,22 @@ import { parse } from "smol-toml";
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoRoot = path.resolve(here, "..");
 export const wrangler = parse(readFileSync(path.join(here, "wrangler.toml"), "utf8"));
+/** The Durable Object variant's configuration (wrangler.durable.toml). */
+export const durableWrangler = parse(readFileSync(path.join(here, "wrangler.durable.toml"), "utf8"));
 
 // wrangler.toml's [vars]. Secrets (ANAX_TOKEN, S3 credentials) are never there: callers pass
 // them as bindings, the way `wrangler secret put` provides them when deployed.
 export const vars = { ...(wrangler.vars ?? {}) };
 
-let bundled;
+const bundled = new Map();
 
 /**
- * The Worker bundled into .anax-dev/worker/ (once per process). In this repository the
- * example's `anax` dependency is the checkout itself (what `npm install` makes of its
+ * The Worker `main` bundled into .anax-dev/worker/ (once per process). In this repository
+ * the example's `anax` dependency is the checkout itself (what `npm install` makes of its
  * `file:..` dependency); a copy of the directory gets the published package instead.
  */
-export function bundle() {
-  if (bundled) return bundled;
+export function bundle(main = wrangler.main) {
+  if (bundled.has(main)) return bundled.get(main);
   const link = path.join(here, "node_modules", "anax");
   if (!existsSync(link)) {
     mkdirSync(path.dirname(link), { recursive: true });
@@ -33,7 +35,7 @@ export function bundle() {
   }
   const outdir = path.join(repoRoot, ".anax-dev", "worker");
   buildSync({
-    entryPoints: [path.join(here, wrangler.main)],
+    entryPoints: [path.join(here, main)],
     bundle: true,
     format: "esm",
     platform: "neutral",
@@ -44,17 +46,19 @@ export function bundle() {
     absWorkingDir: here,
     logLevel: "warning",
   });
-  bundled = { outdir, script: path.join(outdir, `${path.basename(wrangler.main, path.extname(wrangler.main))}.js`) };
-  return bundled;
+  const out = { outdir, script: path.join(outdir, `${path.basename(main, path.extname(main))}.js`) };
+  bundled.set(main, out);
+  return out;
 }
 
 /**
- * Miniflare options for the example as wrangler.toml describes it. A caller that names its
- * own `scriptPath` (a test fixture importing js/workerd.js by path) gets the same bindings
- * and rules over the unbundled repository instead.
+ * Miniflare options for one wrangler configuration: its Worker (bundled, or `scriptPath`
+ * over the unbundled repository for a test fixture that imports js/workerd.js by path), the
+ * wasm rule, the compatibility date, its R2 buckets, Durable Objects and vars.
  */
-export function workerOptions(extra = {}) {
-  const { outdir, script } = extra.scriptPath ? { outdir: repoRoot } : bundle();
+function optionsFor(config, extra) {
+  const { outdir, script } = extra.scriptPath ? { outdir: repoRoot } : bundle(config.main);
+  const objects = config.durable_objects?.bindings ?? [];
   return {
     modules: true,
     scriptPath: script,
@@ -63,12 +67,22 @@ export function workerOptions(extra = {}) {
       { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
       { type: "CompiledWasm", include: ["**/*.wasm"] },
     ],
-    compatibilityDate: wrangler.compatibility_date,
-    // wrangler.toml's [[r2_buckets]] bindings and [vars], simulated locally.
-    r2Buckets: (wrangler.r2_buckets ?? []).map((b) => b.binding),
-    bindings: { ...vars },
+    compatibilityDate: config.compatibility_date,
+    r2Buckets: (config.r2_buckets ?? []).map((b) => b.binding),
+    ...(objects.length > 0 ? { durableObjects: Object.fromEntries(objects.map((b) => [b.name, b.class_name])) } : {}),
+    bindings: { ...(config.vars ?? {}) },
     ...extra,
   };
+}
+
+/** Miniflare options for the example as wrangler.toml describes it. */
+export function workerOptions(extra = {}) {
+  return optionsFor(wrangler, extra);
+}
+
+/** Miniflare options for the Durable Object variant as wrangler.durable.toml describes it. */
+export function durableOptions(extra = {}) {
+  return optionsFor(durableWrangler, extra);
 }
 
 // `npm start` only. The worker refuses every request when no ANAX_TOKEN secret is set; a

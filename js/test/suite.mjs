@@ -610,6 +610,31 @@ export function cases(env) {
     await db.close();
   });
 
+  test("an OPFS open waits for the writer lock when asked (lockWaitMs) instead of failing, and fails with CONFLICT when the wait runs out", async () => {
+    if (typeof globalThis.navigator?.storage?.getDirectory !== "function") return; // OPFS: browsers only
+    const storage = { kind: "opfs", path: tag("lock-wait") };
+    const a = await env.open({ schema: people, key: "id", storage });
+    await rejects(env.open({ schema: people, key: "id", storage }), "CONFLICT", "a second writer that does not wait");
+    const started = Date.now();
+    const late = await rejects(env.open({ schema: people, key: "id", storage: { ...storage, lockWaitMs: 300 } }), "CONFLICT", "a wait that runs out");
+    ok(Date.now() - started >= 250, `it waited (${Date.now() - started} ms)`);
+    ok(/300 ms/.test(late.message), `the message says how long: ${late.message}`);
+    let opened = false;
+    const waiting = env.open({ schema: people, key: "id", storage: { ...storage, lockWaitMs: 20_000 } }).then((db) => {
+      opened = true;
+      return db;
+    });
+    await a.put(peopleRows(3));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    ok(!opened, "the waiting open is still waiting while the holder is open");
+    await a.close();
+    const b = await waiting;
+    eq(ids(await b.scan()), ["p00000", "p00001", "p00002"], "the waiting handle reads what the first one wrote");
+    await b.close();
+    await rejects(env.open({ schema: people, key: "id", storage: { ...storage, lockWaitMs: -1 } }), "INVALID_ARGUMENT", "a negative wait");
+    await rejects(env.open({ schema: people, key: "id", storage: { ...storage, lockWaitMs: 1.5 } }), "INVALID_ARGUMENT", "a fractional wait");
+  });
+
   test("count counts what scan would return (bounds, filter, limit, deletes, overwrites) without returning it; getMany keeps the order and answers null for missing keys", async () => {
     const db = await open({ schema: people, key: "id" });
     await db.put(peopleRows(300, "k"));

@@ -26,7 +26,7 @@ pub(super) enum StorageChoice {
     File(Arc<dyn Storage>),
     S3(crate::storage::s3::S3Spec),
     #[cfg(target_arch = "wasm32")]
-    Opfs(String),
+    Opfs(String, u32),
 }
 
 /// An object store to open a table on.
@@ -159,7 +159,15 @@ impl DbBuilder {
     /// Opening takes the database's writer lock; a second writer gets `CONFLICT`.
     #[cfg(target_arch = "wasm32")]
     pub fn opfs(mut self, path: impl Into<String>) -> Self {
-        self.storage = Some(StorageChoice::Opfs(path.into()));
+        self.storage = Some(StorageChoice::Opfs(path.into(), 0));
+        self
+    }
+
+    /// [`DbBuilder::opfs`], waiting up to `lock_wait_ms` for another tab or worker to give
+    /// the writer lock up before `CONFLICT` (a reloaded page racing its old worker).
+    #[cfg(target_arch = "wasm32")]
+    pub fn opfs_waiting(mut self, path: impl Into<String>, lock_wait_ms: u32) -> Self {
+        self.storage = Some(StorageChoice::Opfs(path.into(), lock_wait_ms));
         self
     }
 

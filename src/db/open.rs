@@ -62,8 +62,8 @@ impl DbBuilder {
                 Durability::SealEveryBatch,
             ),
             #[cfg(target_arch = "wasm32")]
-            Some(StorageChoice::Opfs(path)) => (
-                Arc::new(crate::storage::Opfs::open(&path).await?),
+            Some(StorageChoice::Opfs(path, wait)) => (
+                Arc::new(crate::storage::Opfs::open_waiting(&path, wait).await?),
                 Durability::Wal(self.wal.clone()),
             ),
         };

@@ -120,6 +120,13 @@ impl Opfs {
     /// Opens (creating) the directory `path` under the origin's OPFS root and takes the
     /// database's writer lock; `CONFLICT` when another tab or worker holds it.
     pub async fn open(path: &str) -> Result<Self> {
+        Self::open_waiting(path, 0).await
+    }
+
+    /// [`Opfs::open`], waiting up to `lock_wait_ms` for another tab or worker to give the
+    /// writer lock up (a reloaded page whose old worker is still closing, a tab handing over)
+    /// before `CONFLICT`; 0 does not wait.
+    pub async fn open_waiting(path: &str, lock_wait_ms: u32) -> Result<Self> {
         // One spelling per directory, so "db", "/db" and "db/" share one writer lock.
         let normalized = path
             .split('/')
@@ -161,17 +168,19 @@ impl Opfs {
             appender: RefCell::new(None),
             release: RefCell::new(None),
         };
-        me.take_writer_lock().await?;
+        me.take_writer_lock(lock_wait_ms).await?;
         Ok(me)
     }
 
-    /// Holds `anax-writer:{path}` until this storage is dropped.
-    async fn take_writer_lock(&self) -> Result<()> {
+    /// Holds `anax-writer:{path}` until this storage is dropped, waiting up to `wait_ms` for
+    /// it.
+    async fn take_writer_lock(&self, wait_ms: u32) -> Result<()> {
         let locks = get(&get(&js_sys::global(), "navigator"), "locks");
         if locks.is_undefined() {
             return Ok(());
         }
         let (granted_tx, granted_rx) = futures_channel_oneshot();
+        let refused = granted_tx.clone();
         let release_slot: std::rc::Rc<RefCell<Option<Function>>> = Default::default();
         let slot = release_slot.clone();
         let cb = Closure::once_into_js(move |lock: JsValue| -> Promise {
@@ -189,21 +198,43 @@ impl Opfs {
             .dyn_into()
             .map_err(|_| Error::storage("navigator.locks.request is missing"))?;
         let name = format!("anax-writer:{}", self.name);
-        let _held = request
-            .call3(
-                &locks,
-                &JsValue::from_str(&name),
-                &opts(&[("ifAvailable", true.into())]),
-                &cb,
-            )
+        // Without a wait: granted now or never (`ifAvailable`). With one: queued behind the
+        // holder until a timeout signal aborts the request, which then never calls `cb`.
+        let options = if wait_ms == 0 {
+            opts(&[("ifAvailable", true.into())])
+        } else {
+            let timeout: Function = get(&get(&js_sys::global(), "AbortSignal"), "timeout")
+                .dyn_into()
+                .map_err(|_| {
+                    Error::storage("AbortSignal.timeout is missing: lockWaitMs needs it")
+                })?;
+            let signal = timeout
+                .call1(&JsValue::UNDEFINED, &JsValue::from(wait_ms))
+                .map_err(|e| js_err("lock", &name, &e))?;
+            opts(&[("signal", signal)])
+        };
+        let held = request
+            .call3(&locks, &JsValue::from_str(&name), &options, &cb)
             .map_err(|e| js_err("lock", &name, &e))?;
+        // An aborted request rejects: that is the wait running out.
+        if let Ok(catch) = get(&held, "catch").dyn_into::<Function>() {
+            let on_abort = Closure::once_into_js(move |_: JsValue| {
+                let _ = refused.call1(&JsValue::UNDEFINED, &JsValue::FALSE);
+            });
+            let _ = catch.call1(&held, &on_abort);
+        }
         let granted = JsFuture::from(granted_rx)
             .await
             .map_err(|e| js_err("lock", &name, &e))?;
         if granted.as_bool() != Some(true) {
+            let waited = if wait_ms == 0 {
+                String::new()
+            } else {
+                format!(" (still after waiting {wait_ms} ms)")
+            };
             return Err(Error::Conflict(format!(
-                "the database at OPFS '{}' is open for writing in another tab or worker; close \
-                 it there first",
+                "the database at OPFS '{}' is open for writing in another tab or worker{waited}; \
+                 close it there first, or give storage.lockWaitMs to wait for it",
                 self.name
             )));
         }

@@ -50,7 +50,7 @@ impl Anax {
             let storage = prop(&options, "storage")?;
             builder = match storage::to_storage(&storage)? {
                 storage::Choice::Memory => builder.in_memory("js"),
-                storage::Choice::Opfs(path) => builder.opfs(path),
+                storage::Choice::Opfs(path, wait) => builder.opfs_waiting(path, wait),
                 storage::Choice::Store(s) => builder.with_storage(s),
                 storage::Choice::Dir(fs) => {
                     builder.with_file_storage(Arc::new(crate::storage::NodeDir::open(fs)?))
@@ -95,7 +95,7 @@ impl Anax {
                     let d: Arc<dyn Storage> = Arc::new(crate::storage::NodeDir::new(fs)?);
                     (d.clone(), d)
                 }
-                (storage::Choice::Opfs(path), _) => {
+                (storage::Choice::Opfs(path, _), _) => {
                     // One writer lock per database: both clients share the handle and
                     // race through it (the Web Lock per object still serializes them).
                     let o: Arc<dyn Storage> =

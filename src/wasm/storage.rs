@@ -48,8 +48,9 @@ fn flag(o: &JsValue, name: &str) -> Result<Option<bool>> {
 pub(super) enum Choice {
     /// The builder's volatile memory store.
     Memory,
-    /// OPFS under this directory (opened, with its writer lock, by the builder).
-    Opfs(String),
+    /// OPFS under this directory (opened, with its writer lock, by the builder), and how
+    /// long to wait for that lock (ms).
+    Opfs(String, u32),
     /// A ready storage.
     Store(Arc<dyn Storage>),
     /// A file-like storage (it hosts a WAL): Node's `dir`, as the file system interface the
@@ -83,7 +84,8 @@ pub(super) fn to_storage(storage: &JsValue) -> Result<Choice> {
     })?;
     let allowed: &[&str] = match kind.as_str() {
         "memory" => &["kind"],
-        "opfs" | "dir" => &["kind", "path"],
+        "opfs" => &["kind", "path", "lockWaitMs"],
+        "dir" => &["kind", "path"],
         "bucket" => &["kind", "bucket", "prefix"],
         "s3" => &[
             "kind",
@@ -120,7 +122,23 @@ pub(super) fn to_storage(storage: &JsValue) -> Result<Choice> {
     }
     Ok(match kind.as_str() {
         "memory" => Choice::Memory,
-        "opfs" => Choice::Opfs(string(storage, "path")?),
+        "opfs" => {
+            let wait = prop(storage, "lockWaitMs")?;
+            let wait = if wait.is_undefined() {
+                0
+            } else {
+                wait.as_f64()
+                    .filter(|n| (0.0..=3_600_000.0).contains(n) && n.fract() == 0.0)
+                    .ok_or_else(|| {
+                        Error::InvalidArgument(
+                            "storage.lockWaitMs must be an integer of milliseconds from 0 to \
+                             3600000"
+                                .into(),
+                        )
+                    })? as u32
+            };
+            Choice::Opfs(string(storage, "path")?, wait)
+        }
         "dir" => {
             if string(storage, "path")?.is_empty() {
                 return Err(Error::InvalidArgument(
