@@ -37,8 +37,9 @@ pub struct DiskStorage {
     root: PathBuf,
     sync: bool,
     open: std::sync::Arc<Mutex<std::collections::HashMap<String, OpenFile>>>,
-    /// The `LOCK` file, held exclusively while a writer has the directory open.
-    lock: std::sync::Arc<Mutex<Option<fs::File>>>,
+    /// The `LOCK` file, held exclusively while a writer has the directory open, and the
+    /// `LOCK.pid` that tells Node's `dir` storage (which cannot see OS locks) the same.
+    lock: std::sync::Arc<Mutex<Option<(fs::File, super::pid_lock::PidLock)>>>,
 }
 
 impl DiskStorage {
@@ -61,7 +62,8 @@ impl DiskStorage {
     /// [`Storage::close`] or the last clone is dropped, and released by the OS if the process
     /// dies). Two writers appending to one WAL would interleave frames in one segment, and
     /// replay would stop at the second writer's header: a second handle or process gets
-    /// `CONFLICT` instead.
+    /// `CONFLICT` instead. `LOCK.pid` is taken too (see `pid_lock`), so a Node process
+    /// opening the directory as `dir` storage sees this writer, and this one sees Node's.
     pub fn lock_writer(&self) -> Result<()> {
         let path = self.root.join("LOCK");
         let file = fs::OpenOptions::new()
@@ -82,10 +84,12 @@ impl DiskStorage {
             }
             Err(fs::TryLockError::Error(e)) => return Err(io_err(&path)(e)),
         }
+        // On a conflict here the OS lock goes with `file`.
+        let pid = super::pid_lock::PidLock::take(&self.root)?;
         *self
             .lock
             .lock()
-            .map_err(|_| Error::Internal("disk lock poisoned".into()))? = Some(file);
+            .map_err(|_| Error::Internal("disk lock poisoned".into()))? = Some((file, pid));
         Ok(())
     }
 

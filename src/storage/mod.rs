@@ -24,6 +24,8 @@ mod memory;
 mod nodedir;
 #[cfg(target_arch = "wasm32")]
 mod opfs;
+#[cfg(not(target_arch = "wasm32"))]
+mod pid_lock;
 mod prefixed;
 mod retry;
 pub mod s3;
