@@ -19,6 +19,23 @@ export const durableWrangler = parse(readFileSync(path.join(here, "wrangler.dura
 // them as bindings, the way `wrangler secret put` provides them when deployed.
 export const vars = { ...(wrangler.vars ?? {}) };
 
+/** How wrangler bundles a Worker: esbuild with the `workerd` export condition, each .wasm
+ * copied beside the bundle for the CompiledWasm rule below. */
+export const WRANGLER_BUNDLE = {
+  bundle: true,
+  format: "esm",
+  platform: "neutral",
+  conditions: ["workerd", "worker", "browser"],
+  mainFields: ["module", "main"],
+  loader: { ".wasm": "copy" },
+};
+
+/** Miniflare's module rules for such a bundle (wrangler.toml's [[rules]]). */
+export const MODULE_RULES = [
+  { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
+  { type: "CompiledWasm", include: ["**/*.wasm"] },
+];
+
 const bundled = new Map();
 
 /**
@@ -35,13 +52,8 @@ export function bundle(main = wrangler.main) {
   }
   const outdir = path.join(repoRoot, ".anax-dev", "worker");
   buildSync({
+    ...WRANGLER_BUNDLE,
     entryPoints: [path.join(here, main)],
-    bundle: true,
-    format: "esm",
-    platform: "neutral",
-    conditions: ["workerd", "worker", "browser"],
-    mainFields: ["module", "main"],
-    loader: { ".wasm": "copy" },
     outdir,
     absWorkingDir: here,
     logLevel: "warning",
@@ -63,10 +75,7 @@ function optionsFor(config, extra) {
     modules: true,
     scriptPath: script,
     modulesRoot: outdir,
-    modulesRules: [
-      { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
-      { type: "CompiledWasm", include: ["**/*.wasm"] },
-    ],
+    modulesRules: MODULE_RULES,
     compatibilityDate: config.compatibility_date,
     r2Buckets: (config.r2_buckets ?? []).map((b) => b.binding),
     ...(objects.length > 0 ? { durableObjects: Object.fromEntries(objects.map((b) => [b.name, b.class_name])) } : {}),

@@ -78,14 +78,10 @@ async function inWorkerd(b) {
   const src = fileOf(b, "worker.mjs");
   writeFileSync(src, b.code);
   const dist = fileOf(b, "dist");
+  const { WRANGLER_BUNDLE, MODULE_RULES } = await import("../../worker-example/config.mjs");
   await build({
+    ...WRANGLER_BUNDLE,
     entryPoints: [src],
-    bundle: true,
-    format: "esm",
-    platform: "neutral",
-    conditions: ["workerd", "worker", "browser"],
-    mainFields: ["module", "main"],
-    loader: { ".wasm": "copy" },
     outdir: dist,
     absWorkingDir: root,
     logLevel: "silent",
@@ -96,10 +92,7 @@ async function inWorkerd(b) {
     modules: true,
     scriptPath: path.join(dist, script),
     modulesRoot: dist,
-    modulesRules: [
-      { type: "ESModule", include: ["**/*.js"] },
-      { type: "CompiledWasm", include: ["**/*.wasm"] },
-    ],
+    modulesRules: MODULE_RULES,
     r2Buckets: buckets,
     compatibilityDate: "2025-09-01",
     host: "127.0.0.1",

@@ -73,14 +73,10 @@ ${program("")}
 };`,
   );
   const outdir = path.join(installed, "dist");
+  const { WRANGLER_BUNDLE, MODULE_RULES } = await import("../../worker-example/config.mjs");
   await build({
+    ...WRANGLER_BUNDLE,
     entryPoints: [src],
-    bundle: true,
-    format: "esm",
-    platform: "neutral",
-    conditions: ["workerd", "worker", "browser"],
-    mainFields: ["module", "main"],
-    loader: { ".wasm": "copy" },
     outdir,
     absWorkingDir: installed,
     logLevel: "silent",
@@ -89,10 +85,7 @@ ${program("")}
     modules: true,
     scriptPath: path.join(outdir, "worker.js"),
     modulesRoot: outdir,
-    modulesRules: [
-      { type: "ESModule", include: ["**/*.js"] },
-      { type: "CompiledWasm", include: ["**/*.wasm"] },
-    ],
+    modulesRules: MODULE_RULES,
     compatibilityDate: "2025-09-01",
     host: "127.0.0.1",
   });
