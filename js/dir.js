@@ -56,6 +56,12 @@ function readFully(fd, into, position) {
   return done === into.length ? into : into.subarray(0, done);
 }
 
+/** Writes all of `bytes` at the descriptor's position (a write may take only part). */
+function writeFully(fd, bytes) {
+  let done = 0;
+  while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done);
+}
+
 /** The `dir` storage interface over the directory `root` (created when absent). */
 export function dirFs(root) {
   if (typeof root !== "string" || root.length === 0) {
@@ -112,8 +118,7 @@ export function dirFs(root) {
     const tmp = nodePath.join(dir, `${TMP}${process.pid}-${token}-${tmpCounter++}`);
     const fd = fs.openSync(tmp, "w");
     try {
-      let done = 0;
-      while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done);
+      writeFully(fd, bytes);
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
@@ -265,8 +270,7 @@ export function dirFs(root) {
         // A new file is only durable once its directory entry is.
         if (created) syncDir(nodePath.dirname(target));
       }
-      let done = 0;
-      while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done);
+      writeFully(fd, bytes);
       return fs.fstatSync(fd).size;
     },
 

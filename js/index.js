@@ -23,16 +23,6 @@ export function initialize(source) {
   return loading;
 }
 
-/**
- * `openInWorker` whose worker loads the wasm this thread loads (or would), unless `wasmUrl`
- * says otherwise: a bundler copies the worker script without rewriting the URL inside it, but
- * it does rewrite this thread's, so the worker finds the file wherever the bundler put it.
- */
-function openInThisWorker(options, where = {}) {
-  if (where === null || typeof where !== "object" || Object.getPrototypeOf(where) !== Object.prototype || where.wasmUrl !== undefined) {
-    return openInWorker(options, where);
-  }
-  return openInWorker(options, { ...where, wasmUrl: wasmSource });
-}
-
-export const Anax = makeAnax(() => initialize(), RawAnax, { Db, Snapshot, Transaction, ScanCursor }, { openInWorker: openInThisWorker });
+export const Anax = makeAnax(() => initialize(), RawAnax, { Db, Snapshot, Transaction, ScanCursor }, {
+  openInWorker: (options, where) => openInWorker(options, where, wasmSource),
+});

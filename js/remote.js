@@ -296,9 +296,11 @@ function urlOption(where, name) {
 /**
  * Starts a dedicated module worker hosting one database opened with `options`; `where`
  * relocates the worker script (`workerUrl`) and the wasm (`wasmUrl`) for bundlers that move
- * the package's files.
+ * the package's files. Without a `wasmUrl` the worker loads `thisWasm` (the URL the calling
+ * thread loads, when the entry knows it): a bundler copies the worker script without
+ * rewriting the URL inside it, but it does rewrite the caller's.
  */
-export async function openInWorker(options, where = {}) {
+export async function openInWorker(options, where = {}, thisWasm = undefined) {
   if (typeof Worker === "undefined") {
     throw new AnaxError("INVALID_ARGUMENT", "openInWorker needs a browser with module Web Workers; use Anax.open here");
   }
@@ -311,7 +313,7 @@ export async function openInWorker(options, where = {}) {
     }
   }
   const workerUrl = urlOption(where, "workerUrl");
-  const wasmUrl = urlOption(where, "wasmUrl");
+  const wasmUrl = urlOption(where, "wasmUrl") ?? thisWasm?.href;
   // The worker host built into one module (pkg/anax.worker.js, from js/worker-host.js by
   // scripts/build-wasm.sh); named from the package root, so the URL holds from js/remote.js
   // and from the one-file browser entry in pkg/ alike.

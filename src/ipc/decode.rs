@@ -84,10 +84,7 @@ fn check_file(bytes: &[u8]) -> Result<arrow_ipc::Footer<'_>> {
         return Err(bad("do not end with its closing magic (cut short?)".into()));
     }
     let at = bytes.len() - tail;
-    let len = bytes
-        .get(at..at + 4)
-        .and_then(|w| <[u8; 4]>::try_from(w).ok())
-        .map(i32::from_le_bytes)
+    let len = le_i32(bytes, at)
         .and_then(|n| usize::try_from(n).ok())
         .filter(|&n| n <= at - head)
         .ok_or_else(|| bad("declare a footer longer than the file".into()))?;
@@ -114,17 +111,8 @@ fn check_file(bytes: &[u8]) -> Result<arrow_ipc::Footer<'_>> {
         let frame = bytes.get(range).unwrap_or_default();
         // The decoder finds the body `metaDataLength` bytes in, where the message's own
         // length prefix must put it too: the checks below measure from there.
-        let word = |at: usize| {
-            frame
-                .get(at..at + 4)
-                .and_then(|w| <[u8; 4]>::try_from(w).ok())
-                .map(i32::from_le_bytes)
-        };
-        let declared = match word(0) {
-            Some(-1) => word(4).map(|n| (8, n)),
-            other => other.map(|n| (4, n)),
-        }
-        .and_then(|(prefix, n)| usize::try_from(n).ok().map(|n| prefix + n));
+        let declared = message_prefix(frame, 0)
+            .and_then(|(prefix, n)| usize::try_from(n).ok().map(|n| prefix + n));
         if declared != usize::try_from(meta).ok() {
             return Err(bad(format!(
                 "list a message at offset {offset} whose metadata is not {meta} bytes long"
@@ -134,6 +122,23 @@ fn check_file(bytes: &[u8]) -> Result<arrow_ipc::Footer<'_>> {
         check_frames(frame, schema.fields())?;
     }
     Ok(footer)
+}
+
+/// The little-endian `i32` at `at`, if the bytes hold one there.
+fn le_i32(bytes: &[u8], at: usize) -> Option<i32> {
+    bytes
+        .get(at..at.checked_add(4)?)
+        .and_then(|w| <[u8; 4]>::try_from(w).ok())
+        .map(i32::from_le_bytes)
+}
+
+/// The length prefix of the message at `at`: its size in bytes (8 with the continuation
+/// marker of format 0.15 and later, 4 without) and the metadata length it declares.
+fn message_prefix(bytes: &[u8], at: usize) -> Option<(usize, i32)> {
+    match le_i32(bytes, at)? {
+        -1 => le_i32(bytes, at + 4).map(|n| (8, n)),
+        n => Some((4, n)),
+    }
 }
 
 /// Walks the stream's message frames and checks that every declared metadata and body length
@@ -155,25 +160,14 @@ fn check_frames<'a>(bytes: &'a [u8], fields: Option<Fields<'a>>) -> Result<()> {
             "the bytes are not a valid Arrow IPC stream: message at byte {at}: {what}"
         ))
     };
-    let word = |at: usize| {
-        bytes
-            .get(at..at + 4)
-            .and_then(|w| <[u8; 4]>::try_from(w).ok())
-            .map(i32::from_le_bytes)
-    };
     let mut at = 0usize;
     let mut fields = fields;
     while at < bytes.len() {
         let start = at;
-        let Some(mut len) = word(at) else {
+        let Some((prefix, len)) = message_prefix(bytes, at) else {
             return Err(bad(start, "truncated length prefix".into()));
         };
-        at += 4;
-        if len == -1 {
-            // The continuation marker (format 0.15 and later); the length follows.
-            len = word(at).ok_or_else(|| bad(start, "truncated length prefix".into()))?;
-            at += 4;
-        }
+        at += prefix;
         if len == 0 {
             return Ok(()); // end of stream
         }

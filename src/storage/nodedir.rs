@@ -81,14 +81,10 @@ impl NodeDir {
             let detail = get(&e, "message")
                 .as_string()
                 .unwrap_or_else(|| "unknown error".into());
-            let mut err = Error::storage(format!("dir {method} {path}: {detail}"))
+            Error::storage(format!("dir {method} {path}: {detail}"))
                 .with_backend_code(super::js::exception_code(&e))
-                .with_cause(Some(super::js::keep_cause(&e)));
-            if let Error::Storage(s) = &mut err {
-                s.operation = Some(operation(method));
-                s.path = Some(path.to_owned());
-            }
-            err
+                .with_cause(Some(super::js::keep_cause(&e)))
+                .during(operation(method), path)
         })
     }
 
