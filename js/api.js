@@ -134,6 +134,21 @@ export function abortError(signal) {
   return new AnaxError("ABORTED", `the call was aborted by its AbortSignal${why}`, { cause: signal.reason });
 }
 
+/**
+ * A long call's promise (open, compact, gc: the wasm side reads their `signal` and stops at
+ * its next check), its ABORTED rejection carrying the signal's reason as `cause`, as every
+ * aborted call here does.
+ */
+export async function withAbortCause(promise, options) {
+  try {
+    return await promise;
+  } catch (e) {
+    const signal = options?.signal;
+    if (e?.code === "ABORTED" && isSignal(signal) && signal.aborted) throw abortError(signal);
+    throw e;
+  }
+}
+
 /** `promise`, or ABORTED as soon as `signal` fires (the work itself is left to finish). */
 function untilAborted(promise, signal) {
   if (!signal) return promise;
@@ -391,6 +406,12 @@ function extend({ Db, Snapshot, Transaction, ScanCursor }) {
       return getMany(this, keys, options);
     };
   }
+  for (const name of ["compact", "gc"]) {
+    const run = Db.prototype[name];
+    Db.prototype[name] = function controlled(options) {
+      return withAbortCause(run.call(this, options), options);
+    };
+  }
   Db.prototype.transaction = function transaction(fn, options) {
     return runTransaction(async () => this.beginTransaction(), fn, options);
   };
@@ -456,7 +477,7 @@ export function makeAnax(ready, Raw, classes, extra = {}) {
       await ready();
       installDispose(classes.Db);
       const storage = extra.withStorage?.(options?.storage);
-      return Raw.open(storage === undefined ? options : { ...options, storage });
+      return withAbortCause(Raw.open(storage === undefined ? options : { ...options, storage }), options);
     }),
     /** Checks a storage backend against Anax's contract; see index.d.ts. */
     checkStorage: guardAsync(async (storage) => {

@@ -241,7 +241,31 @@ export interface CompactionOptions {
   background?: boolean;
 }
 
-export interface OpenOptions {
+/** What a long call reports to its `onProgress`: `done` of `total` units of `phase`. */
+export interface Progress {
+  /**
+   * `"replay"`: WAL segments replayed by an open; `"compact"`: versions merged (the total
+   * counts the inputs' versions); `"gc"`: the pass's seven steps.
+   */
+  phase: "replay" | "compact" | "gc";
+  done: number;
+  total: number;
+}
+
+/** Options of the long calls (`Anax.open`, `compact`, `gc`). */
+export interface LongCallOptions {
+  /**
+   * Stops the call at its next check (between WAL segments, row groups of a merge, GC's
+   * deletions) and rejects it with `ABORTED`, the signal's reason as `cause`. A stopped
+   * compaction publishes nothing and deletes what it wrote; a stopped GC leaves the rest to the
+   * next pass; a stopped open releases what it took. No acknowledged write is lost.
+   */
+  signal?: AbortSignal;
+  /** Called with each progress report, at most once per row group, segment or step. What it throws is ignored. */
+  onProgress?: (progress: Progress) => void;
+}
+
+export interface OpenOptions extends LongCallOptions {
   /** The columns, or an Arrow IPC stream whose schema is used (key columns become non-null). */
   schema: SchemaSpec | Uint8Array;
   /** The primary-key column, or columns in order for a composite key. */
@@ -540,11 +564,11 @@ export interface DbMethods extends Readable {
   /** Seals the memtable and writes it to an SST now. */
   flush(): Promise<void>;
   /** Merges every SST into one sorted run at the deepest level (files cut at `maxOutputBytes` / `maxOutputRows`). */
-  compact(): Promise<CompactReport>;
+  compact(options?: LongCallOptions): Promise<CompactReport>;
   /** Runs up to `maxJobs` (default 1) pending strategy jobs; resolves to how many ran. */
   compactPending(maxJobs?: number): Promise<number>;
   /** Deletes expired history, dropped and orphaned files and old WAL segments. */
-  gc(): Promise<GcReport>;
+  gc(options?: LongCallOptions): Promise<GcReport>;
   /**
    * Resolves once no compaction job runs on this handle, background ones included. With
    * `compaction: { background: true }` in a Cloudflare Worker, pass it to `ctx.waitUntil`:

@@ -3,7 +3,9 @@
 // come back as transferred buffers; arguments are structured-cloned (a bucket binding or any
 // function cannot cross, and is rejected with INVALID_ARGUMENT).
 import { AnaxError } from "./error.js";
-import { TRAP_FOR_TESTS, getMany, installDispose, runTransaction, scanBatches, scanRows, scanStream } from "./api.js";
+import {
+  TRAP_FOR_TESTS, abortError, getMany, installDispose, runTransaction, scanBatches, scanRows, scanStream, withAbortCause,
+} from "./api.js";
 
 class Channel {
   constructor(worker) {
@@ -14,7 +16,15 @@ class Channel {
     worker.onmessage = ({ data }) => {
       const call = this.calls.get(data.id);
       if (!call) return;
+      if (data.progress) {
+        // What the caller's onProgress throws stays with it, as in-thread.
+        try {
+          call.onProgress?.(data.progress);
+        } catch {}
+        return;
+      }
       this.calls.delete(data.id);
+      call.done?.();
       if (data.ok) call.resolve(data.value);
       else call.reject(Object.assign(new AnaxError(data.code, data.message, data.cause === undefined ? undefined : { cause: data.cause }), data.details));
     };
@@ -51,6 +61,43 @@ class Channel {
         reject(new AnaxError("INVALID_ARGUMENT", `this argument cannot be sent to the worker: ${e.message}`));
       }
     });
+  }
+
+  /**
+   * A long call (open, compact, gc) whose options' `signal` and `onProgress` stay on this
+   * thread (neither can be cloned): the worker runs it under its own AbortController, which a
+   * message aborts when the signal fires, and posts progress reports back.
+   */
+  controlled(target, op, options, rest = []) {
+    if (options === null || typeof options !== "object" || !("signal" in options || "onProgress" in options)) {
+      return this.call(target, op, [options, ...rest]);
+    }
+    const { signal, onProgress, ...plain } = options;
+    if (signal !== undefined && (signal === null || typeof signal.aborted !== "boolean" || typeof signal.addEventListener !== "function")) {
+      return Promise.reject(new AnaxError("INVALID_ARGUMENT", `${op}'s signal must be an AbortSignal`));
+    }
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    if (this.failed) return Promise.reject(this.failed);
+    const wanted = { signal: signal !== undefined, progress: onProgress !== undefined };
+    const promise = new Promise((resolve, reject) => {
+      const id = this.next++;
+      const onAbort = () => this.worker.postMessage({ abort: id });
+      const done = () => signal?.removeEventListener?.("abort", onAbort);
+      this.calls.set(id, { resolve, reject, onProgress, done });
+      if (typeof onProgress !== "function" && onProgress !== undefined) {
+        this.calls.delete(id);
+        reject(new AnaxError("INVALID_ARGUMENT", `${op}'s onProgress must be a function`));
+        return;
+      }
+      try {
+        this.worker.postMessage({ id, target, op, args: [plain, ...rest], control: wanted });
+        signal?.addEventListener?.("abort", onAbort, { once: true });
+      } catch (e) {
+        this.calls.delete(id);
+        reject(new AnaxError("INVALID_ARGUMENT", `this argument cannot be sent to the worker: ${e.message}`));
+      }
+    });
+    return withAbortCause(promise, options);
   }
 }
 
@@ -212,16 +259,16 @@ export class WorkerDb extends Readable {
     return this.call("flush");
   }
 
-  compact() {
-    return this.call("compact");
+  compact(options) {
+    return this.channel.controlled(this.handle, "compact", options);
   }
 
   compactPending(maxJobs) {
     return this.call("compactPending", maxJobs);
   }
 
-  gc() {
-    return this.call("gc");
+  gc(options) {
+    return this.channel.controlled(this.handle, "gc", options);
   }
 
   idle() {
@@ -328,7 +375,7 @@ export async function openInWorker(options, where = {}, thisWasm = undefined) {
   installDispose(WorkerDb);
   const channel = new Channel(worker);
   try {
-    const opened = await channel.call(0, "open", wasmUrl === undefined ? [options] : [options, wasmUrl]);
+    const opened = await channel.controlled(0, "open", options, wasmUrl === undefined ? [] : [wasmUrl]);
     return new WorkerDb(channel, opened.__handle);
   } catch (e) {
     worker.terminate();

@@ -6,6 +6,8 @@ import { TRAP_FOR_TESTS } from "./api.js";
 import { Db, Snapshot, Transaction, ScanCursor } from "../pkg/anax.js";
 
 const handles = new Map();
+// The AbortControllers of long calls in progress, by call id (see Channel.controlled).
+const controllers = new Map();
 let nextHandle = 1;
 
 // What each kind of handle may be asked to do.
@@ -83,15 +85,34 @@ async function dispatch({ target, op, args }) {
   }
 }
 
+/** A long call's options with a signal this side can abort and a progress relay. */
+function withControl(id, options, wanted) {
+  const out = { ...options };
+  if (wanted.signal) {
+    const controller = new AbortController();
+    controllers.set(id, controller);
+    out.signal = controller.signal;
+  }
+  if (wanted.progress) out.onProgress = (progress) => self.postMessage({ id, progress });
+  return out;
+}
+
 self.onmessage = async (event) => {
-  const { id } = event.data;
+  const { id, abort, control } = event.data;
+  if (abort !== undefined) {
+    controllers.get(abort)?.abort();
+    return;
+  }
   try {
+    if (control) event.data.args[0] = withControl(id, event.data.args[0], control);
     const value = await dispatch(event.data);
     const transfer = value instanceof Uint8Array && value.byteOffset === 0 && value.byteLength === value.buffer.byteLength
       ? [value.buffer]
       : [];
+    controllers.delete(id);
     self.postMessage({ id, ok: true, value }, transfer);
   } catch (e) {
+    controllers.delete(id);
     const code = typeof e?.code === "string" ? e.code : "INTERNAL";
     // A storage failure's details cross as data; its cause too when it can be cloned (an
     // Error can, a bucket binding's own objects may not).

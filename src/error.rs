@@ -31,6 +31,9 @@ pub enum ErrorCode {
     /// The table cannot take the write now (L0 stayed full and nothing compacted it within the
     /// stall limit). Nothing was written; retry later, or run compaction.
     Busy,
+    /// The caller stopped the call (`Control::cancel`, or a JS `AbortSignal`). What it had
+    /// done is either published whole or left for GC; retry when wanted.
+    Aborted,
     /// A bug in Anax. Please report it with the message.
     Internal,
 }
@@ -49,6 +52,7 @@ impl ErrorCode {
             ErrorCode::Corrupt => "CORRUPT",
             ErrorCode::Closed => "CLOSED",
             ErrorCode::Busy => "BUSY",
+            ErrorCode::Aborted => "ABORTED",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -111,6 +115,9 @@ pub enum Error {
     /// See [`ErrorCode::Busy`].
     #[error("busy: {0}")]
     Busy(String),
+    /// See [`ErrorCode::Aborted`]; the message is the reason given.
+    #[error("aborted: {0}")]
+    Aborted(String),
     /// An Arrow kernel failed; treated as a bug unless the input was bad.
     #[error("arrow: {0}")]
     Arrow(#[from] ArrowError),
@@ -133,6 +140,7 @@ impl Error {
             Error::Storage(_) => ErrorCode::Storage,
             Error::Closed => ErrorCode::Closed,
             Error::Busy(_) => ErrorCode::Busy,
+            Error::Aborted(_) => ErrorCode::Aborted,
             Error::Arrow(e) => match e {
                 ArrowError::IpcError(_) | ArrowError::ParseError(_) | ArrowError::IoError(..) => {
                     ErrorCode::Corrupt
@@ -244,6 +252,7 @@ impl Error {
             ErrorCode::Corrupt => Error::Corrupt(msg),
             ErrorCode::Closed => Error::Closed,
             ErrorCode::Busy => Error::Busy(msg),
+            ErrorCode::Aborted => Error::Aborted(msg),
             ErrorCode::Internal => Error::Internal(msg),
         }
     }

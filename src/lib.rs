@@ -59,8 +59,8 @@ pub mod wal;
 pub mod wasm;
 
 pub use db::{
-    CompactReport, CompactionMetrics, Db, DbBuilder, DbStats, GcReport, ObjectSpec, Snapshot,
-    Transaction,
+    CompactReport, CompactionMetrics, Control, Db, DbBuilder, DbStats, GcReport, ObjectSpec, Phase,
+    Progress, Snapshot, Transaction,
 };
 pub use error::{CauseId, Error, ErrorCode, Result, StorageError};
 pub use manifest::HistoryEntry;

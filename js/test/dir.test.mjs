@@ -134,3 +134,32 @@ test("dir: a relative path is the process's working directory's", async () => {
   execFileSync(process.execPath, ["--input-type=module", "-e", script], { cwd: new URL("../..", import.meta.url), timeout: 30_000 });
   assert.ok(readdirSync(join(cwd, "data", "t")).length > 0, "the table is under the working directory");
 });
+
+test("dir: an open reports its WAL replay; one stopped by its signal lets go of the lock, and the next open replays every row", async () => {
+  const path = fresh();
+  // A process that writes through a small-segment WAL and exits without closing: its rows
+  // live only in the log.
+  const script = `
+    import { Anax } from "anax";
+    const db = await Anax.open({ schema: ${JSON.stringify(schema)}, key: "id", storage: { kind: "dir", path: ${JSON.stringify(path)} }, wal: { segmentBytes: 4096 }, seal: "never" });
+    for (let i = 0; i < 40; i++) await db.put([{ id: "κλειδί-".repeat(12) + i, body: "x".repeat(500) }]);
+    process.exit(0);`;
+  execFileSync(process.execPath, ["--input-type=module", "-e", script], { cwd: new URL("../..", import.meta.url), stdio: "inherit" });
+  const opts = { schema, key: "id", storage: { kind: "dir", path }, wal: { segmentBytes: 4096 }, seal: "never" };
+  const stop = new AbortController();
+  const heard = [];
+  const onProgress = (p) => {
+    heard.push([p.phase, p.done, p.total]);
+    if (p.done === 2) stop.abort(new Error("enough"));
+  };
+  await assert.rejects(Anax.open({ ...opts, signal: stop.signal, onProgress }), (e) => code("ABORTED")(e) && e.cause?.message === "enough");
+  const segments = heard[0][2];
+  assert.ok(segments >= 3, `${segments} segments`);
+  assert.deepEqual(heard, [["replay", 0, segments], ["replay", 1, segments], ["replay", 2, segments]]);
+  // Not CONFLICT: the stopped open released the directory's lock.
+  heard.length = 0;
+  const db = await Anax.open({ ...opts, onProgress: (p) => heard.push([p.phase, p.done, p.total]) });
+  assert.deepEqual(heard.at(-1), ["replay", segments, segments]);
+  assert.equal(await db.count(), 40);
+  await db.close();
+});

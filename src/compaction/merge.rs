@@ -10,6 +10,7 @@ use arrow_array::{Array, ArrayRef, BinaryArray, BooleanArray, RecordBatch, UInt6
 use arrow_schema::SchemaRef;
 use arrow_select::interleave::interleave;
 
+use crate::db::Phase;
 use crate::error::{Error, Result};
 use crate::key::Timestamp;
 use crate::schema::TableSchema;
@@ -116,7 +117,9 @@ struct OutFile {
 }
 
 /// Merges `inputs` under `rules` into files at `level` named by `name(id)`, storing each as it
-/// completes. Outputs are never empty; no rows at all yields no outputs.
+/// completes. Outputs are never empty; no rows at all yields no outputs. A merge that fails or
+/// is stopped by `control` deletes the outputs it had stored (no head names them yet), so they
+/// do not wait for GC's orphan sweep.
 #[allow(clippy::too_many_arguments)]
 pub async fn merge(
     storage: &dyn Storage,
@@ -126,13 +129,42 @@ pub async fn merge(
     limits: Limits,
     level: u32,
     name: &dyn Fn(u64) -> String,
+    control: &crate::db::Control,
 ) -> Result<Merged> {
-    let schema = crate::sst::format::sst_schema(table);
-    let k = table.arrow().fields().len();
     let mut out = Merged {
         bytes_in: inputs.iter().map(|s| s.meta.bytes).sum(),
         ..Merged::default()
     };
+    let run = merge_into(
+        &mut out, storage, table, inputs, rules, limits, level, name, control,
+    );
+    match run.await {
+        Ok(()) => Ok(out),
+        Err(e) => {
+            for s in &out.outputs {
+                let _ = storage.delete(&s.meta.path).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn merge_into(
+    out: &mut Merged,
+    storage: &dyn Storage,
+    table: &TableSchema,
+    inputs: Vec<Arc<Sst>>,
+    rules: Rules,
+    limits: Limits,
+    level: u32,
+    name: &dyn Fn(u64) -> String,
+    control: &crate::db::Control,
+) -> Result<()> {
+    let schema = crate::sst::format::sst_schema(table);
+    let k = table.arrow().fields().len();
+    let total = inputs.iter().map(|s| s.meta.rows).sum::<u64>();
+    control.step(Phase::Compact, 0, total)?;
     let ndv = inputs.iter().map(|s| s.meta.distinct_keys).sum::<u64>();
     let ndv = limits.max_rows.map_or(ndv, |m| ndv.min(m)).max(1);
     let mut arena: Vec<RecordBatch> = Vec::new();
@@ -178,6 +210,9 @@ pub async fn merge(
         let Some(i) = best else { break };
         let Some(c) = cursors.get(i) else { break };
         out.rows_in += 1;
+        if out.rows_in.is_multiple_of(ROW_GROUP_ROWS as u64) {
+            control.step(Phase::Compact, out.rows_in, total)?;
+        }
         // Cheap handles (shared buffers), so the arena may be compacted below.
         let (keys, row) = (c.keys.clone(), c.row);
         let (ts, tomb) = (c.ts.value(row), c.tomb.value(row));
@@ -202,7 +237,7 @@ pub async fn merge(
                 compact_arena(&mut arena, &mut cursors, &live);
             }
             if full && let Some(f) = file.take() {
-                finish(storage, table, f, level, &mut out).await?;
+                finish(storage, table, f, level, out).await?;
             }
             last_key.clear();
             last_key.extend_from_slice(key);
@@ -257,9 +292,10 @@ pub async fn merge(
     }
     emit(&schema, &arena, &mut pending, file.as_mut())?;
     if let Some(f) = file.take() {
-        finish(storage, table, f, level, &mut out).await?;
+        finish(storage, table, f, level, out).await?;
     }
-    Ok(out)
+    control.step(Phase::Compact, out.rows_in, total)?;
+    Ok(())
 }
 
 /// Writes the pending picks as one row group.

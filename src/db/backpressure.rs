@@ -2,7 +2,7 @@
 //! relief job that drains it when nothing else does. Asked by the commit pipeline before a
 //! write is queued; apart from the compaction driver, whose jobs it only borrows.
 
-use super::Db;
+use super::{Control, Db};
 use crate::error::{Error, Result};
 use crate::options::{CompactionStrategy, Durability};
 
@@ -91,6 +91,6 @@ impl Db {
             }
             Err(_) => return,
         };
-        let _ = self.run_task(&task).await;
+        let _ = self.run_task(&task, &Control::default()).await;
     }
 }

@@ -55,6 +55,7 @@ pub struct DbBuilder {
     pub(super) point_read_blocks: Option<bool>,
     pub(super) tail_pack: Option<bool>,
     pub(super) background: Option<bool>,
+    pub(super) control: super::Control,
 }
 
 impl DbBuilder {
@@ -76,6 +77,7 @@ impl DbBuilder {
             point_read_blocks: None,
             tail_pack: None,
             background: None,
+            control: super::Control::default(),
         }
     }
 
@@ -168,6 +170,13 @@ impl DbBuilder {
     #[cfg(target_arch = "wasm32")]
     pub fn opfs_waiting(mut self, path: impl Into<String>, lock_wait_ms: u32) -> Self {
         self.storage = Some(StorageChoice::Opfs(path.into(), lock_wait_ms));
+        self
+    }
+
+    /// Lets the caller stop the open and watch its WAL replay ([`super::Phase::Replay`]); a
+    /// stopped open fails with `ABORTED` and releases what it took, as any failed open does.
+    pub fn with_control(mut self, control: super::Control) -> Self {
+        self.control = control;
         self
     }
 

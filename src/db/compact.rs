@@ -2,7 +2,7 @@
 //! demand), how many at once, and their counters. One job's merge and publish is
 //! compact_job.rs's.
 
-use super::Db;
+use super::{Control, Db};
 use crate::compaction::Task;
 use crate::error::Result;
 use crate::options::Durability;
@@ -91,7 +91,14 @@ impl Db {
     /// compare-and-swap, rebasing onto commits that landed meanwhile; when another commit
     /// removed one of the inputs first, fails with `CONFLICT` and deletes its output.
     pub async fn compact(&self) -> Result<CompactReport> {
+        self.compact_with(&Control::default()).await
+    }
+
+    /// [`Db::compact`] that `control` can stop (before the job publishes; flushed memtables
+    /// stay flushed) and that reports the versions merged ([`super::Phase::Compact`]).
+    pub async fn compact_with(&self, control: &Control) -> Result<CompactReport> {
         self.check_open()?;
+        control.check()?;
         // A background job would otherwise remove an input from under this one (CONFLICT);
         // the slot keeps new ones from starting meanwhile.
         self.idle().await?;
@@ -100,11 +107,12 @@ impl Db {
             self.seal().await?;
             self.flush_immutables().await?;
         }
+        control.check()?;
         let metas: Vec<SstMeta> = self.live_metas()?;
         let level = metas.iter().map(|m| m.level).max().unwrap_or(1).max(1);
         match crate::compaction::full(&metas, level) {
             Some(task) => {
-                let report = self.run_task(&task).await?;
+                let report = self.run_task(&task, control).await?;
                 self.pack_after_jobs(true).await;
                 Ok(report)
             }
@@ -142,7 +150,7 @@ impl Db {
         let mut result = Ok(());
         while out.len() < max_jobs {
             let Some(task) = self.next_task()? else { break };
-            match self.run_task(&task).await {
+            match self.run_task(&task, &Control::default()).await {
                 Ok(r) => out.push(r),
                 Err(e) => {
                     result = Err(e);
@@ -288,7 +296,7 @@ impl Db {
                 }
             }
             first = false;
-            if self.run_task(&task).await.is_err() {
+            if self.run_task(&task, &Control::default()).await.is_err() {
                 return published;
             }
             published = true;

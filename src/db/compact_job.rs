@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{CompactReport, Db};
+use super::{CompactReport, Control, Db};
 use crate::compaction::Task;
 use crate::compaction::merge::{Limits, Rules, merge};
 use crate::error::{Error, Result};
@@ -30,8 +30,8 @@ impl Db {
 
     /// Runs one job: merges `task`'s inputs (still live on this handle) and publishes the
     /// output in place of them.
-    pub(super) async fn run_task(&self, task: &Task) -> Result<CompactReport> {
-        let result = self.run_task_inner(task).await;
+    pub(super) async fn run_task(&self, task: &Task, control: &Control) -> Result<CompactReport> {
+        let result = self.run_task_inner(task, control).await;
         if let Ok(mut st) = self.state() {
             let m = &mut st.compaction.metrics;
             match &result {
@@ -68,7 +68,7 @@ impl Db {
         }
     }
 
-    async fn run_task_inner(&self, task: &Task) -> Result<CompactReport> {
+    async fn run_task_inner(&self, task: &Task, control: &Control) -> Result<CompactReport> {
         let head = match self.shared.manifest.cached() {
             Some(h) => h,
             None => self
@@ -132,7 +132,7 @@ impl Db {
             for h in &inputs {
                 opened.extend(self.open_sst(h).await?);
             }
-            merge(storage, table, opened, rules, limits, level, &name).await
+            merge(storage, table, opened, rules, limits, level, &name, control).await
         };
         let merged = match merged.await {
             Err(Error::NotFound(what)) => return Err(self.missing_input(task, what).await),
@@ -146,6 +146,13 @@ impl Db {
             bytes_in: merged.bytes_in,
             bytes_out: merged.bytes_out,
         };
+        // The last point to stop: past it the job publishes or fails as a whole.
+        if let Err(e) = control.check() {
+            for s in &merged.outputs {
+                let _ = storage.delete(&s.meta.path).await;
+            }
+            return Err(e);
+        }
         let commit_id = crate::codec::random_u64()?;
         // The drop note goes first: a commit that lands without one would leave its inputs for
         // GC's orphan sweep, which cannot tell how long ago they left the head.

@@ -3,12 +3,16 @@
 
 use std::collections::HashSet;
 
-use super::Db;
+use super::{Control, Db, Phase};
 use crate::error::{Error, Result};
 use crate::manifest::{Edit, EditKind, HistoryEntry};
 use crate::options::Durability;
 use crate::paths::sst_path_ms;
 use crate::wal::segment_seq;
+
+/// Steps of a GC pass as [`super::Progress`] counts them: history, dropped files, drop notes,
+/// orphans, WAL segments, the commit, archives.
+pub const GC_STEPS: u64 = 7;
 
 /// What [`Db::gc`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,6 +37,14 @@ impl Db {
     /// reads), orphans older than the grace period, WAL segments below the floor (beyond the
     /// retained bytes) and archives below the history floor. Idempotent; safe from any handle.
     pub async fn gc(&self) -> Result<GcReport> {
+        self.gc_with(&Control::default()).await
+    }
+
+    /// [`Db::gc`] that `control` can stop between deletions (the next pass deletes the rest)
+    /// and that reports its steps ([`super::Phase::Gc`], [`GC_STEPS`] of them).
+    pub async fn gc_with(&self, control: &Control) -> Result<GcReport> {
+        let step = |n: u64| control.step(Phase::Gc, n, GC_STEPS);
+        step(0)?;
         let manifest = &self.shared.manifest;
         let mut head = manifest
             .load()
@@ -72,6 +84,7 @@ impl Db {
             .find(|h| h.version >= collect_below)
             .map_or(state.last_ts, |h| h.ts);
 
+        step(1)?;
         // Files this handle's live snapshots still read.
         let pinned: HashSet<String> = {
             let st = self.state()?;
@@ -90,6 +103,7 @@ impl Db {
         let mut forget = Vec::new();
         for d in &state.graveyard {
             if d.dropped_ms.saturating_add(retention.grace_ms) <= now && !pinned.contains(&d.path) {
+                control.check()?;
                 storage.delete(&d.path).await?;
                 forget.push(d.path.clone());
                 report.ssts_deleted += 1;
@@ -97,7 +111,9 @@ impl Db {
         }
         // Files dropped by commits that wrote a note. Read before the SSTs are listed: a file
         // that left the head after the head above was read is still live in it.
+        step(2)?;
         let noted = self.reap_notes(&state, &pinned, now, &mut report).await?;
+        step(3)?;
         // Orphans (objects no head names: a commit that failed, or one still in flight) are
         // condemned by a commit first and deleted only once the head lists them, because no
         // commit can add a condemned file: a slow writer loses its commit (CONFLICT), never
@@ -107,6 +123,7 @@ impl Db {
         let listed_paths: HashSet<&str> = listed.iter().map(|o| o.path.as_str()).collect();
         for c in &state.condemned {
             if listed_paths.contains(c.path.as_str()) {
+                control.check()?;
                 storage.delete(&c.path).await?;
                 report.orphans_deleted += 1;
             }
@@ -128,6 +145,7 @@ impl Db {
                 condemn.push(obj.path.clone());
             }
         }
+        step(4)?;
         // Segments below the floor are flushed only when the floor counts this log's segments.
         if let Durability::Wal(config) = &self.shared.config.durability
             && state.wal_log == self.shared.config.log_id
@@ -155,10 +173,12 @@ impl Db {
                     continue;
                 }
                 keeping = false;
+                control.check()?;
                 storage.delete(&path).await?;
                 report.wal_segments_deleted += 1;
             }
         }
+        step(5)?;
         let state =
             if !forget.is_empty() || !condemn.is_empty() || collect_below > state.history_floor {
                 let edit = Edit {
@@ -188,6 +208,7 @@ impl Db {
             } else {
                 state
             };
+        step(6)?;
         report.history_floor = state.history_floor;
         // Archives go only once the head no longer names them: a failed commit above must not
         // leave the head pointing at deleted objects.
@@ -201,10 +222,12 @@ impl Db {
             if !live_archives.contains(obj.path.as_str())
                 && last.is_some_and(|l| l < state.history_floor)
             {
+                control.check()?;
                 storage.delete(&obj.path).await?;
                 report.archives_deleted += 1;
             }
         }
+        step(GC_STEPS)?;
         Ok(report)
     }
 

@@ -16,6 +16,7 @@ mod commit_log;
 mod commit_sst;
 mod compact;
 mod compact_job;
+mod control;
 mod flush;
 mod gc;
 mod history;
@@ -51,7 +52,8 @@ use crate::wal::WalWriter;
 
 pub use builder::{DEFAULT_TABLE_NAME, DbBuilder, ObjectSpec};
 pub use compact::{CompactReport, CompactionMetrics};
-pub use gc::GcReport;
+pub use control::{Control, Phase, Progress};
+pub use gc::{GC_STEPS, GcReport};
 pub use snapshot::Snapshot;
 pub use stats::DbStats;
 pub use txn::Transaction;

@@ -22,6 +22,8 @@ impl DbBuilder {
     #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     pub async fn open(self) -> Result<Db> {
         let schema = TableSchema::new(self.schema, &self.key)?;
+        let control = self.control;
+        control.check()?;
         if self.table_name.is_empty() {
             return Err(Error::InvalidArgument(
                 "the table name must not be empty".into(),
@@ -222,7 +224,7 @@ impl DbBuilder {
         db.seed_tails(pack)?;
         // The head just read is as fresh as a refresh issued when the open began.
         db.state()?.checked_ms = Some(checked_ms);
-        db.recover(&head).await?;
+        db.recover(&head, &control).await?;
         Ok(db)
     }
 

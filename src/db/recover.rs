@@ -16,7 +16,7 @@ use crate::wal::{WalOp, WalWriter, replay};
 
 impl Db {
     /// Rebuilds the memtables from the WAL above the manifest's floor and sets up the writer.
-    pub(super) async fn recover(&self, head: &Head) -> Result<()> {
+    pub(super) async fn recover(&self, head: &Head, control: &super::Control) -> Result<()> {
         let Durability::Wal(config) = &self.shared.config.durability else {
             return Ok(());
         };
@@ -36,6 +36,7 @@ impl Db {
             floor.segment,
             floor.ts,
             config.recovery,
+            control,
         )
         .await?;
         let mut none: Option<WalWriter> = None;

@@ -24,7 +24,15 @@ fn write_all(store: &MemoryStorage, txns: &[(u64, &[u8])]) {
 }
 
 fn replay_all(store: &MemoryStorage) -> Replay {
-    block_on(replay(store, "wal", 0, 0, WalRecoveryMode::TruncateTail)).unwrap()
+    block_on(replay(
+        store,
+        "wal",
+        0,
+        0,
+        WalRecoveryMode::TruncateTail,
+        &Default::default(),
+    ))
+    .unwrap()
 }
 
 #[test]
@@ -38,7 +46,15 @@ fn committed_transactions_replay_in_order() {
     assert_eq!(r.txns[1].ops[1], (WalOp::Delete, Bytes::from_static(b"k")));
     assert!(r.cut_segments.is_empty());
     // The floor skips what is already in SSTs but still reports the highest timestamp.
-    let r = block_on(replay(&store, "wal", 0, 2, WalRecoveryMode::TruncateTail)).unwrap();
+    let r = block_on(replay(
+        &store,
+        "wal",
+        0,
+        2,
+        WalRecoveryMode::TruncateTail,
+        &Default::default(),
+    ))
+    .unwrap();
     assert_eq!(r.txns.iter().map(|t| t.ts).collect::<Vec<_>>(), [3]);
 }
 
@@ -137,7 +153,15 @@ fn strict_recovery_rejects_damage_before_the_newest_segment() {
     let last = first.len() - 1;
     first[last] ^= 1;
     block_on(store.put(path, Bytes::from(first), crate::storage::PutMode::Overwrite)).unwrap();
-    let err = block_on(replay(&store, "wal", 0, 0, WalRecoveryMode::Strict)).unwrap_err();
+    let err = block_on(replay(
+        &store,
+        "wal",
+        0,
+        0,
+        WalRecoveryMode::Strict,
+        &Default::default(),
+    ))
+    .unwrap_err();
     assert_eq!(err.code(), crate::error::ErrorCode::Corrupt);
     let r = replay_all(&store);
     assert_eq!(r.txns.iter().map(|t| t.ts).collect::<Vec<_>>(), [2, 3]);

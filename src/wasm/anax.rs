@@ -56,7 +56,8 @@ impl Anax {
                     builder.with_file_storage(Arc::new(crate::storage::NodeDir::open(fs)?))
                 }
             };
-            let builder = options::apply(&options, builder)?;
+            let builder = options::apply(&options, builder)?
+                .with_control(super::control::from_options(&options, "Anax.open")?);
             let db = builder.open().await?;
             Ok(JsDb::new(db).into())
         })

@@ -237,10 +237,13 @@ impl JsDb {
     }
 
     /// Merges the table's SSTs into one; resolves to `{ inputs, rowsIn, rowsOut, bytesOut }`.
-    pub fn compact(&self) -> Promise {
+    /// `options.signal` stops it before it publishes (`ABORTED`); `options.onProgress` hears
+    /// the versions merged.
+    pub fn compact(&self, options: JsValue) -> Promise {
         let db = self.db.clone();
+        let control = super::control::only(&options, "compact");
         promise(async move {
-            let r = db.compact().await?;
+            let r = db.compact_with(&control?).await?;
             Ok(object(&[
                 ("inputs", JsValue::from_f64(r.inputs as f64)),
                 ("rowsIn", JsValue::from_f64(r.rows_in as f64)),
@@ -251,11 +254,13 @@ impl JsDb {
     }
 
     /// Garbage collection (expired history, dropped and orphaned files, old WAL segments);
-    /// resolves to counts of what it deleted.
-    pub fn gc(&self) -> Promise {
+    /// resolves to counts of what it deleted. `options.signal` stops it between deletions
+    /// (`ABORTED`; the next pass deletes the rest); `options.onProgress` hears its steps.
+    pub fn gc(&self, options: JsValue) -> Promise {
         let db = self.db.clone();
+        let control = super::control::only(&options, "gc");
         promise(async move {
-            let r = db.gc().await?;
+            let r = db.gc_with(&control?).await?;
             Ok(object(&[
                 ("sstsDeleted", JsValue::from_f64(r.ssts_deleted as f64)),
                 ("notesDeleted", JsValue::from_f64(r.notes_deleted as f64)),

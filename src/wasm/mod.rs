@@ -3,6 +3,7 @@
 //! `Db`, `Snapshot`, `Transaction`, `ScanCursor`); the three that read share `read`'s body.
 
 mod anax;
+mod control;
 mod cursor;
 mod db;
 mod options;

@@ -45,6 +45,9 @@ const TOP: &[&str] = &[
     "compaction",
     "pointReadBlocks",
     "tailPack",
+    // Not settings of the table: the open call's own control (src/wasm/control.rs).
+    "signal",
+    "onProgress",
 ];
 
 /// One options object being read, with its dotted path for messages.
