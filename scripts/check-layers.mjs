@@ -23,7 +23,7 @@ export const LAYERS = [
   ["error"],
   ["codec", "value", "key", "schema", "paths"],
   ["storage"],
-  ["options", "ipc", "rows"],
+  ["options", "ipc", "rows", "control"],
   ["wal", "memtable", "manifest", "sst"],
   ["read"],
   ["compaction"],

@@ -34,6 +34,7 @@
 
 mod codec;
 pub mod compaction;
+pub mod control;
 pub mod db;
 pub mod error;
 // Also built for unit tests, which replay the inputs the fuzzer found.

@@ -10,7 +10,7 @@ use arrow_array::{Array, ArrayRef, BinaryArray, BooleanArray, RecordBatch, UInt6
 use arrow_schema::SchemaRef;
 use arrow_select::interleave::interleave;
 
-use crate::db::Phase;
+use crate::control::Phase;
 use crate::error::{Error, Result};
 use crate::key::Timestamp;
 use crate::schema::TableSchema;
@@ -129,7 +129,7 @@ pub async fn merge(
     limits: Limits,
     level: u32,
     name: &dyn Fn(u64) -> String,
-    control: &crate::db::Control,
+    control: &crate::control::Control,
 ) -> Result<Merged> {
     let mut out = Merged {
         bytes_in: inputs.iter().map(|s| s.meta.bytes).sum(),
@@ -159,7 +159,7 @@ async fn merge_into(
     limits: Limits,
     level: u32,
     name: &dyn Fn(u64) -> String,
-    control: &crate::db::Control,
+    control: &crate::control::Control,
 ) -> Result<()> {
     let schema = crate::sst::format::sst_schema(table);
     let k = table.arrow().fields().len();

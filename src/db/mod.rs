@@ -16,7 +16,6 @@ mod commit_log;
 mod commit_sst;
 mod compact;
 mod compact_job;
-mod control;
 mod flush;
 mod gc;
 mod history;
@@ -50,9 +49,9 @@ use crate::sst::SstHandle;
 use crate::storage::{CountingStorage, RequestCounts, Storage};
 use crate::wal::WalWriter;
 
+pub use crate::control::{Control, Phase, Progress};
 pub use builder::{DEFAULT_TABLE_NAME, DbBuilder, ObjectSpec};
 pub use compact::{CompactReport, CompactionMetrics};
-pub use control::{Control, Phase, Progress};
 pub use gc::{GC_STEPS, GcReport};
 pub use snapshot::Snapshot;
 pub use stats::DbStats;

@@ -215,7 +215,7 @@ pub async fn replay(
     floor_segment: u64,
     floor_ts: Timestamp,
     recovery: WalRecoveryMode,
-    control: &crate::db::Control,
+    control: &crate::control::Control,
 ) -> Result<Replay> {
     let prefix = format!("{dir}/");
     let mut segments: Vec<(u64, String)> = storage
@@ -234,7 +234,7 @@ pub async fn replay(
     let last = segments.last().map(|s| s.0);
     let mut damaged = Vec::new();
     let total = segments.len() as u64;
-    control.step(crate::db::Phase::Replay, 0, total)?;
+    control.step(crate::control::Phase::Replay, 0, total)?;
     for (done, (seq, path)) in (1u64..).zip(segments) {
         let data = storage.get(&path).await?;
         let end = parse_segment(seq, &data, floor_ts, &mut out);
@@ -245,7 +245,7 @@ pub async fn replay(
             out.cut_segments.push(seq);
             out.cut_bytes += (data.len() - end) as u64;
         }
-        control.step(crate::db::Phase::Replay, done, total)?;
+        control.step(crate::control::Phase::Replay, done, total)?;
     }
     if recovery == WalRecoveryMode::Strict
         && let Some((_, path, end)) = damaged.iter().find(|d| !out.abandoned.contains(&d.0))

@@ -6,7 +6,7 @@ use js_sys::Function;
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::value::prop;
-use crate::db::{Control, Progress};
+use crate::control::{Control, Progress};
 use crate::error::{Error, Result};
 use crate::storage::js::object;
 

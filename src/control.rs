@@ -2,9 +2,10 @@
 //!
 //! A [`Control`] is checked at points where stopping leaves stored data as a failure there
 //! would: between WAL segments, between row groups of a merge (before anything is published)
-//! and between GC's deletions. A merge stopped before its manifest commit leaves output files
-//! no head names, which GC's orphan sweep removes; a GC pass stopped midway deletes the rest
-//! on its next run. Nothing acknowledged is lost by stopping.
+//! and between GC's deletions. A merge stopped before its manifest commit deletes the output
+//! files it had stored (no head names them); a GC pass stopped midway deletes the rest on its
+//! next run; a stopped open releases what it took, as any failed open does. Nothing
+//! acknowledged is lost by stopping.
 
 // One Arc code path everywhere; in wasm the callbacks hold JS values and there is one thread.
 #![cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
