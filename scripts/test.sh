@@ -18,8 +18,9 @@ step "structure: no import circles, nothing outside src/wasm imports it, no laye
 node scripts/check-layers.mjs
 step "rustfmt"
 cargo fmt --all -- --check
-step "clippy (native)"
+step "clippy (native, default features and with fusio)"
 cargo clippy --all-targets -- -D warnings
+cargo clippy --all-targets --features fusio -- -D warnings
 step "clippy (wasm32)"
 cargo clippy --all-targets --target wasm32-unknown-unknown -- -D warnings
 step "TypeScript: the typed example against index.d.ts (tsc --noEmit --strict)"
@@ -27,10 +28,10 @@ node_modules/.bin/tsc -p js/examples/tsconfig.json
 step "TypeScript: the Durable Object worker example against the Workers types (tsc --noEmit --strict)"
 node_modules/.bin/tsc -p worker-example/tsconfig.json
 
-step "native tests"
-cargo test
+step "native tests (with feature fusio: the storage contract on fusio's local and in-memory file systems)"
+cargo test --features fusio
 step "edge-path benchmark, smoke mode (20,000 rows at 5 ms per storage call, 1,000 one-row puts, 2 s of 1 and 4 writers; asserts call counts, manifest bytes per put and that no acknowledged row is lost)"
-cargo run --example edge -- --smoke
+cargo run --features fusio --example edge -- --smoke
 
 # sst_file is left out while its open finding stands (docs/benchmarks.md, Reliability:
 # parquet's footer decoder allocates what a damaged footer declares).

@@ -139,6 +139,23 @@ pub struct WalConfig {
     pub take_over: bool,
 }
 
+impl WalConfig {
+    /// Segments on a fusio file system under `root` instead of the table's storage (see
+    /// [`WalConfig::segment_storage`]), as tonbo's `segment_backend`; it needs no
+    /// compare-and-swap, since one writer owns its log.
+    #[cfg(all(feature = "fusio", not(target_arch = "wasm32")))]
+    pub fn segment_backend(
+        mut self,
+        backend: std::sync::Arc<dyn fusio::DynFs>,
+        root: &str,
+    ) -> Self {
+        self.segment_storage = Some(std::sync::Arc::new(crate::storage::FusioStorage::plain(
+            backend, root,
+        )));
+        self
+    }
+}
+
 impl Default for WalConfig {
     fn default() -> Self {
         Self {

@@ -29,6 +29,28 @@ pub(super) enum StorageChoice {
     Opfs(String, u32),
 }
 
+/// A file system a table can live on ([`DbBuilder::object_store_with_fs`]): any Anax
+/// [`Storage`], and with feature `fusio` every fusio `DynFs + FsCas`.
+pub trait TableFs {
+    /// This file system as the table's storage, every object under `root`.
+    fn table_storage(self: Arc<Self>, root: &str) -> Arc<dyn Storage>;
+}
+
+impl TableFs for dyn Storage {
+    // In wasm, storage handles hold JS values and are not Send; one Arc code path everywhere.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
+    fn table_storage(self: Arc<Self>, root: &str) -> Arc<dyn Storage> {
+        Arc::new(crate::storage::Prefixed::new(self, root))
+    }
+}
+
+#[cfg(all(feature = "fusio", not(target_arch = "wasm32")))]
+impl<F: fusio::DynFs + fusio::FsCas + 'static> TableFs for F {
+    fn table_storage(self: Arc<Self>, root: &str) -> Arc<dyn Storage> {
+        Arc::new(crate::storage::FusioStorage::new(self, root))
+    }
+}
+
 /// An object store to open a table on.
 #[derive(Debug, Clone)]
 pub enum ObjectSpec {
@@ -147,12 +169,29 @@ impl DbBuilder {
         self
     }
 
-    /// `storage` with every object under `root` (a directory or key prefix), e.g. several
-    /// tables in one bucket. Durability: seal every batch.
-    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
-    pub fn object_store_with_fs(mut self, storage: Arc<dyn Storage>, root: &str) -> Self {
-        self.storage = Some(StorageChoice::Custom(Arc::new(
-            crate::storage::Prefixed::new(storage, root),
+    /// `fs` with every object under `root` (a directory or key prefix), e.g. several tables in
+    /// one bucket: an Anax [`Storage`], or with feature `fusio` any fusio file system that can
+    /// compare-and-swap (`DynFs + FsCas`), as tonbo's builder takes. Durability: seal every
+    /// batch.
+    pub fn object_store_with_fs<F: TableFs + ?Sized>(mut self, fs: Arc<F>, root: &str) -> Self {
+        self.storage = Some(StorageChoice::Custom(fs.table_storage(root)));
+        self
+    }
+
+    /// A fusio file system that can compare-and-swap (`DynFs + FsCas`: fusio's local
+    /// `TokioFs`, its `InMemoryFs`), the table under `root` (durability: write-ahead log, as
+    /// [`DbBuilder::on_disk`]). As with [`DbBuilder::with_file_storage`], keeping to one writer
+    /// is the caller's: no lock is taken. A WAL sync is a flush to the OS (fusio's files have
+    /// no fsync through its dyn interface).
+    #[cfg(all(feature = "fusio", not(target_arch = "wasm32")))]
+    pub fn on_durable_fs<F: fusio::DynFs + fusio::FsCas + 'static>(
+        mut self,
+        fs: Arc<F>,
+        root: impl AsRef<std::path::Path>,
+    ) -> Self {
+        let root = root.as_ref().to_string_lossy().into_owned();
+        self.storage = Some(StorageChoice::File(Arc::new(
+            crate::storage::FusioStorage::new(fs, root),
         )));
         self
     }

@@ -50,7 +50,7 @@ use crate::storage::{CountingStorage, RequestCounts, Storage};
 use crate::wal::WalWriter;
 
 pub use crate::control::{Control, Phase, Progress};
-pub use builder::{DEFAULT_TABLE_NAME, DbBuilder, ObjectSpec};
+pub use builder::{DEFAULT_TABLE_NAME, DbBuilder, ObjectSpec, TableFs};
 pub use compact::{CompactReport, CompactionMetrics};
 pub use gc::{GC_STEPS, GcReport};
 pub use snapshot::Snapshot;

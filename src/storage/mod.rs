@@ -15,6 +15,8 @@ mod counting;
 #[cfg(not(target_arch = "wasm32"))]
 mod disk;
 mod fault;
+#[cfg(all(feature = "fusio", not(target_arch = "wasm32")))]
+mod fusio;
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod js;
 #[cfg(not(target_arch = "wasm32"))]
@@ -37,6 +39,8 @@ use bytes::Bytes;
 
 use crate::error::{Error, Result};
 
+#[cfg(all(feature = "fusio", not(target_arch = "wasm32")))]
+pub use self::fusio::{FusioFs, FusioStorage};
 #[cfg(target_arch = "wasm32")]
 pub use bucket::JsBucket;
 pub use counting::{CountingStorage, RequestCounts};
