@@ -15,25 +15,86 @@ use std::ops::Range;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use js_sys::{Function, Promise, Reflect, Uint8Array};
+use js_sys::{Function, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    Blob, File, FileSystemCreateWritableOptions, FileSystemDirectoryHandle as Dir,
+    FileSystemFileHandle, FileSystemGetDirectoryOptions, FileSystemGetFileOptions,
+    FileSystemHandle, FileSystemHandleKind, FileSystemReadWriteOptions,
+    FileSystemSyncAccessHandle as SyncHandle, FileSystemWritableFileStream as Writable,
+    StorageManager,
+};
 
-use super::js::{get, object as opts};
+use super::js::{get, object};
 use super::{BoxFuture, ObjectMeta, PutMode, Storage};
 use crate::error::{Error, Result};
+
+// Web Locks: web-sys has `LockManager` only behind `web_sys_unstable_apis`, so the two calls
+// Anax makes are declared here.
+#[wasm_bindgen]
+extern "C" {
+    /// `navigator.locks`.
+    type Locks;
+
+    /// `locks.request(name, callback)`.
+    #[wasm_bindgen(method, catch, js_name = request)]
+    fn request(
+        this: &Locks,
+        name: &str,
+        callback: &JsValue,
+    ) -> std::result::Result<Promise, JsValue>;
+
+    /// `locks.request(name, options, callback)`.
+    #[wasm_bindgen(method, catch, js_name = request)]
+    fn request_with(
+        this: &Locks,
+        name: &str,
+        options: &JsValue,
+        callback: &JsValue,
+    ) -> std::result::Result<Promise, JsValue>;
+}
 
 fn js_err(what: &str, path: &str, e: &JsValue) -> Error {
     super::js::error("OPFS", what, path, e)
 }
 
-async fn call(o: &JsValue, method: &str, args: &[JsValue], path: &str) -> Result<JsValue> {
-    super::js::call("OPFS", o, method, args, path).await
+/// A promise's value as `T` (what the API promises; unchecked, as the spec fixes it).
+async fn settle<T: JsCast>(p: Promise, what: &str, path: &str) -> Result<T> {
+    JsFuture::from(p)
+        .await
+        .map(JsCast::unchecked_into)
+        .map_err(|e| js_err(what, path, &e))
+}
+
+/// [`settle`] for the methods that may also throw before returning their promise.
+async fn settle_or_throw<T: JsCast>(
+    p: std::result::Result<Promise, JsValue>,
+    what: &str,
+    path: &str,
+) -> Result<T> {
+    settle(p.map_err(|e| js_err(what, path, &e))?, what, path).await
 }
 
 fn etag(bytes: &[u8]) -> String {
     format!("{:08x}-{:x}", crc32c::crc32c(bytes), bytes.len())
+}
+
+fn locks() -> Option<Locks> {
+    let locks = get(&get(&js_sys::global(), "navigator"), "locks");
+    (!locks.is_undefined()).then(|| locks.unchecked_into())
+}
+
+async fn subdir(dir: &Dir, name: &str, create: bool, path: &str) -> Result<Dir> {
+    let o = FileSystemGetDirectoryOptions::new();
+    o.set_create(create);
+    settle(
+        dir.get_directory_handle_with_options(name, &o),
+        "getDirectoryHandle",
+        path,
+    )
+    .await
 }
 
 /// Runs `work` while holding the Web Lock `name` (exclusive). Resolves to its result.
@@ -41,11 +102,10 @@ async fn with_lock<F>(name: &str, work: F) -> Result<JsValue>
 where
     F: std::future::Future<Output = Result<JsValue>> + 'static,
 {
-    let locks = get(&get(&js_sys::global(), "navigator"), "locks");
-    if locks.is_undefined() {
+    let Some(locks) = locks() else {
         // No Web Locks (very old browsers): single-context use is still safe.
         return work.await;
-    }
+    };
     let work = RefCell::new(Some(work));
     // The work's typed error waits here while the lock's promise rejects; a JS exception
     // cannot carry a Rust error, and a code spelled into a string would be parsed back.
@@ -63,13 +123,8 @@ where
             }
         })
     });
-    let f: Function = get(&locks, "request")
-        .dyn_into()
-        .map_err(|_| Error::storage("navigator.locks.request is missing"))?;
-    let p: Promise = f
-        .call2(&locks, &JsValue::from_str(name), cb.as_ref())
-        .map_err(|e| js_err("lock", name, &e))?
-        .dyn_into()
+    let p = locks
+        .request(name, cb.as_ref())
         .map_err(|e| js_err("lock", name, &e))?;
     let out = JsFuture::from(p).await;
     drop(cb);
@@ -81,10 +136,10 @@ where
 
 /// The appender of a dedicated worker: one sync access handle kept open on the file being
 /// appended to (they lock the file, so it is closed before any other access to it).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Appender {
     path: String,
-    handle: JsValue,
+    handle: SyncHandle,
     /// The file's size: read once when the handle opens, then advanced by each append (no
     /// one else writes the file while this handle is open: other access releases it first).
     /// `getSize()` costs as much as the write itself in Chromium.
@@ -94,7 +149,7 @@ struct Appender {
 /// OPFS storage rooted at a directory path (e.g. `"anax/mydb"`).
 #[derive(Debug)]
 pub struct Opfs {
-    root: JsValue,
+    root: Dir,
     name: String,
     sync_handles: bool,
     appender: RefCell<Option<Appender>>,
@@ -105,10 +160,7 @@ pub struct Opfs {
 impl Drop for Opfs {
     fn drop(&mut self) {
         if let Some(a) = self.appender.borrow_mut().take() {
-            let _ = Reflect::get(&a.handle, &"close".into())
-                .ok()
-                .and_then(|f| f.dyn_into::<Function>().ok())
-                .map(|f| f.call0(&a.handle));
+            a.handle.close();
         }
         if let Some(r) = self.release.borrow_mut().take() {
             let _ = r.call0(&JsValue::UNDEFINED);
@@ -140,6 +192,8 @@ impl Opfs {
         }
         let path = normalized.as_str();
         let global = js_sys::global();
+        // `navigator.storage` is typed in web-sys only behind its unstable flag; the manager
+        // itself is not.
         let storage = get(&get(&global, "navigator"), "storage");
         if storage.is_undefined() {
             return Err(Error::InvalidArgument(
@@ -148,15 +202,10 @@ impl Opfs {
                     .into(),
             ));
         }
-        let mut dir = call(&storage, "getDirectory", &[], path).await?;
+        let storage: StorageManager = storage.unchecked_into();
+        let mut dir: Dir = settle(storage.get_directory(), "getDirectory", path).await?;
         for part in path.split('/').filter(|p| !p.is_empty()) {
-            dir = call(
-                &dir,
-                "getDirectoryHandle",
-                &[part.into(), opts(&[("create", true.into())])],
-                path,
-            )
-            .await?;
+            dir = subdir(&dir, part, true, path).await?;
         }
         // Sync access handles exist only in dedicated workers.
         let sync_handles = get(&global, "FileSystemSyncAccessHandle").is_function()
@@ -175,13 +224,12 @@ impl Opfs {
     /// Holds `anax-writer:{path}` until this storage is dropped, waiting up to `wait_ms` for
     /// it.
     async fn take_writer_lock(&self, wait_ms: u32) -> Result<()> {
-        let locks = get(&get(&js_sys::global(), "navigator"), "locks");
-        if locks.is_undefined() {
+        let Some(locks) = locks() else {
             return Ok(());
-        }
+        };
         let (granted_tx, granted_rx) = futures_channel_oneshot();
         let refused = granted_tx.clone();
-        let release_slot: std::rc::Rc<RefCell<Option<Function>>> = Default::default();
+        let release_slot: Rc<RefCell<Option<Function>>> = Default::default();
         let slot = release_slot.clone();
         let cb = Closure::once_into_js(move |lock: JsValue| -> Promise {
             let granted = !lock.is_null();
@@ -194,35 +242,32 @@ impl Opfs {
                 *slot.borrow_mut() = Some(resolve);
             })
         });
-        let request: Function = get(&locks, "request")
-            .dyn_into()
-            .map_err(|_| Error::storage("navigator.locks.request is missing"))?;
         let name = format!("anax-writer:{}", self.name);
         // Without a wait: granted now or never (`ifAvailable`). With one: queued behind the
         // holder until a timeout signal aborts the request, which then never calls `cb`.
         let options = if wait_ms == 0 {
-            opts(&[("ifAvailable", true.into())])
+            object(&[("ifAvailable", true.into())])
         } else {
-            let timeout: Function = get(&get(&js_sys::global(), "AbortSignal"), "timeout")
-                .dyn_into()
-                .map_err(|_| {
-                    Error::storage("AbortSignal.timeout is missing: lockWaitMs needs it")
-                })?;
-            let signal = timeout
-                .call1(&JsValue::UNDEFINED, &JsValue::from(wait_ms))
-                .map_err(|e| js_err("lock", &name, &e))?;
-            opts(&[("signal", signal)])
+            if !get(&get(&js_sys::global(), "AbortSignal"), "timeout").is_function() {
+                return Err(Error::storage(
+                    "AbortSignal.timeout is missing: lockWaitMs needs it",
+                ));
+            }
+            object(&[(
+                "signal",
+                web_sys::AbortSignal::timeout_with_u32(wait_ms).into(),
+            )])
         };
-        let held = request
-            .call3(&locks, &JsValue::from_str(&name), &options, &cb)
+        let held = locks
+            .request_with(&name, &options, &cb)
             .map_err(|e| js_err("lock", &name, &e))?;
-        // An aborted request rejects: that is the wait running out.
-        if let Ok(catch) = get(&held, "catch").dyn_into::<Function>() {
-            let on_abort = Closure::once_into_js(move |_: JsValue| {
+        // An aborted request rejects: that is the wait running out. (Granted, it resolves only
+        // once the lock is released, so this task waits that long, doing nothing.)
+        wasm_bindgen_futures::spawn_local(async move {
+            if JsFuture::from(held).await.is_err() {
                 let _ = refused.call1(&JsValue::UNDEFINED, &JsValue::FALSE);
-            });
-            let _ = catch.call1(&held, &on_abort);
-        }
+            }
+        });
         let granted = JsFuture::from(granted_rx)
             .await
             .map_err(|e| js_err("lock", &name, &e))?;
@@ -243,30 +288,25 @@ impl Opfs {
     }
 
     /// The directory holding `path` and the file name (creating directories when asked).
-    async fn locate(&self, path: &str, create: bool) -> Result<(JsValue, String)> {
+    async fn locate(&self, path: &str, create: bool) -> Result<(Dir, String)> {
         let mut parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
         let file = parts
             .pop()
             .ok_or_else(|| Error::InvalidArgument(format!("invalid object path '{path}'")))?;
         let mut dir = self.root.clone();
         for p in parts {
-            dir = call(
-                &dir,
-                "getDirectoryHandle",
-                &[p.into(), opts(&[("create", create.into())])],
-                path,
-            )
-            .await?;
+            dir = subdir(&dir, p, create, path).await?;
         }
         Ok((dir, file.to_owned()))
     }
 
-    async fn file(&self, path: &str, create: bool) -> Result<JsValue> {
+    async fn file(&self, path: &str, create: bool) -> Result<FileSystemFileHandle> {
         let (dir, name) = self.locate(path, create).await?;
-        call(
-            &dir,
+        let o = FileSystemGetFileOptions::new();
+        o.set_create(create);
+        settle(
+            dir.get_file_handle_with_options(&name, &o),
             "getFileHandle",
-            &[name.into(), opts(&[("create", create.into())])],
             path,
         )
         .await
@@ -285,8 +325,8 @@ impl Opfs {
             None
         };
         if let Some(a) = taken {
-            call(&a.handle, "flush", &[], path).await?;
-            call(&a.handle, "close", &[], path).await?;
+            a.handle.flush().map_err(|e| js_err("flush", path, &e))?;
+            a.handle.close();
         }
         Ok(())
     }
@@ -294,35 +334,26 @@ impl Opfs {
     async fn read(&self, path: &str, range: Option<Range<u64>>) -> Result<Bytes> {
         self.release_appender(path).await?;
         let handle = self.file(path, false).await?;
-        let file = call(&handle, "getFile", &[], path).await?;
-        let blob = match range {
+        let file: File = settle(handle.get_file(), "getFile", path).await?;
+        let blob: Blob = match range {
             Some(r) => {
-                let size = get(&file, "size").as_f64().unwrap_or(0.0) as u64;
-                let r = super::clamp(r, size);
-                call(
-                    &file,
-                    "slice",
-                    &[
-                        JsValue::from_f64(r.start as f64),
-                        JsValue::from_f64(r.end as f64),
-                    ],
-                    path,
-                )
-                .await?
+                let r = super::clamp(r, file.size() as u64);
+                file.slice_with_f64_and_f64(r.start as f64, r.end as f64)
+                    .map_err(|e| js_err("slice", path, &e))?
             }
-            None => file,
+            None => file.into(),
         };
-        let buf = call(&blob, "arrayBuffer", &[], path).await?;
+        let buf: js_sys::ArrayBuffer = settle(blob.array_buffer(), "arrayBuffer", path).await?;
         Ok(Bytes::from(Uint8Array::new(&buf).to_vec()))
     }
 
     async fn write_whole(&self, path: &str, data: &[u8]) -> Result<()> {
         self.release_appender(path).await?;
         let handle = self.file(path, true).await?;
-        let w = call(&handle, "createWritable", &[], path).await?;
-        call(&w, "write", &[Uint8Array::from(data).into()], path).await?;
+        let w: Writable = settle(handle.create_writable(), "createWritable", path).await?;
+        settle_or_throw::<JsValue>(w.write_with_u8_array(data), "write", path).await?;
         // close() swaps the new content in atomically.
-        call(&w, "close", &[], path).await?;
+        settle::<JsValue>(w.close(), "close", path).await?;
         Ok(())
     }
 }
@@ -414,34 +445,33 @@ impl Storage for Opfs {
             let mut out = Vec::new();
             let mut stack = vec![(self.root.clone(), String::new())];
             while let Some((dir, base)) = stack.pop() {
-                let it = call(&dir, "entries", &[], prefix).await?;
+                let it = dir.entries();
                 loop {
-                    let step = call(&it, "next", &[], prefix).await?;
-                    if get(&step, "done").as_bool() == Some(true) {
+                    let step: js_sys::IteratorNext =
+                        settle_or_throw(it.next(), "entries", prefix).await?;
+                    if step.done() {
                         break;
                     }
-                    let pair = get(&step, "value");
-                    let name = Reflect::get_u32(&pair, 0)
-                        .ok()
-                        .and_then(|n| n.as_string())
-                        .unwrap_or_default();
-                    let handle = Reflect::get_u32(&pair, 1).unwrap_or(JsValue::UNDEFINED);
+                    // Each step is a [name, handle] pair.
+                    let pair: js_sys::Array = step.value().unchecked_into();
+                    let name = pair.get(0).as_string().unwrap_or_default();
+                    let handle: FileSystemHandle = pair.get(1).unchecked_into();
                     let full = if base.is_empty() {
                         name
                     } else {
                         format!("{base}/{name}")
                     };
-                    let kind = get(&handle, "kind").as_string().unwrap_or_default();
-                    if kind == "directory" {
+                    if handle.kind() == FileSystemHandleKind::Directory {
                         // Only descend where the prefix can still match.
                         let dir_prefix = format!("{full}/");
                         if dir_prefix.starts_with(prefix) || prefix.starts_with(&dir_prefix) {
-                            stack.push((handle, full));
+                            stack.push((handle.unchecked_into(), full));
                         }
                     } else if full.starts_with(prefix) {
                         self.release_appender(&full).await?;
-                        let file = call(&handle, "getFile", &[], &full).await?;
-                        let size = get(&file, "size").as_f64().unwrap_or(0.0) as u64;
+                        let handle: FileSystemFileHandle = handle.unchecked_into();
+                        let file: File = settle(handle.get_file(), "getFile", &full).await?;
+                        let size = file.size() as u64;
                         out.push(ObjectMeta {
                             path: full,
                             size,
@@ -463,7 +493,7 @@ impl Storage for Opfs {
                 Err(Error::NotFound(_)) => return Ok(()),
                 Err(e) => return Err(e),
             };
-            match call(&dir, "removeEntry", &[name.into()], path).await {
+            match settle::<JsValue>(dir.remove_entry(&name), "removeEntry", path).await {
                 Ok(_) | Err(Error::NotFound(_)) => Ok(()),
                 Err(e) => Err(e),
             }
@@ -489,18 +519,19 @@ impl Storage for Opfs {
             if !self.sync_handles {
                 // Main thread: a writable stream that keeps the file, written at its end.
                 let handle = self.file(path, true).await?;
-                let file = call(&handle, "getFile", &[], path).await?;
-                let size = get(&file, "size").as_f64().unwrap_or(0.0);
-                let w = call(
-                    &handle,
+                let file: File = settle(handle.get_file(), "getFile", path).await?;
+                let size = file.size();
+                let o = FileSystemCreateWritableOptions::new();
+                o.set_keep_existing_data(true);
+                let w: Writable = settle(
+                    handle.create_writable_with_options(&o),
                     "createWritable",
-                    &[opts(&[("keepExistingData", true.into())])],
                     path,
                 )
                 .await?;
-                call(&w, "seek", &[JsValue::from_f64(size)], path).await?;
-                call(&w, "write", &[Uint8Array::from(data.as_ref()).into()], path).await?;
-                call(&w, "close", &[], path).await?;
+                settle_or_throw::<JsValue>(w.seek_with_f64(size), "seek", path).await?;
+                settle_or_throw::<JsValue>(w.write_with_u8_array(&data), "write", path).await?;
+                settle::<JsValue>(w.close(), "close", path).await?;
                 return Ok(size as u64 + data.len() as u64);
             }
             let current = self.appender.borrow().as_ref().map(|a| a.path.clone());
@@ -509,11 +540,19 @@ impl Storage for Opfs {
                     self.release_appender(&old).await?;
                 }
                 let handle = self.file(path, true).await?;
-                let h = call(&handle, "createSyncAccessHandle", &[], path).await?;
-                let size = call(&h, "getSize", &[], path)
-                    .await?
-                    .as_f64()
-                    .unwrap_or(0.0);
+                let h: SyncHandle = settle(
+                    handle.create_sync_access_handle(),
+                    "createSyncAccessHandle",
+                    path,
+                )
+                .await?;
+                let size = match h.get_size() {
+                    Ok(n) => n,
+                    Err(e) => {
+                        h.close();
+                        return Err(js_err("getSize", path, &e));
+                    }
+                };
                 *self.appender.borrow_mut() = Some(Appender {
                     path: path.to_owned(),
                     handle: h,
@@ -527,22 +566,14 @@ impl Storage for Opfs {
                 .map(|a| (a.handle.clone(), a.size))
                 .ok_or_else(|| Error::Internal("no OPFS append handle".into()))?;
             // Sync access handle calls are synchronous; offsets are doubles (no 2 GiB limit).
-            let written = call(
-                &h,
-                "write",
-                &[
-                    Uint8Array::from(data.as_ref()).into(),
-                    opts(&[("at", JsValue::from_f64(size))]),
-                ],
-                path,
-            )
-            .await;
-            let written = match written {
-                Ok(n) => n.as_f64().unwrap_or(0.0),
+            let at = FileSystemReadWriteOptions::new();
+            at.set_at(size);
+            let written = match h.write_with_u8_array_and_options(&data, &at) {
+                Ok(n) => n,
                 Err(e) => {
                     // The size is unknown after a failed write: reopen (and re-read it) next time.
                     self.release_appender(path).await.ok();
-                    return Err(e);
+                    return Err(js_err("write", path, &e));
                 }
             };
             if written as usize != data.len() {
@@ -568,7 +599,7 @@ impl Storage for Opfs {
                 .filter(|a| a.path == path)
                 .map(|a| a.handle.clone());
             if let Some(h) = h {
-                call(&h, "flush", &[], path).await?;
+                h.flush().map_err(|e| js_err("flush", path, &e))?;
             }
             // Main-thread appends are durable when their writable closes.
             Ok(())

@@ -161,12 +161,22 @@ mod fetch {
     use std::cell::Cell;
 
     use bytes::Bytes;
-    use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
+    use js_sys::{Promise, Uint8Array};
+    use wasm_bindgen::prelude::*;
     use wasm_bindgen::{JsCast, JsValue};
     use wasm_bindgen_futures::JsFuture;
+    use web_sys::{AbortSignal, Headers, Request, RequestCache, RequestInit, Response};
 
     use super::{HttpRequest, HttpResponse, redact};
     use crate::error::{Error, Result};
+
+    // The global `fetch`: web-sys types it per global scope (Window, WorkerGlobalScope), and
+    // workerd's and Node's globals are neither.
+    #[wasm_bindgen]
+    extern "C" {
+        #[wasm_bindgen(catch, js_name = fetch)]
+        fn global_fetch(request: &Request) -> std::result::Result<Promise, JsValue>;
+    }
 
     /// Per-request timeout.
     const TIMEOUT_MS: f64 = 30_000.0;
@@ -189,97 +199,62 @@ mod fetch {
         .with_cause(Some(crate::storage::js::keep_cause(e)))
     }
 
-    fn init(req: &HttpRequest, with_cache: bool) -> Result<Object> {
-        let set = |o: &Object, k: &str, v: &JsValue| {
-            Reflect::set(o, &JsValue::from_str(k), v)
-                .map(drop)
-                .map_err(|e| js_err(req, "building the request failed", &e))
-        };
-        let init = Object::new();
-        set(&init, "method", &JsValue::from_str(req.method))?;
-        let headers = Object::new();
+    fn request(req: &HttpRequest, with_cache: bool) -> std::result::Result<Request, JsValue> {
+        let init = RequestInit::new();
+        init.set_method(req.method);
+        let headers = Headers::new()?;
         for (k, v) in &req.headers {
-            set(&headers, k, &JsValue::from_str(v))?;
+            headers.set(k, v)?;
         }
-        set(&init, "headers", &headers)?;
+        init.set_headers(&headers);
         if !req.body.is_empty() {
-            set(&init, "body", &Uint8Array::from(req.body.as_ref()).into())?;
+            init.set_body(&Uint8Array::from(req.body.as_ref()));
         }
         if with_cache {
             // Reads that decide a compare-and-swap must never come from an HTTP cache.
-            set(&init, "cache", &JsValue::from_str("no-store"))?;
+            init.set_cache(RequestCache::NoStore);
         }
-        // A stalled connection becomes an error (then a retry), never a hang.
-        let abort = Reflect::get(&js_sys::global(), &JsValue::from_str("AbortSignal"))
-            .unwrap_or(JsValue::UNDEFINED);
-        if let Ok(timeout) = Reflect::get(&abort, &JsValue::from_str("timeout"))
-            && let Ok(timeout) = timeout.dyn_into::<Function>()
-            && let Ok(signal) = timeout.call1(&abort, &JsValue::from_f64(TIMEOUT_MS))
-        {
-            set(&init, "signal", &signal)?;
+        // A stalled connection becomes an error (then a retry), never a hang. (Checked first:
+        // the binding would throw where the runtime lacks it.)
+        let abort = crate::storage::js::get(&js_sys::global(), "AbortSignal");
+        if crate::storage::js::get(&abort, "timeout").is_function() {
+            init.set_signal(Some(&AbortSignal::timeout_with_f64(TIMEOUT_MS)));
         }
-        Ok(init)
+        Request::new_with_str_and_init(&req.url, &init)
     }
 
     pub(super) async fn send(req: HttpRequest) -> Result<HttpResponse> {
-        let global = js_sys::global();
-        let fetch: Function = Reflect::get(&global, &JsValue::from_str("fetch"))
-            .ok()
-            .and_then(|f| f.dyn_into().ok())
-            .ok_or_else(|| Error::storage("this JS runtime has no fetch"))?;
         let with_cache = CACHE_OPTION_WORKS.with(Cell::get);
-        let url = JsValue::from_str(&req.url);
-        let call = |with_cache: bool| -> Result<Promise> {
-            let init = init(&req, with_cache)?;
-            fetch
-                .call2(&global, &url, &init)
-                .map_err(|e| js_err(&req, "fetch threw", &e))?
-                .dyn_into::<Promise>()
-                .map_err(|e| js_err(&req, "fetch returned no promise", &e))
-        };
+        let call = |with_cache: bool| request(&req, with_cache).and_then(|r| global_fetch(&r));
         let resp = match call(with_cache) {
             Ok(p) => JsFuture::from(p).await,
-            Err(e) => Err(JsValue::from_str(&e.to_string())),
+            Err(e) => Err(e),
         };
         let resp = match resp {
             Ok(r) => r,
             Err(e) if with_cache && format!("{e:?}").contains("cache") => {
                 CACHE_OPTION_WORKS.with(|c| c.set(false));
-                JsFuture::from(call(false)?)
+                let p = call(false).map_err(|e| js_err(&req, "fetch threw", &e))?;
+                JsFuture::from(p)
                     .await
                     .map_err(|e| js_err(&req, "no response", &e))?
             }
             Err(e) => return Err(js_err(&req, "no response", &e)),
         };
-        let get = |o: &JsValue, k: &str| Reflect::get(o, &JsValue::from_str(k));
-        let status = get(&resp, "status")
-            .ok()
-            .and_then(|s| s.as_f64())
-            .unwrap_or(0.0) as u16;
+        let resp: Response = resp
+            .dyn_into()
+            .map_err(|e| js_err(&req, "fetch answered no Response", &e))?;
+        let status = resp.status();
         let mut headers = Vec::new();
-        if let Ok(h) = get(&resp, "headers") {
-            for name in ["etag", "content-range", "content-length", "last-modified"] {
-                let value = get(&h, "get")
-                    .ok()
-                    .and_then(|f| f.dyn_into::<Function>().ok())
-                    .and_then(|f| f.call1(&h, &JsValue::from_str(name)).ok())
-                    .and_then(|v| v.as_string());
-                if let Some(v) = value {
-                    headers.push((name.to_owned(), v));
-                }
+        let h = resp.headers();
+        for name in ["etag", "content-range", "content-length", "last-modified"] {
+            if let Ok(Some(v)) = h.get(name) {
+                headers.push((name.to_owned(), v));
             }
         }
-        let buffer = get(&resp, "arrayBuffer")
-            .ok()
-            .and_then(|f| f.dyn_into::<Function>().ok())
-            .and_then(|f| f.call0(&resp).ok())
-            .and_then(|p| p.dyn_into::<Promise>().ok())
-            .ok_or_else(|| {
-                Error::transient(
-                    format!("{} {}: no body", req.method, redact(&req.url)),
-                    None,
-                )
-            })?;
+        let buffer = resp
+            .array_buffer()
+            .map_err(|e| js_err(&req, "no body", &e))?;
         let buffer = JsFuture::from(buffer)
             .await
             .map_err(|e| js_err(&req, "body cut off", &e))?;
