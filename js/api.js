@@ -275,20 +275,21 @@ export async function scanStream(view, options) {
 /** A transaction's `{ retries }`, checked: how many times a commit that lost to a conflict is
  * run again (0 by default: the caller sees the CONFLICT). */
 function retriesOf(options) {
-  if (options === undefined) return 0;
+  if (options === undefined) return [0, undefined];
   if (options === null || typeof options !== "object") {
-    throw new AnaxError("INVALID_ARGUMENT", "transaction options must be an object: { retries }");
+    throw new AnaxError("INVALID_ARGUMENT", "transaction options must be an object: { retries, signal }");
   }
   for (const name of Object.keys(options)) {
-    if (name !== "retries") {
-      throw new AnaxError("INVALID_ARGUMENT", `unknown transaction option '${name}'; it takes retries`);
+    if (name !== "retries" && name !== "signal") {
+      throw new AnaxError("INVALID_ARGUMENT", `unknown transaction option '${name}'; it takes retries, signal`);
     }
   }
   const n = options.retries ?? 0;
   if (!Number.isInteger(n) || n < 0 || n > MAX_RETRIES) {
     throw new AnaxError("INVALID_ARGUMENT", `transaction option 'retries' must be an integer from 0 to ${MAX_RETRIES}`);
   }
-  return n;
+  const [, signal] = splitSignal(options, "transaction");
+  return [n, signal];
 }
 
 const MAX_RETRIES = 100;
@@ -302,18 +303,22 @@ const RETRY_CAP_MS = 200;
  * value), aborts when it throws (rethrowing), and rejects with `CONFLICT` when another commit
  * wrote one of its keys after it began, unless `{ retries }` lets it run `fn` again on a fresh
  * transaction (after a growing, jittered pause). Only the commit's conflict is retried: an
- * error `fn` throws is the caller's. Shared by local and worker-hosted handles.
+ * error `fn` throws is the caller's. `signal` stops it before an attempt, before a commit
+ * (the transaction is aborted: nothing written) and during a pause. Shared by local and
+ * worker-hosted handles.
  */
 export async function runTransaction(begin, fn, options) {
   if (typeof fn !== "function") {
     throw new AnaxError("INVALID_ARGUMENT", "transaction(fn) takes an async function (tx) => { ... }");
   }
-  const retries = retriesOf(options);
+  const [retries, signal] = retriesOf(options);
   for (let attempt = 0; ; attempt++) {
+    if (signal?.aborted) throw abortError(signal);
     const tx = await begin();
     let value;
     try {
       value = await fn(tx);
+      if (signal?.aborted) throw abortError(signal);
     } catch (e) {
       await tx.abort();
       throw e;
@@ -325,7 +330,7 @@ export async function runTransaction(begin, fn, options) {
       if (!(e instanceof AnaxError && e.code === "CONFLICT") || attempt >= retries) throw e;
     }
     const pause = Math.min(RETRY_CAP_MS, RETRY_FIRST_MS * 2 ** attempt) * (0.5 + Math.random() / 2);
-    await new Promise((resolve) => setTimeout(resolve, pause));
+    await untilAborted(new Promise((resolve) => setTimeout(resolve, pause)), signal);
   }
 }
 
@@ -337,19 +342,29 @@ const GET_MANY_IN_FLIGHT = 32;
  * together (at most GET_MANY_IN_FLIGHT at a time), so on an object store the keys cost about
  * one round trip per that many keys, not one each. Shared by local and worker-hosted handles.
  */
-export async function getMany(view, keys, options) {
+export async function getMany(view, keys, options, live = true) {
   if (!Array.isArray(keys)) {
     throw new AnaxError("INVALID_ARGUMENT", "getMany(keys) takes an array of keys (a composite key is itself an array)");
   }
+  // `signal` rejects at once and starts no further get (those in flight finish unread).
+  const [rest, signal] = splitSignal(options, "getMany");
+  // A snapshot's or transaction's get reads at its own timestamp and takes no options.
+  if (!live && rest !== undefined) {
+    const names = rest !== null && typeof rest === "object" ? Object.keys(rest) : ["(not an object)"];
+    if (names.length > 0) {
+      throw new AnaxError("INVALID_ARGUMENT", `unknown getMany option '${names[0]}'; a snapshot's or transaction's getMany takes signal`);
+    }
+  }
+  const get = rest === undefined || (signal && Object.keys(rest).length === 0) ? (k) => view.get(k) : (k) => view.get(k, rest);
   const out = new Array(keys.length).fill(null);
   let next = 0;
   const worker = async () => {
-    while (next < keys.length) {
+    while (next < keys.length && !signal?.aborted) {
       const i = next++;
-      out[i] = await (options === undefined ? view.get(keys[i]) : view.get(keys[i], options));
+      out[i] = await get(keys[i]);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(GET_MANY_IN_FLIGHT, keys.length) }, worker));
+  await untilAborted(Promise.all(Array.from({ length: Math.min(GET_MANY_IN_FLIGHT, keys.length) }, worker)), signal);
   return out;
 }
 
@@ -403,7 +418,7 @@ function extend({ Db, Snapshot, Transaction, ScanCursor }) {
       return scanStream(this, options);
     };
     C.prototype.getMany = function getMany_(keys, options) {
-      return getMany(this, keys, options);
+      return getMany(this, keys, options, C === Db);
     };
   }
   for (const name of ["compact", "gc"]) {
@@ -412,6 +427,10 @@ function extend({ Db, Snapshot, Transaction, ScanCursor }) {
       return withAbortCause(run.call(this, options), options);
     };
   }
+  const compactPending = Db.prototype.compactPending;
+  Db.prototype.compactPending = function controlledPending(maxJobs, options) {
+    return withAbortCause(compactPending.call(this, maxJobs, options), options);
+  };
   Db.prototype.transaction = function transaction(fn, options) {
     return runTransaction(async () => this.beginTransaction(), fn, options);
   };

@@ -424,9 +424,10 @@ export interface Readable {
   count(options?: Omit<ScanOptions, "projection">): Promise<number>;
   /**
    * The rows with these keys (each an Arrow IPC stream), in the order given, `null` where there
-   * is none. The gets run together, at most 32 at a time.
+   * is none. The gets run together, at most 32 at a time; `signal` rejects with `ABORTED` and
+   * starts no further get.
    */
-  getMany(keys: Key[]): Promise<(Uint8Array | null)[]>;
+  getMany(keys: Key[], options?: { signal?: AbortSignal }): Promise<(Uint8Array | null)[]>;
 }
 
 /**
@@ -527,7 +528,7 @@ export interface DbMethods extends Readable {
   /** `count` at the freshness asked for (as `get`). */
   count(options?: Omit<ScanOptions, "projection"> & GetOptions): Promise<number>;
   /** `getMany` at the freshness asked for (as `get`; each get checks it). */
-  getMany(keys: Key[], options?: GetOptions): Promise<(Uint8Array | null)[]>;
+  getMany(keys: Key[], options?: GetOptions & { signal?: AbortSignal }): Promise<(Uint8Array | null)[]>;
   /** `scanCursor` as an async iterator of Arrow IPC streams, at the freshness asked for. */
   scanBatches(options?: StreamOptions & GetOptions): AsyncIterableIterator<Uint8Array>;
   /** `getRow` at the freshness asked for (as `get`). */
@@ -556,7 +557,7 @@ export interface DbMethods extends Readable {
    * doubling, at most 200 ms); an error `fn` throws is never retried.
    * @example await db.transaction(async (tx) => { const a = await tx.get("a"); await tx.put([{ id: "b" }]); }, { retries: 5 });
    */
-  transaction<T>(fn: (tx: Transaction) => Promise<T> | T, options?: { retries?: number }): Promise<T>;
+  transaction<T>(fn: (tx: Transaction) => Promise<T> | T, options?: { retries?: number; signal?: AbortSignal }): Promise<T>;
   /** Every retained version, oldest first. */
   versions(): Promise<VersionInfo[]>;
   /** A read-only view as of a retained version number, `{ version }`, or `{ timestamp }`. */
@@ -566,7 +567,7 @@ export interface DbMethods extends Readable {
   /** Merges every SST into one sorted run at the deepest level (files cut at `maxOutputBytes` / `maxOutputRows`). */
   compact(options?: LongCallOptions): Promise<CompactReport>;
   /** Runs up to `maxJobs` (default 1) pending strategy jobs; resolves to how many ran. */
-  compactPending(maxJobs?: number): Promise<number>;
+  compactPending(maxJobs?: number, options?: LongCallOptions): Promise<number>;
   /** Deletes expired history, dropped and orphaned files and old WAL segments. */
   gc(options?: LongCallOptions): Promise<GcReport>;
   /**

@@ -68,9 +68,10 @@ class Channel {
    * thread (neither can be cloned): the worker runs it under its own AbortController, which a
    * message aborts when the signal fires, and posts progress reports back.
    */
-  controlled(target, op, options, rest = []) {
+  controlled(target, op, args, at = 0) {
+    const options = args[at];
     if (options === null || typeof options !== "object" || !("signal" in options || "onProgress" in options)) {
-      return this.call(target, op, [options, ...rest]);
+      return this.call(target, op, args);
     }
     const { signal, onProgress, ...plain } = options;
     if (signal !== undefined && (signal === null || typeof signal.aborted !== "boolean" || typeof signal.addEventListener !== "function")) {
@@ -78,7 +79,9 @@ class Channel {
     }
     if (signal?.aborted) return Promise.reject(abortError(signal));
     if (this.failed) return Promise.reject(this.failed);
-    const wanted = { signal: signal !== undefined, progress: onProgress !== undefined };
+    const wanted = { signal: signal !== undefined, progress: onProgress !== undefined, at };
+    const sent = args.slice();
+    sent[at] = plain;
     const promise = new Promise((resolve, reject) => {
       const id = this.next++;
       const onAbort = () => this.worker.postMessage({ abort: id });
@@ -90,7 +93,7 @@ class Channel {
         return;
       }
       try {
-        this.worker.postMessage({ id, target, op, args: [plain, ...rest], control: wanted });
+        this.worker.postMessage({ id, target, op, args: sent, control: wanted });
         signal?.addEventListener?.("abort", onAbort, { once: true });
       } catch (e) {
         this.calls.delete(id);
@@ -175,7 +178,7 @@ class Readable extends Handle {
   }
 
   getMany(keys, options) {
-    return getMany(this, keys, options);
+    return getMany(this, keys, options, this instanceof WorkerDb);
   }
 }
 
@@ -260,15 +263,15 @@ export class WorkerDb extends Readable {
   }
 
   compact(options) {
-    return this.channel.controlled(this.handle, "compact", options);
+    return this.channel.controlled(this.handle, "compact", [options]);
   }
 
-  compactPending(maxJobs) {
-    return this.call("compactPending", maxJobs);
+  compactPending(maxJobs, options) {
+    return this.channel.controlled(this.handle, "compactPending", [maxJobs, options], 1);
   }
 
   gc(options) {
-    return this.channel.controlled(this.handle, "gc", options);
+    return this.channel.controlled(this.handle, "gc", [options]);
   }
 
   idle() {
@@ -375,7 +378,7 @@ export async function openInWorker(options, where = {}, thisWasm = undefined) {
   installDispose(WorkerDb);
   const channel = new Channel(worker);
   try {
-    const opened = await channel.controlled(0, "open", options, wasmUrl === undefined ? [] : [wasmUrl]);
+    const opened = await channel.controlled(0, "open", wasmUrl === undefined ? [options] : [options, wasmUrl]);
     return new WorkerDb(channel, opened.__handle);
   } catch (e) {
     worker.terminate();

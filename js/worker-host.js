@@ -104,7 +104,7 @@ self.onmessage = async (event) => {
     return;
   }
   try {
-    if (control) event.data.args[0] = withControl(id, event.data.args[0], control);
+    if (control) event.data.args[control.at] = withControl(id, event.data.args[control.at], control);
     const value = await dispatch(event.data);
     const transfer = value instanceof Uint8Array && value.byteOffset === 0 && value.byteLength === value.buffer.byteLength
       ? [value.buffer]

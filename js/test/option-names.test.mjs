@@ -155,6 +155,10 @@ test("the calls that take options: index.d.ts and the runtime name the same ones
     ["Db.compact", paramType("DbMethods", "compact", 0), (b) => db.compact({ [b]: 1 })],
     ["Db.gc", paramType("DbMethods", "gc", 0), (b) => db.gc({ [b]: 1 })],
     ["Db.transaction", paramType("DbMethods", "transaction", 1), (b) => db.transaction(async () => {}, { [b]: 1 })],
+    ["Db.compactPending", paramType("DbMethods", "compactPending", 1), (b) => db.compactPending(1, { [b]: 1 })],
+    // getMany splits `signal` off on the JS side; the rest is each get's.
+    ["Db.getMany", paramType("DbMethods", "getMany", 1), (b) => db.getMany(["a"], { [b]: 1 }), ["signal"]],
+    ["Snapshot.getMany", paramType("Snapshot", "getMany", 1), (b) => snap.getMany(["a"], { [b]: 1 }), ["signal"]],
     // The streaming reads split `signal` off on the JS side; the rest is a scan's.
     ["Db.scanRows", paramType("DbMethods", "scanRows", 0), (b) => db.scanRows({ [b]: 1 }).next(), ["signal"]],
     ["Db.scanBatches", paramType("DbMethods", "scanBatches", 0), (b) => db.scanBatches({ [b]: 1 }).next(), ["signal"]],

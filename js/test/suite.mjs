@@ -879,10 +879,30 @@ export function cases(env) {
     const report = await db.compact({ onProgress: (p) => heard.push([p.phase, p.done, p.total]) });
     eq(report.rowsOut, 36000, "a later compaction finishes");
     eq([heard[0], heard[heard.length - 1]], [["compact", 0, 36000], ["compact", 36000, 36000]], "progress from 0 to the total");
+    // compactPending, getMany and transaction stop on a signal too, writing nothing more.
+    // Four new L0 files: one job for the leveled strategy.
+    for (let i = 0; i < 4; i++) {
+      await db.put(peopleRows(10, `z${i}-`));
+      await db.flush();
+    }
+    for (const call of [
+      () => db.compactPending(1, { signal: fired.signal }),
+      () => db.getMany(["r0-00001", "r1-00002"], { signal: fired.signal }),
+      () => db.transaction(async (tx) => tx.put(peopleRows(1, "never")), { signal: fired.signal }),
+    ]) {
+      const e = await rejects(call(), "ABORTED", "a fired signal");
+      eq(e.cause?.message, "the user left", "cause");
+    }
+    eq(await db.count({ prefix: "never" }), 0, "the stopped transaction wrote nothing");
+    const pending = [];
+    eq(await db.compactPending(4, { onProgress: (p) => pending.push(p.phase) }), 1, "compactPending ran its job");
+    ok(pending.length >= 2 && pending.every((p) => p === "compact"), `compactPending reported progress: ${show(pending)}`);
+    const live = new AbortController();
+    eq((await db.getMany(["r0-00001", "nope"], { signal: live.signal })).map((r) => r === null), [false, true], "getMany with a live signal");
     const steps = [];
     await db.gc({ onProgress: (p) => steps.push(`${p.phase}:${p.done}/${p.total}`) });
     eq(steps, ["gc:0/7", "gc:1/7", "gc:2/7", "gc:3/7", "gc:4/7", "gc:5/7", "gc:6/7", "gc:7/7"], "gc's steps");
-    eq(await db.count(), 36000, "every row there");
+    eq(await db.count(), 36040, "every row there");
     await rejects(db.compact({ signl: fired.signal }), "INVALID_ARGUMENT", "a misspelt compact option");
     await rejects(db.gc({ signal: "soon" }), "INVALID_ARGUMENT", "a signal that is not an AbortSignal");
     await rejects(db.compact({ onProgress: 5 }), "INVALID_ARGUMENT", "an onProgress that is not a function");

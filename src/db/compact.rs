@@ -140,7 +140,20 @@ impl Db {
     /// Runs the configured strategy's jobs until it wants none (at most `max_jobs`), e.g. from
     /// a Worker cron on its own handle while writers go on. Re-reads the manifest first.
     pub async fn compact_pending(&self, max_jobs: usize) -> Result<Vec<CompactReport>> {
+        self.compact_pending_with(max_jobs, &Control::default())
+            .await
+    }
+
+    /// [`Db::compact_pending`] that `control` can stop (between jobs, and inside a job before
+    /// it publishes: jobs already run stay published) and that reports each job's versions
+    /// merged ([`super::Phase::Compact`], counted from 0 per job).
+    pub async fn compact_pending_with(
+        &self,
+        max_jobs: usize,
+        control: &Control,
+    ) -> Result<Vec<CompactReport>> {
         self.check_open()?;
+        control.check()?;
         if matches!(self.shared.config.durability, Durability::SealEveryBatch) {
             self.refresh().await?;
         }
@@ -149,8 +162,12 @@ impl Db {
         let mut out = Vec::new();
         let mut result = Ok(());
         while out.len() < max_jobs {
+            if let Err(e) = control.check() {
+                result = Err(e);
+                break;
+            }
             let Some(task) = self.next_task()? else { break };
-            match self.run_task(&task, &Control::default()).await {
+            match self.run_task(&task, control).await {
                 Ok(r) => out.push(r),
                 Err(e) => {
                     result = Err(e);

@@ -205,10 +205,12 @@ impl JsDb {
     }
 
     /// Runs up to `maxJobs` (default 1) of the compaction strategy's pending jobs, e.g. from
-    /// a cron on another handle of the same prefix; resolves to the number run.
+    /// a cron on another handle of the same prefix; resolves to the number run. `options`
+    /// takes `signal` and `onProgress`, as `compact` does.
     #[wasm_bindgen(js_name = compactPending)]
-    pub fn compact_pending(&self, max_jobs: JsValue) -> Promise {
+    pub fn compact_pending(&self, max_jobs: JsValue, options: JsValue) -> Promise {
         let db = self.db.clone();
+        let control = super::control::only(&options, "compactPending");
         promise(async move {
             let n = if max_jobs.is_undefined() || max_jobs.is_null() {
                 1
@@ -223,7 +225,10 @@ impl JsDb {
                         )
                     })? as usize
             };
-            Ok(JsValue::from_f64(db.compact_pending(n).await?.len() as f64))
+            let control = control?;
+            Ok(JsValue::from_f64(
+                db.compact_pending_with(n, &control).await?.len() as f64,
+            ))
         })
     }
 
