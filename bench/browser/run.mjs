@@ -241,15 +241,18 @@ try {
     }
     process.exit(0);
   }
-  const engines = {};
-  for (const engine of ENGINES) {
-    const runs = [];
-    for (let i = 0; i < RUNS; i++) {
+  // Round-robin: run i of every engine, then run i + 1. A ratio's two sides are then measured
+  // minutes apart at most, not one engine's whole block after the other's, so the machine's
+  // drift (other load, thermal state) falls on both.
+  const runsOf = Object.fromEntries(ENGINES.map((e) => [e, []]));
+  for (let i = 0; i < RUNS; i++) {
+    for (const engine of ENGINES) {
       process.stderr.write(`${engine} run ${i + 1}/${RUNS}...\n`);
-      runs.push(await once(base, engine));
+      runsOf[engine].push(await once(base, engine));
     }
-    engines[engine] = summarize(runs);
   }
+  const engines = {};
+  for (const engine of ENGINES) engines[engine] = summarize(runsOf[engine]);
   const m = (e, k) => engines[e]?.[k]?.median ?? null;
   const ratio = (a, b) => (a === null || b === null ? null : a / b);
   const ratios = smoke || partial
