@@ -31,6 +31,8 @@ mod pid_lock;
 mod prefixed;
 mod retry;
 pub mod s3;
+#[cfg(target_arch = "wasm32")]
+mod web_locks;
 
 use std::fmt::Debug;
 use std::ops::Range;

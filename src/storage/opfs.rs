@@ -12,11 +12,9 @@
 
 use std::cell::RefCell;
 use std::ops::Range;
-use std::rc::Rc;
 
 use bytes::Bytes;
 use js_sys::{Function, Promise, Uint8Array};
-use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
@@ -27,34 +25,10 @@ use web_sys::{
     StorageManager,
 };
 
-use super::js::{get, object};
+use super::js::get;
+use super::web_locks::{Hold, with_lock};
 use super::{BoxFuture, ObjectMeta, PutMode, Storage};
 use crate::error::{Error, Result};
-
-// Web Locks: web-sys has `LockManager` only behind `web_sys_unstable_apis`, so the two calls
-// Anax makes are declared here.
-#[wasm_bindgen]
-extern "C" {
-    /// `navigator.locks`.
-    type Locks;
-
-    /// `locks.request(name, callback)`.
-    #[wasm_bindgen(method, catch, js_name = request)]
-    fn request(
-        this: &Locks,
-        name: &str,
-        callback: &JsValue,
-    ) -> std::result::Result<Promise, JsValue>;
-
-    /// `locks.request(name, options, callback)`.
-    #[wasm_bindgen(method, catch, js_name = request)]
-    fn request_with(
-        this: &Locks,
-        name: &str,
-        options: &JsValue,
-        callback: &JsValue,
-    ) -> std::result::Result<Promise, JsValue>;
-}
 
 fn js_err(what: &str, path: &str, e: &JsValue) -> Error {
     super::js::error("OPFS", what, path, e)
@@ -81,11 +55,6 @@ fn etag(bytes: &[u8]) -> String {
     format!("{:08x}-{:x}", crc32c::crc32c(bytes), bytes.len())
 }
 
-fn locks() -> Option<Locks> {
-    let locks = get(&get(&js_sys::global(), "navigator"), "locks");
-    (!locks.is_undefined()).then(|| locks.unchecked_into())
-}
-
 async fn subdir(dir: &Dir, name: &str, create: bool, path: &str) -> Result<Dir> {
     let o = FileSystemGetDirectoryOptions::new();
     o.set_create(create);
@@ -95,43 +64,6 @@ async fn subdir(dir: &Dir, name: &str, create: bool, path: &str) -> Result<Dir> 
         path,
     )
     .await
-}
-
-/// Runs `work` while holding the Web Lock `name` (exclusive). Resolves to its result.
-async fn with_lock<F>(name: &str, work: F) -> Result<JsValue>
-where
-    F: std::future::Future<Output = Result<JsValue>> + 'static,
-{
-    let Some(locks) = locks() else {
-        // No Web Locks (very old browsers): single-context use is still safe.
-        return work.await;
-    };
-    let work = RefCell::new(Some(work));
-    // The work's typed error waits here while the lock's promise rejects; a JS exception
-    // cannot carry a Rust error, and a code spelled into a string would be parsed back.
-    let failure: Rc<RefCell<Option<Error>>> = Rc::default();
-    let slot = failure.clone();
-    let cb = Closure::once(move |_lock: JsValue| -> Promise {
-        let work = work.borrow_mut().take();
-        crate::runtime::task::promise(async move {
-            match work {
-                Some(w) => w.await.map_err(|e| {
-                    *slot.borrow_mut() = Some(e);
-                    JsValue::UNDEFINED
-                }),
-                None => Ok(JsValue::UNDEFINED),
-            }
-        })
-    });
-    let p = locks
-        .request(name, cb.as_ref())
-        .map_err(|e| js_err("lock", name, &e))?;
-    let out = JsFuture::from(p).await;
-    drop(cb);
-    out.map_err(|e| {
-        let typed = failure.borrow_mut().take();
-        typed.unwrap_or_else(|| js_err("lock", name, &e))
-    })
 }
 
 /// The appender of a dedicated worker: one sync access handle kept open on the file being
@@ -224,67 +156,26 @@ impl Opfs {
     /// Holds `anax-writer:{path}` until this storage is dropped, waiting up to `wait_ms` for
     /// it.
     async fn take_writer_lock(&self, wait_ms: u32) -> Result<()> {
-        let Some(locks) = locks() else {
-            return Ok(());
-        };
-        let (granted_tx, granted_rx) = futures_channel_oneshot();
-        let refused = granted_tx.clone();
-        let release_slot: Rc<RefCell<Option<Function>>> = Default::default();
-        let slot = release_slot.clone();
-        let cb = Closure::once_into_js(move |lock: JsValue| -> Promise {
-            let granted = !lock.is_null();
-            let _ = granted_tx.call1(&JsValue::UNDEFINED, &JsValue::from_bool(granted));
-            if !granted {
-                return Promise::resolve(&JsValue::UNDEFINED);
-            }
-            // Held until `release` is called.
-            Promise::new(&mut |resolve, _| {
-                *slot.borrow_mut() = Some(resolve);
-            })
-        });
         let name = format!("anax-writer:{}", self.name);
-        // Without a wait: granted now or never (`ifAvailable`). With one: queued behind the
-        // holder until a timeout signal aborts the request, which then never calls `cb`.
-        let options = if wait_ms == 0 {
-            object(&[("ifAvailable", true.into())])
-        } else {
-            if !get(&get(&js_sys::global(), "AbortSignal"), "timeout").is_function() {
-                return Err(Error::storage(
-                    "AbortSignal.timeout is missing: lockWaitMs needs it",
-                ));
+        match super::web_locks::hold(&name, wait_ms).await? {
+            Hold::Unsupported => Ok(()),
+            Hold::Granted(release) => {
+                *self.release.borrow_mut() = Some(release);
+                Ok(())
             }
-            object(&[(
-                "signal",
-                web_sys::AbortSignal::timeout_with_u32(wait_ms).into(),
-            )])
-        };
-        let held = locks
-            .request_with(&name, &options, &cb)
-            .map_err(|e| js_err("lock", &name, &e))?;
-        // An aborted request rejects: that is the wait running out. (Granted, it resolves only
-        // once the lock is released, so this task waits that long, doing nothing.)
-        wasm_bindgen_futures::spawn_local(async move {
-            if JsFuture::from(held).await.is_err() {
-                let _ = refused.call1(&JsValue::UNDEFINED, &JsValue::FALSE);
+            Hold::Refused => {
+                let waited = if wait_ms == 0 {
+                    String::new()
+                } else {
+                    format!(" (still after waiting {wait_ms} ms)")
+                };
+                Err(Error::Conflict(format!(
+                    "the database at OPFS '{}' is open for writing in another tab or worker{waited}; \
+                     close it there first, or give storage.lockWaitMs to wait for it",
+                    self.name
+                )))
             }
-        });
-        let granted = JsFuture::from(granted_rx)
-            .await
-            .map_err(|e| js_err("lock", &name, &e))?;
-        if granted.as_bool() != Some(true) {
-            let waited = if wait_ms == 0 {
-                String::new()
-            } else {
-                format!(" (still after waiting {wait_ms} ms)")
-            };
-            return Err(Error::Conflict(format!(
-                "the database at OPFS '{}' is open for writing in another tab or worker{waited}; \
-                 close it there first, or give storage.lockWaitMs to wait for it",
-                self.name
-            )));
         }
-        *self.release.borrow_mut() = release_slot.borrow_mut().take();
-        Ok(())
     }
 
     /// The directory holding `path` and the file name (creating directories when asked).
@@ -356,13 +247,6 @@ impl Opfs {
         settle::<JsValue>(w.close(), "close", path).await?;
         Ok(())
     }
-}
-
-/// A one-shot JS promise and the function that resolves it.
-fn futures_channel_oneshot() -> (Function, Promise) {
-    let mut resolve = None;
-    let p = Promise::new(&mut |res, _| resolve = Some(res));
-    (resolve.unwrap_or_else(|| Function::new_no_args("")), p)
 }
 
 impl Storage for Opfs {
