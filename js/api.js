@@ -421,16 +421,13 @@ function extend({ Db, Snapshot, Transaction, ScanCursor }) {
       return getMany(this, keys, options, C === Db);
     };
   }
-  for (const name of ["compact", "gc"]) {
+  // The long calls, with the position of their options argument.
+  for (const [name, at] of [["compact", 0], ["gc", 0], ["compactPending", 1]]) {
     const run = Db.prototype[name];
-    Db.prototype[name] = function controlled(options) {
-      return withAbortCause(run.call(this, options), options);
+    Db.prototype[name] = function controlled(...args) {
+      return withAbortCause(run.apply(this, args), args[at]);
     };
   }
-  const compactPending = Db.prototype.compactPending;
-  Db.prototype.compactPending = function controlledPending(maxJobs, options) {
-    return withAbortCause(compactPending.call(this, maxJobs, options), options);
-  };
   Db.prototype.transaction = function transaction(fn, options) {
     return runTransaction(async () => this.beginTransaction(), fn, options);
   };

@@ -294,6 +294,8 @@ async fn merge_into(
     if let Some(f) = file.take() {
         finish(storage, table, f, level, out).await?;
     }
+    // The last point to stop: past it the job publishes or fails as a whole (and a stop here
+    // still deletes the outputs, in `merge`).
     control.step(Phase::Compact, out.rows_in, total)?;
     Ok(())
 }

@@ -146,13 +146,6 @@ impl Db {
             bytes_in: merged.bytes_in,
             bytes_out: merged.bytes_out,
         };
-        // The last point to stop: past it the job publishes or fails as a whole.
-        if let Err(e) = control.check() {
-            for s in &merged.outputs {
-                let _ = storage.delete(&s.meta.path).await;
-            }
-            return Err(e);
-        }
         let commit_id = crate::codec::random_u64()?;
         // The drop note goes first: a commit that lands without one would leave its inputs for
         // GC's orphan sweep, which cannot tell how long ago they left the head.

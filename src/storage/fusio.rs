@@ -20,7 +20,7 @@ use fusio::path::Path;
 use fusio::{CasCondition, DynFs, FsCas, OpenOptions, Read as _, Write as _};
 use futures_util::StreamExt as _;
 
-use super::{BoxFuture, ObjectMeta, PutMode, Storage, check_relative, clamp};
+use super::{BoxFuture, ObjectMeta, PutMode, Storage, check_relative, clamp, content_etag};
 use crate::error::{Error, Result};
 
 /// A fusio file system that can also compare-and-swap, as a table's storage needs.
@@ -73,11 +73,6 @@ fn failed(op: &'static str, path: &str, e: fusio::Error) -> Error {
         e if io_not_found(&e) => Error::NotFound(path.to_owned()),
         e => Error::storage(format!("fusio {op} of {path} failed: {e}")).during(op, path),
     }
-}
-
-/// A content tag where fusio gives none (a plain file system): equal tags, equal bytes.
-fn content_tag(bytes: &[u8]) -> String {
-    format!("{:08x}-{:x}", crc32c::crc32c(bytes), bytes.len())
 }
 
 impl FusioStorage {
@@ -156,7 +151,7 @@ impl FusioStorage {
             }
             Backend::Plain(_) => match self.read_all(path).await {
                 Ok(b) => {
-                    let tag = content_tag(&b);
+                    let tag = content_etag(&b);
                     Ok(Some((b, tag)))
                 }
                 Err(Error::NotFound(_)) => Ok(None),
@@ -200,7 +195,7 @@ impl FusioStorage {
                     }
                     _ => {
                         self.write_plain(path, &data).await?;
-                        Ok(meta(content_tag(&data)))
+                        Ok(meta(content_etag(&data)))
                     }
                 };
             }

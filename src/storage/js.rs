@@ -17,6 +17,14 @@ pub(crate) fn set(o: &Object, k: &str, v: &JsValue) {
     let _ = Reflect::set(o, &JsValue::from_str(k), v);
 }
 
+/// `AbortSignal.timeout(ms)`, or `None` where the runtime lacks it (asked first: the typed
+/// binding would throw there).
+pub(crate) fn timeout_signal(ms: u32) -> Option<web_sys::AbortSignal> {
+    get(&get(&js_sys::global(), "AbortSignal"), "timeout")
+        .is_function()
+        .then(|| web_sys::AbortSignal::timeout_with_u32(ms))
+}
+
 /// A plain object with these properties.
 pub(crate) fn object(pairs: &[(&str, JsValue)]) -> JsValue {
     let o = Object::new();

@@ -166,6 +166,16 @@ pub(crate) fn check_relative(path: &str) -> Result<()> {
     Ok(())
 }
 
+/// An etag from the content itself (CRC32C and size), for backends whose store gives none:
+/// equal tags, equal bytes.
+#[cfg_attr(
+    all(not(target_arch = "wasm32"), not(feature = "fusio")),
+    allow(dead_code)
+)]
+pub(crate) fn content_etag(bytes: &[u8]) -> String {
+    format!("{:08x}-{:x}", crc32c::crc32c(bytes), bytes.len())
+}
+
 /// Clamps `range` to an object of `len` bytes.
 pub(crate) fn clamp(range: Range<u64>, len: u64) -> Range<u64> {
     let end = range.end.min(len);

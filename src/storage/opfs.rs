@@ -27,7 +27,7 @@ use web_sys::{
 
 use super::js::get;
 use super::web_locks::{Hold, with_lock};
-use super::{BoxFuture, ObjectMeta, PutMode, Storage};
+use super::{BoxFuture, ObjectMeta, PutMode, Storage, content_etag};
 use crate::error::{Error, Result};
 
 fn js_err(what: &str, path: &str, e: &JsValue) -> Error {
@@ -49,10 +49,6 @@ async fn settle_or_throw<T: JsCast>(
     path: &str,
 ) -> Result<T> {
     settle(p.map_err(|e| js_err(what, path, &e))?, what, path).await
-}
-
-fn etag(bytes: &[u8]) -> String {
-    format!("{:08x}-{:x}", crc32c::crc32c(bytes), bytes.len())
 }
 
 async fn subdir(dir: &Dir, name: &str, create: bool, path: &str) -> Result<Dir> {
@@ -260,7 +256,7 @@ impl Storage for Opfs {
             let meta = ObjectMeta {
                 path: path.to_owned(),
                 size: b.len() as u64,
-                etag: etag(&b),
+                etag: content_etag(&b),
             };
             Ok((b, meta))
         })
@@ -280,7 +276,7 @@ impl Storage for Opfs {
             let meta = ObjectMeta {
                 path: path.to_owned(),
                 size: data.len() as u64,
-                etag: etag(&data),
+                etag: content_etag(&data),
             };
             if mode == PutMode::Overwrite {
                 self.write_whole(path, &data).await?;
@@ -301,7 +297,7 @@ impl Storage for Opfs {
             self.release_appender(path).await?;
             with_lock(&lock, async move {
                 let current = match me.read(&owned_path, None).await {
-                    Ok(b) => Some(etag(&b)),
+                    Ok(b) => Some(content_etag(&b)),
                     Err(Error::NotFound(_)) => None,
                     Err(e) => return Err(e),
                 };

@@ -119,15 +119,9 @@ pub(super) async fn hold(name: &str, wait_ms: u32) -> Result<Hold> {
     let options = if wait_ms == 0 {
         object(&[("ifAvailable", true.into())])
     } else {
-        if !get(&get(&js_sys::global(), "AbortSignal"), "timeout").is_function() {
-            return Err(Error::storage(
-                "AbortSignal.timeout is missing: lockWaitMs needs it",
-            ));
-        }
-        object(&[(
-            "signal",
-            web_sys::AbortSignal::timeout_with_u32(wait_ms).into(),
-        )])
+        let signal = super::js::timeout_signal(wait_ms)
+            .ok_or_else(|| Error::storage("AbortSignal.timeout is missing: lockWaitMs needs it"))?;
+        object(&[("signal", signal.into())])
     };
     let held = locks
         .request_with(name, &options, &cb)

@@ -67,16 +67,9 @@ pub fn only(options: &JsValue, method: &str) -> Result<Control> {
                 "{method} takes an options object {{ signal, onProgress }} or nothing"
             )));
         }
-        let keys = js_sys::Object::keys(options.unchecked_ref::<js_sys::Object>());
-        for k in keys.iter() {
-            let k = k.as_string().unwrap_or_default();
-            if !NAMES.contains(&k.as_str()) {
-                return Err(Error::InvalidArgument(format!(
-                    "unknown option '{k}'; {method} takes {}",
-                    NAMES.join(", ")
-                )));
-            }
-        }
+        super::value::refuse_unknown(options, NAMES, &|k, list| {
+            format!("unknown option '{k}'; {method} takes {list}")
+        })?;
     }
     from_options(options, method)
 }

@@ -18,9 +18,9 @@
 //! }
 //! ```
 
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 
-use super::value::prop;
+use super::value::{prop, refuse_unknown};
 use crate::db::DbBuilder;
 use crate::error::{Error, Result};
 use crate::options::{
@@ -74,16 +74,9 @@ impl<'a> Obj<'a> {
         if !is_object(v) {
             return Err(bad(format!("{path} must be an object")));
         }
-        let keys = js_sys::Object::keys(v.unchecked_ref::<js_sys::Object>());
-        for k in keys.iter() {
-            let k = k.as_string().unwrap_or_default();
-            if !allowed.contains(&k.as_str()) {
-                return Err(bad(format!(
-                    "unknown option '{path}.{k}'; {path} takes {}",
-                    allowed.join(", ")
-                )));
-            }
-        }
+        refuse_unknown(v, allowed, &|k, list| {
+            format!("unknown option '{path}.{k}'; {path} takes {list}")
+        })?;
         Ok(Self {
             v,
             path: path.to_string(),

@@ -57,21 +57,14 @@ pub fn to_scan_options(v: &JsValue, live: bool) -> Result<ScanOptions> {
             .get(..SCAN_OPTIONS.len() - 2)
             .unwrap_or(SCAN_OPTIONS),
     };
-    let names = js_sys::Object::keys(v.unchecked_ref::<js_sys::Object>());
-    for name in names.iter() {
-        let name = name.as_string().unwrap_or_default();
-        if !allowed.contains(&name.as_str()) {
-            let whose = if live {
-                "a scan"
-            } else {
-                "a snapshot's or transaction's scan"
-            };
-            return Err(Error::InvalidArgument(format!(
-                "unknown scan option '{name}'; {whose} takes {}",
-                allowed.join(", ")
-            )));
-        }
-    }
+    let whose = if live {
+        "a scan"
+    } else {
+        "a snapshot's or transaction's scan"
+    };
+    super::value::refuse_unknown(v, allowed, &|name, list| {
+        format!("unknown scan option '{name}'; {whose} takes {list}")
+    })?;
     let bound = |name: &str, inclusive: bool| -> Result<Bound<Vec<Value>>> {
         let k = prop(v, name)?;
         if k.is_undefined() || k.is_null() {

@@ -107,18 +107,9 @@ pub(super) fn to_storage(storage: &JsValue) -> Result<Choice> {
         _ => &[],
     };
     if !allowed.is_empty() {
-        let keys = js_sys::Object::keys(wasm_bindgen::JsCast::unchecked_ref::<js_sys::Object>(
-            storage,
-        ));
-        for k in keys.iter() {
-            let k = k.as_string().unwrap_or_default();
-            if !allowed.contains(&k.as_str()) {
-                return Err(Error::InvalidArgument(format!(
-                    "unknown option 'storage.{k}' for kind \"{kind}\"; it takes {}",
-                    allowed.join(", ")
-                )));
-            }
-        }
+        super::value::refuse_unknown(storage, allowed, &|k, list| {
+            format!("unknown option 'storage.{k}' for kind \"{kind}\"; it takes {list}")
+        })?;
     }
     Ok(match kind.as_str() {
         "memory" => Choice::Memory,

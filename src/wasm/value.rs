@@ -13,6 +13,22 @@ pub fn prop(obj: &JsValue, name: &str) -> Result<JsValue> {
         .map_err(|_| Error::InvalidArgument(format!("could not read property '{name}'")))
 }
 
+/// Refuses an options object holding a name outside `allowed`, with `unknown(name, list of
+/// allowed names)` as the message: a misspelt option would otherwise keep its default.
+pub(super) fn refuse_unknown(
+    v: &JsValue,
+    allowed: &[&str],
+    unknown: &dyn Fn(&str, &str) -> String,
+) -> Result<()> {
+    for k in js_sys::Object::keys(v.unchecked_ref::<js_sys::Object>()).iter() {
+        let k = k.as_string().unwrap_or_default();
+        if !allowed.contains(&k.as_str()) {
+            return Err(Error::InvalidArgument(unknown(&k, &allowed.join(", "))));
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn is_plain_object(v: &JsValue) -> bool {
     v.is_object() && !Array::is_array(v) && !v.is_instance_of::<Uint8Array>()
 }

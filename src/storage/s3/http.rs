@@ -165,7 +165,7 @@ mod fetch {
     use wasm_bindgen::prelude::*;
     use wasm_bindgen::{JsCast, JsValue};
     use wasm_bindgen_futures::JsFuture;
-    use web_sys::{AbortSignal, Headers, Request, RequestCache, RequestInit, Response};
+    use web_sys::{Headers, Request, RequestCache, RequestInit, Response};
 
     use super::{HttpRequest, HttpResponse, redact};
     use crate::error::{Error, Result};
@@ -179,7 +179,7 @@ mod fetch {
     }
 
     /// Per-request timeout.
-    const TIMEOUT_MS: f64 = 30_000.0;
+    const TIMEOUT_MS: u32 = 30_000;
 
     thread_local! {
         /// workerd rejects `cache` in a RequestInit; learn that once.
@@ -214,11 +214,9 @@ mod fetch {
             // Reads that decide a compare-and-swap must never come from an HTTP cache.
             init.set_cache(RequestCache::NoStore);
         }
-        // A stalled connection becomes an error (then a retry), never a hang. (Checked first:
-        // the binding would throw where the runtime lacks it.)
-        let abort = crate::storage::js::get(&js_sys::global(), "AbortSignal");
-        if crate::storage::js::get(&abort, "timeout").is_function() {
-            init.set_signal(Some(&AbortSignal::timeout_with_f64(TIMEOUT_MS)));
+        // A stalled connection becomes an error (then a retry), never a hang.
+        if let Some(signal) = crate::storage::js::timeout_signal(TIMEOUT_MS) {
+            init.set_signal(Some(&signal));
         }
         Request::new_with_str_and_init(&req.url, &init)
     }
