@@ -292,11 +292,14 @@ export interface OpenOptions extends LongCallOptions {
   /** Manifest compare-and-swap retry backoff (default 50 ms doubling to 1 s, 16 attempts). */
   casBackoff?: { baseMs?: number; maxMs?: number; maxAttempts?: number };
   /**
-   * History kept for time travel (default: 16 versions, one hour, 10-minute grace for dropped
-   * files). Keep `graceMs` above the longest time any writer of the prefix takes from writing an
-   * SST to committing it: GC deletes unreferenced files older than that.
+   * History kept for time travel (default: 16 versions, one hour). `graceMs` (default 10
+   * minutes): keep it above the longest time any writer of the prefix takes from writing an SST
+   * to committing it, since GC condemns unreferenced files older than that (a later commit of
+   * one fails `CONFLICT`). `dropGraceMs` (default 0): how long files a compaction dropped stay
+   * before GC deletes them; readers elsewhere that still read one move to the newest head at
+   * their own timestamp, so only readers that cannot (builds before 0.5) need more.
    */
-  retention?: { minVersions?: number; maxAgeMs?: number; graceMs?: number };
+  retention?: { minVersions?: number; maxAgeMs?: number; graceMs?: number; dropGraceMs?: number };
   /**
    * When a commit resolves: `"strict"` (default) once durable; `"fast"` once applied in memory,
    * made durable by the next strict commit, `flush()`, `sync()` or `close()`.

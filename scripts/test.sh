@@ -55,5 +55,7 @@ export ANAX_TEST_S3_BUCKET=anax-browser
 node --test js/test/*.test.mjs worker-example/test/*.test.mjs
 step "edge figures in Node, smoke mode (20,000 rows ingested on an R2-shaped bucket, one 16 MiB value on a fresh instance)"
 node bench/node/edge-node.mjs --rows 20000
+step "isolate concurrency benchmark, smoke mode (32 gets at once from separate requests through the worker example, 5 ms per R2 call, one run; fails on any request not answered with its row)"
+node bench/node/isolate-concurrency.mjs --rtt 5 --rows 2000 --runs 1
 step "browser benchmark harness, smoke mode (Anax only, 2,000 rows, one run)"
 node bench/browser/run.mjs --smoke

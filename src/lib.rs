@@ -61,7 +61,7 @@ pub mod wasm;
 
 pub use db::{
     CompactReport, CompactionMetrics, Control, Db, DbBuilder, DbStats, GcReport, ObjectSpec, Phase,
-    Progress, Snapshot, TableFs, Transaction,
+    Progress, ScanStream, Snapshot, TableFs, Transaction,
 };
 pub use error::{CauseId, Error, ErrorCode, Result, StorageError};
 pub use manifest::HistoryEntry;

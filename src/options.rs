@@ -181,10 +181,17 @@ pub struct Retention {
     pub min_versions: u64,
     /// Versions younger than this (ms) are kept (default one hour).
     pub max_age_ms: u64,
-    /// Files dropped from the head and orphans (objects no commit references) are deleted only
-    /// once this old (ms), so a reader on another worker never loses a file mid-read (default
-    /// 10 minutes).
+    /// Orphans (objects no commit references) are condemned only once this old (ms), and a
+    /// drop note whose files the head still names is kept as long: it spares writers whose
+    /// upload is committed late (a slow flush or compaction), which would otherwise lose their
+    /// commit (`CONFLICT`, never rows). Default 10 minutes.
     pub grace_ms: u64,
+    /// Files a commit dropped from the head (compaction inputs) are deleted once dropped this
+    /// long (ms; default 0: by the next `gc()`). No reader depends on it: a read elsewhere that
+    /// finds such a file gone reads on from the newest head at its own timestamp
+    /// ([`crate::Snapshot`], [`crate::ScanStream`]), which costs it one manifest read. Raise it
+    /// for readers that cannot do that (builds before 0.5 reading this prefix).
+    pub drop_grace_ms: u64,
 }
 
 impl Default for Retention {
@@ -193,6 +200,7 @@ impl Default for Retention {
             min_versions: 16,
             max_age_ms: 3_600_000,
             grace_ms: 600_000,
+            drop_grace_ms: 0,
         }
     }
 }

@@ -121,6 +121,7 @@ fn a_bottom_compaction_drops_tombstones_and_what_they_hide() {
                 min_versions: 1,
                 max_age_ms: 0,
                 grace_ms: 0,
+                drop_grace_ms: 0,
             })
             .with_compaction_options(CompactionOptions {
                 automatic: false,

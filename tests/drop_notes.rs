@@ -31,6 +31,7 @@ fn dropped_files_wait_for_their_note_to_age_and_nothing_live_is_deleted() {
                 min_versions: 4,
                 max_age_ms: 1_000,
                 grace_ms: 500,
+                drop_grace_ms: 500,
             })
             .open()
             .await
@@ -96,5 +97,64 @@ fn dropped_files_wait_for_their_note_to_age_and_nothing_live_is_deleted() {
         // A fresh handle reads every row from what is left.
         let other = seal_db(&store).open().await.unwrap();
         assert_eq!(read_all(&other).await, state);
+    });
+}
+
+/// With no drop grace, a compaction's inputs go at the next GC; a note naming a file the head
+/// still has (a compaction whose commit is in flight, or lost) is kept for the orphan grace
+/// period, so that a commit landing late still finds its inputs noted, and goes after it.
+#[test]
+fn dropped_files_go_at_once_and_a_note_of_a_commit_in_flight_waits() {
+    block_on(async {
+        let store = MemoryStorage::new();
+        let clock = Arc::new(ManualClock::new(10_000));
+        let db = seal_db(&store)
+            .with_compaction_options(anax::CompactionOptions {
+                automatic: false,
+                ..Default::default()
+            })
+            .with_clock(clock.clone())
+            .with_retention(Retention {
+                grace_ms: 500,
+                ..Retention::default()
+            })
+            .open()
+            .await
+            .unwrap();
+        assert_eq!(Retention::default().drop_grace_ms, 0);
+        let mut state = State::new();
+        for i in 0..3i64 {
+            let op = Op::Put(vec![(format!("k{i}-{}", "é".repeat(40)), Some(i))]);
+            run(&db, &op).await.unwrap();
+            apply(&mut state, &op);
+        }
+        db.compact().await.unwrap();
+        let live = db.sst_paths().unwrap();
+        // A note written just now for a commit that has not landed: it names the live file.
+        store
+            .put(
+                &note_path(10_000, 7),
+                Bytes::from(encode_note(&[(live[0].clone(), 1)])),
+                PutMode::Overwrite,
+            )
+            .await
+            .unwrap();
+        let gc = db.gc().await.unwrap();
+        assert_eq!(gc.ssts_deleted, 3, "the inputs, without waiting");
+        assert_eq!(gc.notes_deleted, 1, "the compaction's own note");
+        assert_eq!(common::paths(&store, "sst/").await, live);
+        let notes = common::paths(&store, DROPPED_DIR).await;
+        assert_eq!(notes, vec![note_path(10_000, 7)], "the young note stays");
+
+        clock.advance(1_000);
+        let gc = db.gc().await.unwrap();
+        assert_eq!((gc.ssts_deleted, gc.notes_deleted), (0, 1));
+        assert!(store.list(DROPPED_DIR).await.unwrap().is_empty());
+        assert_eq!(
+            common::paths(&store, "sst/").await,
+            live,
+            "the live file stays"
+        );
+        assert_eq!(read_all(&db).await, state);
     });
 }

@@ -46,6 +46,7 @@ fn builder(dir: &Path) -> DbBuilder {
             min_versions: 100_000,
             max_age_ms: 0,
             grace_ms: 0,
+            drop_grace_ms: 0,
         })
 }
 

@@ -135,6 +135,7 @@ fn gc_reports_its_steps_and_a_stopped_pass_is_finished_by_the_next() {
                 min_versions: 1,
                 max_age_ms: 0,
                 grace_ms: 0,
+                drop_grace_ms: 0,
             })
             .with_compaction_options(anax::CompactionOptions {
                 automatic: false,

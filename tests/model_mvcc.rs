@@ -614,6 +614,7 @@ fn run_full_seed(seed: u64, ops: usize) -> anax::DbStats {
             min_versions: 1 + rng.below(6),
             max_age_ms: 2_000,
             grace_ms: 500,
+            drop_grace_ms: 500,
         },
         seal: match rng.below(3) {
             0 => SealPolicy::BatchesThreshold { batches: 1 },

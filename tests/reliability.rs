@@ -239,6 +239,7 @@ fn gc_never_deletes_a_file_that_a_slow_commit_then_names() {
         });
         let retention = Retention {
             grace_ms: 60_000,
+            drop_grace_ms: 60_000,
             ..Retention::default()
         };
         // The writer's clock is an hour behind GC's: its file's name looks long orphaned.
@@ -494,6 +495,7 @@ fn matrix_builder(storage: Arc<dyn Storage>, skew_ms: i64, automatic: bool) -> D
             min_versions: 4,
             max_age_ms: 0,
             grace_ms: 200,
+            drop_grace_ms: 200,
         })
         .with_compaction_options(CompactionOptions {
             automatic,

@@ -29,6 +29,7 @@ fn time_travel_reads_each_version_and_gc_collects_expired_history() {
                 min_versions: 4,
                 max_age_ms: 1_000,
                 grace_ms: 500,
+                drop_grace_ms: 500,
             })
             .open()
             .await

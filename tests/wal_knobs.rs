@@ -369,6 +369,7 @@ fn gc_deletes_old_orphans_and_keeps_young_ones() {
             .with_clock(clock.clone())
             .with_retention(Retention {
                 grace_ms: 1_000,
+                drop_grace_ms: 1_000,
                 ..Retention::default()
             })
             .open()

@@ -89,6 +89,14 @@ export function workerOptions(extra = {}) {
   return optionsFor(wrangler, extra);
 }
 
+/**
+ * Miniflare options for wrangler.toml's Worker with another entry module (`main`, relative to
+ * this directory), bundled the same way: a benchmark's wrapper around the example.
+ */
+export function workerOptionsWithMain(main, extra = {}) {
+  return optionsFor({ ...wrangler, main }, extra);
+}
+
 /** Miniflare options for the Durable Object variant as wrangler.durable.toml describes it. */
 export function durableOptions(extra = {}) {
   return optionsFor(durableWrangler, extra);

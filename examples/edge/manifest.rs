@@ -12,7 +12,7 @@ use anax::storage::{BoxFuture, Storage};
 use super::tally::Tally;
 use super::{Res, Rng, batch, builder_on};
 
-/// The system clock, `ahead_ms` in the future: a GC run as it would after the grace period.
+/// The system clock, `ahead_ms` in the future: a GC run as it would after the orphan grace period.
 #[derive(Debug)]
 struct Ahead(u64);
 
@@ -30,7 +30,7 @@ pub struct HistoryCost {
     pub puts: usize,
     pub manifest_bytes_per_commit: f64,
     pub bucket_space_amp: f64,
-    /// The same after a GC run once the grace period (default 10 minutes) has passed.
+    /// The same after a GC run once the orphan grace period (default 10 minutes) has passed.
     pub space_amp_after_grace: f64,
     /// SST bytes written (puts and compactions) per byte of live SSTs at the end.
     pub sst_write_amp: f64,

@@ -19,7 +19,7 @@ const options: OpenOptions = {
   minorCompaction: { segmentThreshold: 4, targetLevel: 0 },
   wal: { syncPolicy: { intervalMs: 50 }, segmentBytes: 1 << 24, recovery: "truncateTail" },
   casBackoff: { baseMs: 50, maxMs: 1000, maxAttempts: 16 },
-  retention: { minVersions: 16, maxAgeMs: 3_600_000, graceMs: 600_000 },
+  retention: { minVersions: 16, maxAgeMs: 3_600_000, graceMs: 600_000, dropGraceMs: 0 },
   commitAckMode: "fast",
   compaction: {
     strategy: { kind: "tiered", minMerge: 4, maxMerge: 32, sizeRatio: 2 },

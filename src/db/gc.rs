@@ -17,7 +17,7 @@ pub const GC_STEPS: u64 = 7;
 /// What [`Db::gc`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GcReport {
-    /// SSTs dropped from the head whose grace period passed, deleted.
+    /// SSTs dropped from the head whose drop grace period passed, deleted.
     pub ssts_deleted: usize,
     /// Drop notes whose files are all deleted, deleted themselves.
     pub notes_deleted: usize,
@@ -33,8 +33,8 @@ pub struct GcReport {
 
 impl Db {
     /// Garbage collection: applies the retention window to history, deletes SSTs dropped from
-    /// the head once their grace period passed (never one a live snapshot of this handle
-    /// reads), orphans older than the grace period, WAL segments below the floor (beyond the
+    /// the head once their drop grace period passed (never one a live snapshot of this handle
+    /// reads; readers elsewhere read around it), orphans older than the grace period, WAL segments below the floor (beyond the
     /// retained bytes) and archives below the history floor. Idempotent; safe from any handle.
     pub async fn gc(&self) -> Result<GcReport> {
         self.gc_with(&Control::default()).await
@@ -102,7 +102,9 @@ impl Db {
         let storage = self.shared.storage.as_ref();
         let mut forget = Vec::new();
         for d in &state.graveyard {
-            if d.dropped_ms.saturating_add(retention.grace_ms) <= now && !pinned.contains(&d.path) {
+            if d.dropped_ms.saturating_add(retention.drop_grace_ms) <= now
+                && !pinned.contains(&d.path)
+            {
                 control.check()?;
                 storage.delete(&d.path).await?;
                 forget.push(d.path.clone());
@@ -231,10 +233,12 @@ impl Db {
         Ok(report)
     }
 
-    /// Applies the drop notes: a note older than the grace period has its files deleted
-    /// (unless the head names them, as a note of a commit that lost its race does, or a live
-    /// snapshot of this handle reads them), then goes itself. Returns the files of the notes
-    /// still waiting, which the orphan sweep must leave alone.
+    /// Applies the drop notes: a note dropped longer ago than the drop grace period has its
+    /// files deleted (unless the head names them, or a live snapshot of this handle reads
+    /// them), then goes itself. A note whose files the head still names was written for a
+    /// commit that lost its race or is still in flight: it stays for the orphan grace period,
+    /// so that a commit landing late leaves its files noted rather than orphaned. Returns the
+    /// files of the notes still waiting, which the orphan sweep must leave alone.
     async fn reap_notes(
         &self,
         state: &crate::manifest::ManifestState,
@@ -245,7 +249,7 @@ impl Db {
         use futures_util::StreamExt;
         let manifest = &self.shared.manifest;
         let storage = self.shared.storage.as_ref();
-        let grace = self.shared.config.retention.grace_ms;
+        let retention = self.shared.config.retention;
         let live: HashSet<&str> = state.ssts.iter().map(|m| m.path.as_str()).collect();
         let notes = manifest.notes().await?;
         // Notes are small and independent: read several at once (each is a round trip).
@@ -256,14 +260,15 @@ impl Db {
             .await;
         let mut waiting = HashSet::new();
         for (note, files) in read {
-            let ripe = note.dropped_ms.saturating_add(grace) <= now;
+            let ripe = note.dropped_ms.saturating_add(retention.drop_grace_ms) <= now;
+            let settled = note.dropped_ms.saturating_add(retention.grace_ms) <= now;
             let files = match files {
                 Ok(f) => f,
                 // Another GC finished it meanwhile.
                 Err(Error::NotFound(_)) => continue,
                 // A damaged note names nothing it can be trusted with: its files are left to
                 // the orphan sweep, and a ripe one goes.
-                Err(Error::Corrupt(_)) if ripe => {
+                Err(Error::Corrupt(_)) if settled => {
                     storage.delete(&note.path).await?;
                     report.notes_deleted += 1;
                     continue;
@@ -278,7 +283,9 @@ impl Db {
             let mut kept = false;
             for (path, _) in files {
                 if live.contains(path.as_str()) {
-                    // The note of a commit that lost its race: this file never left the head.
+                    // The note of a commit that lost its race (this file never left the head),
+                    // or of one still in flight, whose files it must still name when it lands.
+                    kept |= !settled;
                     continue;
                 }
                 if pinned.contains(&path) {

@@ -28,6 +28,7 @@ mod seal;
 mod settle;
 mod snapshot;
 mod stats;
+mod stream;
 mod tails;
 mod txn;
 mod view;
@@ -55,6 +56,7 @@ pub use compact::{CompactReport, CompactionMetrics};
 pub use gc::{GC_STEPS, GcReport};
 pub use snapshot::Snapshot;
 pub use stats::DbStats;
+pub use stream::ScanStream;
 pub use txn::Transaction;
 
 #[derive(Debug)]

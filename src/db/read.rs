@@ -147,7 +147,7 @@ impl Db {
     }
 
     /// The rows selected by `opts` as a stream of bounded batches.
-    pub async fn scan_stream(&self, opts: &ScanOptions) -> Result<crate::read::merge::ScanStream> {
+    pub async fn scan_stream(&self, opts: &ScanOptions) -> Result<super::ScanStream> {
         self.on_live_view(|s| async move { s.scan_stream(opts).await })
             .await
     }
@@ -161,7 +161,7 @@ impl Db {
         &self,
         opts: &ScanOptions,
         freshness: Freshness,
-    ) -> Result<crate::read::merge::ScanStream> {
+    ) -> Result<super::ScanStream> {
         self.read_fresh(freshness, |s| async move { s.scan_stream(opts).await })
             .await
     }

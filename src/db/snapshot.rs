@@ -5,15 +5,18 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use arrow_schema::{Field, Schema, SchemaRef};
 
-use super::{Db, Version};
+use super::{Db, ScanStream, Version};
 use crate::error::{Error, Result};
 use crate::key::Timestamp;
 use crate::memtable::Entry;
 use crate::read::ScanOptions;
 use crate::read::mem_source::{MemRef, MemSource, lock};
-use crate::read::merge::{ScanStream, Source};
+use crate::read::merge::{Merge, Source};
 use crate::sst::Found;
 use crate::value::Value;
+
+/// Turns a read takes on a newer head after a file of its view was collected.
+pub(super) const RENEWALS: usize = 3;
 
 /// A consistent read view: everything committed at or before its timestamp, nothing after.
 /// It keeps the memtables and SSTs it needs alive (and out of GC's reach) while it exists.
@@ -68,7 +71,7 @@ impl Snapshot {
     /// the grace period passed on the collector's clock), but compaction keeps, for every key,
     /// the newest version at or below any timestamp from the head's history floor on. `None`
     /// when this view is older than that floor: its answers are gone for good.
-    async fn renewed(&self) -> Result<Option<Snapshot>> {
+    pub(super) async fn renewed(&self) -> Result<Option<Snapshot>> {
         self.db.refresh().await?;
         let floor = self
             .db
@@ -89,21 +92,32 @@ impl Snapshot {
         }))
     }
 
-    /// Runs `read` on this view and, if a file of it was deleted meanwhile, once more on the
-    /// newest head at this view's timestamp (see `renewed`); the one place snapshot reads
-    /// recover from a collected file.
+    /// Runs `read` on this view and, if a file of it was deleted meanwhile, again on the
+    /// newest head at this view's timestamp (see `renewed`); with [`ScanStream`]'s own
+    /// resumption, the places snapshot reads recover from a collected file.
     async fn read_around<T, F, Fut>(&self, read: F) -> Result<T>
     where
         F: Fn(Snapshot) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        match read(self.clone()).await {
-            Err(Error::NotFound(what)) => match self.renewed().await? {
-                Some(s) => read(s).await,
-                None => Err(Error::NotFound(what)),
-            },
-            r => r,
+        let mut failure = match read(self.clone()).await {
+            Err(Error::NotFound(what)) => what,
+            r => return r,
+        };
+        let mut view = self.clone();
+        // A newer head can lose a file too (another compaction and GC while this read ran):
+        // a few more turns, each on a head that moved, then the loss is reported.
+        for _ in 0..RENEWALS {
+            let Some(next) = view.renewed().await? else {
+                break;
+            };
+            view = next;
+            failure = match read(view.clone()).await {
+                Err(Error::NotFound(what)) => what,
+                r => return r,
+            };
         }
+        Err(Error::NotFound(failure))
     }
 
     /// The row with this key as of this snapshot, or `None`. A file of this view deleted
@@ -171,19 +185,28 @@ impl Snapshot {
 
     /// The rows selected by `opts` as of this snapshot, as one batch.
     pub async fn scan(&self, opts: &ScanOptions) -> Result<RecordBatch> {
-        self.read_around(|s| async move { s.scan_stream_once(opts).await?.collect().await })
-            .await
+        self.scan_stream(opts).await?.collect().await
     }
 
-    /// The rows selected by `opts` as of this snapshot, as a stream of bounded batches.
-    /// Files deleted before the stream is set up are read around on the newest head (see
-    /// `renewed`); a file deleted while the stream is read fails it with `NOT_FOUND`.
+    /// The rows selected by `opts` as of this snapshot, as a stream of bounded batches. Files
+    /// deleted before the stream is set up, or while it is read, are read around on the
+    /// newest head (see `renewed`): the stream goes on after the last key it settled.
     pub async fn scan_stream(&self, opts: &ScanOptions) -> Result<ScanStream> {
-        self.read_around(|s| async move { s.scan_stream_once(opts).await })
-            .await
+        self.read_around(|s| async move {
+            let merge = s.merge(opts, None, opts.limit).await?;
+            Ok(ScanStream::new(s, opts.clone(), merge))
+        })
+        .await
     }
 
-    async fn scan_stream_once(&self, opts: &ScanOptions) -> Result<ScanStream> {
+    /// The merge of this view's sources for `opts`, starting after `resume` (in scan order)
+    /// and returning at most `limit` rows.
+    pub(super) async fn merge(
+        &self,
+        opts: &ScanOptions,
+        resume: Option<&[u8]>,
+        limit: Option<usize>,
+    ) -> Result<Merge> {
         let db = &self.db;
         let table = db.shared.schema.arrow();
         let projection: Vec<usize> = match &opts.projection {
@@ -236,7 +259,11 @@ impl Snapshot {
             .collect();
 
         let mut sources = Vec::new();
-        if let Some(range) = db.key_range(opts)? {
+        let range = db.key_range(opts)?.map(|r| match resume {
+            Some(k) => r.after(k, opts.reverse),
+            None => r,
+        });
+        if let Some(range) = range {
             let (lo, hi) = range.as_slices();
             let overlay = self.overlay.iter().map(|m| (m, Timestamp::MAX));
             for (mem, read_ts) in overlay.chain(self.mems.iter().map(|m| (m, self.ts))) {
@@ -257,7 +284,7 @@ impl Snapshot {
                 .filter(|h| h.overlaps(lo, hi) && h.meta.min_ts <= self.ts)
                 .map(|h| db.open_sst(h));
             // A scan with a limit and no filter reads its first pages a few at a time.
-            let hint = opts.limit.filter(|_| opts.filter.is_none());
+            let hint = limit.filter(|_| opts.filter.is_none());
             for sst in futures_util::future::try_join_all(opening)
                 .await?
                 .into_iter()
@@ -273,7 +300,7 @@ impl Snapshot {
                 )));
             }
         }
-        Ok(ScanStream::new(
+        Ok(Merge::new(
             sources,
             db.shared.storage.clone(),
             opts.reverse,
@@ -281,7 +308,7 @@ impl Snapshot {
             needed_schema,
             output,
             output_schema,
-            opts.limit,
+            limit,
         ))
     }
 }

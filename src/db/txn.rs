@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatch;
 
+use super::ScanStream;
 use super::ops::Op;
 use super::{Db, Snapshot};
 use crate::error::Result;
@@ -14,7 +15,6 @@ use crate::key::Timestamp;
 use crate::memtable::Memtable;
 use crate::read::ScanOptions;
 use crate::read::mem_source::{MemRef, lock};
-use crate::read::merge::ScanStream;
 use crate::value::Value;
 
 /// An optimistic transaction with snapshot isolation. Reads see the snapshot it started from

@@ -16,6 +16,7 @@ use super::filter::Filter;
 use super::mem_source::MemSource;
 use super::sst_source::SstSource;
 use crate::error::Result;
+use crate::key::KeyBytes;
 use crate::storage::Storage;
 
 /// One input of a merge.
@@ -89,8 +90,10 @@ fn register(input: &mut Input, old: Option<*const Chunk>, arena: &mut Vec<Arc<Ch
 /// Rows per output batch of a scan.
 pub const BATCH_ROWS: usize = 8192;
 
-/// A streaming scan: merged, resolved, filtered, projected batches of bounded size.
-pub struct ScanStream {
+/// A streaming merge: resolved, filtered, projected batches of bounded size from the sources of
+/// one view. It cannot survive a source failing mid-read; `db::ScanStream` wraps it to start a
+/// new one after [`Merge::resume_after`] when a file of the view was collected.
+pub struct Merge {
     inputs: Vec<Input>,
     storage: Arc<dyn Storage>,
     reverse: bool,
@@ -105,19 +108,22 @@ pub struct ScanStream {
     /// Inputs with a head row (in no particular order).
     live: Vec<usize>,
     started: bool,
+    /// The last key decided (returned, filtered out or hidden): everything up to it in scan
+    /// order is settled, so a merge started after it continues this one.
+    last_key: Option<KeyBytes>,
 }
 
-impl std::fmt::Debug for ScanStream {
+impl std::fmt::Debug for Merge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScanStream")
+        f.debug_struct("Merge")
             .field("inputs", &self.inputs.len())
             .field("remaining", &self.remaining)
             .finish()
     }
 }
 
-impl ScanStream {
-    /// A stream over `sources` (any order).
+impl Merge {
+    /// A merge over `sources` (any order).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         sources: Vec<Source>,
@@ -152,6 +158,7 @@ impl ScanStream {
             batch_rows: BATCH_ROWS,
             live: Vec::new(),
             started: false,
+            last_key: None,
         }
     }
 
@@ -264,6 +271,17 @@ impl ScanStream {
         }
     }
 
+    /// The last key this merge decided, if any: a merge resumed after it (exclusive, in scan
+    /// order) yields exactly the rows this one has not yet returned.
+    pub fn resume_after(&self) -> Option<&[u8]> {
+        self.last_key.as_deref()
+    }
+
+    /// How many more rows the limit lets through (`usize::MAX` counted down without one).
+    pub fn remaining(&self) -> usize {
+        self.remaining
+    }
+
     /// The schema of the batches this stream yields.
     pub fn schema(&self) -> SchemaRef {
         self.output_schema.clone()
@@ -361,6 +379,11 @@ impl ScanStream {
                 self.step(top, &mut arena).await?;
             }
             let exhausted = self.live.is_empty();
+            if let Some(&(slot, pos)) = picks.last()
+                && let Some(c) = arena.get(slot)
+            {
+                self.last_key = Some(KeyBytes::from(c.keys.value(pos)));
+            }
             if let Some(batch) = self.assemble(&arena, &picks)? {
                 return Ok(Some(batch));
             }
@@ -498,25 +521,5 @@ impl ScanStream {
             cols,
             &RecordBatchOptions::new().with_row_count(Some(rows.len())),
         )?))
-    }
-
-    /// Reads the rest of the stream into one batch.
-    pub async fn collect(self) -> Result<RecordBatch> {
-        let (schema, batches) = self.collect_batches().await?;
-        Ok(arrow_select::concat::concat_batches(&schema, &batches)?)
-    }
-
-    /// Reads the rest of the stream as its batches (no copy into one), with their schema. An
-    /// empty result is one empty batch, as [`ScanStream::collect`] gives: an IPC reader then
-    /// always finds a batch.
-    pub async fn collect_batches(mut self) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-        let mut batches = Vec::new();
-        while let Some(b) = self.next().await? {
-            batches.push(b);
-        }
-        if batches.is_empty() {
-            batches.push(RecordBatch::new_empty(self.output_schema.clone()));
-        }
-        Ok((self.output_schema, batches))
     }
 }

@@ -95,6 +95,23 @@ impl KeyRange {
         }
     }
 
+    /// What is left of this range once the keys up to `key` in scan order (descending when
+    /// `reverse`) are read: a scan resumed after `key`.
+    pub fn after(self, key: &[u8], reverse: bool) -> Self {
+        let past = Bound::Excluded(KeyBytes::from(key));
+        if reverse {
+            Self {
+                start: self.start,
+                end: min_upper(self.end, past),
+            }
+        } else {
+            Self {
+                start: max_lower(self.start, past),
+                end: self.end,
+            }
+        }
+    }
+
     /// The bounds as borrowed byte slices.
     pub fn as_slices(&self) -> (Bound<&[u8]>, Bound<&[u8]>) {
         (
@@ -169,5 +186,25 @@ mod tests {
         let r = KeyRange::all().intersect_prefix(b"b");
         assert_eq!(r.start, Bound::Included(kb(b"b")));
         assert_eq!(r.end, Bound::Excluded(kb(b"c")));
+    }
+
+    #[test]
+    fn a_resumed_range_starts_past_the_last_key_in_scan_order() {
+        let r = KeyRange {
+            start: Bound::Included(kb(b"b")),
+            end: Bound::Excluded(kb(b"y")),
+        };
+        let fwd = r.clone().after(b"m", false);
+        assert_eq!(fwd.start, Bound::Excluded(kb(b"m")));
+        assert_eq!(fwd.end, Bound::Excluded(kb(b"y")));
+        let back = r.clone().after(b"m", true);
+        assert_eq!(back.start, Bound::Included(kb(b"b")));
+        assert_eq!(back.end, Bound::Excluded(kb(b"m")));
+        // A key outside the range leaves the tighter bound in place.
+        assert_eq!(
+            r.clone().after(b"a", false).start,
+            Bound::Included(kb(b"b"))
+        );
+        assert_eq!(r.after(b"z", true).end, Bound::Excluded(kb(b"y")));
     }
 }

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 /// Where a cursor is.
 enum CursorState {
     /// Ready for `next`.
-    Idle(Box<crate::read::merge::ScanStream>),
+    Idle(Box<crate::db::ScanStream>),
     /// A `next` is running.
     Busy,
     /// Every row was returned.
@@ -47,7 +47,7 @@ pub struct JsScanCursor {
 }
 
 impl JsScanCursor {
-    pub(super) fn new(stream: crate::read::merge::ScanStream) -> Self {
+    pub(super) fn new(stream: crate::db::ScanStream) -> Self {
         Self {
             schema: stream.schema(),
             stream: std::rc::Rc::new(std::cell::RefCell::new(CursorState::Idle(Box::new(stream)))),

@@ -11,7 +11,7 @@
 //!          segmentBytes, segmentMaxAgeMs, flushIntervalMs, retentionBytes, queueSize,
 //!          recovery: "truncateTail" | "strict", dir },
 //!   casBackoff: { baseMs, maxMs, maxAttempts },
-//!   retention: { minVersions, maxAgeMs, graceMs },
+//!   retention: { minVersions, maxAgeMs, graceMs, dropGraceMs },
 //!   commitAckMode: "strict" | "fast",
 //!   compaction: { strategy, maxConcurrentJobs, queueCapacity, maxOutputRows, maxOutputBytes,
 //!                 periodicTickMs, l0Backpressure, cascade, automatic, background },
@@ -206,13 +206,14 @@ pub(super) fn apply(options: &JsValue, mut b: DbBuilder) -> Result<DbBuilder> {
         let r = Obj::new(
             &retention,
             "options.retention",
-            &["minVersions", "maxAgeMs", "graceMs"],
+            &["minVersions", "maxAgeMs", "graceMs", "dropGraceMs"],
         )?;
         let d = Retention::default();
         b = b.with_retention(Retention {
             min_versions: r.u64("minVersions")?.unwrap_or(d.min_versions),
             max_age_ms: r.u64("maxAgeMs")?.unwrap_or(d.max_age_ms),
             grace_ms: r.u64("graceMs")?.unwrap_or(d.grace_ms),
+            drop_grace_ms: r.u64("dropGraceMs")?.unwrap_or(d.drop_grace_ms),
         });
     }
     let ack = top.get("commitAckMode")?;

@@ -11,11 +11,11 @@ use super::cursor::JsScanCursor;
 use super::reply::{promise, to_js_error, value_or_promise};
 use super::scan_options::to_scan_options;
 use super::value::to_key;
+use crate::db::ScanStream;
 use crate::db::{Db, Snapshot, Transaction};
 use crate::error::{Error, Result};
 use crate::options::Freshness;
 use crate::read::ScanOptions;
-use crate::read::merge::ScanStream;
 use crate::value::Value;
 
 /// What a read runs on.
@@ -167,7 +167,7 @@ fn row_result(batch: Option<arrow_array::RecordBatch>) -> Result<JsValue> {
 
 /// A finished scan as its JS result: one IPC stream, its pieces copied straight into one JS
 /// buffer.
-async fn scan_result(stream: crate::read::merge::ScanStream) -> Result<JsValue> {
+async fn scan_result(stream: crate::db::ScanStream) -> Result<JsValue> {
     let (schema, batches) = stream.collect_batches().await?;
     encode_result(&schema, batches)
 }

@@ -60,6 +60,7 @@ fn builder(storage: Arc<dyn Storage>, automatic: bool) -> DbBuilder {
             min_versions: 8,
             max_age_ms: 0,
             grace_ms: 30_000,
+            drop_grace_ms: 30_000,
         })
         .with_compaction_options(CompactionOptions {
             automatic,

@@ -371,19 +371,10 @@ export async function route(request, db, handOff, limits, r) {
   }
   if (r.op === "get") {
     if (wantsJson(request)) {
-      const cursor = await db.scanCursor({
-        start: r.id,
-        end: r.id,
-        endInclusive: true,
-        limit: 1,
-        freshness: r.freshness ?? "view",
-      });
-      const rows = (await cursor.nextRows()) ?? [];
-      cursor.free?.();
-      if (rows.length === 0) throw new AnaxError("NOT_FOUND", `no row with key '${r.id}'`);
-      return new Response(toJson(rows[0]), {
-        headers: { "content-type": JSON_TYPE },
-      });
+      // A point read: the manifest check and the row's read go out together.
+      const row = await db.getRow(r.id, { freshness: r.freshness ?? "view" });
+      if (row === null) throw new AnaxError("NOT_FOUND", `no row with key '${r.id}'`);
+      return new Response(toJson(row), { headers: { "content-type": JSON_TYPE } });
     }
     const row = await db.get(r.id, { freshness: r.freshness ?? "view" });
     if (row === null) throw new AnaxError("NOT_FOUND", `no row with key '${r.id}'`);

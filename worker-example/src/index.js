@@ -21,64 +21,40 @@
 // Storage: the R2 binding BUCKET by default; S3 over fetch when the S3_BUCKET var is set (see
 // README.md). Every put is durable in the bucket before it is acknowledged (one SST + one
 // manifest write), so the next request sees it on any isolate. Open tables are cached per
-// isolate and revalidated with one manifest read per request. Every response says which
-// storage requests it made in `x-anax-requests`.
+// isolate, shared by the requests running at once, and revalidated with one manifest read per
+// request. Every response says which storage requests its table's handle made while it ran in
+// `x-anax-requests` (with other requests on the table running meanwhile, theirs too).
 import { Anax, AnaxError } from "anax";
 import { HttpError, SCHEMA, TABLE_NAME, admit, failure, limitsOf, requestsHeader, route, storageFor } from "./http.js";
 
-// ---- per-table queues and the handle cache ----
+// ---- the handle cache ----
 
-// One request at a time per table and isolate. Workers run each request in its own context,
-// and Rust futures woken by another request's code would do their storage I/O on that
-// request's behalf (which the runtime cancels). Queuing at the JS level keeps every request's
-// work in its own context; Anax's own group commit still batches within a request.
-// A table with an entry here is in use (running or waiting), which the handle cache relies on.
-const queues = new Map();
-async function exclusive(table, work) {
-  const previous = queues.get(table) ?? Promise.resolve();
-  let release;
-  const mine = new Promise((r) => (release = r));
-  const tail = previous.then(() => mine);
-  queues.set(table, tail);
-  await previous;
-  let released = false;
-  const done = () => {
-    if (released) return;
-    released = true;
-    release();
-    if (queues.get(table) === tail) queues.delete(table);
-  };
-  // A streamed scan takes over `done` and calls it when its stream ends.
-  let handedOff = false;
-  try {
-    return await work(() => {
-      handedOff = true;
-      return done;
-    });
-  } finally {
-    if (!handedOff) done();
-  }
-}
-
-// Open handles by table (each a Promise of the handle), least recently used first. Each one
-// holds the table's manifest, file metadata and caches, so an isolate serving many tables
-// keeps at most ANAX_MAX_OPEN_TABLES of them.
+// Requests on one table run at once on its handle: Anax polls each call's work in the context
+// of the request that made it (the runtime cancels I/O started on behalf of a request that has
+// ended), and a call waiting for work another request drives (its put joined that request's
+// group commit) holds a timer, so the runtime does not take it for hung. An entry counts the
+// requests using its handle; only an idle one is evicted.
+//
+// Open handles by table, least recently used first: { handle (a Promise of it), users,
+// evicted }. Each holds the table's manifest, file metadata and caches, so an isolate serving
+// many tables keeps at most ANAX_MAX_OPEN_TABLES of them.
 const handles = new Map();
 
-async function closeHandle(table, handle) {
+async function closeHandle(table, entry) {
   try {
-    await (await handle).close();
+    await (await entry.handle).close();
   } catch (err) {
     console.error(`anax worker: closing the handle of table '${table}' failed:`, err);
   }
 }
 
-// Call only while holding the table (inside `exclusive(table, ...)`).
-function open(env, table, limits) {
+// The table's entry, counted as in use until `release`.
+async function acquire(env, table, limits) {
   const cached = handles.get(table);
   if (cached) {
     handles.delete(table);
     handles.set(table, cached);
+    cached.users += 1;
     return cached;
   }
   // Eviction and insertion happen in one synchronous step, so concurrent requests can never
@@ -86,8 +62,8 @@ function open(env, table, limits) {
   const closing = [];
   while (handles.size >= limits.ANAX_MAX_OPEN_TABLES) {
     let idle;
-    for (const name of handles.keys()) {
-      if (!queues.has(name)) {
+    for (const [name, entry] of handles) {
+      if (entry.users === 0) {
         idle = name;
         break;
       }
@@ -99,31 +75,39 @@ function open(env, table, limits) {
     }
     const victim = handles.get(idle);
     handles.delete(idle);
-    // Through the victim's queue: a request for it that arrives meanwhile waits for the close
-    // and then opens a fresh handle, instead of using one being closed.
-    closing.push(exclusive(idle, () => closeHandle(idle, victim)));
+    victim.evicted = true;
+    closing.push(closeHandle(idle, victim));
   }
   // The old handles are closed before the new one opens, so the isolate never holds more.
-  const handle = Promise.all(closing).then(() =>
-    Anax.open({ schema: SCHEMA, key: "id", tableName: table, storage: storageFor(env, table) }),
-  );
-  handles.set(table, handle);
-  handle.catch(() => {
+  const entry = {
+    handle: Promise.all(closing).then(() =>
+      Anax.open({ schema: SCHEMA, key: "id", tableName: table, storage: storageFor(env, table) }),
+    ),
+    users: 1,
+    evicted: false,
+  };
+  handles.set(table, entry);
+  entry.handle.catch(() => {
     // let the next request try again
-    if (handles.get(table) === handle) handles.delete(table);
+    if (handles.get(table) === entry) handles.delete(table);
   });
-  return handle;
+  return entry;
+}
+
+// Hands the handle back; a handle dropped from the cache meanwhile closes with its last user.
+function release(table, entry) {
+  entry.users -= 1;
+  if (entry.evicted && entry.users === 0) closeHandle(table, entry);
 }
 
 // A closed handle stays closed: drop it so the next request reopens the table.
-async function forget(table, handle) {
-  if (handles.get(table) !== handle) return;
-  handles.delete(table);
-  await closeHandle(table, handle);
+function forget(table, entry) {
+  if (handles.get(table) === entry) handles.delete(table);
+  entry.evicted = true;
 }
 
 export default {
-  async fetch(request, env) {
+  async fetch(request, env, ctx) {
     let admitted;
     let limits;
     try {
@@ -133,8 +117,20 @@ export default {
       return failure(err, request);
     }
     const { table } = admitted;
-    return exclusive(table, async (handOff) => {
-      let handle;
+    let entry;
+    let released = false;
+    const done = () => {
+      if (released || !entry) return;
+      released = true;
+      release(table, entry);
+    };
+    // A streamed scan takes over `done` and calls it when its stream ends.
+    let handedOff = false;
+    const handOff = () => {
+      handedOff = true;
+      return done;
+    };
+    const work = (async () => {
       let db;
       let before;
       const annotate = (res) => {
@@ -149,8 +145,8 @@ export default {
       };
       try {
         const cached = handles.has(table);
-        handle = open(env, table, limits);
-        db = await handle;
+        entry = await acquire(env, table, limits);
+        db = await entry.handle;
         before = cached ? db.stats().requests : undefined;
         // Revalidate: commits made through other isolates become visible (one manifest read).
         // Gets and scans make that read themselves (strict freshness), issued together with
@@ -162,14 +158,20 @@ export default {
         return annotate(await route(request, db, handOff, limits, admitted));
       } catch (err) {
         const res = annotate(failure(err, request));
-        if (handle && err instanceof AnaxError && err.code === "CLOSED") await forget(table, handle);
+        if (entry && err instanceof AnaxError && err.code === "CLOSED") forget(table, entry);
         return res;
+      } finally {
+        if (!handedOff) done();
       }
-    });
+    })();
+    // The runtime cancels what a request left running once its response is sent, or when its
+    // client goes away; a put that other requests' puts joined is their commit too.
+    ctx?.waitUntil?.(work.catch(() => {}));
+    return work;
   },
 
   // Cron: compaction and GC, so writers never pay for them, and the only way they run. Tables
-  // go one at a time: each holds its queue and a cached handle while it is compacted.
+  // go one at a time, each on its cached handle, while requests go on using it.
   async scheduled(_event, env) {
     const limits = limitsOf(env);
     const names = (env.TABLES ?? "").split(",").map((s) => s.trim()).filter(Boolean);
@@ -177,12 +179,15 @@ export default {
     for (const table of names) {
       try {
         if (!TABLE_NAME.test(table)) throw new Error("not a valid table name");
-        await exclusive(table, async () => {
-          const db = await open(env, table, limits);
+        const entry = await acquire(env, table, limits);
+        try {
+          const db = await entry.handle;
           await db.refresh();
           await db.compact();
           await db.gc();
-        });
+        } finally {
+          release(table, entry);
+        }
       } catch (err) {
         console.error(`anax worker: cron maintenance of table '${table}' failed:`, err);
         failed.push(table);

@@ -1,0 +1,100 @@
+//! A scan read as it is pulled, that outlives the files of its view.
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+
+use super::Snapshot;
+use super::snapshot::RENEWALS;
+use crate::error::{Error, Result};
+use crate::key::KeyBytes;
+use crate::read::ScanOptions;
+use crate::read::merge::Merge;
+
+/// A streaming scan: merged, resolved, filtered, projected batches of bounded size, all at the
+/// timestamp of the view it was opened on.
+///
+/// Another handle may compact this view's files away and collect them while the stream is
+/// read (GC deletes dropped files without waiting for readers elsewhere). The stream then goes
+/// on from the newest head at the same timestamp, after the last key it settled, which gives
+/// the rows it would have given: compaction keeps, for every key, the newest version at or
+/// below any timestamp from the head's history floor on. Only a view older than that floor,
+/// or a file missing from the head that still names it, fails the stream with `NOT_FOUND`.
+pub struct ScanStream {
+    view: Snapshot,
+    opts: ScanOptions,
+    merge: Merge,
+}
+
+impl std::fmt::Debug for ScanStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScanStream")
+            .field("ts", &self.view.ts())
+            .field("merge", &self.merge)
+            .finish()
+    }
+}
+
+impl ScanStream {
+    pub(super) fn new(view: Snapshot, opts: ScanOptions, merge: Merge) -> Self {
+        Self { view, opts, merge }
+    }
+
+    /// The schema of the batches this stream yields.
+    pub fn schema(&self) -> SchemaRef {
+        self.merge.schema()
+    }
+
+    /// The next batch of at most [`crate::read::merge::BATCH_ROWS`] rows, or `None` at the end.
+    pub async fn next(&mut self) -> Result<Option<RecordBatch>> {
+        let mut failure = match self.merge.next().await {
+            Err(Error::NotFound(what)) => what,
+            r => return r,
+        };
+        for _ in 0..RENEWALS {
+            let Some(view) = self.view.renewed().await? else {
+                break;
+            };
+            // The failed merge's state is not trusted past the last key it settled: a new
+            // merge starts after it, with what the limit has left.
+            let resume: Option<KeyBytes> = self.merge.resume_after().map(KeyBytes::from);
+            let limit = self.opts.limit.map(|_| self.merge.remaining());
+            let attempt = async {
+                let mut merge = view.merge(&self.opts, resume.as_deref(), limit).await?;
+                let batch = merge.next().await?;
+                Ok::<_, Error>((merge, batch))
+            }
+            .await;
+            self.view = view;
+            match attempt {
+                Ok((merge, batch)) => {
+                    self.merge = merge;
+                    return Ok(batch);
+                }
+                Err(Error::NotFound(what)) => failure = what,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::NotFound(failure))
+    }
+
+    /// Reads the rest of the stream into one batch.
+    pub async fn collect(self) -> Result<RecordBatch> {
+        let (schema, batches) = self.collect_batches().await?;
+        Ok(arrow_select::concat::concat_batches(&schema, &batches)?)
+    }
+
+    /// Reads the rest of the stream as its batches (no copy into one), with their schema. An
+    /// empty result is one empty batch, as [`ScanStream::collect`] gives: an IPC reader then
+    /// always finds a batch.
+    pub async fn collect_batches(mut self) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let mut batches = Vec::new();
+        while let Some(b) = self.next().await? {
+            batches.push(b);
+        }
+        let schema = self.schema();
+        if batches.is_empty() {
+            batches.push(RecordBatch::new_empty(schema.clone()));
+        }
+        Ok((schema, batches))
+    }
+}
