@@ -190,7 +190,8 @@ pub struct Retention {
     /// long (ms; default 0: by the next `gc()`). No reader depends on it: a read elsewhere that
     /// finds such a file gone reads on from the newest head at its own timestamp
     /// ([`crate::Snapshot`], [`crate::ScanStream`]), which costs it one manifest read. Raise it
-    /// for readers that cannot do that (builds before 0.5 reading this prefix).
+    /// for readers that cannot do that (builds from before `drop_grace_ms` existed, whose
+    /// half-read streams fail `NOT_FOUND`).
     pub drop_grace_ms: u64,
 }
 

@@ -1,5 +1,6 @@
 //! Drop notes: a compaction records the files it removes from the head in a note outside it,
-//! and GC deletes them only once the note is older than the grace period; the orphan sweep
+//! and GC deletes them once the note is older than the drop grace period (0 by default) and a
+//! head read after the notes no longer names them; the orphan sweep
 //! leaves noted files alone however old their names are; a note naming live files (a
 //! compaction that lost its race) deletes nothing live; a damaged note is dropped, not obeyed.
 #![cfg(not(target_arch = "wasm32"))]
@@ -7,13 +8,14 @@
 
 mod common;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anax::manifest::{DROPPED_DIR, encode_note, note_path};
-use anax::storage::{MemoryStorage, PutMode, Storage};
+use anax::storage::{BoxFuture, MemoryStorage, ObjectMeta, PutMode, Storage};
 use anax::{ManualClock, Retention};
 use bytes::Bytes;
 use common::kv::{Op, State, apply, read_all, run, seal_db};
+use futures::channel::oneshot;
 use futures::executor::block_on;
 
 #[test]
@@ -156,5 +158,123 @@ fn dropped_files_go_at_once_and_a_note_of_a_commit_in_flight_waits() {
             "the live file stays"
         );
         assert_eq!(read_all(&db).await, state);
+    });
+}
+
+/// A store that, the first time GC lists the drop notes, says so and waits for the word to go
+/// on: what another handle does in between happens between the head GC started from and its
+/// reading of the notes.
+struct ListGate {
+    inner: MemoryStorage,
+    listing: Mutex<Option<oneshot::Sender<()>>>,
+    go: Mutex<Option<oneshot::Receiver<()>>>,
+}
+
+impl std::fmt::Debug for ListGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ListGate")
+    }
+}
+
+impl Storage for ListGate {
+    fn get<'a>(&'a self, path: &'a str) -> BoxFuture<'a, anax::Result<Bytes>> {
+        self.inner.get(path)
+    }
+    fn get_range<'a>(
+        &'a self,
+        path: &'a str,
+        range: std::ops::Range<u64>,
+    ) -> BoxFuture<'a, anax::Result<Bytes>> {
+        self.inner.get_range(path, range)
+    }
+    fn put<'a>(
+        &'a self,
+        path: &'a str,
+        data: Bytes,
+        mode: PutMode,
+    ) -> BoxFuture<'a, anax::Result<ObjectMeta>> {
+        self.inner.put(path, data, mode)
+    }
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, anax::Result<Vec<ObjectMeta>>> {
+        Box::pin(async move {
+            if prefix == DROPPED_DIR {
+                let listing = self.listing.lock().unwrap().take();
+                let go = self.go.lock().unwrap().take();
+                if let (Some(listing), Some(go)) = (listing, go) {
+                    listing.send(()).unwrap();
+                    go.await.unwrap();
+                }
+            }
+            self.inner.list(prefix).await
+        })
+    }
+    fn delete<'a>(&'a self, path: &'a str) -> BoxFuture<'a, anax::Result<()>> {
+        self.inner.delete(path)
+    }
+    fn head<'a>(&'a self, path: &'a str) -> BoxFuture<'a, anax::Result<Option<ObjectMeta>>> {
+        self.inner.head(path)
+    }
+}
+
+/// While GC runs, another handle commits a new file and a compaction of it writes its note
+/// and has not committed yet (it may never). The file is absent from the head GC started from,
+/// yet live: GC must judge the note against a head read after the notes, and keep the file.
+#[test]
+fn a_file_committed_while_gc_runs_and_noted_by_a_compaction_in_flight_stays() {
+    block_on(async {
+        let store = MemoryStorage::new();
+        let writer = seal_db(&store).open().await.unwrap();
+        let mut state = State::new();
+        let first = Op::Put(vec![(format!("k0-{}", "é".repeat(40)), Some(0))]);
+        run(&writer, &first).await.unwrap();
+        apply(&mut state, &first);
+        let late = Op::Put(vec![(format!("k1-{}", "é".repeat(40)), Some(1))]);
+        apply(&mut state, &late);
+        let (listing_tx, listing_rx) = oneshot::channel();
+        let (go_tx, go_rx) = oneshot::channel();
+        let gated = Arc::new(ListGate {
+            inner: store.clone(),
+            listing: Mutex::new(Some(listing_tx)),
+            go: Mutex::new(Some(go_rx)),
+        });
+        // The collector's clock is far ahead: every note is ripe by the drop grace (0).
+        let collector = anax::DbBuilder::from_schema_key_name(common::kv::schema(), "id")
+            .with_storage(gated)
+            .with_clock(Arc::new(ManualClock::new(4_000_000_000_000)))
+            .open()
+            .await
+            .unwrap();
+        let meanwhile = async {
+            listing_rx.await.unwrap();
+            let before = writer.sst_paths().unwrap();
+            run(&writer, &late).await.unwrap();
+            let new: Vec<(String, u64)> = writer
+                .sst_paths()
+                .unwrap()
+                .into_iter()
+                .filter(|p| !before.contains(p))
+                .map(|p| (p, 1))
+                .collect();
+            assert_eq!(new.len(), 1);
+            store
+                .put(
+                    &note_path(3_999_999_999_000, 9),
+                    Bytes::from(encode_note(&new)),
+                    PutMode::CreateNew,
+                )
+                .await
+                .unwrap();
+            go_tx.send(()).unwrap();
+        };
+        let (gc, ()) = futures::future::join(collector.gc(), meanwhile).await;
+        gc.unwrap();
+        for p in writer.sst_paths().unwrap() {
+            assert!(
+                store.head(&p).await.unwrap().is_some(),
+                "{p} is named by the head and must stay"
+            );
+        }
+        let fresh = seal_db(&store).open().await.unwrap();
+        assert_eq!(read_all(&fresh).await, state);
     });
 }

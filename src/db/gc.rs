@@ -114,7 +114,7 @@ impl Db {
         // Files dropped by commits that wrote a note. Read before the SSTs are listed: a file
         // that left the head after the head above was read is still live in it.
         step(2)?;
-        let noted = self.reap_notes(&state, &pinned, now, &mut report).await?;
+        let noted = self.reap_notes(&pinned, now, &mut report).await?;
         step(3)?;
         // Orphans (objects no head names: a commit that failed, or one still in flight) are
         // condemned by a commit first and deleted only once the head lists them, because no
@@ -241,7 +241,6 @@ impl Db {
     /// files of the notes still waiting, which the orphan sweep must leave alone.
     async fn reap_notes(
         &self,
-        state: &crate::manifest::ManifestState,
         pinned: &HashSet<String>,
         now: u64,
         report: &mut GcReport,
@@ -250,7 +249,6 @@ impl Db {
         let manifest = &self.shared.manifest;
         let storage = self.shared.storage.as_ref();
         let retention = self.shared.config.retention;
-        let live: HashSet<&str> = state.ssts.iter().map(|m| m.path.as_str()).collect();
         let notes = manifest.notes().await?;
         // Notes are small and independent: read several at once (each is a round trip).
         let read: Vec<_> = futures_util::stream::iter(notes.iter())
@@ -258,6 +256,16 @@ impl Db {
             .buffered(NOTE_READS)
             .collect()
             .await;
+        // What is live comes from a head read after the notes: a note is written before its
+        // commit, so a file it names that this head no longer has was dropped by a commit that
+        // landed. The head GC started from is too old for that: a file flushed since, then
+        // taken by a compaction whose note is listed here, is absent from it although the
+        // compaction may never commit.
+        let head = manifest
+            .load()
+            .await?
+            .ok_or_else(|| Error::Corrupt("the manifest head is missing".into()))?;
+        let live: HashSet<&str> = head.state.ssts.iter().map(|m| m.path.as_str()).collect();
         let mut waiting = HashSet::new();
         for (note, files) in read {
             let ripe = note.dropped_ms.saturating_add(retention.drop_grace_ms) <= now;

@@ -67,8 +67,8 @@ impl Snapshot {
     }
 
     /// This view's timestamp over the newest head's files, when reading there gives the same
-    /// answers: files of this view may be gone (compacted away elsewhere, then collected once
-    /// the grace period passed on the collector's clock), but compaction keeps, for every key,
+    /// answers: files of this view may be gone (compacted away elsewhere, then collected by a
+    /// GC, which waits only the drop grace period, 0 by default), but compaction keeps, for every key,
     /// the newest version at or below any timestamp from the head's history floor on. `None`
     /// when this view is older than that floor: its answers are gone for good.
     pub(super) async fn renewed(&self) -> Result<Option<Snapshot>> {

@@ -23,6 +23,9 @@ pub struct ScanStream {
     view: Snapshot,
     opts: ScanOptions,
     merge: Merge,
+    /// The merge failed mid-batch (its inputs may have moved past rows it never returned):
+    /// the next call starts a new one after the last key it settled.
+    broken: bool,
 }
 
 impl std::fmt::Debug for ScanStream {
@@ -36,7 +39,12 @@ impl std::fmt::Debug for ScanStream {
 
 impl ScanStream {
     pub(super) fn new(view: Snapshot, opts: ScanOptions, merge: Merge) -> Self {
-        Self { view, opts, merge }
+        Self {
+            view,
+            opts,
+            merge,
+            broken: false,
+        }
     }
 
     /// The schema of the batches this stream yields.
@@ -45,19 +53,43 @@ impl ScanStream {
     }
 
     /// The next batch of at most [`crate::read::merge::BATCH_ROWS`] rows, or `None` at the end.
+    /// An error leaves the stream usable: a later call goes on after the last row returned.
     pub async fn next(&mut self) -> Result<Option<RecordBatch>> {
-        let mut failure = match self.merge.next().await {
-            Err(Error::NotFound(what)) => what,
-            r => return r,
+        // A file of the view gone (`NOT_FOUND`), or the merge broken by an earlier error.
+        let mut gone = if self.broken {
+            None
+        } else {
+            match self.merge.next().await {
+                Err(Error::NotFound(what)) => Some(what),
+                Err(e) => {
+                    self.broken = true;
+                    return Err(e);
+                }
+                r => return r,
+            }
         };
-        for _ in 0..RENEWALS {
-            let Some(view) = self.view.renewed().await? else {
-                break;
+        // The failed merge's state is not trusted past the last key it settled: a new merge
+        // starts after it, with what the limit has left, on this view after another error and
+        // on the newest head (at the same timestamp) after a missing file.
+        self.broken = true;
+        let mut renewals = 0;
+        loop {
+            let view = match &gone {
+                None => self.view.clone(),
+                Some(what) => {
+                    let renewed = if renewals < RENEWALS {
+                        self.view.renewed().await?
+                    } else {
+                        None
+                    };
+                    let Some(view) = renewed else {
+                        return Err(Error::NotFound(what.clone()));
+                    };
+                    renewals += 1;
+                    view
+                }
             };
-            // The failed merge's state is not trusted past the last key it settled: a new
-            // merge starts after it, with what the limit has left.
-            let resume: Option<KeyBytes> = self.merge.resume_after().map(KeyBytes::from);
-            let limit = self.opts.limit.map(|_| self.merge.remaining());
+            let (resume, limit) = self.resume_point();
             let attempt = async {
                 let mut merge = view.merge(&self.opts, resume.as_deref(), limit).await?;
                 let batch = merge.next().await?;
@@ -68,13 +100,22 @@ impl ScanStream {
             match attempt {
                 Ok((merge, batch)) => {
                     self.merge = merge;
+                    self.broken = false;
                     return Ok(batch);
                 }
-                Err(Error::NotFound(what)) => failure = what,
+                Err(Error::NotFound(what)) => gone = Some(what),
                 Err(e) => return Err(e),
             }
         }
-        Err(Error::NotFound(failure))
+    }
+
+    /// Where a new merge continues this stream: after the last key settled, with what the
+    /// limit has left.
+    fn resume_point(&self) -> (Option<KeyBytes>, Option<usize>) {
+        (
+            self.merge.resume_after().map(KeyBytes::from),
+            self.opts.limit.map(|_| self.merge.remaining()),
+        )
     }
 
     /// Reads the rest of the stream into one batch.

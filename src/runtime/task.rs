@@ -64,6 +64,11 @@ type CallFuture = Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>;
 /// goes pending, makes a promise of its own (in its own context, since it is being polled
 /// there), and that promise's continuation queues its next poll; its waker only settles that
 /// promise. Elsewhere (browsers, Node) this is two microtasks per wake instead of one.
+///
+/// A task lives until its future completes. One whose storage call the runtime cancelled (a
+/// request's own I/O outliving its `waitUntil`) is never woken again and stays, with what it
+/// holds: a group commit it leads then holds its members too. Hence the worker example passes
+/// every request's Anax work to `waitUntil`.
 struct CallTask {
     fut: Option<CallFuture>,
     /// Settles the call's promise.
@@ -124,15 +129,16 @@ fn wake_task(id: u64) {
 fn arm(id: u64) {
     let mut resolver: Option<js_sys::Function> = None;
     let hop = Promise::new(&mut |resolve, _reject| resolver = Some(resolve));
+    // Registers the continuation only; nothing runs until the hop is resolved. Outside the
+    // table's borrow: JS that wraps `then` could call Anax.
+    SCHEDULE.with(|schedule| {
+        let _ = hop.then(schedule);
+    });
     let woken = TASKS.with(|t| {
         let mut tasks = t.borrow_mut();
         let Some(task) = tasks.get_mut(&id) else {
             return false;
         };
-        // Registers the continuation only; nothing runs until the hop is resolved.
-        SCHEDULE.with(|schedule| {
-            let _ = hop.then(schedule);
-        });
         if task.woken {
             task.woken = false;
             true
@@ -153,16 +159,21 @@ extern "C" {
     /// then rejects every pending call with `INTERNAL`) instead of leaving its promise
     /// unsettled.
     #[wasm_bindgen(js_name = queueMicrotask)]
-    fn queue_microtask(task: &Closure<dyn FnMut(JsValue)>);
+    fn queue_microtask(task: &JsValue);
 }
 
 /// Queues task `id`'s next poll: run from the hop's continuation, so in the task's context.
 fn schedule_poll(id: u64) {
-    TASKS.with(|t| {
-        if let Some(poll) = t.borrow().get(&id).and_then(|task| task.poll.as_ref()) {
-            queue_microtask(poll);
-        }
+    // The function is taken out of the table first: no borrow is held while JS runs.
+    let poll: Option<JsValue> = TASKS.with(|t| {
+        t.borrow()
+            .get(&id)
+            .and_then(|task| task.poll.as_ref())
+            .map(|p| p.as_ref().clone())
     });
+    if let Some(poll) = poll {
+        queue_microtask(&poll);
+    }
 }
 
 /// Polls task `id` once (in its own context) and settles its promise when it is done.
@@ -204,6 +215,7 @@ fn run_task(id: u64) {
 fn start(fut: CallFuture, id: u64) -> Promise {
     let mut settle = None;
     let promise = Promise::new(&mut |resolve, reject| settle = Some((resolve, reject)));
+    let keepalive = super::timer::Keepalive::start();
     TASKS.with(|t| {
         t.borrow_mut().insert(
             id,
@@ -213,7 +225,7 @@ fn start(fut: CallFuture, id: u64) -> Promise {
                 hop: None,
                 woken: false,
                 poll: Some(Closure::new(move |_: JsValue| run_task(id))),
-                _keepalive: super::timer::Keepalive::start(),
+                _keepalive: keepalive,
             },
         );
     });

@@ -331,8 +331,12 @@ async function ipcStream(db, opts, done) {
       }
     },
     async cancel(reason) {
-      await reader.cancel(reason);
-      finish();
+      try {
+        await reader.cancel(reason);
+      } finally {
+        // The table's handle is handed back however the cancel went.
+        finish();
+      }
     },
   });
 }

@@ -94,10 +94,12 @@ async function acquire(env, table, limits) {
   return entry;
 }
 
-// Hands the handle back; a handle dropped from the cache meanwhile closes with its last user.
+// Hands the handle back; a handle dropped from the cache meanwhile closes with its last user
+// (the promise of that close, which the caller waits for).
 function release(table, entry) {
   entry.users -= 1;
-  if (entry.evicted && entry.users === 0) closeHandle(table, entry);
+  if (entry.evicted && entry.users === 0) return closeHandle(table, entry);
+  return undefined;
 }
 
 // A closed handle stays closed: drop it so the next request reopens the table.
@@ -120,9 +122,9 @@ export default {
     let entry;
     let released = false;
     const done = () => {
-      if (released || !entry) return;
+      if (released || !entry) return undefined;
       released = true;
-      release(table, entry);
+      return release(table, entry);
     };
     // A streamed scan takes over `done` and calls it when its stream ends.
     let handedOff = false;
@@ -161,7 +163,7 @@ export default {
         if (entry && err instanceof AnaxError && err.code === "CLOSED") forget(table, entry);
         return res;
       } finally {
-        if (!handedOff) done();
+        if (!handedOff) await done();
       }
     })();
     // The runtime cancels what a request left running once its response is sent, or when its
@@ -186,7 +188,7 @@ export default {
           await db.compact();
           await db.gc();
         } finally {
-          release(table, entry);
+          await release(table, entry);
         }
       } catch (err) {
         console.error(`anax worker: cron maintenance of table '${table}' failed:`, err);
