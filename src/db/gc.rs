@@ -111,8 +111,10 @@ impl Db {
                 report.ssts_deleted += 1;
             }
         }
-        // Files dropped by commits that wrote a note. Read before the SSTs are listed: a file
-        // that left the head after the head above was read is still live in it.
+        // Files dropped by commits that wrote a note, judged against a head read after the
+        // notes (see `reap_notes`). The SSTs are listed after that: a file that left the head
+        // since the head above was read is still known to the orphan sweep below (that head
+        // names it).
         step(2)?;
         let noted = self.reap_notes(&pinned, now, &mut report).await?;
         step(3)?;

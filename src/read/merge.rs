@@ -379,12 +379,16 @@ impl Merge {
                 self.step(top, &mut arena).await?;
             }
             let exhausted = self.live.is_empty();
-            if let Some(&(slot, pos)) = picks.last()
-                && let Some(c) = arena.get(slot)
-            {
-                self.last_key = Some(KeyBytes::from(c.keys.value(pos)));
+            let settled = picks.last().and_then(|&(slot, pos)| {
+                arena.get(slot).map(|c| KeyBytes::from(c.keys.value(pos)))
+            });
+            let batch = self.assemble(&arena, &picks)?;
+            // Only once the batch is built: a merge resumed after a failed one must not skip
+            // the rows that failed batch never returned.
+            if settled.is_some() {
+                self.last_key = settled;
             }
-            if let Some(batch) = self.assemble(&arena, &picks)? {
+            if let Some(batch) = batch {
                 return Ok(Some(batch));
             }
             if exhausted {
@@ -505,7 +509,6 @@ impl Merge {
         let take_n = rows.len().min(self.remaining);
         let rows = rows.get(..take_n).unwrap_or(rows);
         let truncated = take_n < picks.len();
-        self.remaining -= take_n;
         let rows_stretch = stretch(rows);
         let cols = self
             .output
@@ -516,10 +519,13 @@ impl Merge {
             })
             .collect::<Result<Vec<_>>>()?;
         // `projection: []` asks for rows without columns: the batch carries only their count.
-        Ok(Some(RecordBatch::try_new_with_options(
+        let batch = RecordBatch::try_new_with_options(
             self.output_schema.clone(),
             cols,
             &RecordBatchOptions::new().with_row_count(Some(rows.len())),
-        )?))
+        )?;
+        // Counted against the limit only once built, as the resume point is.
+        self.remaining -= take_n;
+        Ok(Some(batch))
     }
 }
