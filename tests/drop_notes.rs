@@ -18,26 +18,40 @@ use common::kv::{Op, State, apply, read_all, run, seal_db};
 use futures::channel::oneshot;
 use futures::executor::block_on;
 
+/// A handle on `store` that compacts only when asked, on `clock`, keeping `retention`.
+async fn compacting_by_hand(
+    store: &MemoryStorage,
+    clock: &Arc<ManualClock>,
+    retention: Retention,
+) -> anax::Db {
+    seal_db(store)
+        .with_compaction_options(anax::CompactionOptions {
+            automatic: false,
+            ..Default::default()
+        })
+        .with_clock(clock.clone())
+        .with_retention(retention)
+        .open()
+        .await
+        .unwrap()
+}
+
 #[test]
 fn dropped_files_wait_for_their_note_to_age_and_nothing_live_is_deleted() {
     block_on(async {
         let store = MemoryStorage::new();
         let clock = Arc::new(ManualClock::new(10_000));
-        let db = seal_db(&store)
-            .with_compaction_options(anax::CompactionOptions {
-                automatic: false,
-                ..Default::default()
-            })
-            .with_clock(clock.clone())
-            .with_retention(Retention {
+        let db = compacting_by_hand(
+            &store,
+            &clock,
+            Retention {
                 min_versions: 4,
                 max_age_ms: 1_000,
                 grace_ms: 500,
                 drop_grace_ms: 500,
-            })
-            .open()
-            .await
-            .unwrap();
+            },
+        )
+        .await;
         let mut state = State::new();
         for i in 0..3i64 {
             let op = Op::Put(vec![(format!("k{i}-{}", "é".repeat(40)), Some(i))]);
@@ -110,19 +124,15 @@ fn dropped_files_go_at_once_and_a_note_of_a_commit_in_flight_waits() {
     block_on(async {
         let store = MemoryStorage::new();
         let clock = Arc::new(ManualClock::new(10_000));
-        let db = seal_db(&store)
-            .with_compaction_options(anax::CompactionOptions {
-                automatic: false,
-                ..Default::default()
-            })
-            .with_clock(clock.clone())
-            .with_retention(Retention {
+        let db = compacting_by_hand(
+            &store,
+            &clock,
+            Retention {
                 grace_ms: 500,
                 ..Retention::default()
-            })
-            .open()
-            .await
-            .unwrap();
+            },
+        )
+        .await;
         assert_eq!(Retention::default().drop_grace_ms, 0);
         let mut state = State::new();
         for i in 0..3i64 {

@@ -5,10 +5,10 @@
 // ANAX_INGEST_OPTS (JSON merged into the open options) tries other settings, e.g.
 // '{"compaction":{"automatic":false,"l0Backpressure":false}}' for the no-compaction floor.
 import { spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Anax } from "../../js/node.js";
 import { MemoryBucket } from "./bucket.mjs";
+import { writeFigures } from "./figures.mjs";
 
 const argv = process.argv.slice(2);
 const arg = (name, dflt) => {
@@ -108,14 +108,4 @@ const figures = [
 console.log("| figure | value | target |\n|---|---|---|");
 for (const [name, value, target] of figures) console.log(`| ${name} | ${value.toFixed(2)} | ${target} |`);
 
-if (json) {
-  // One key per line, as the edge example writes them: keys of other producers are kept.
-  const ours = new Set(figures.map((f) => f[0]));
-  const kept = existsSync(json)
-    ? readFileSync(json, "utf8").split("\n").filter((l) => /^\s*"[a-z0-9_]+":/.test(l)).filter((l) => !ours.has(l.trim().split('"')[1])).map((l) => l.replace(/,\s*$/, ""))
-    : [];
-  const mine = figures.map(([name, value, target, note]) => `  "${name}": { "value": ${Number(value.toFixed(3))}, "target": "${target}", "rtt_ms": 0, "rows": ${name.startsWith("wasm") ? 1 : rows}, "note": "${note}" }`);
-  writeFileSync(json, `{\n${[...kept, ...mine].join(",\n")}\n}\n`);
-  JSON.parse(readFileSync(json, "utf8"));
-  console.log(`wrote ${json}`);
-}
+if (json) writeFigures(json, figures, { rttMs: 0, rows: (name) => (name.startsWith("wasm") ? 1 : rows) });

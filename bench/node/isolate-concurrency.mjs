@@ -7,11 +7,12 @@
 // not answer 200 with its row counts as failed (a cancelled or hung request among them).
 // `node bench/node/isolate-concurrency.mjs [--rtt 20] [--rows 20000] [--runs 3] [--json FILE]`;
 // needs `bash scripts/build-wasm.sh`.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Miniflare } from "miniflare";
 import { vars, workerOptionsWithMain } from "../../worker-example/config.mjs";
+import { writeFigures } from "./figures.mjs";
 
 const argv = process.argv.slice(2);
 const arg = (name, dflt) => {
@@ -109,12 +110,5 @@ if (json) {
     [`isolate_concurrency_ratio${suffix}`, ratio, MEMORY ? "(comparison: the local R2 simulator's work taken out)" : ">= 16", `${N} point gets from separate requests at once on one table in one workerd isolate over the same one after another (median of ${RUNS}), through the worker example on ${MEMORY ? "an in-memory R2-shaped object in the binding's place" : "Miniflare's local R2 binding"} with ${RTT} ms added to every call; one get alone ${seqMs.toFixed(1)} ms, ${N} at once ${concMs} ms`],
     [`isolate_failed_requests${suffix}`, failed, "0", `requests of those runs that did not answer 200 with their row (cancelled or hung ones included)`],
   ];
-  const ours = new Set(figures.map((f) => f[0]));
-  const kept = existsSync(json)
-    ? readFileSync(json, "utf8").split("\n").filter((l) => /^\s*"[a-z0-9_]+":/.test(l)).filter((l) => !ours.has(l.trim().split('"')[1])).map((l) => l.replace(/,\s*$/, ""))
-    : [];
-  const mine = figures.map(([name, value, target, note]) => `  "${name}": { "value": ${Number(value.toFixed(3))}, "target": "${target}", "rtt_ms": ${RTT}, "rows": ${ROWS}, "note": "${note}" }`);
-  writeFileSync(json, `{\n${[...kept, ...mine].join(",\n")}\n}\n`);
-  JSON.parse(readFileSync(json, "utf8"));
-  console.log(`wrote ${json}`);
+  writeFigures(json, figures, { rttMs: RTT, rows: ROWS });
 }

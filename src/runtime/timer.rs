@@ -7,16 +7,10 @@ use wasm_bindgen::prelude::*;
 /// it resolves at once rather than hanging.
 pub(crate) async fn sleep(ms: u64) {
     let promise = js_sys::Promise::new(&mut |resolve, _reject| {
-        let global = js_sys::global();
-        let set_timeout = js_sys::Reflect::get(&global, &JsValue::from_str("setTimeout"))
-            .ok()
-            .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
-        let scheduled = set_timeout
-            .map(|f| {
-                f.call2(&global, &resolve, &JsValue::from_f64(ms as f64))
-                    .is_ok()
-            })
-            .unwrap_or(false);
+        let scheduled = global_fn("setTimeout").is_some_and(|f| {
+            f.call2(&js_sys::global(), &resolve, &JsValue::from_f64(ms as f64))
+                .is_ok()
+        });
         if !scheduled {
             let _ = resolve.call0(&JsValue::UNDEFINED);
         }
@@ -48,6 +42,7 @@ thread_local! {
     };
 }
 
+/// The global function `name`, if the global has one.
 fn global_fn(name: &str) -> Option<js_sys::Function> {
     js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str(name))
         .ok()
