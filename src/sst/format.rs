@@ -98,15 +98,84 @@ pub fn file_schema(table: &TableSchema, blocks: bool) -> SchemaRef {
     Arc::new(Schema::new_with_metadata(fields, HashMap::new()))
 }
 
+/// Values at least this large are stored uncompressed when they make up most of their column's
+/// bytes (see [`LargeValues`]).
+pub const RAW_VALUE_BYTES: usize = 1 << 20;
+
+/// Columns of an SST whose values are too large for the usual encoding.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LargeValues {
+    /// Byte columns holding a value larger than a dictionary page ([`DICTIONARY_PAGE_BYTES`]),
+    /// written without a dictionary. Such a value never stays in the dictionary, but parquet's
+    /// writer first copies it into its interner, a dictionary page and that page's compression
+    /// buffer: a 16 MiB value cost 64 MiB more at the peak of its put.
+    pub plain: Vec<String>,
+    /// Byte columns whose values of [`RAW_VALUE_BYTES`] or more make up at least half their
+    /// bytes, written uncompressed: LZ4 sizes its output for the worst case and parquet grows
+    /// that buffer by doubling, so a 16 MiB page held 32 MiB more while it was compressed.
+    /// Values that large are mostly compressed already (media, archives); the cost is the
+    /// bytes LZ4 would have saved on the ones that are not.
+    pub raw: Vec<String>,
+}
+
+impl LargeValues {
+    /// The columns of `batch` (a first row group) that need either treatment.
+    pub fn of(batch: &arrow_array::RecordBatch) -> Self {
+        use arrow_array::cast::AsArray;
+        use arrow_array::{Array, OffsetSizeTrait};
+        fn spans<O: OffsetSizeTrait>(offsets: &[O]) -> Vec<usize> {
+            offsets
+                .windows(2)
+                .filter_map(|w| match w {
+                    [a, b] => Some(b.as_usize().saturating_sub(a.as_usize())),
+                    _ => None,
+                })
+                .collect()
+        }
+        let lengths = |a: &dyn Array| -> Vec<usize> {
+            match a.data_type() {
+                DataType::Utf8 => spans(a.as_string::<i32>().offsets()),
+                DataType::Binary => spans(a.as_binary::<i32>().offsets()),
+                DataType::LargeUtf8 => spans(a.as_string::<i64>().offsets()),
+                DataType::LargeBinary => spans(a.as_binary::<i64>().offsets()),
+                DataType::Utf8View => a.as_string_view().lengths().map(|n| n as usize).collect(),
+                DataType::BinaryView => a.as_binary_view().lengths().map(|n| n as usize).collect(),
+                _ => Vec::new(),
+            }
+        };
+        let mut out = Self::default();
+        for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+            let lens = lengths(column.as_ref());
+            if lens.iter().any(|&n| n > DICTIONARY_PAGE_BYTES) {
+                out.plain.push(field.name().clone());
+            }
+            let total: usize = lens.iter().sum();
+            let large: usize = lens.iter().filter(|&&n| n >= RAW_VALUE_BYTES).sum();
+            if large > 0 && large.saturating_mul(2) >= total {
+                out.raw.push(field.name().clone());
+            }
+        }
+        out
+    }
+}
+
 /// How much of a key page statistics keep (see [`writer_properties`]).
 pub const KEY_STATS_BYTES: usize = 256;
 
 /// Writer settings: LZ4 (raw) compression, page-level statistics of the encoded key and the page
-/// index for pruning,
-/// a bloom filter on the encoded key, small pages.
-pub fn writer_properties(expected_keys: u64) -> WriterProperties {
+/// index for pruning, a bloom filter on the encoded key, small pages; `large` names the
+/// columns written without a dictionary or uncompressed (see [`LargeValues`]).
+pub fn writer_properties(expected_keys: u64, large: &LargeValues) -> WriterProperties {
     let key = ColumnPath::from(KEY_COL);
-    WriterProperties::builder()
+    let mut builder = WriterProperties::builder();
+    for name in &large.plain {
+        builder = builder.set_column_dictionary_enabled(ColumnPath::from(name.as_str()), false);
+    }
+    for name in &large.raw {
+        builder = builder
+            .set_column_compression(ColumnPath::from(name.as_str()), Compression::UNCOMPRESSED);
+    }
+    builder
         .set_writer_version(WriterVersion::PARQUET_1_0)
         .set_compression(Compression::LZ4_RAW)
         // Only the encoded key's statistics are read (to find a key's row groups and pages).

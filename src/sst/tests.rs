@@ -405,7 +405,10 @@ fn a_damaged_block_is_corrupt_not_a_panic() {
         let mut w = ArrowWriter::try_new(
             Vec::new(),
             schema,
-            Some(super::format::writer_properties(n as u64)),
+            Some(super::format::writer_properties(
+                n as u64,
+                &Default::default(),
+            )),
         )
         .unwrap();
         w.write(&batch).unwrap();
@@ -521,7 +524,7 @@ fn uncompressed_dictionary_sst() -> (Vec<u8>, SstMeta, Range<u64>) {
     block_on(store.put(&sst.meta.path, bytes, PutMode::CreateNew)).unwrap();
     let batches = block_on(sst.read_all(&store)).unwrap();
     let schema = format::file_schema(&t, false);
-    let props = format::writer_properties(600)
+    let props = format::writer_properties(600, &Default::default())
         .into_builder()
         .set_compression(parquet::basic::Compression::UNCOMPRESSED)
         .build();
@@ -616,4 +619,44 @@ fn a_range_scan_without_a_limit_reads_only_the_pages_of_its_range() {
             "a 400-row range read {read} of its row group's {group_bytes} bytes"
         );
     });
+}
+
+#[test]
+fn large_values_skip_the_dictionary_and_very_large_ones_compression() {
+    use super::format::{LargeValues, RAW_VALUE_BYTES};
+    let s = |v: Vec<String>| Arc::new(StringArray::from(v)) as Arc<dyn Array>;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("small", DataType::Utf8, true),
+        Field::new("doc", DataType::Utf8, true),
+        Field::new("blob", DataType::Utf8, true),
+        Field::new("mixed", DataType::Utf8, true),
+        Field::new("n", DataType::Int64, true),
+    ]));
+    let big = "é".repeat(RAW_VALUE_BYTES / 2 + 1);
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            s(vec!["a".into(), "b".into(), "c".into()]),
+            // A 5 KB value: no dictionary, still compressed.
+            s(vec!["x".repeat(5_000), "y".into(), "z".into()]),
+            // One value over 1 MiB (in bytes, not characters) is most of the column.
+            s(vec![big.clone(), "y".into(), "z".into()]),
+            // Over 1 MiB, but less than half of its column: two values just under 1 MiB.
+            s(vec![
+                big,
+                "w".repeat(RAW_VALUE_BYTES - 1),
+                "v".repeat(RAW_VALUE_BYTES - 1),
+            ]),
+            Arc::new(Int64Array::from(vec![1, 2, 3])),
+        ],
+    )
+    .unwrap();
+    let large = LargeValues::of(&batch);
+    assert_eq!(large.plain, ["doc", "blob", "mixed"]);
+    assert_eq!(large.raw, ["blob"]);
+    // Small values leave both lists empty.
+    assert_eq!(
+        LargeValues::of(&batch.slice(1, 1).project(&[0, 4]).unwrap()),
+        LargeValues::default()
+    );
 }

@@ -11,7 +11,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::file::metadata::{KeyValue, RowGroupMetaData};
 
 use super::format::{
-    BLOCK_MAX_BYTES, BLOCK_ROWS, RG_CRC_KEY, ROW_GROUP_ROWS, file_schema, sst_schema,
+    BLOCK_MAX_BYTES, BLOCK_ROWS, LargeValues, RG_CRC_KEY, ROW_GROUP_ROWS, file_schema, sst_schema,
     writer_properties,
 };
 use super::{Sst, SstMeta};
@@ -224,52 +224,69 @@ pub fn write_sorted(
 /// [`SstFileWriter::finish`], the CRC32C of the file's tail (blooms, page index, footer) that
 /// the manifest records.
 pub struct SstFileWriter {
-    writer: ArrowWriter<Vec<u8>>,
+    /// Made at the first row group, whose values choose the columns written without a
+    /// dictionary or uncompressed ([`LargeValues`]).
+    writer: Option<ArrowWriter<FileBuf>>,
+    schema: SchemaRef,
+    keys: u64,
+    capacity: usize,
     crcs: Vec<u32>,
-    /// The file schema when point-read blocks are written.
-    blocks: Option<SchemaRef>,
+    /// Whether point-read blocks are written.
+    blocks: bool,
 }
 
 impl SstFileWriter {
     /// A writer for `table`'s SSTs, sizing the bloom filter for `keys` distinct keys, adding
     /// point-read blocks (see [`super::format`]) when `blocks`.
     pub fn new(table: &TableSchema, keys: u64, capacity: usize, blocks: bool) -> Result<Self> {
-        let schema = file_schema(table, blocks);
         Ok(Self {
-            writer: ArrowWriter::try_new(
-                Vec::with_capacity(capacity),
-                schema.clone(),
-                Some(writer_properties(keys)),
-            )?,
+            writer: None,
+            schema: file_schema(table, blocks),
+            keys,
+            capacity,
             crcs: Vec::new(),
-            blocks: blocks.then_some(schema),
+            blocks,
         })
+    }
+
+    fn writer(&mut self, first: &RecordBatch) -> Result<&mut ArrowWriter<FileBuf>> {
+        let w = match self.writer.take() {
+            Some(w) => w,
+            None => ArrowWriter::try_new(
+                FileBuf::new(self.capacity),
+                self.schema.clone(),
+                Some(writer_properties(self.keys, &LargeValues::of(first))),
+            )?,
+        };
+        Ok(self.writer.insert(w))
     }
 
     /// Writes `batch` (rows in the SST schema) as one whole row group and records its
     /// checksum.
     pub fn write_group(&mut self, batch: &RecordBatch) -> Result<()> {
-        match &self.blocks {
-            Some(schema) => {
-                let mut columns = batch.columns().to_vec();
-                columns.push(block_column(batch)?);
-                let with_blocks = RecordBatch::try_new(schema.clone(), columns)?;
-                self.writer.write(&with_blocks)?;
-            }
-            None => self.writer.write(batch)?,
-        }
-        self.writer.flush()?;
+        let with_blocks;
+        let batch = if self.blocks {
+            let mut columns = batch.columns().to_vec();
+            columns.push(block_column(batch)?);
+            with_blocks = RecordBatch::try_new(self.schema.clone(), columns)?;
+            &with_blocks
+        } else {
+            batch
+        };
+        let blocks = self.blocks;
+        let writer = self.writer(batch)?;
+        writer.write(batch)?;
+        writer.flush()?;
         // The row group's bytes may still sit in parquet's write buffer.
-        self.writer
+        writer
             .sync()
             .map_err(|e| Error::Internal(format!("writing an SST in memory: {e}")))?;
-        let rg = self
-            .writer
+        let rg = writer
             .flushed_row_groups()
             .last()
             .ok_or_else(|| Error::Internal("a flushed row group is missing".into()))?;
-        let buf = self.writer.inner();
-        let crc = row_group_crc(rg, self.blocks.is_some(), |start, len| {
+        let buf = &writer.inner().buf;
+        let crc = row_group_crc(rg, blocks, |start, len| {
             let start = usize::try_from(start).ok()?;
             buf.get(start..start.checked_add(usize::try_from(len).ok()?)?)
         })
@@ -280,26 +297,80 @@ impl SstFileWriter {
 
     /// Bytes of the row groups written so far.
     pub fn bytes_written(&self) -> usize {
-        self.writer.bytes_written()
+        self.writer.as_ref().map_or(0, ArrowWriter::bytes_written)
     }
 
     /// Bytes buffered for a row group not yet written.
     pub fn in_progress_size(&self) -> usize {
-        self.writer.in_progress_size()
+        self.writer
+            .as_ref()
+            .map_or(0, ArrowWriter::in_progress_size)
     }
 
     /// Closes the file: its bytes, then the length and CRC32C of its tail (everything after the
     /// last row group).
     pub fn finish(mut self) -> Result<(Bytes, u64, u32)> {
-        let data_end = self.writer.bytes_written();
         let list: Vec<String> = self.crcs.iter().map(|c| format!("{c:08x}")).collect();
-        self.writer
-            .append_key_value_metadata(KeyValue::new(RG_CRC_KEY.to_owned(), list.join(",")));
-        let buf = self.writer.into_inner()?;
+        let empty = RecordBatch::new_empty(self.schema.clone());
+        let mut writer = match self.writer.take() {
+            Some(w) => w,
+            None => {
+                self.writer(&empty)?;
+                self.writer
+                    .take()
+                    .ok_or_else(|| Error::Internal("an SST writer went missing".into()))?
+            }
+        };
+        let data_end = writer.bytes_written();
+        writer.append_key_value_metadata(KeyValue::new(RG_CRC_KEY.to_owned(), list.join(",")));
+        let buf = writer.into_inner()?.buf;
         let tail = buf.get(data_end..).unwrap_or(&[]);
         let tail_crc = crc32c::crc32c(tail);
         let tail_bytes = tail.len() as u64;
         Ok((Bytes::from(buf), tail_bytes, tail_crc))
+    }
+}
+
+/// The bytes of an SST being written. Its first large write (a row group's column chunks)
+/// reserves the size the writer expects for the whole file, plus room for the footer, in one
+/// allocation: reserved up front it stood beside parquet's encoder and page buffers of a large
+/// value (four copies of it at once; wasm memory never shrinks), and grown by doubling it held
+/// the old and the new buffer.
+struct FileBuf {
+    buf: Vec<u8>,
+    /// The expected file size, reserved at the first write that needs more than a little.
+    expect: usize,
+}
+
+impl FileBuf {
+    /// Writes below this size grow the buffer as usual.
+    const SMALL: usize = 64 << 10;
+
+    fn new(expect: usize) -> Self {
+        Self {
+            buf: Vec::new(),
+            expect,
+        }
+    }
+}
+
+impl std::io::Write for FileBuf {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let need = self.buf.len().saturating_add(data.len());
+        if need > self.buf.capacity() && need > Self::SMALL {
+            let target = if self.buf.capacity() < self.expect {
+                need.max(self.expect).saturating_add(Self::SMALL)
+            } else {
+                need.max(self.buf.capacity().saturating_mul(2))
+            };
+            self.buf.reserve_exact(target - self.buf.len());
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

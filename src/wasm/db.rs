@@ -6,7 +6,7 @@ use wasm_bindgen::prelude::*;
 use super::options;
 use super::read::{self, View};
 use super::reply::{promise, to_js_error, value_or_promise};
-use super::rows_in::{column_names, packed_arg, rows_arg};
+use super::rows_in::{column_names, packed_arg, packed_bytes, rows_arg};
 use super::snapshot::JsSnapshot;
 use super::transaction::JsTxn;
 use super::value::{prop, to_keys};
@@ -38,9 +38,10 @@ impl JsDb {
 
     /// `put` of rows packed by js/pack.js (the JS layer's fast path for scalar cells).
     #[wasm_bindgen(js_name = putPacked)]
-    pub fn put_packed(&self, packed: Vec<u8>) -> std::result::Result<JsValue, JsValue> {
+    pub fn put_packed(&self, packed: &js_sys::Uint8Array) -> std::result::Result<JsValue, JsValue> {
+        let packed = packed_bytes(packed);
         let db = self.db.clone();
-        let batch = packed_arg(&db, &packed).map_err(to_js_error)?;
+        let batch = packed_arg(&db, packed).map_err(to_js_error)?;
         value_or_promise(async move { Ok(JsValue::from_f64(db.put(batch).await? as f64)) })
     }
 

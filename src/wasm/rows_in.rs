@@ -132,12 +132,26 @@ pub(super) fn rows_arg(db: &Db, rows: &JsValue) -> Result<arrow_array::RecordBat
     }))
 }
 
-/// A batch from packed rows (js/pack.js), checked against the table's schema.
-pub(super) fn packed_arg(db: &Db, packed: &[u8]) -> Result<arrow_array::RecordBatch> {
+/// A batch from packed rows (js/pack.js), checked against the table's schema. Takes the bytes
+/// so that they are freed before the put runs: its first poll (which encodes the SST) happens
+/// inside the call, and a 16 MiB value held there once more grew wasm memory by as much.
+pub(super) fn packed_arg(db: &Db, packed: Vec<u8>) -> Result<arrow_array::RecordBatch> {
     let schema = db.schema();
     let mut b = crate::rows::RowsBuilder::new(schema.arrow().clone(), schema.key_indices())?;
-    b.push_packed(packed)?;
+    b.push_packed(&packed)?;
+    drop(packed);
     b.finish()
+}
+
+/// Copies packed rows out of JS memory into a buffer an eighth larger than they are. A put
+/// frees it once the batch is built; the SST's encoding buffers then fit in the space it
+/// leaves (wasm memory never shrinks: a buffer that fits nowhere grows it for good).
+pub(super) fn packed_bytes(packed: &js_sys::Uint8Array) -> Vec<u8> {
+    let n = packed.length() as usize;
+    let mut out = Vec::with_capacity(n.saturating_add(n / 8));
+    out.resize(n, 0);
+    packed.copy_to(&mut out);
+    out
 }
 
 /// The table's column names, in order (what js/pack.js packs rows by).

@@ -5,7 +5,7 @@ use wasm_bindgen::prelude::*;
 
 use super::read::{self, View};
 use super::reply::{promise, to_js_error};
-use super::rows_in::{column_names, packed_arg, rows_arg};
+use super::rows_in::{column_names, packed_arg, packed_bytes, rows_arg};
 use super::value::to_keys;
 use crate::error::{Error, Result};
 
@@ -92,11 +92,12 @@ impl JsTxn {
 
     /// `put` of rows packed by js/pack.js.
     #[wasm_bindgen(js_name = putPacked)]
-    pub fn put_packed(&self, packed: Vec<u8>) -> Promise {
+    pub fn put_packed(&self, packed: &js_sys::Uint8Array) -> Promise {
+        let packed = packed_bytes(packed);
         let cell = self.txn.clone();
         promise(async move {
             let txn = Self::open(&cell)?;
-            let batch = packed_arg(txn.db(), &packed)?;
+            let batch = packed_arg(txn.db(), packed)?;
             txn.put(batch)?;
             Ok(JsValue::UNDEFINED)
         })
