@@ -190,7 +190,12 @@ fn tiered(o: &TieredOptions, ssts: &[SstMeta]) -> Option<Task> {
         let tier = sorted.get(i..j).unwrap_or(&[]);
         // Prefer the tier of the smallest files: cheapest to merge, and most of them.
         let pick: Vec<&SstMeta> = tier.iter().take(o.max_merge.max(2)).copied().collect();
-        if pick.len() >= o.min_merge.max(2) && best.is_none() && !disjoint(&pick) {
+        // Files of one row each are disjoint but not pieces of one job: one-row commits on
+        // distinct keys, which would otherwise pile up until L0 backpressure stalls puts.
+        if pick.len() >= o.min_merge.max(2)
+            && best.is_none()
+            && (!disjoint(&pick) || pick.iter().all(|m| m.rows <= 1))
+        {
             best = Some(pick);
         }
         i = j.max(i + 1);

@@ -156,6 +156,30 @@ fn pieces_of_one_job_are_not_merged_again() {
 }
 
 #[test]
+fn tiered_merges_one_row_commits_on_distinct_keys() {
+    // Four one-row puts of different keys: pairwise disjoint, yet not pieces of one job. Left
+    // alone they piled up until L0 backpressure stalled puts (p99 47 round trips).
+    let tiered = CompactionStrategy::Tiered(TieredOptions::default());
+    let mut ones: Vec<SstMeta> = ["b", "d", "f", "h"]
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let mut m = sst(i as u64 + 1, 0, k, k, 100, (i as u64, i as u64));
+            m.rows = 1;
+            m.distinct_keys = 1;
+            m
+        })
+        .collect();
+    let task = plan(&tiered, &ones, 0).unwrap();
+    assert_eq!(task.inputs.len(), 4);
+    // Disjoint files of more rows still are not merged on that ground alone.
+    for m in &mut ones {
+        m.rows = 2;
+    }
+    assert_eq!(plan(&tiered, &ones, 0), None);
+}
+
+#[test]
 fn leveled_small_l0_files_merge_among_themselves_before_rewriting_l1() {
     // Four one-row commits over a 1,000-row L1 file: rewriting L1 for them would cost 250x
     // the bytes they carry, so they merge into one L0 file instead.
