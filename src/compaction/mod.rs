@@ -152,19 +152,40 @@ fn l0_tier(l0: &[&SstMeta], trigger: usize) -> Option<Vec<u64>> {
         {
             j += 1;
         }
-        let tier: Vec<&SstMeta> = sorted
+        let mut tier: Vec<&SstMeta> = sorted
             .get(i..j)
             .unwrap_or(&[])
             .iter()
             .take(32)
             .copied()
             .collect();
-        if tier.len() >= trigger && (!disjoint(&tier) || tier.iter().all(|m| m.rows <= 1)) {
+        let commits = one_row_commits(&mut tier);
+        if tier.len() >= trigger && (commits || !disjoint(&tier)) {
             return Some(tier.iter().map(|m| m.id).collect());
         }
         i = j.max(i + 1);
     }
     None
+}
+
+/// The most bytes of one-row commits one job merges.
+const ONE_ROW_MERGE_BYTES: u64 = 64 << 20;
+
+/// Whether `pick` holds only one-row files in L0: commits on distinct keys, disjoint but not
+/// the pieces of one job, which would otherwise pile up until L0 backpressure stalls puts. Then
+/// cuts `pick` to its first ONE_ROW_MERGE_BYTES: a merge holds every input row (32 one-row
+/// files of 16 MiB values would take 512 MiB). Only L0's: a tiered job's one-row outputs
+/// (`maxOutputRows: 1`) would otherwise be merged again forever.
+fn one_row_commits(pick: &mut Vec<&SstMeta>) -> bool {
+    if !pick.iter().all(|m| m.rows <= 1 && m.level == 0) {
+        return false;
+    }
+    let mut total = 0u64;
+    pick.retain(|m| {
+        total = total.saturating_add(m.bytes);
+        total <= ONE_ROW_MERGE_BYTES
+    });
+    true
 }
 
 fn tiered(o: &TieredOptions, ssts: &[SstMeta]) -> Option<Task> {
@@ -189,13 +210,9 @@ fn tiered(o: &TieredOptions, ssts: &[SstMeta]) -> Option<Task> {
         }
         let tier = sorted.get(i..j).unwrap_or(&[]);
         // Prefer the tier of the smallest files: cheapest to merge, and most of them.
-        let pick: Vec<&SstMeta> = tier.iter().take(o.max_merge.max(2)).copied().collect();
-        // Files of one row each are disjoint but not pieces of one job: one-row commits on
-        // distinct keys, which would otherwise pile up until L0 backpressure stalls puts.
-        if pick.len() >= o.min_merge.max(2)
-            && best.is_none()
-            && (!disjoint(&pick) || pick.iter().all(|m| m.rows <= 1))
-        {
+        let mut pick: Vec<&SstMeta> = tier.iter().take(o.max_merge.max(2)).copied().collect();
+        let commits = one_row_commits(&mut pick);
+        if pick.len() >= o.min_merge.max(2) && best.is_none() && (commits || !disjoint(&pick)) {
             best = Some(pick);
         }
         i = j.max(i + 1);

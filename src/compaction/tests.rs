@@ -172,11 +172,55 @@ fn tiered_merges_one_row_commits_on_distinct_keys() {
         .collect();
     let task = plan(&tiered, &ones, 0).unwrap();
     assert_eq!(task.inputs.len(), 4);
+    // The same files as a job's outputs (one row each when outputs are cut at one row) are
+    // left alone: merging them would make them again.
+    let outputs: Vec<SstMeta> = ones
+        .iter()
+        .map(|m| SstMeta {
+            level: 1,
+            ..m.clone()
+        })
+        .collect();
+    assert_eq!(plan(&tiered, &outputs, 0), None);
+    // Large one-row commits merge at most 64 MiB at a time: 32 MiB values two by two, too
+    // few for a tier of four.
+    let large: Vec<SstMeta> = ones
+        .iter()
+        .map(|m| SstMeta {
+            bytes: 32 << 20,
+            ..m.clone()
+        })
+        .collect();
+    assert_eq!(plan(&tiered, &large, 0), None);
     // Disjoint files of more rows still are not merged on that ground alone.
     for m in &mut ones {
         m.rows = 2;
     }
     assert_eq!(plan(&tiered, &ones, 0), None);
+}
+
+#[test]
+fn leveled_l0_tiers_of_one_row_commits_stop_at_64_mib() {
+    let leveled = CompactionStrategy::Leveled(LeveledOptions::default());
+    let mut l1 = sst(9, 1, "a", "z", 10 << 20, (0, 0));
+    l1.rows = 100_000;
+    let ones = |bytes: u64| -> Vec<SstMeta> {
+        let mut all: Vec<SstMeta> = ["b", "d", "f", "h"]
+            .iter()
+            .enumerate()
+            .map(|(i, k)| SstMeta {
+                rows: 1,
+                distinct_keys: 1,
+                ..sst(i as u64 + 1, 0, k, k, bytes, (1, 1))
+            })
+            .collect();
+        all.push(l1.clone());
+        all
+    };
+    let small = plan(&leveled, &ones(100), 0).unwrap();
+    assert_eq!((small.inputs.len(), small.output_level), (4, 0));
+    // Four 32 MiB values: two fit under the cap, too few for a tier.
+    assert_eq!(plan(&leveled, &ones(32 << 20), 0), None);
 }
 
 #[test]
