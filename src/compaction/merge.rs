@@ -14,7 +14,7 @@ use crate::control::Phase;
 use crate::error::{Error, Result};
 use crate::key::Timestamp;
 use crate::schema::TableSchema;
-use crate::sst::format::ROW_GROUP_ROWS;
+use crate::sst::format::{LargeValues, ROW_GROUP_ROWS};
 use crate::sst::writer::SstFileWriter;
 use crate::sst::{Sst, SstMeta};
 use crate::storage::{PutMode, Storage};
@@ -167,6 +167,7 @@ async fn merge_into(
     control.step(Phase::Compact, 0, total)?;
     let ndv = inputs.iter().map(|s| s.meta.distinct_keys).sum::<u64>();
     let ndv = limits.max_rows.map_or(ndv, |m| ndv.min(m)).max(1);
+    let inherit = LargeValues::of_files(inputs.iter().map(|s| s.parquet_meta()), table);
     let mut arena: Vec<RecordBatch> = Vec::new();
     let mut cursors: Vec<Cursor> = Vec::new();
     for sst in inputs {
@@ -256,7 +257,8 @@ async fn merge_into(
             if file.is_none() {
                 let id = crate::codec::random_u64()?;
                 file = Some(OutFile {
-                    writer: SstFileWriter::new(table, ndv, 0, limits.blocks)?,
+                    writer: SstFileWriter::new(table, ndv, 0, limits.blocks)?
+                        .inheriting(inherit.clone()),
                     id,
                     path: name(id),
                     rows: 0,

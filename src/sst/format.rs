@@ -119,6 +119,75 @@ pub struct LargeValues {
 }
 
 impl LargeValues {
+    /// Adds `other`'s columns to this one's.
+    pub fn union(mut self, other: &Self) -> Self {
+        for (mine, theirs) in [(&mut self.plain, &other.plain), (&mut self.raw, &other.raw)] {
+            for name in theirs {
+                if !mine.contains(name) {
+                    mine.push(name.clone());
+                }
+            }
+        }
+        self
+    }
+
+    /// The choices to carry from a compaction's input files (their footers) into its outputs,
+    /// whose first row group may not hold the large values: a top-level byte column stored
+    /// without a dictionary page in any input stays plain; one stored uncompressed stays so
+    /// only while such chunks hold at least half of that column's bytes across the inputs, so
+    /// that one large value merged into a table of small ones does not leave the whole column
+    /// uncompressed.
+    pub fn of_files<'a>(
+        files: impl IntoIterator<Item = &'a parquet::file::metadata::ParquetMetaData>,
+        table: &TableSchema,
+    ) -> Self {
+        let mut out = Self::default();
+        // Per column: bytes in uncompressed chunks, bytes in all chunks.
+        let mut sizes: HashMap<String, (i64, i64)> = HashMap::new();
+        let bytes_column = |name: &str| {
+            table.arrow().field_with_name(name).is_ok_and(|f| {
+                matches!(
+                    f.data_type(),
+                    DataType::Utf8
+                        | DataType::Binary
+                        | DataType::LargeUtf8
+                        | DataType::LargeBinary
+                        | DataType::Utf8View
+                        | DataType::BinaryView
+                )
+            })
+        };
+        for meta in files {
+            for rg in meta.row_groups() {
+                for cc in rg.columns() {
+                    let [name] = cc.column_path().parts() else {
+                        continue;
+                    };
+                    if !bytes_column(name) {
+                        continue;
+                    }
+                    if cc.dictionary_page_offset().is_none() && !out.plain.contains(name) {
+                        out.plain.push(name.clone());
+                    }
+                    let size = cc.uncompressed_size();
+                    let entry = sizes.entry(name.clone()).or_insert((0, 0));
+                    if cc.compression() == Compression::UNCOMPRESSED {
+                        entry.0 = entry.0.saturating_add(size);
+                    }
+                    entry.1 = entry.1.saturating_add(size);
+                }
+            }
+        }
+        let mut raw: Vec<String> = sizes
+            .into_iter()
+            .filter(|(_, (raw, all))| *raw > 0 && raw.saturating_mul(2) >= *all)
+            .map(|(name, _)| name)
+            .collect();
+        raw.sort();
+        out.raw = raw;
+        out
+    }
+
     /// The columns of `batch` (a first row group) that need either treatment.
     pub fn of(batch: &arrow_array::RecordBatch) -> Self {
         use arrow_array::cast::AsArray;

@@ -100,6 +100,11 @@ pub struct Sst {
 }
 
 impl Sst {
+    /// The file's footer, as parquet parsed it.
+    pub(crate) fn parquet_meta(&self) -> &parquet::file::metadata::ParquetMetaData {
+        self.arrow_meta.metadata()
+    }
+
     /// Whether the SST's key range intersects `range`.
     pub fn overlaps(&self, lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> bool {
         overlaps(&self.meta.min_key, &self.meta.max_key, lo, hi)

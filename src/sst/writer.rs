@@ -230,6 +230,8 @@ pub struct SstFileWriter {
     schema: SchemaRef,
     keys: u64,
     capacity: usize,
+    /// Columns written plain or uncompressed whatever the first row group holds.
+    inherit: LargeValues,
     crcs: Vec<u32>,
     /// Whether point-read blocks are written.
     blocks: bool,
@@ -244,9 +246,17 @@ impl SstFileWriter {
             schema: file_schema(table, blocks),
             keys,
             capacity,
+            inherit: LargeValues::default(),
             crcs: Vec::new(),
             blocks,
         })
+    }
+
+    /// Also writes `columns`' choices (a compaction's inputs', see
+    /// [`LargeValues::of_files`]): the output's first row group may not hold their large values.
+    pub fn inheriting(mut self, columns: LargeValues) -> Self {
+        self.inherit = columns;
+        self
     }
 
     fn writer(&mut self, first: &RecordBatch) -> Result<&mut ArrowWriter<FileBuf>> {
@@ -255,7 +265,10 @@ impl SstFileWriter {
             None => ArrowWriter::try_new(
                 FileBuf::new(self.capacity),
                 self.schema.clone(),
-                Some(writer_properties(self.keys, &LargeValues::of(first))),
+                Some(writer_properties(
+                    self.keys,
+                    &LargeValues::of(first).union(&self.inherit),
+                )),
             )?,
         };
         Ok(self.writer.insert(w))
