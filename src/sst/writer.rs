@@ -259,19 +259,16 @@ impl SstFileWriter {
         self
     }
 
-    fn writer(&mut self, first: &RecordBatch) -> Result<&mut ArrowWriter<FileBuf>> {
-        let w = match self.writer.take() {
-            Some(w) => w,
-            None => ArrowWriter::try_new(
-                FileBuf::new(self.capacity),
-                self.schema.clone(),
-                Some(writer_properties(
-                    self.keys,
-                    &LargeValues::of(first).union(&self.inherit),
-                )),
-            )?,
-        };
-        Ok(self.writer.insert(w))
+    /// The file's writer, its settings chosen from `first`, the file's first row group.
+    fn new_writer(&self, first: &RecordBatch) -> Result<ArrowWriter<FileBuf>> {
+        Ok(ArrowWriter::try_new(
+            FileBuf::new(self.capacity),
+            self.schema.clone(),
+            Some(writer_properties(
+                self.keys,
+                &LargeValues::of(first).union(&self.inherit),
+            )),
+        )?)
     }
 
     /// Writes `batch` (rows in the SST schema) as one whole row group and records its
@@ -287,7 +284,11 @@ impl SstFileWriter {
             batch
         };
         let blocks = self.blocks;
-        let writer = self.writer(batch)?;
+        let writer = match self.writer.take() {
+            Some(w) => w,
+            None => self.new_writer(batch)?,
+        };
+        let writer = self.writer.insert(writer);
         writer.write(batch)?;
         writer.flush()?;
         // The row group's bytes may still sit in parquet's write buffer.
@@ -324,15 +325,9 @@ impl SstFileWriter {
     /// last row group).
     pub fn finish(mut self) -> Result<(Bytes, u64, u32)> {
         let list: Vec<String> = self.crcs.iter().map(|c| format!("{c:08x}")).collect();
-        let empty = RecordBatch::new_empty(self.schema.clone());
         let mut writer = match self.writer.take() {
             Some(w) => w,
-            None => {
-                self.writer(&empty)?;
-                self.writer
-                    .take()
-                    .ok_or_else(|| Error::Internal("an SST writer went missing".into()))?
-            }
+            None => self.new_writer(&RecordBatch::new_empty(self.schema.clone()))?,
         };
         let data_end = writer.bytes_written();
         writer.append_key_value_metadata(KeyValue::new(RG_CRC_KEY.to_owned(), list.join(",")));
