@@ -1231,3 +1231,99 @@ fn taking_over_from_a_lost_log_never_resurrects_its_old_writes() {
         assert_eq!(got, BTreeMap::from([("a".into(), 20), ("c".into(), 3)]));
     });
 }
+
+/// Once armed, answers the next read of an SST with NOT_FOUND (as after a GC elsewhere) and
+/// from then on fails every read of the manifest with a retryable 503.
+#[derive(Debug)]
+struct InputGoneThenHeadUnreadable {
+    inner: MemoryStorage,
+    armed: AtomicBool,
+    sst_gone: AtomicBool,
+}
+
+impl InputGoneThenHeadUnreadable {
+    fn check(&self, path: &str) -> anax::Result<()> {
+        if path.starts_with("sst/") && self.armed.swap(false, Ordering::SeqCst) {
+            self.sst_gone.store(true, Ordering::SeqCst);
+            return Err(Error::NotFound(path.to_owned()));
+        }
+        if path.starts_with("manifest/") && self.sst_gone.load(Ordering::SeqCst) {
+            return Err(Error::transient("HTTP 503 SlowDown (injected)", Some(503)));
+        }
+        Ok(())
+    }
+}
+
+impl Storage for InputGoneThenHeadUnreadable {
+    fn get<'a>(&'a self, path: &'a str) -> BoxFuture<'a, anax::Result<Bytes>> {
+        Box::pin(async move {
+            self.check(path)?;
+            self.inner.get(path).await
+        })
+    }
+    fn get_range<'a>(
+        &'a self,
+        path: &'a str,
+        range: Range<u64>,
+    ) -> BoxFuture<'a, anax::Result<Bytes>> {
+        Box::pin(async move {
+            self.check(path)?;
+            self.inner.get_range(path, range).await
+        })
+    }
+    fn put<'a>(
+        &'a self,
+        path: &'a str,
+        data: Bytes,
+        mode: PutMode,
+    ) -> BoxFuture<'a, anax::Result<ObjectMeta>> {
+        self.inner.put(path, data, mode)
+    }
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, anax::Result<Vec<ObjectMeta>>> {
+        self.inner.list(prefix)
+    }
+    fn delete<'a>(&'a self, path: &'a str) -> BoxFuture<'a, anax::Result<()>> {
+        self.inner.delete(path)
+    }
+    fn head<'a>(&'a self, path: &'a str) -> BoxFuture<'a, anax::Result<Option<ObjectMeta>>> {
+        Box::pin(async move {
+            self.check(path)?;
+            self.inner.head(path).await
+        })
+    }
+}
+
+#[test]
+fn a_missing_compaction_input_with_an_unreadable_manifest_is_retryable_not_not_found() {
+    // Found by the fault matrix's compactor: when a compaction input could not be read, the job
+    // asks the manifest whether another handle compacted it away. A failed ask proved nothing,
+    // yet the job reported NOT_FOUND, which callers take as lost data and do not retry.
+    block_on(async {
+        let store = Arc::new(InputGoneThenHeadUnreadable {
+            inner: MemoryStorage::new(),
+            armed: AtomicBool::new(false),
+            sst_gone: AtomicBool::new(false),
+        });
+        let db = DbBuilder::from_schema_key_name(schema(), "id")
+            .with_storage(store.clone())
+            .with_compaction_options(manual())
+            .open()
+            .await
+            .unwrap();
+        for i in 0..4 {
+            db.put_rows(&row(&format!("k{i}"), i)).await.unwrap();
+        }
+        store.armed.store(true, Ordering::SeqCst);
+        let e = db.compact().await.unwrap_err();
+        assert!(
+            store.sst_gone.load(Ordering::SeqCst),
+            "no SST was read: {e}"
+        );
+        assert!(e.is_retryable(), "{e} ({:?})", e.code());
+        // Once the manifest answers again, the same job runs (the input was there all along).
+        store.sst_gone.store(false, Ordering::SeqCst);
+        let report = db.compact().await.unwrap();
+        assert!(report.outputs >= 1, "{report:?}");
+        assert_eq!(contents(store).await.unwrap().len(), 4);
+    });
+}

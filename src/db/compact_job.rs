@@ -51,7 +51,7 @@ impl Db {
 
     /// An input went missing mid-job: a lost race (`CONFLICT`) when another handle compacted
     /// it away meanwhile (GC may then delete it at once, since the drop is dated by the
-    /// committer's clock), else the loss it is.
+    /// committer's clock), the manifest's own error when asking fails, else the loss it is.
     async fn missing_input(&self, task: &Task, what: String) -> Error {
         match self.shared.manifest.load().await {
             Ok(Some(head))
@@ -64,6 +64,9 @@ impl Db {
                     "a compaction input was compacted by another handle meanwhile ({what})"
                 ))
             }
+            // The input may still be live: asking failed, so the job's outcome is that error
+            // (retryable when the store's was), not a claim that data is gone.
+            Err(e) => e,
             _ => Error::NotFound(what),
         }
     }
