@@ -10,7 +10,7 @@ use arrow_schema::Schema;
 
 use super::Db;
 use crate::error::{Error, Result};
-use crate::key::{KeyBytes, encode_rows};
+use crate::key::{KeyBytes, encode_exact, encode_rows};
 use crate::read::{KeyRange, ScanOptions};
 use crate::rows::RowsBuilder;
 use crate::value::Value;
@@ -57,6 +57,14 @@ impl Db {
         let n = schema.key_indices().len();
         if values.is_empty() || values.len() > n || (!allow_prefix && values.len() != n) {
             return Err(self.key_len_error(values.len()));
+        }
+        let mut exact = Vec::with_capacity(32);
+        if values
+            .iter()
+            .zip(schema.key_fields())
+            .all(|(v, f)| encode_exact(v, f.data_type(), &mut exact))
+        {
+            return Ok((exact.into_boxed_slice(), values.len() == n));
         }
         let fields: Vec<_> = schema.key_fields().take(values.len()).cloned().collect();
         let key_schema = Arc::new(Schema::new(fields));

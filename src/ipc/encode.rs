@@ -9,17 +9,29 @@ use arrow_ipc::writer::{
 use arrow_schema::{DataType, SchemaRef};
 
 use super::Piece;
-use super::body::shared_body;
+use super::body::{shared_body, write_batch};
 use crate::error::{Error, Result};
 
-/// Encodes `batches` (all of `schema`) as one IPC stream, in one buffer: the pieces of
-/// [`encode_parts`] laid end to end (the columns copied once, straight from their buffers).
+/// Encodes `batches` (all of `schema`) as one IPC stream, in one buffer: the bytes of
+/// [`encode_parts`], with each column buffer copied once, straight into the buffer (a point
+/// get's answer is built here, and the pieces cost more than the copying).
 pub fn encode_stream(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
-    let parts = encode_parts(schema, batches)?;
-    let mut out = Vec::with_capacity(parts.iter().map(|p| p.as_slice().len()).sum());
-    for p in &parts {
-        out.extend_from_slice(p.as_slice());
+    if !flat_without_dictionaries(schema) {
+        return stream_writer(schema, batches);
     }
+    let mut flat = FlatEncoder::new();
+    let head = schema_message(schema, &flat.generator, &flat.options)?;
+    let mut out = Vec::with_capacity(head.len() + 512);
+    out.extend_from_slice(head.as_slice());
+    for b in batches {
+        if !write_batch(b, &mut out) {
+            let mut message = flat.encode(b)?;
+            let body = std::mem::take(&mut message.arrow_data);
+            write_message(&mut out, message, &flat.options)?;
+            out.extend_from_slice(&body);
+        }
+    }
+    out.extend_from_slice(&END_OF_STREAM);
     Ok(out)
 }
 

@@ -166,3 +166,52 @@ fn unsupported_key_type_is_rejected() {
     assert_eq!(err.code(), crate::error::ErrorCode::InvalidArgument);
     assert!(err.to_string().contains("'l'"), "{err}");
 }
+
+#[test]
+fn exact_values_encode_as_their_one_row_columns_do() {
+    use crate::value::Value;
+    let cases: Vec<(Value, ArrayRef)> = vec![
+        (
+            Value::Str("a\0b".into()),
+            Arc::new(StringArray::from(vec!["a\0b"])),
+        ),
+        (
+            Value::Str("é ü".repeat(40)),
+            Arc::new(arrow_array::LargeStringArray::from(vec!["é ü".repeat(40)])),
+        ),
+        (
+            Value::Bytes(vec![0, 255, 0, 0]),
+            Arc::new(BinaryArray::from(vec![&[0u8, 255, 0, 0][..]])),
+        ),
+        (Value::Int(-7), Arc::new(Int64Array::from(vec![-7]))),
+        (
+            Value::Int(i64::MAX),
+            Arc::new(Int64Array::from(vec![i64::MAX])),
+        ),
+        (Value::Bool(true), Arc::new(BooleanArray::from(vec![true]))),
+    ];
+    for (value, column) in cases {
+        let mut got = vec![9u8];
+        assert!(
+            encode_exact(&value, column.data_type(), &mut got),
+            "{value:?}"
+        );
+        let want = encode_rows(&[column], &["k"]).unwrap();
+        assert_eq!(&got[1..], &*want[0], "{value:?}");
+    }
+    // Pairings that need a conversion (or are refused) are left to the general path.
+    for (value, data_type) in [
+        (Value::Int(5), DataType::Int32),
+        (Value::Float(1.0), DataType::Int64),
+        (Value::Str("1".into()), DataType::Int64),
+        (Value::Bytes(vec![1]), DataType::Utf8),
+        (Value::Null, DataType::Utf8),
+    ] {
+        let mut got = Vec::new();
+        assert!(
+            !encode_exact(&value, &data_type, &mut got),
+            "{value:?} into {data_type}"
+        );
+        assert!(got.is_empty());
+    }
+}
