@@ -21,7 +21,7 @@ const src = join(root, "src");
 export const LAYERS = [
   ["runtime"],
   ["error"],
-  ["codec", "value", "key", "schema", "paths"],
+  ["codec", "value", "key", "schema", "paths", "gather"],
   ["storage"],
   ["options", "ipc", "rows", "control"],
   ["wal", "memtable", "manifest", "sst"],

@@ -41,6 +41,7 @@ pub mod error;
 #[cfg(all(any(test, feature = "fuzz"), not(target_arch = "wasm32")))]
 #[doc(hidden)]
 pub mod fuzz;
+mod gather;
 pub mod ipc;
 pub mod key;
 pub mod manifest;

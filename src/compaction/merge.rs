@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
+use crate::gather::gather as interleave;
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt64Type;
 use arrow_array::{Array, ArrayRef, BinaryArray, BooleanArray, RecordBatch, UInt64Array};
 use arrow_schema::SchemaRef;
-use arrow_select::interleave::interleave;
 
 use crate::control::Phase;
 use crate::error::{Error, Result};

@@ -99,10 +99,7 @@ impl Memtable {
                 if cfg!(target_arch = "wasm32") {
                     Ok(a.slice(row, 1))
                 } else {
-                    Ok(arrow_select::interleave::interleave(
-                        &[a.as_ref()],
-                        &[(0, row)],
-                    )?)
+                    Ok(crate::gather::gather(&[a.as_ref()], &[(0, row)])?)
                 }
             };
             let columns = (0..schema.fields().len())

@@ -149,10 +149,10 @@ impl Run {
                         "runs to merge have different columns".into(),
                     )
                 })?;
-            columns.push(arrow_select::interleave::interleave(&sources, &picks)?);
+            columns.push(crate::gather::gather(&sources, &picks)?);
         }
         let key_sources: Vec<&dyn Array> = runs.iter().map(|r| &r.keys as &dyn Array).collect();
-        let keys = arrow_select::interleave::interleave(&key_sources, &picks)?
+        let keys = crate::gather::gather(&key_sources, &picks)?
             .as_any()
             .downcast_ref::<BinaryArray>()
             .cloned()

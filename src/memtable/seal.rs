@@ -58,7 +58,7 @@ impl Memtable {
             let columns = b
                 .columns()
                 .iter()
-                .map(|c| arrow_select::interleave::interleave(&[c.as_ref()], order))
+                .map(|c| crate::gather::gather(&[c.as_ref()], order))
                 .collect::<std::result::Result<Vec<_>, _>>()?;
             let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(order.len()));
             sorted.push(RecordBatch::try_new_with_options(
@@ -162,7 +162,7 @@ impl Memtable {
             let key_pos = key_idx.iter().position(|&k| k == c);
             let sources = self.column_sources(c, key_pos, field.data_type());
             let refs: Vec<&dyn arrow_array::Array> = sources.iter().map(|a| a.as_ref()).collect();
-            columns.push(arrow_select::interleave::interleave(&refs, &picks)?);
+            columns.push(crate::gather::gather(&refs, &picks)?);
         }
         Ok(Run::new(
             columns,

@@ -155,7 +155,7 @@ impl Memtable {
                     .iter()
                     .filter_map(|b| b.columns().get(c).map(|a| a.as_ref()))
                     .collect();
-                cols.push(arrow_select::interleave::interleave(&arrays, picks)?);
+                cols.push(crate::gather::gather(&arrays, picks)?);
             }
             Ok(RecordBatch::try_new(schema.clone(), cols)?)
         };

@@ -6,9 +6,9 @@
 use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 
+use crate::gather::gather as interleave;
 use arrow_array::{Array, ArrayRef, BinaryArray, BooleanArray, UInt64Array};
 use arrow_schema::DataType;
-use arrow_select::interleave::interleave;
 
 use super::Chunk;
 use crate::error::{Error, Result};

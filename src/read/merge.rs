@@ -7,9 +7,9 @@
 
 use std::sync::Arc;
 
+use crate::gather::gather as interleave;
 use arrow_array::{Array, ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::SchemaRef;
-use arrow_select::interleave::interleave;
 
 use super::Chunk;
 use super::filter::Filter;

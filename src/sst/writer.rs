@@ -3,9 +3,9 @@
 use std::cmp::Reverse;
 use std::sync::Arc;
 
+use crate::gather::gather as interleave;
 use arrow_array::{Array, ArrayRef, BinaryArray, BooleanArray, RecordBatch, UInt64Array};
 use arrow_schema::SchemaRef;
-use arrow_select::interleave::interleave;
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::file::metadata::{KeyValue, RowGroupMetaData};
