@@ -922,6 +922,27 @@ fn a_store_that_ignores_conditional_writes_is_refused_when_the_table_is_created(
 }
 
 #[test]
+fn a_new_table_on_a_store_whose_conditional_writes_are_anaxs_own_skips_the_probe() {
+    // The probe is for servers; in-process stores (memory here, disk, Node's dir, OPFS) keep
+    // their own locks. Their first open costs the head's create only, not four more calls.
+    block_on(async {
+        let db = DbBuilder::from_schema_key_name(schema(), "id")
+            .with_storage(Arc::new(MemoryStorage::new()))
+            .open()
+            .await
+            .unwrap();
+        let r = db.request_counts();
+        assert_eq!((r.put_conditional, r.put, r.delete), (1, 0, 0), "{r:?}");
+        // The table works as before: a write and its read.
+        db.put_rows(&row("a", 1)).await.unwrap();
+        assert_eq!(
+            db.scan(&ScanOptions::default()).await.unwrap().num_rows(),
+            1
+        );
+    });
+}
+
+#[test]
 fn gets_of_keys_longer_than_parquet_statistics_find_every_row_after_compaction() {
     // 70,000 rows whose 98-byte keys share a 90-byte prefix: past parquet's 64-byte statistics,
     // every row group's bounds look alike. The figure `long_key_get_misses`.

@@ -156,7 +156,9 @@ impl DbBuilder {
                 )?;
                 match manifest.try_write(None, first).await {
                     Ok(h) => {
-                        probe_conditional_writes(storage.as_ref()).await?;
+                        if !storage.conditional_writes_native() {
+                            probe_conditional_writes(storage.as_ref()).await?;
+                        }
                         h
                     }
                     // Another handle created the table first: use (and check) theirs.
@@ -400,15 +402,22 @@ fn other_etag(etag: &str) -> String {
 
 /// The first object under a table's data directories (SSTs, history archives, the WAL), if
 /// any: a root without a manifest head must hold none of them to be a new table.
+/// The directories are listed at once: on an object store each listing is a round trip.
 async fn stray_object(storage: &dyn Storage, wal_dir: Option<&str>) -> Result<Option<String>> {
     let wal = wal_dir.map(|d| format!("{d}/"));
-    for prefix in ["sst/", crate::manifest::HISTORY_DIR]
-        .into_iter()
-        .chain(wal.as_deref())
-    {
-        if let Some(o) = storage.list(prefix).await?.into_iter().next() {
-            return Ok(Some(o.path));
+    let wal_listing = async {
+        match &wal {
+            Some(prefix) => storage.list(prefix).await,
+            None => Ok(Vec::new()),
         }
-    }
-    Ok(None)
+    };
+    let (ssts, history, log) = futures_util::future::try_join3(
+        storage.list("sst/"),
+        storage.list(crate::manifest::HISTORY_DIR),
+        wal_listing,
+    )
+    .await?;
+    Ok([ssts, history, log]
+        .into_iter()
+        .find_map(|objects| objects.into_iter().next().map(|o| o.path)))
 }

@@ -220,6 +220,9 @@ impl Storage for CountingStorage {
     fn supports_append(&self) -> bool {
         self.inner.supports_append()
     }
+    fn conditional_writes_native(&self) -> bool {
+        self.inner.conditional_writes_native()
+    }
 
     fn append<'a>(&'a self, path: &'a str, data: Bytes) -> BoxFuture<'a, Result<u64>> {
         bump(&self.counters.append);

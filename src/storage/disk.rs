@@ -344,6 +344,9 @@ impl Storage for DiskStorage {
     fn supports_append(&self) -> bool {
         true
     }
+    fn conditional_writes_native(&self) -> bool {
+        true
+    }
 
     fn close(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {

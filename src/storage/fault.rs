@@ -211,6 +211,9 @@ impl Storage for FaultStorage {
     fn supports_append(&self) -> bool {
         true
     }
+    fn conditional_writes_native(&self) -> bool {
+        self.inner.conditional_writes_native()
+    }
 
     fn append<'a>(&'a self, path: &'a str, data: Bytes) -> BoxFuture<'a, Result<u64>> {
         Box::pin(async move {

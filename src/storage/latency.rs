@@ -244,6 +244,9 @@ impl Storage for LatencyStorage {
     fn supports_append(&self) -> bool {
         self.inner.supports_append()
     }
+    fn conditional_writes_native(&self) -> bool {
+        self.inner.conditional_writes_native()
+    }
 
     fn append<'a>(&'a self, path: &'a str, data: Bytes) -> BoxFuture<'a, Result<u64>> {
         let n = data.len() as u64;

@@ -126,6 +126,9 @@ impl Storage for MemoryStorage {
     fn supports_append(&self) -> bool {
         true
     }
+    fn conditional_writes_native(&self) -> bool {
+        true
+    }
 
     fn append<'a>(&'a self, path: &'a str, data: Bytes) -> BoxFuture<'a, Result<u64>> {
         Box::pin(async move {

@@ -117,6 +117,14 @@ pub trait Storage: Debug + MaybeSendSync {
         })
     }
 
+    /// Whether this backend's conditional writes are Anax's own code (memory, local disk,
+    /// Node's `dir`, OPFS) rather than a server's: a new table then skips the check that a
+    /// server honours `If-None-Match`/`If-Match` (four calls, in sequence, before the first
+    /// open returns). Wrappers forward it; anything else keeps the check.
+    fn conditional_writes_native(&self) -> bool {
+        false
+    }
+
     /// Whether [`Storage::append`] and [`Storage::sync`] work: true for file-like backends
     /// (disk, OPFS, memory) that can host a write-ahead log; object stores cannot append.
     fn supports_append(&self) -> bool {

@@ -84,6 +84,9 @@ impl Storage for Prefixed {
     fn supports_append(&self) -> bool {
         self.inner.supports_append()
     }
+    fn conditional_writes_native(&self) -> bool {
+        self.inner.conditional_writes_native()
+    }
     fn append<'a>(&'a self, path: &'a str, data: Bytes) -> BoxFuture<'a, Result<u64>> {
         Box::pin(async move { self.inner.append(&self.full(path), data).await })
     }

@@ -134,6 +134,9 @@ impl Storage for Retrying {
     fn supports_append(&self) -> bool {
         self.inner.supports_append()
     }
+    fn conditional_writes_native(&self) -> bool {
+        self.inner.conditional_writes_native()
+    }
 
     // Appends are not retried: a failed append may have written part of its bytes, and the
     // WAL writer already answers that by abandoning the segment.
