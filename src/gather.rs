@@ -110,8 +110,10 @@ fn bytes<T: ByteArrayType>(values: &[&dyn Array], picks: &[(usize, usize)]) -> O
         if r >= array.len() {
             return None;
         }
-        total += array.value_length(r).as_usize();
+        total = total.checked_add(array.value_length(r).as_usize())?;
     }
+    // Past what the offsets can address, arrow's interleave returns its overflow error.
+    T::Offset::from_usize(total)?;
     let mut out = GenericByteBuilder::<T>::with_capacity(picks.len(), total);
     if values.iter().all(|a| a.null_count() == 0) {
         for &(a, r) in picks {
