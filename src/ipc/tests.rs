@@ -30,17 +30,19 @@ fn joined(schema: &SchemaRef, batches: &[RecordBatch]) -> Vec<u8> {
         .collect()
 }
 
-#[test]
-fn scan_pieces_share_column_buffers_and_decode_to_the_same_rows() {
+/// A 300-row batch of every flat column type the encoders lay out themselves (nulls, strings
+/// with multi-byte and zero bytes, a Null column, fixed-size binary) and some they leave to
+/// arrow's writer's buffers (decimals, intervals, durations).
+fn every_flat_column() -> (SchemaRef, RecordBatch) {
     use arrow_array::{
         Array, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Decimal256Array,
         DurationSecondArray, FixedSizeBinaryArray, Float64Array, Int64Array,
-        IntervalMonthDayNanoArray, LargeBinaryArray, LargeStringArray, NullArray, StringViewArray,
+        IntervalMonthDayNanoArray, LargeBinaryArray, LargeStringArray, NullArray,
         Time64MicrosecondArray,
     };
     let n = 300usize;
     let text: Vec<Option<String>> = (0..n)
-        .map(|i| (i % 7 != 3).then(|| "x".repeat(i % 13)))
+        .map(|i| (i % 7 != 3).then(|| "xé\0".repeat(i % 13)))
         .collect();
     let columns: Vec<(&str, arrow_array::ArrayRef)> = vec![
         ("s", Arc::new(StringArray::from(text.clone()))),
@@ -130,6 +132,13 @@ fn scan_pieces_share_column_buffers_and_decode_to_the_same_rows() {
         columns.iter().map(|c| c.1.clone()).collect(),
     )
     .unwrap();
+    (schema, whole)
+}
+
+#[test]
+fn scan_pieces_share_column_buffers_and_decode_to_the_same_rows() {
+    use arrow_array::{Array, StringViewArray};
+    let (schema, whole) = every_flat_column();
     // Slices starting on and off byte boundaries, offsets not starting at zero, empty.
     let batches = vec![
         whole.slice(0, 128),
@@ -403,62 +412,9 @@ fn a_cut_or_lying_file_is_refused_without_a_panic() {
 
 #[test]
 fn one_buffer_streams_are_the_pieces_laid_end_to_end() {
-    use arrow_array::{
-        Array, BinaryArray, BooleanArray, FixedSizeBinaryArray, Float64Array, LargeBinaryArray,
-        LargeStringArray, NullArray, StringViewArray,
-    };
-    let n = 300usize;
-    let text: Vec<Option<String>> = (0..n)
-        .map(|i| (i % 7 != 3).then(|| "é".repeat(i % 13)))
-        .collect();
-    let columns: Vec<(&str, arrow_array::ArrayRef)> = vec![
-        ("s", Arc::new(StringArray::from(text.clone()))),
-        ("ls", Arc::new(LargeStringArray::from(text.clone()))),
-        (
-            "b",
-            Arc::new(BinaryArray::from_iter_values(
-                (0..n).map(|i| vec![i as u8; i % 5]),
-            )),
-        ),
-        (
-            "lb",
-            Arc::new(LargeBinaryArray::from_iter_values(
-                (0..n).map(|i| vec![i as u8; i % 3]),
-            )),
-        ),
-        (
-            "i",
-            Arc::new(Int32Array::from_iter(
-                (0..n).map(|i| (i % 4 != 0).then_some(i as i32)),
-            )),
-        ),
-        (
-            "f",
-            Arc::new(Float64Array::from_iter_values((0..n).map(|i| i as f64))),
-        ),
-        (
-            "t",
-            Arc::new(BooleanArray::from_iter(
-                (0..n).map(|i| (i % 5 != 1).then_some(i % 3 == 0)),
-            )),
-        ),
-        (
-            "x",
-            Arc::new(FixedSizeBinaryArray::try_from_iter((0..n).map(|i| [i as u8, 1, 2])).unwrap()),
-        ),
-        ("z", Arc::new(NullArray::new(n))),
-    ];
-    let schema: SchemaRef = Arc::new(Schema::new(
-        columns
-            .iter()
-            .map(|(name, c)| Field::new(*name, c.data_type().clone(), true))
-            .collect::<Vec<_>>(),
-    ));
-    let whole = RecordBatch::try_new(
-        schema.clone(),
-        columns.into_iter().map(|(_, c)| c).collect(),
-    )
-    .unwrap();
+    use arrow_array::StringViewArray;
+    let (schema, whole) = every_flat_column();
+    let n = whole.num_rows();
     // Slices at and off byte boundaries, of one row (a get) and of many, and none at all.
     for (at, len) in [
         (0, n),
