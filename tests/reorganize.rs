@@ -321,3 +321,106 @@ fn many_pauses_keep_a_few_runs_of_growing_size() {
         );
     });
 }
+
+/// A scan read whole (`collect_batches`: what JS `scan` answers with) takes a table that sits
+/// in one memtable source as one batch, not as `BATCH_ROWS`-row pieces (fewer, larger batches
+/// are cheaper to encode and to decode), with exactly the rows the bounded stream gives: in
+/// both orders, with a limit, over the mutable memtable, over a sorted run (a slice of it, or
+/// with deleted and overwritten keys a selection of it), and over a run with newer writes
+/// beside it (a merge, whose batches stay bounded).
+#[test]
+fn a_scan_read_whole_takes_one_memtable_source_in_one_batch_with_the_streams_rows() {
+    use anax::read::merge::BATCH_ROWS;
+    // Keys longer than 64 bytes, Unicode, in an order unlike the writes'.
+    let key = |i: usize| format!("ключ-{:06}-{}", (i * 7919) % 20_000, "é".repeat(40));
+    let check = |db: &Db, state: String, one_batch: bool| {
+        let db = db.clone();
+        async move {
+            for opts in [
+                ScanOptions::default(),
+                ScanOptions {
+                    reverse: true,
+                    ..ScanOptions::default()
+                },
+                ScanOptions {
+                    limit: Some(15_000),
+                    ..ScanOptions::default()
+                },
+            ] {
+                let mut stream = db.scan_stream(&opts).await.unwrap();
+                let mut streamed = Vec::new();
+                let mut pieces = 0;
+                while let Some(b) = stream.next().await.unwrap() {
+                    assert!(
+                        b.num_rows() <= BATCH_ROWS,
+                        "{state}: a streamed batch is bounded"
+                    );
+                    streamed.extend(rows_of(&b));
+                    pieces += 1;
+                }
+                assert!(pieces >= 2, "{state}: the stream comes in bounded batches");
+                let (_, whole) = db
+                    .scan_stream(&opts)
+                    .await
+                    .unwrap()
+                    .collect_batches()
+                    .await
+                    .unwrap();
+                let collected: Vec<_> = whole.iter().flat_map(rows_of).collect();
+                assert!(
+                    collected == streamed,
+                    "{state} {opts:?}: the same rows in the same order"
+                );
+                if one_batch {
+                    assert_eq!(whole.len(), 1, "{state} {opts:?}: one batch");
+                } else {
+                    assert!(
+                        whole.iter().all(|b| b.num_rows() <= BATCH_ROWS),
+                        "{state}: a merge's batches stay bounded"
+                    );
+                }
+            }
+        }
+    };
+    let overwrite = |step: usize| -> Vec<Vec<Value>> {
+        (0..20_000)
+            .step_by(step)
+            .map(|i| vec![Value::from(key(i).as_str()), Value::Int(-1)])
+            .collect()
+    };
+    block_on(async {
+        for churn in [false, true] {
+            let store: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+            // Never sealed by size: `reorganize` (which seals early) makes the one run.
+            let db = builder(&store, SealPolicy::Rows(1_000_000))
+                .open()
+                .await
+                .unwrap();
+            for from in (0..20_000).step_by(1000) {
+                let rows: Vec<Vec<Value>> = (from..from + 1000)
+                    .map(|i| vec![Value::from(key(i).as_str()), (i as i64).into()])
+                    .collect();
+                db.put_rows(&rows).await.unwrap();
+            }
+            if churn {
+                db.put_rows(&overwrite(97)).await.unwrap();
+                let gone: Vec<Vec<Value>> = (1..20_000)
+                    .step_by(89)
+                    .map(|i| vec![Value::from(key(i).as_str())])
+                    .collect();
+                db.delete_many(&gone).await.unwrap();
+            }
+            check(&db, format!("the mutable memtable (churn {churn})"), true).await;
+            db.reorganize().unwrap();
+            assert_eq!(db.stats().unwrap().sorted_memtables, 1, "one sorted run");
+            check(&db, format!("a sorted run (churn {churn})"), true).await;
+            db.put_rows(&overwrite(101)).await.unwrap();
+            check(
+                &db,
+                format!("a run beside newer writes (churn {churn})"),
+                false,
+            )
+            .await;
+        }
+    });
+}

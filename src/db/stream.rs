@@ -26,6 +26,8 @@ pub struct ScanStream {
     /// The merge failed mid-batch (its inputs may have moved past rows it never returned):
     /// the next call starts a new one after the last key it settled.
     broken: bool,
+    /// Read to its end by a caller that keeps every batch ([`Merge::read_whole`]).
+    whole: bool,
 }
 
 impl std::fmt::Debug for ScanStream {
@@ -44,6 +46,7 @@ impl ScanStream {
             opts,
             merge,
             broken: false,
+            whole: false,
         }
     }
 
@@ -90,8 +93,12 @@ impl ScanStream {
                 }
             };
             let (resume, limit) = self.resume_point();
+            let whole = self.whole;
             let attempt = async {
                 let mut merge = view.merge(&self.opts, resume.as_deref(), limit).await?;
+                if whole {
+                    merge.read_whole();
+                }
                 let batch = merge.next().await?;
                 Ok::<_, Error>((merge, batch))
             }
@@ -128,6 +135,8 @@ impl ScanStream {
     /// empty result is one empty batch, as [`ScanStream::collect`] gives: an IPC reader then
     /// always finds a batch.
     pub async fn collect_batches(mut self) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        self.whole = true;
+        self.merge.read_whole();
         let mut batches = Vec::new();
         while let Some(b) = self.next().await? {
             batches.push(b);

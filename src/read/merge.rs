@@ -56,10 +56,12 @@ impl Input {
 }
 
 /// Reads chunks into `input` until it has an unread row or is exhausted.
-async fn load(input: &mut Input, storage: &dyn Storage, batch_rows: usize) -> Result<()> {
+/// `mem_rows` bounds a memtable source's chunk (no I/O there, and a sorted run's chunk is a
+/// slice of it).
+async fn load(input: &mut Input, storage: &dyn Storage, mem_rows: usize) -> Result<()> {
     while !input.done && input.chunk.as_ref().is_none_or(|c| input.pos >= c.len()) {
         let next = match &mut input.source {
-            Source::Mem(m) => m.next_chunk(batch_rows)?,
+            Source::Mem(m) => m.next_chunk(mem_rows)?,
             Source::Sst(s) => s.next_chunk(storage).await?,
         };
         match next {
@@ -105,6 +107,11 @@ pub struct Merge {
     output_schema: SchemaRef,
     remaining: usize,
     batch_rows: usize,
+    /// Set by a caller that collects every batch anyway (`scan`): memtable sources are read
+    /// whole, and a batch that is a plain slice of one chunk may run past `batch_rows`. Such a
+    /// batch costs no copy, and fewer, larger batches in the answer are cheaper for both the
+    /// IPC encoder and the reader's decoder.
+    whole: bool,
     /// Inputs with a head row (in no particular order).
     live: Vec<usize>,
     started: bool,
@@ -156,6 +163,7 @@ impl Merge {
             output_schema,
             remaining: limit.unwrap_or(usize::MAX),
             batch_rows: BATCH_ROWS,
+            whole: false,
             live: Vec::new(),
             started: false,
             last_key: None,
@@ -164,7 +172,7 @@ impl Merge {
 
     /// Makes sure input `i` has an unread row, unless it is exhausted.
     async fn fill(&mut self, i: usize, arena: &mut Vec<Arc<Chunk>>) -> Result<()> {
-        let batch_rows = self.batch_rows;
+        let batch_rows = self.mem_rows();
         let storage = self.storage.clone();
         let reverse = self.reverse;
         let Some(input) = self.inputs.get_mut(i) else {
@@ -260,6 +268,20 @@ impl Merge {
         Ok(())
     }
 
+    /// Marks this merge as read to its end by a caller that keeps every batch (see `whole`).
+    pub fn read_whole(&mut self) {
+        self.whole = true;
+    }
+
+    /// The most rows a memtable source's chunk holds.
+    fn mem_rows(&self) -> usize {
+        if self.whole {
+            usize::MAX
+        } else {
+            self.batch_rows
+        }
+    }
+
     /// Rows to pick for the next batch: without a filter every picked row is returned, so no
     /// more than the limit has left; picking past it would read pages (round trips on an
     /// object store) for rows nobody asked for.
@@ -302,7 +324,7 @@ impl Merge {
                 // Every input's first chunk at once: on an object store each SST's first read
                 // is a round trip, and none depends on another.
                 let storage = self.storage.clone();
-                let (batch_rows, reverse) = (self.batch_rows, self.reverse);
+                let (batch_rows, reverse) = (self.mem_rows(), self.reverse);
                 let loads = self
                     .inputs
                     .iter_mut()
@@ -319,14 +341,20 @@ impl Merge {
                 }
             }
             let mut picks: Vec<(usize, usize)> = Vec::new();
-            while picks.len() < self.cap() {
+            // Read whole, a batch that starts on the last input's chunk runs to the chunk's end
+            // (see `whole`); any other batch holds at most `cap` rows.
+            let mut cap = self.cap();
+            while picks.len() < cap {
                 let Some((top, tie)) = self.pick_top() else {
                     break;
                 };
                 if self.live.len() == 1 {
                     // One input left: its rows need no comparisons, and a batch that ends
                     // where its chunk ends can be a slice of that chunk.
-                    if self.take_rest_of_chunk(top, &mut picks) {
+                    if self.whole && picks.is_empty() && self.filter.is_none() {
+                        cap = self.remaining;
+                    }
+                    if self.take_rest_of_chunk(top, &mut picks, cap) {
                         self.refill(top, &mut arena).await?;
                         if !picks.is_empty() {
                             break;
@@ -398,10 +426,15 @@ impl Merge {
         Ok(None)
     }
 
-    /// Picks the live rows of input `i`'s chunk from its position on, up to the batch size.
+    /// Picks the live rows of input `i`'s chunk from its position on, up to `cap` in all.
     /// Returns whether the chunk is used up (the input must then be filled again).
-    fn take_rest_of_chunk(&mut self, i: usize, picks: &mut Vec<(usize, usize)>) -> bool {
-        let room = self.cap().saturating_sub(picks.len());
+    fn take_rest_of_chunk(
+        &mut self,
+        i: usize,
+        picks: &mut Vec<(usize, usize)>,
+        cap: usize,
+    ) -> bool {
+        let room = cap.saturating_sub(picks.len());
         let reverse = self.reverse;
         let Some(input) = self.inputs.get_mut(i) else {
             return true;
