@@ -278,7 +278,7 @@ try {
   }
   const result = { date: new Date().toISOString(), n: N, runs: RUNS, chromium: once.version, engines, ratios, shipped: await shipped() };
 
-  const keys = ["init", "page_init", "B1", "B2", "B2_p50", "B2_p99", "B2_main", "B2_main_p50", "B2_main_p99", "B3", "B4", "B5_p50", "B5_p99", "write_MiBps", "flush4k_p50"];
+  const keys = ["init", "init_in_worker", "page_init", "B1", "B2", "B2_p50", "B2_p99", "B2_main", "B2_main_p50", "B2_main_p99", "B3", "B4", "B5_p50", "B5_p99", "write_MiBps", "flush4k_p50"];
   const lines = [`| engine | ${keys.join(" | ")} |`, `|---|${keys.map(() => "---:").join("|")}|`];
   for (const [engine, w] of Object.entries(engines)) lines.push(`| ${engine} | ${keys.map((k) => (w[k] ? fmt(w[k].median) : "")).join(" | ")} |`);
   console.log(`\nN=${N}, runs=${RUNS} (medians; units: init/p50/p99 ms, B1/B3 rows/s, B2 gets/s, B4 scans/s, MiB/s)\n`);
