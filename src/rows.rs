@@ -143,6 +143,9 @@ impl RowsBuilder {
                 self.columns.len()
             )));
         }
+        if self.rows == 0 && packed.len() >= LARGE_PACKED {
+            self.size_string_columns(r.clone(), rows)?;
+        }
         for _ in 0..rows {
             for i in 0..columns {
                 // A string into a string column goes straight from the packed bytes into the
@@ -160,6 +163,37 @@ impl RowsBuilder {
         }
         if r.at != packed.len() {
             return Err(Error::Internal("packed rows have trailing bytes".into()));
+        }
+        Ok(())
+    }
+
+    /// Sizes the string columns of a fresh builder for the packed rows `r` is at (one pass over
+    /// their cells): a column that receives [`LARGE_PACKED`] bytes or more gets room for them
+    /// at once, plus a sixty-fourth and 64 KiB. Built by doubling, a large column copied its
+    /// values at every step; sized exactly, the memory its values free once they are written
+    /// to an SST could not hold that SST's buffer (the values and a few bytes more), and wasm
+    /// memory grew by another copy for it (a 16 MiB value peaked at 70 MiB).
+    fn size_string_columns(&mut self, mut r: Packed<'_>, rows: usize) -> Result<()> {
+        let mut bytes = vec![0usize; self.columns.len()];
+        for _ in 0..rows {
+            for b in bytes.iter_mut() {
+                if r.peek() == Some(4) {
+                    *b = b.saturating_add(r.str_cell()?.len());
+                } else {
+                    r.cell()?;
+                }
+            }
+        }
+        for (column, n) in self.columns.iter_mut().zip(bytes) {
+            if n < LARGE_PACKED {
+                continue;
+            }
+            let room = n.saturating_add(n / 64).saturating_add(64 << 10);
+            match column {
+                Column::Utf8(b) => *b = StringBuilder::with_capacity(rows, room),
+                Column::LargeUtf8(b) => *b = LargeStringBuilder::with_capacity(rows, room),
+                _ => {}
+            }
         }
         Ok(())
     }
@@ -189,10 +223,15 @@ impl RowsBuilder {
 /// cells in column order, each a tag byte: 0 null, 1 false, 2 true, 3 number (`f64`),
 /// 4 string (`u32` byte length, UTF-8). Written by `js/pack.js`; private to this package.
 /// Every malformed input is an error, never a panic.
+#[derive(Clone)]
 struct Packed<'a> {
     buf: &'a [u8],
     at: usize,
 }
+
+/// Packed rows this large (and string columns receiving this much) are sized before they are
+/// built (see [`RowsBuilder::size_string_columns`]).
+const LARGE_PACKED: usize = 1 << 20;
 
 impl Packed<'_> {
     fn take(&mut self, n: usize) -> Result<&[u8]> {

@@ -94,3 +94,18 @@ test("a bucket binding's exception is the STORAGE error's cause, its name the ba
     return true;
   });
 });
+
+test("a put and a get of one 16 MiB value leave a fresh instance's wasm memory under 64 MiB", async () => {
+  // A fresh process: wasm memory never shrinks, so the figure is the peak of that instance
+  // (issue 19's wasm_peak_mib_16mib_value, the same code path as the benchmark's).
+  const { spawnSync } = await import("node:child_process");
+  const { fileURLToPath } = await import("node:url");
+  const script = fileURLToPath(new URL("../../bench/node/edge-node.mjs", import.meta.url));
+  const child = spawnSync(process.execPath, [script, "--memory-only"], { encoding: "utf8" });
+  assert.equal(child.status, 0, child.stderr);
+  const mem = JSON.parse(child.stdout);
+  const mib = (b) => b / 1048576;
+  assert.ok(mem.valueBytes > 16 << 20, "the value is over 16 MiB of UTF-8");
+  assert.ok(mib(mem.afterPut) <= 64, `after the put: ${mib(mem.afterPut).toFixed(1)} MiB`);
+  assert.ok(mib(mem.afterGet) <= 64, `after the get: ${mib(mem.afterGet).toFixed(1)} MiB`);
+});

@@ -59,9 +59,9 @@ impl Db {
         let now = self.shared.config.clock.now_millis();
         let id = crate::codec::random_u64()?;
         let path = sst_path(0, now, id);
-        let Some((bytes, mut sst)) = crate::sst::writer::write_sst(
+        let Some((bytes, mut sst)) = crate::sst::writer::write_sst_owned(
             &self.shared.schema,
-            &[&mem],
+            mem,
             id,
             0,
             path.clone(),
@@ -70,7 +70,6 @@ impl Db {
         else {
             return Ok(ts);
         };
-        drop(mem);
         let storage = &self.shared.storage;
         // A head whose history tail is full moves its oldest entries into a chunk object in
         // this commit, written beside the SST: no extra round trip, and no commit of its own.

@@ -30,6 +30,60 @@ pub fn write_sst(
     path: String,
     blocks: bool,
 ) -> Result<Option<(Bytes, Arc<Sst>)>> {
+    let encoded = encode_versions(table, mems, blocks)?;
+    finish_sst(table, encoded, id, level, path)
+}
+
+/// [`write_sst`] of a memtable made for this file alone (a commit's rows on object storage),
+/// dropped once its rows are encoded: its values are no longer held when the file's buffer is
+/// made, which can then take their place. (A 16 MiB value was held four times at once, the
+/// row's own copy beside parquet's page and the file, and wasm memory never shrinks.)
+pub fn write_sst_owned(
+    table: &TableSchema,
+    mem: Memtable,
+    id: u64,
+    level: u32,
+    path: String,
+    blocks: bool,
+) -> Result<Option<(Bytes, Arc<Sst>)>> {
+    let encoded = encode_versions(table, &[&mem], blocks)?;
+    drop(mem);
+    finish_sst(table, encoded, id, level, path)
+}
+
+/// Lays the encoded file down and fills in its own fields.
+fn finish_sst(
+    table: &TableSchema,
+    encoded: Option<(SstFileWriter, SstMeta)>,
+    id: u64,
+    level: u32,
+    path: String,
+) -> Result<Option<(Bytes, Arc<Sst>)>> {
+    let Some((writer, meta)) = encoded else {
+        return Ok(None);
+    };
+    let (bytes, tail_bytes, tail_crc) = writer.finish()?;
+    let meta = SstMeta {
+        id,
+        level,
+        path,
+        bytes: bytes.len() as u64,
+        tail_bytes,
+        tail_crc,
+        ..meta
+    };
+    let sst = Sst::from_written(table, meta, bytes.clone())?;
+    Ok(Some((bytes, Arc::new(sst))))
+}
+
+/// Writes every version of `mems` into a new SST writer, its last row group encoded but not
+/// yet laid into the file (see [`SstFileWriter::encode_group`]), and what the file's metadata
+/// says of them (the file's own fields left to fill).
+fn encode_versions(
+    table: &TableSchema,
+    mems: &[&Memtable],
+    blocks: bool,
+) -> Result<Option<(SstFileWriter, SstMeta)>> {
     let mut versions: Vec<(&[u8], Timestamp, usize, Entry)> = Vec::new();
     for (m, mem) in mems.iter().enumerate() {
         versions.extend(mem.versions_iter().map(|(k, ts, e)| (k, ts, m, e)));
@@ -65,12 +119,26 @@ pub fn write_sst(
     // The file is about as big as the rows (less when they compress): reserving that once
     // spares the doublings of a growing buffer, which with one large value held the old and
     // the new copy at once (a 16 MiB value: 48 MiB for the buffer alone).
+    // The bytes the arrays hold, not the room their buffers have: a value built with room to
+    // spare (see `RowsBuilder::size_string_columns`) must leave a space the file fits in.
     let row_bytes: usize = sources
         .iter()
         .flatten()
-        .map(|a| a.get_buffer_memory_size())
+        .map(|a| {
+            a.to_data()
+                .get_slice_memory_size()
+                .unwrap_or_else(|_| a.get_buffer_memory_size())
+        })
         .sum();
-    let capacity = row_bytes.saturating_add(versions.len().saturating_mul(64));
+    // Point-read blocks hold the rows a second time, except rows too large for a block.
+    let in_blocks = if blocks && row_bytes / versions.len() <= BLOCK_MAX_BYTES / BLOCK_ROWS {
+        row_bytes
+    } else {
+        0
+    };
+    let capacity = row_bytes
+        .saturating_add(in_blocks)
+        .saturating_add(versions.len().saturating_mul(64));
     let mut writer = SstFileWriter::new(table, distinct as u64, capacity, blocks)?;
     let mut start = 0;
     while start < versions.len() {
@@ -122,21 +190,23 @@ pub fn write_sst(
                 .map(|v| Some(matches!(v.3, Entry::Tombstone { .. }))),
         )));
         let batch = RecordBatch::try_new(schema.clone(), columns)?;
-        writer.write_group(&batch)?;
+        if end < versions.len() {
+            writer.write_group(&batch)?;
+        } else {
+            writer.encode_group(&batch)?;
+        }
         start = end;
     }
-    let (bytes, tail_bytes, tail_crc) = writer.finish()?;
-
     let (first, last) = match (versions.first(), versions.last()) {
         (Some(f), Some(l)) => (f.0, l.0),
         _ => return Err(Error::Internal("no versions to write".into())),
     };
     let meta = SstMeta {
-        id,
-        level,
-        path,
+        id: 0,
+        level: 0,
+        path: String::new(),
         rows: versions.len() as u64,
-        bytes: bytes.len() as u64,
+        bytes: 0,
         min_key: first.into(),
         max_key: last.into(),
         min_ts: versions.iter().map(|v| v.1).min().unwrap_or(0),
@@ -147,11 +217,10 @@ pub fn write_sst(
             .count() as u64,
         distinct_keys: distinct as u64,
         ts_shift: 0,
-        tail_bytes,
-        tail_crc,
+        tail_bytes: 0,
+        tail_crc: 0,
     };
-    let sst = Sst::from_written(table, meta, bytes.clone())?;
-    Ok(Some((bytes, Arc::new(sst))))
+    Ok(Some((writer, meta)))
 }
 
 /// Writes rows already in SST layout (the SST schema, sorted by key asc, ts desc) as one SST,
@@ -235,6 +304,8 @@ pub struct SstFileWriter {
     crcs: Vec<u32>,
     /// Whether point-read blocks are written.
     blocks: bool,
+    /// A row group encoded by [`SstFileWriter::encode_group`] but not yet laid into the file.
+    pending: bool,
 }
 
 impl SstFileWriter {
@@ -249,6 +320,7 @@ impl SstFileWriter {
             inherit: LargeValues::default(),
             crcs: Vec::new(),
             blocks,
+            pending: false,
         })
     }
 
@@ -274,6 +346,15 @@ impl SstFileWriter {
     /// Writes `batch` (rows in the SST schema) as one whole row group and records its
     /// checksum.
     pub fn write_group(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.encode_group(batch)?;
+        self.lay_down()
+    }
+
+    /// Encodes `batch` as the next row group, whose pages parquet then holds in memory until
+    /// [`SstFileWriter::finish`] (or the next group) lays them into the file: the caller may
+    /// drop the rows in between, and their memory can then hold the file.
+    pub fn encode_group(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.lay_down()?;
         let with_blocks;
         let batch = if self.blocks {
             let mut columns = batch.columns().to_vec();
@@ -283,13 +364,25 @@ impl SstFileWriter {
         } else {
             batch
         };
-        let blocks = self.blocks;
         let writer = match self.writer.take() {
             Some(w) => w,
             None => self.new_writer(batch)?,
         };
-        let writer = self.writer.insert(writer);
-        writer.write(batch)?;
+        self.writer.insert(writer).write(batch)?;
+        self.pending = true;
+        Ok(())
+    }
+
+    /// Lays the encoded row group, if any, into the file and records its checksum.
+    fn lay_down(&mut self) -> Result<()> {
+        if !std::mem::take(&mut self.pending) {
+            return Ok(());
+        }
+        let blocks = self.blocks;
+        let writer = self
+            .writer
+            .as_mut()
+            .ok_or_else(|| Error::Internal("an encoded row group has no writer".into()))?;
         writer.flush()?;
         // The row group's bytes may still sit in parquet's write buffer.
         writer
@@ -324,6 +417,7 @@ impl SstFileWriter {
     /// Closes the file: its bytes, then the length and CRC32C of its tail (everything after the
     /// last row group).
     pub fn finish(mut self) -> Result<(Bytes, u64, u32)> {
+        self.lay_down()?;
         let list: Vec<String> = self.crcs.iter().map(|c| format!("{c:08x}")).collect();
         let mut writer = match self.writer.take() {
             Some(w) => w,
