@@ -178,7 +178,11 @@ impl RowsBuilder {
         for _ in 0..rows {
             for b in bytes.iter_mut() {
                 if r.peek() == Some(4) {
-                    *b = b.saturating_add(r.str_cell()?.len());
+                    // Only the length: the cell's UTF-8 is checked once, when it is appended.
+                    r.take(1)?;
+                    let n = r.u32()? as usize;
+                    r.take(n)?;
+                    *b = b.saturating_add(n);
                 } else {
                     r.cell()?;
                 }

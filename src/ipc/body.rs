@@ -197,18 +197,21 @@ fn byte_segs<T: arrow_array::types::ByteArrayType>(
     use arrow_buffer::ArrowNativeType;
     let a = column.as_bytes_opt::<T>()?;
     let offsets = a.value_offsets();
-    let base = *offsets.first()?;
-    let (first, last) = (base.as_usize(), offsets.last()?.as_usize());
+    let (first, last) = (offsets.first()?.as_usize(), offsets.last()?.as_usize());
     if last < first || last > a.values().len() {
         return None;
     }
     let offsets = if first == 0 {
         a.offsets().inner().inner().clone()
     } else {
-        // Offsets only grow (arrow checks it), so none is below the first. One typed map
+        // Offsets only grow (arrow checks it), so none is below the first; one that were would
+        // wrap, not panic. One typed map
         // and collect: in wasm's size-optimized build, appending bytes per offset was a
         // tenth of a full scan's time.
-        let rebased: Vec<T::Offset> = offsets.iter().map(|&o| o - base).collect();
+        let rebased: Vec<T::Offset> = offsets
+            .iter()
+            .map(|&o| T::Offset::usize_as(o.as_usize().wrapping_sub(first)))
+            .collect();
         arrow_buffer::Buffer::from_vec(rebased)
     };
     Some((

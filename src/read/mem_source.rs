@@ -1,5 +1,6 @@
 //! A scan source over one memtable. The memtable may keep receiving writes (or be sealed and
-//! flushed) while a scan runs: each chunk is taken under a short lock, resuming after the last
+//! flushed) while a scan runs: each chunk is taken under a short lock (a sorted run's may be
+//! long, being a slice of it), resuming after the last
 //! key returned, and versions newer than the read timestamp are invisible, so the scan sees one
 //! consistent snapshot.
 
@@ -10,7 +11,7 @@ use crate::gather::gather as interleave;
 use arrow_array::{Array, ArrayRef, BinaryArray, BooleanArray, UInt64Array};
 use arrow_schema::DataType;
 
-use super::Chunk;
+use super::{BATCH_ROWS, Chunk};
 use crate::error::{Error, Result};
 use crate::key::KeyBytes;
 use crate::key::Timestamp;
@@ -60,7 +61,9 @@ impl MemSource {
         }
     }
 
-    /// Up to `max_rows` resolved rows, or `None` when the range is exhausted.
+    /// Up to `max_rows` resolved rows, or `None` when the range is exhausted. A memtable not
+    /// (yet) sorted into a run gives at most [`BATCH_ROWS`] whatever `max_rows` says: its
+    /// rows are resolved and copied under the memtable's lock, which writers wait for.
     pub fn next_chunk(&mut self, max_rows: usize) -> Result<Option<Chunk>> {
         if self.done {
             return Ok(None);
@@ -72,6 +75,7 @@ impl MemSource {
             drop(mem);
             return Ok(chunk);
         }
+        let max_rows = max_rows.min(BATCH_ROWS);
         let entries: Vec<(&[u8], Timestamp, Entry)> = mem
             .resolve_range(
                 crate::key::bound_slice(&self.lo),

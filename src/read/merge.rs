@@ -56,8 +56,7 @@ impl Input {
 }
 
 /// Reads chunks into `input` until it has an unread row or is exhausted.
-/// `mem_rows` bounds a memtable source's chunk (no I/O there, and a sorted run's chunk is a
-/// slice of it).
+/// `mem_rows` bounds a memtable source's chunk (no I/O there).
 async fn load(input: &mut Input, storage: &dyn Storage, mem_rows: usize) -> Result<()> {
     while !input.done && input.chunk.as_ref().is_none_or(|c| input.pos >= c.len()) {
         let next = match &mut input.source {
@@ -89,10 +88,10 @@ fn register(input: &mut Input, old: Option<*const Chunk>, arena: &mut Vec<Arc<Ch
     }
 }
 
-/// Rows per output batch of a scan.
-pub const BATCH_ROWS: usize = 8192;
+pub use super::BATCH_ROWS;
 
-/// A streaming merge: resolved, filtered, projected batches of bounded size from the sources of
+/// A streaming merge: resolved, filtered, projected batches of bounded size (unless read whole,
+/// see [`Merge::read_whole`]) from the sources of
 /// one view. It cannot survive a source failing mid-read; `db::ScanStream` wraps it to start a
 /// new one after [`Merge::resume_after`] when a file of the view was collected.
 pub struct Merge {
@@ -107,10 +106,11 @@ pub struct Merge {
     output_schema: SchemaRef,
     remaining: usize,
     batch_rows: usize,
-    /// Set by a caller that collects every batch anyway (`scan`): memtable sources are read
-    /// whole, and a batch that is a plain slice of one chunk may run past `batch_rows`. Such a
-    /// batch costs no copy, and fewer, larger batches in the answer are cheaper for both the
-    /// IPC encoder and the reader's decoder.
+    /// Set by a caller that collects every batch anyway (`scan`): sorted memtable runs are
+    /// read in one chunk, and a batch that starts on the last live input's chunk may run to
+    /// that chunk's end, past `batch_rows` (a slice of it when every row is live: no copy).
+    /// Fewer, larger batches in the answer are cheaper for both the IPC encoder and the
+    /// reader's decoder. Batches merged from several inputs stay within `batch_rows`.
     whole: bool,
     /// Inputs with a head row (in no particular order).
     live: Vec<usize>,
@@ -273,10 +273,12 @@ impl Merge {
         self.whole = true;
     }
 
-    /// The most rows a memtable source's chunk holds.
+    /// The most rows a memtable source's chunk holds: read whole without a filter, what the
+    /// limit lets through (a sorted run's chunk is then a slice of it, or one gather of its
+    /// visible versions; see `MemSource::next_chunk` for an unsorted memtable's).
     fn mem_rows(&self) -> usize {
-        if self.whole {
-            usize::MAX
+        if self.whole && self.filter.is_none() {
+            self.remaining
         } else {
             self.batch_rows
         }
@@ -309,7 +311,7 @@ impl Merge {
         self.output_schema.clone()
     }
 
-    /// The next batch of at most `BATCH_ROWS` rows, or `None` at the end.
+    /// The next batch of at most `BATCH_ROWS` rows (unless read whole), or `None` at the end.
     pub async fn next(&mut self) -> Result<Option<RecordBatch>> {
         while self.remaining > 0 {
             let mut arena: Vec<Arc<Chunk>> = Vec::new();

@@ -11,6 +11,9 @@ pub use scan_options::{KeyRange, ScanOptions};
 
 use arrow_array::{Array, ArrayRef, BinaryArray, BooleanArray, UInt64Array};
 
+/// Rows per output batch of a scan, and per chunk of a memtable not sorted into a run.
+pub const BATCH_ROWS: usize = 8192;
+
 /// Rows of one source in scan order, already resolved within that source: at most one version
 /// per key (the newest at or below the read timestamp), tombstones kept so that the merge can
 /// let them hide older sources.

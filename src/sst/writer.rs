@@ -35,9 +35,11 @@ pub fn write_sst(
 }
 
 /// [`write_sst`] of a memtable made for this file alone (a commit's rows on object storage),
-/// dropped once its rows are encoded: its values are no longer held when the file's buffer is
-/// made, which can then take their place. (A 16 MiB value was held four times at once, the
-/// row's own copy beside parquet's page and the file, and wasm memory never shrinks.)
+/// dropped once its rows are encoded and before the last row group is laid into the file: for
+/// a file of one row group (up to 32,768 versions, a commit's usual size), the file's buffer is
+/// made after the values are freed and can take their place. (A 16 MiB value was held four
+/// times at once, the row's own copy beside parquet's page and the file, and wasm memory
+/// never shrinks.)
 pub fn write_sst_owned(
     table: &TableSchema,
     mem: Memtable,
@@ -130,7 +132,10 @@ fn encode_versions(
                 .unwrap_or_else(|_| a.get_buffer_memory_size())
         })
         .sum();
-    // Point-read blocks hold the rows a second time, except rows too large for a block.
+    // Point-read blocks hold the rows a second time, except rows too large for a block. Both
+    // copies are compressed, but an estimate short of the file costs more than one past it: the
+    // buffer then doubles, holding the old and the new at once (expecting half the rows again,
+    // the bucket ingest of docs/benchmarks.md ran 9% slower).
     let in_blocks = if blocks && row_bytes / versions.len() <= BLOCK_MAX_BYTES / BLOCK_ROWS {
         row_bytes
     } else {
