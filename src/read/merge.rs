@@ -106,11 +106,12 @@ pub struct Merge {
     output_schema: SchemaRef,
     remaining: usize,
     batch_rows: usize,
-    /// Set by a caller that collects every batch anyway (`scan`): sorted memtable runs are
-    /// read in one chunk, and a batch that starts on the last live input's chunk may run to
-    /// that chunk's end, past `batch_rows` (a slice of it when every row is live: no copy).
-    /// Fewer, larger batches in the answer are cheaper for both the IPC encoder and the
-    /// reader's decoder. Batches merged from several inputs stay within `batch_rows`.
+    /// Set by a caller that collects every batch anyway (`scan`), unless a filter is given:
+    /// sorted memtable runs are read in one chunk, and a batch that starts on the last live
+    /// input's chunk may run to that chunk's end, past `batch_rows` (a slice of it when every
+    /// row is live: no copy). Fewer, larger batches in the answer are cheaper for both the
+    /// IPC encoder and the reader's decoder. Batches merged from several inputs, and filtered
+    /// ones, stay within `batch_rows`.
     whole: bool,
     /// Inputs with a head row (in no particular order).
     live: Vec<usize>,
@@ -172,14 +173,14 @@ impl Merge {
 
     /// Makes sure input `i` has an unread row, unless it is exhausted.
     async fn fill(&mut self, i: usize, arena: &mut Vec<Arc<Chunk>>) -> Result<()> {
-        let batch_rows = self.mem_rows();
+        let mem_rows = self.mem_rows();
         let storage = self.storage.clone();
         let reverse = self.reverse;
         let Some(input) = self.inputs.get_mut(i) else {
             return Ok(());
         };
         let old = input.chunk.as_ref().map(Arc::as_ptr);
-        load(input, storage.as_ref(), batch_rows).await?;
+        load(input, storage.as_ref(), mem_rows).await?;
         register(input, old, arena);
         input.refresh(reverse);
         Ok(())
@@ -268,16 +269,17 @@ impl Merge {
         Ok(())
     }
 
-    /// Marks this merge as read to its end by a caller that keeps every batch (see `whole`).
+    /// Marks this merge as read to its end by a caller that keeps every batch (see `whole`;
+    /// a filtered merge keeps bounded batches).
     pub fn read_whole(&mut self) {
-        self.whole = true;
+        self.whole = self.filter.is_none();
     }
 
-    /// The most rows a memtable source's chunk holds: read whole without a filter, what the
+    /// The most rows a memtable source's chunk holds: read whole, what the
     /// limit lets through (a sorted run's chunk is then a slice of it, or one gather of its
     /// visible versions; see `MemSource::next_chunk` for an unsorted memtable's).
     fn mem_rows(&self) -> usize {
-        if self.whole && self.filter.is_none() {
+        if self.whole {
             self.remaining
         } else {
             self.batch_rows
@@ -326,11 +328,11 @@ impl Merge {
                 // Every input's first chunk at once: on an object store each SST's first read
                 // is a round trip, and none depends on another.
                 let storage = self.storage.clone();
-                let (batch_rows, reverse) = (self.mem_rows(), self.reverse);
+                let (mem_rows, reverse) = (self.mem_rows(), self.reverse);
                 let loads = self
                     .inputs
                     .iter_mut()
-                    .map(|input| load(input, storage.as_ref(), batch_rows));
+                    .map(|input| load(input, storage.as_ref(), mem_rows));
                 futures_util::future::try_join_all(loads).await?;
                 for i in 0..self.inputs.len() {
                     if let Some(input) = self.inputs.get_mut(i) {
@@ -353,7 +355,7 @@ impl Merge {
                 if self.live.len() == 1 {
                     // One input left: its rows need no comparisons, and a batch that ends
                     // where its chunk ends can be a slice of that chunk.
-                    if self.whole && picks.is_empty() && self.filter.is_none() {
+                    if self.whole && picks.is_empty() {
                         cap = self.remaining;
                     }
                     if self.take_rest_of_chunk(top, &mut picks, cap) {

@@ -195,6 +195,9 @@ fn encode_versions(
                 .map(|v| Some(matches!(v.3, Entry::Tombstone { .. }))),
         )));
         let batch = RecordBatch::try_new(schema.clone(), columns)?;
+        // Every group but the last is laid into the file at once (its pages are not held
+        // while the next group's rows are gathered); the last one by `finish`, after the
+        // caller may have dropped the rows.
         if end < versions.len() {
             writer.write_group(&batch)?;
         } else {
