@@ -8,6 +8,7 @@
 import { AnaxError } from "./error.js";
 import { isTrap, setTrapHandler } from "./tasks.js";
 import { withPackedRows } from "./pack.js";
+import { afterNotices, announcing, announcingCommit, closing, share, shareName } from "./tabs.js";
 
 export { AnaxError, ErrorCodes } from "./error.js";
 export { filter } from "./filter.js";
@@ -380,6 +381,22 @@ function extend({ Db, Snapshot, Transaction, ScanCursor }) {
   wrapMethods(Snapshot, readMethods);
   wrapMethods(Transaction, [...readMethods, "put", "putPacked", "delete", "commit"], ["abort"]);
   wrapMethods(ScanCursor, ["next", "nextRows", "nextPart"]);
+  // An OPFS table shared by tabs (js/tabs.js): commits announce themselves to the table's other
+  // handles, whose reads wait for the refresh a notice started. Wrapped before put's packed
+  // path below, which calls one of these two.
+  for (const name of ["put", "putPacked", "delete"]) Db.prototype[name] = announcing(Db.prototype[name]);
+  for (const name of readMethods) Db.prototype[name] = afterNotices(Db.prototype[name]);
+  Db.prototype.close = closing(Db.prototype.close);
+  if (Transaction) {
+    const dbOf = new WeakMap();
+    const begin = Db.prototype.beginTransaction;
+    Db.prototype.beginTransaction = function beginTransaction(...args) {
+      const txn = begin.apply(this, args);
+      if (txn && typeof txn === "object") dbOf.set(txn, this);
+      return txn;
+    };
+    Transaction.prototype.commit = announcingCommit(Transaction.prototype.commit, (t) => dbOf.get(t));
+  }
   for (const C of [Db, Transaction]) {
     if (!C) continue;
     // Rows of scalar cells cross into wasm packed, in one call (js/pack.js); the rest, and
@@ -493,7 +510,8 @@ export function makeAnax(ready, Raw, classes, extra = {}) {
       await ready();
       installDispose(classes.Db);
       const storage = extra.withStorage?.(options?.storage);
-      return withAbortCause(Raw.open(storage === undefined ? options : { ...options, storage }), options);
+      const db = await withAbortCause(Raw.open(storage === undefined ? options : { ...options, storage }), options);
+      return share(db, shareName(options), classes.Db.prototype.refresh);
     }),
     /** Checks a storage backend against Anax's contract; see index.d.ts. */
     checkStorage: guardAsync(async (storage) => {

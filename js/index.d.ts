@@ -313,6 +313,13 @@ export interface OpenOptions extends LongCallOptions {
    */
   pointReadBlocks?: boolean;
   /**
+   * Bytes of decoded point-read blocks kept in memory for the whole wasm instance (a tab, a
+   * worker, a Workers isolate), least recently used first out: a `get` whose block is cached
+   * reads no storage (a strict read still checks the manifest). Shared by every handle of the
+   * instance, so the last `open` that sets it decides. Default 8 MiB (8388608); 0 turns it off.
+   */
+  blockCacheBytes?: number;
+  /**
    * Whether this handle keeps the tail pack: its compactions store the tails (footer, page
    * index, bloom filters) of large SSTs in one object that an open fetches beside the manifest
    * head, so a fresh handle's first `get` costs two round trips instead of three. Default: on

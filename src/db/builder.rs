@@ -75,6 +75,8 @@ pub struct DbBuilder {
     pub(super) compaction: CompactionOptions,
     pub(super) ack: CommitAckMode,
     pub(super) point_read_blocks: Option<bool>,
+    pub(super) block_cache_bytes: Option<usize>,
+    pub(super) block_cache: bool,
     pub(super) tail_pack: Option<bool>,
     pub(super) background: Option<bool>,
     pub(super) control: super::Control,
@@ -97,6 +99,8 @@ impl DbBuilder {
             compaction: CompactionOptions::default(),
             ack: CommitAckMode::default(),
             point_read_blocks: None,
+            block_cache_bytes: None,
+            block_cache: true,
             tail_pack: None,
             background: None,
             control: super::Control::default(),
@@ -265,6 +269,23 @@ impl DbBuilder {
     /// durability (object stores, where each read is a paid round trip), off otherwise.
     pub fn with_point_read_blocks(mut self, on: bool) -> Self {
         self.point_read_blocks = Some(on);
+        self
+    }
+
+    /// The budget of the process's cache of decoded point-read blocks
+    /// ([`crate::sst::block_cache`]; default 8 MiB, 0 turns it off). The cache is shared by
+    /// every handle of the process (the wasm instance: a Worker isolate, a tab), so the last
+    /// open that sets it decides. A get whose block is cached reads no storage but the manifest
+    /// check a strict read makes.
+    pub fn with_block_cache_bytes(mut self, bytes: usize) -> Self {
+        self.block_cache_bytes = Some(bytes);
+        self
+    }
+
+    /// Whether this handle's point reads use the process's block cache (default: yes). Off,
+    /// every get reads its block from storage, as a handle measuring its reads wants.
+    pub fn with_block_cache(mut self, on: bool) -> Self {
+        self.block_cache = on;
         self
     }
 

@@ -222,7 +222,14 @@ impl Db {
         let stamped: Vec<Timestamp> = ts.iter().map(|t| t + shift).collect();
         {
             let mut st = self.raw_state()?;
-            self.install(&mut st, &new_head, &[Arc::new(SstHandle::opened(sst))]);
+            self.install(
+                &mut st,
+                &new_head,
+                &[Arc::new(SstHandle::opened(
+                    sst,
+                    self.shared.config.block_cache,
+                ))],
+            );
             if let Some(last) = stamped.last() {
                 st.last_ts = st.last_ts.max(*last);
                 st.visible_ts = st.visible_ts.max(*last);

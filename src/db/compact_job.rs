@@ -174,7 +174,7 @@ impl Db {
         let fresh: Vec<Arc<SstHandle>> = merged
             .outputs
             .iter()
-            .map(|s| Arc::new(SstHandle::opened(s.clone())))
+            .map(|s| Arc::new(SstHandle::opened(s.clone(), self.shared.config.block_cache)))
             .collect();
         match self.shared.manifest.commit(&edit).await {
             Ok(head) => {

@@ -122,7 +122,10 @@ impl Db {
                 Some(m) if m.ts_shift != 0 => Arc::new(sst.with_meta(m.clone())),
                 _ => sst,
             };
-            fresh.push(Arc::new(SstHandle::opened(sst)));
+            fresh.push(Arc::new(SstHandle::opened(
+                sst,
+                self.shared.config.block_cache,
+            )));
         }
         let mut st = self.state()?;
         self.install(&mut st, &head, &fresh);

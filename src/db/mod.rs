@@ -76,6 +76,8 @@ struct Config {
     point_read_blocks: bool,
     /// Whether this handle reads the tail pack at open and rewrites it after compactions.
     tail_pack: bool,
+    /// Whether this handle's point reads go through the process's block cache.
+    block_cache: bool,
 }
 
 /// An open table. Cheap to clone; clones share the same data.

@@ -64,10 +64,16 @@ impl DbBuilder {
                 Durability::SealEveryBatch,
             ),
             #[cfg(target_arch = "wasm32")]
-            Some(StorageChoice::Opfs(path, wait)) => (
-                Arc::new(crate::storage::Opfs::open_waiting(&path, wait).await?),
-                Durability::Wal(self.wal.clone()),
-            ),
+            Some(StorageChoice::Opfs(path, wait)) => {
+                // Without a log every commit is a compare-and-swap of the manifest, so tabs and
+                // workers share the table as Workers share a bucket: no writer lock.
+                let opfs = if matches!(self.durability, Some(Durability::SealEveryBatch)) {
+                    crate::storage::Opfs::open_shared(&path).await?
+                } else {
+                    crate::storage::Opfs::open_waiting(&path, wait).await?
+                };
+                (Arc::new(opfs), Durability::Wal(self.wal.clone()))
+            }
         };
         let durability = self.durability.unwrap_or(default_durability);
         if let Durability::Wal(c) = &durability {
@@ -194,6 +200,9 @@ impl DbBuilder {
                     .await?;
             }
         }
+        if let Some(bytes) = self.block_cache_bytes {
+            crate::sst::block_cache::set_budget(bytes);
+        }
         let point_read_blocks = self
             .point_read_blocks
             .unwrap_or(matches!(durability, Durability::SealEveryBatch));
@@ -220,6 +229,7 @@ impl DbBuilder {
                 log_id,
                 point_read_blocks,
                 tail_pack,
+                block_cache: self.block_cache,
             },
             &head,
         )?;

@@ -43,7 +43,7 @@ impl Db {
         let mut named = false;
         let mut marked = false;
         loop {
-            match h.open(storage, table).await {
+            match h.open(storage, table, self.shared.config.block_cache).await {
                 Ok(sst) => return Ok(Some(sst)),
                 // A marker is a few bytes where the manifest promises a Parquet file: it fails
                 // the open's checks. Only then are the object's first bytes fetched to tell.

@@ -160,6 +160,12 @@ impl Sst {
         if (last - first) / format::BLOCK_ROWS >= 4 {
             return Ok(None);
         }
+        let cached = (self.meta.id, self.meta.bytes, rg, first, last);
+        if self.cache_blocks()
+            && let Some(block) = super::block_cache::lookup(&cached)
+        {
+            return self.version_in_block(block, key, read_ts, needed).map(Some);
+        }
         let root = self.table_columns + 3;
         let span = first..last + 1;
         let file = self
@@ -190,6 +196,7 @@ impl Sst {
             .as_binary_opt::<i32>()
             .ok_or_else(|| corrupt(&self.meta.path, "the block column is not binary"))?;
         let mut parts = Vec::new();
+        let mut held = 0;
         for start in (first..=last).step_by(format::BLOCK_ROWS) {
             let i = start - first;
             if i >= cells.len() {
@@ -199,6 +206,7 @@ impl Sst {
                 return Ok(None);
             }
             let cell = cells.value(i);
+            held += cell.len();
             let (ipc, crc) = cell.split_at(cell.len().saturating_sub(4));
             if <[u8; 4]>::try_from(crc).ok().map(u32::from_le_bytes) != Some(crc32c::crc32c(ipc)) {
                 return Err(corrupt(
@@ -219,14 +227,29 @@ impl Sst {
             parts.extend(batches);
         }
         let block = arrow_select::concat::concat_batches(schema, &parts)?;
+        if self.cache_blocks() {
+            super::block_cache::insert(cached, block.clone(), held);
+        }
+        self.version_in_block(block, key, read_ts, needed).map(Some)
+    }
+
+    /// The newest version of `key` at or below `read_ts` in `block` (rows of this file as
+    /// stored, before its timestamp shift).
+    fn version_in_block(
+        &self,
+        block: RecordBatch,
+        key: &[u8],
+        read_ts: Timestamp,
+        needed: &[usize],
+    ) -> Result<Option<Found>> {
         let block = self.shift_ts(block, self.table_columns + 1)?;
-        Ok(Some(
+        Ok(
             match newest_version(&block, self.table_columns, key, read_ts)? {
                 None => None,
                 Some((_, t, true)) => Some(Found::Deleted(t)),
                 Some((i, t, false)) => Some(Found::Row(block.project(needed)?.slice(i, 1), t)),
             },
-        ))
+        )
     }
 }
 

@@ -37,8 +37,9 @@ impl SstHandle {
         }
     }
 
-    /// A handle on an SST already open (just written).
-    pub fn opened(sst: Arc<Sst>) -> Self {
+    /// A handle on an SST already open (just written); `cache_blocks` as for [`Self::open`].
+    pub fn opened(sst: Arc<Sst>, cache_blocks: bool) -> Self {
+        sst.set_cache_blocks(cache_blocks);
         Self {
             meta: sst.meta.clone(),
             opened: std::sync::Mutex::new(Some(sst)),
@@ -78,16 +79,26 @@ impl SstHandle {
     }
 
     /// The open SST, fetching its footer the first time.
-    pub async fn open(&self, storage: &dyn Storage, table: &TableSchema) -> Result<Arc<Sst>> {
+    /// `cache_blocks`: whether its point reads go through the process's block cache.
+    pub async fn open(
+        &self,
+        storage: &dyn Storage,
+        table: &TableSchema,
+        cache_blocks: bool,
+    ) -> Result<Arc<Sst>> {
         if let Some(sst) = self.opened.lock().ok().and_then(|o| o.clone()) {
             return Ok(sst);
         }
         let seeded = self.seeded.lock().ok().and_then(|mut s| s.take());
         let sst = match seeded.map(|tail| Sst::from_tail(table, self.meta.clone(), tail)) {
-            Some(Ok(sst)) => Arc::new(sst),
+            Some(Ok(sst)) => Arc::new(sst.caching_blocks(cache_blocks)),
             // A tail that matched its checksum and still fails to parse is damaged in the file
             // too; the ranged read below reports it as the file's, not the pack's.
-            Some(Err(_)) | None => Arc::new(Sst::open(storage, table, self.meta.clone()).await?),
+            Some(Err(_)) | None => Arc::new(
+                Sst::open(storage, table, self.meta.clone())
+                    .await?
+                    .caching_blocks(cache_blocks),
+            ),
         };
         if let Ok(mut o) = self.opened.lock() {
             *o = Some(sst.clone());

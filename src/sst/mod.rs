@@ -3,6 +3,7 @@
 //! SST is; opening, row-group reads and point lookups each have a file of their own, and range
 //! scans stream an SST through the read path's SST source (`read::sst_source`).
 
+pub mod block_cache;
 mod footer_shape;
 pub mod format;
 mod get;
@@ -97,9 +98,28 @@ pub struct Sst {
     key_leaf: usize,
     /// The SST schema, when the file has point-read blocks (what each block decodes to).
     block_schema: Option<arrow_schema::SchemaRef>,
+    /// Whether point reads go through the process's block cache (`block_cache`): files a
+    /// table's handle opened do; files opened on their own (tools, tests) do not.
+    cache_blocks: std::sync::atomic::AtomicBool,
 }
 
 impl Sst {
+    /// This file, its point reads going through the process's block cache or not.
+    pub(crate) fn caching_blocks(self, on: bool) -> Self {
+        self.set_cache_blocks(on);
+        self
+    }
+
+    /// Whether point reads of this file go through the process's block cache.
+    pub(crate) fn set_cache_blocks(&self, on: bool) {
+        self.cache_blocks
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn cache_blocks(&self) -> bool {
+        self.cache_blocks.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The file's footer, as parquet parsed it.
     pub(crate) fn parquet_meta(&self) -> &parquet::file::metadata::ParquetMetaData {
         self.arrow_meta.metadata()

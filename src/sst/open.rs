@@ -325,6 +325,7 @@ impl Sst {
             table_columns,
             key_leaf,
             block_schema,
+            cache_blocks: false.into(),
         })
     }
 
@@ -340,6 +341,7 @@ impl Sst {
             table_columns: self.table_columns,
             key_leaf: self.key_leaf,
             block_schema: self.block_schema.clone(),
+            cache_blocks: self.cache_blocks().into(),
         }
     }
 }

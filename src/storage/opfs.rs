@@ -7,8 +7,10 @@
 //! one open handle, writes at the end, `flush()` on sync) and `createWritable({ keepExistingData
 //! })` on the main thread. Compare-and-swap runs under a Web Lock named after the object, so it
 //! is atomic across tabs and workers of the origin; etags are CRC32C + size of the content.
-//! A database has one writer at a time: [`Opfs::open`] takes an exclusive Web Lock for the
-//! root and fails with `CONFLICT` while another tab or worker holds it.
+//! A database with a write-ahead log has one writer at a time: [`Opfs::open`] takes an
+//! exclusive Web Lock for the root and fails with `CONFLICT` while another tab or worker holds
+//! it. One that seals every batch is opened by [`Opfs::open_shared`] in any number of tabs and
+//! workers at once (reads take no lock: whole files are swapped in, never written in place).
 
 use std::cell::RefCell;
 use std::ops::Range;
@@ -80,6 +82,8 @@ pub struct Opfs {
     root: Dir,
     name: String,
     sync_handles: bool,
+    /// Opened by [`Opfs::open_shared`]: other tabs and workers write here at the same time.
+    shared: bool,
     appender: RefCell<Option<Appender>>,
     /// Resolving this releases the root's writer lock.
     release: RefCell<Option<Function>>,
@@ -107,6 +111,22 @@ impl Opfs {
     /// writer lock up (a reloaded page whose old worker is still closing, a tab handing over)
     /// before `CONFLICT`; 0 does not wait.
     pub async fn open_waiting(path: &str, lock_wait_ms: u32) -> Result<Self> {
+        let me = Self::open_dir(path).await?;
+        me.take_writer_lock(lock_wait_ms).await?;
+        Ok(me)
+    }
+
+    /// Opens (creating) the directory `path` without the writer lock, for a table every tab
+    /// and worker of the origin writes at once: one with no write-ahead log (seal every
+    /// batch), whose commits are compare-and-swaps of the manifest under its Web Lock, as on a
+    /// bucket shared by several Workers.
+    pub async fn open_shared(path: &str) -> Result<Self> {
+        let mut me = Self::open_dir(path).await?;
+        me.shared = true;
+        Ok(me)
+    }
+
+    async fn open_dir(path: &str) -> Result<Self> {
         // One spelling per directory, so "db", "/db" and "db/" share one writer lock.
         let normalized = path
             .split('/')
@@ -142,10 +162,10 @@ impl Opfs {
             root: dir,
             name: path.to_owned(),
             sync_handles,
+            shared: false,
             appender: RefCell::new(None),
             release: RefCell::new(None),
         };
-        me.take_writer_lock(lock_wait_ms).await?;
         Ok(me)
     }
 
@@ -220,18 +240,52 @@ impl Opfs {
 
     async fn read(&self, path: &str, range: Option<Range<u64>>) -> Result<Bytes> {
         self.release_appender(path).await?;
-        let handle = self.file(path, false).await?;
-        let file: File = settle(handle.get_file(), "getFile", path).await?;
-        let blob: Blob = match range {
-            Some(r) => {
-                let r = super::clamp(r, file.size() as u64);
-                file.slice_with_f64_and_f64(r.start as f64, r.end as f64)
-                    .map_err(|e| js_err("slice", path, &e))?
+        let mut tries = 0;
+        loop {
+            let handle = match self.file(path, false).await {
+                // Chromium swaps a writable's content in by replacing the file, and another
+                // tab looking the file up at that moment may find none: on a shared table a
+                // missing file is looked up again before it counts as missing (a manifest head
+                // that "disappeared" mid-commit was this). The retries cost a truly missing
+                // file about 15 ms, which only a new table's first open meets.
+                Err(Error::NotFound(_)) if self.shared && tries < 3 => {
+                    tries += 1;
+                    crate::runtime::timer::sleep(1 << (tries + 1)).await;
+                    continue;
+                }
+                other => other?,
+            };
+            let file: File = match settle(handle.get_file(), "getFile", path).await {
+                Err(Error::NotFound(_)) if self.shared && tries < 3 => {
+                    tries += 1;
+                    crate::runtime::timer::sleep(1 << (tries + 1)).await;
+                    continue;
+                }
+                other => other?,
+            };
+            let blob: Blob = match range.clone() {
+                Some(r) => {
+                    let r = super::clamp(r, file.size() as u64);
+                    file.slice_with_f64_and_f64(r.start as f64, r.end as f64)
+                        .map_err(|e| js_err("slice", path, &e))?
+                }
+                None => file.into(),
+            };
+            match JsFuture::from(blob.array_buffer()).await {
+                Ok(buf) => return Ok(Bytes::from(Uint8Array::new(&buf).to_vec())),
+                // A `File` is a snapshot: when another tab swaps a new content in (a manifest
+                // commit) or deletes the file (GC) before its bytes are read, reading it
+                // fails with `NotReadableError`. Look the file up again: the new content, or
+                // NOT_FOUND, is the answer.
+                Err(e)
+                    if tries < 3
+                        && get(&e, "name").as_string().as_deref() == Some("NotReadableError") =>
+                {
+                    tries += 1;
+                }
+                Err(e) => return Err(js_err("arrayBuffer", path, &e)),
             }
-            None => file.into(),
-        };
-        let buf: js_sys::ArrayBuffer = settle(blob.array_buffer(), "arrayBuffer", path).await?;
-        Ok(Bytes::from(Uint8Array::new(&buf).to_vec()))
+        }
     }
 
     async fn write_whole(&self, path: &str, data: &[u8]) -> Result<()> {
@@ -291,6 +345,7 @@ impl Storage for Opfs {
                 root,
                 name: self.name.clone(),
                 sync_handles: false,
+                shared: self.shared,
                 appender: RefCell::new(None),
                 release: RefCell::new(None),
             };

@@ -45,6 +45,7 @@ const TOP: &[&str] = &[
     "compaction",
     "pointReadBlocks",
     "tailPack",
+    "blockCacheBytes",
     // Not settings of the table: the open call's own control (src/wasm/control.rs).
     "signal",
     "onProgress",
@@ -237,6 +238,9 @@ pub(super) fn apply(options: &JsValue, mut b: DbBuilder) -> Result<DbBuilder> {
     }
     if let Some(on) = top.bool("tailPack")? {
         b = b.with_tail_pack(on);
+    }
+    if let Some(bytes) = top.usize("blockCacheBytes")? {
+        b = b.with_block_cache_bytes(bytes);
     }
     Ok(b)
 }

@@ -44,9 +44,13 @@ pub fn rows(rng: &mut Rng, prefix: &str, n: usize, v: i64, ids: &mut Vec<String>
     rows_of(keys, v)
 }
 
+/// A handle on `store` whose point reads all reach the store (no block cache): these tests
+/// count what a read costs the store.
 pub fn builder(store: &Arc<LatencyStorage>) -> DbBuilder {
     let s: Arc<dyn Storage> = store.clone();
-    DbBuilder::from_schema_key_name(schema(), "id").with_storage(s)
+    DbBuilder::from_schema_key_name(schema(), "id")
+        .with_storage(s)
+        .with_block_cache(false)
 }
 
 pub fn key(k: &str) -> Vec<Value> {
