@@ -384,7 +384,8 @@ function extend({ Db, Snapshot, Transaction, ScanCursor }) {
   // An OPFS table shared by tabs (js/tabs.js): commits announce themselves to the table's other
   // handles, whose reads wait for the refresh a notice started. Wrapped before put's packed
   // path below, which calls one of these two.
-  for (const name of ["put", "putPacked", "delete"]) Db.prototype[name] = announcing(Db.prototype[name]);
+  // (flush and sync publish what puts acknowledged under commitAckMode "fast" left unpublished.)
+  for (const name of ["put", "putPacked", "delete", "flush", "sync"]) Db.prototype[name] = announcing(Db.prototype[name]);
   for (const name of readMethods) Db.prototype[name] = afterNotices(Db.prototype[name]);
   Db.prototype.close = closing(Db.prototype.close);
   if (Transaction) {

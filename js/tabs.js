@@ -16,20 +16,18 @@ export function shareName(options) {
   const storage = options?.storage;
   if (typeof BroadcastChannel !== "function" || storage?.kind !== "opfs" || options?.durability !== "sealEveryBatch") return null;
   if (typeof storage.path !== "string") return null;
-  // One spelling per directory, as the wasm side normalizes it.
-  const path = storage.path.split("/").filter(Boolean).join("/");
-  const table = typeof options.tableName === "string" ? options.tableName : "";
-  return `anax-table:${path}:${table}`;
+  // One spelling per directory, as the wasm side normalizes it; a directory holds one table.
+  return `anax-table:${storage.path.split("/").filter(Boolean).join("/")}`;
 }
 
 class Share {
   constructor(db, name, refresh) {
     this.db = db;
     this.refreshView = refresh;
-    /** The refresh under way, which reads wait for; null when none is. */
-    this.refreshing = null;
-    /** A notice came while a refresh was under way: run another after it. */
-    this.again = false;
+    /** The refresh under way; null when none is. */
+    this.running = null;
+    /** The refresh promised to notices that came while one was under way; null when none. */
+    this.queued = null;
     this.channel = new BroadcastChannel(name);
     this.channel.onmessage = () => this.refresh();
   }
@@ -42,24 +40,42 @@ class Share {
     }
   }
 
+  /**
+   * What a read must wait for: the refresh that covers every notice received so far (the
+   * queued one, else the one under way). A read waits for at most two refreshes, however
+   * fast notices come.
+   */
+  get pending() {
+    return this.queued ?? this.running;
+  }
+
   refresh() {
-    if (this.refreshing) {
-      this.again = true;
+    // A refresh already promised to start after the running one covers this notice too.
+    if (this.queued) return;
+    if (this.running) {
+      this.queued = this.running.then(() => {
+        this.queued = null;
+        return this.run();
+      });
       return;
     }
-    this.refreshing = (async () => {
-      do {
-        this.again = false;
-        try {
-          await this.refreshView.call(this.db);
-        } catch {
-          // A failed refresh (a closed handle, a storage error) leaves the view as it was: the
-          // read that follows reports its own error, or a later notice refreshes again.
-        }
-      } while (this.again);
-    })().finally(() => {
-      this.refreshing = null;
+    this.run();
+  }
+
+  run() {
+    const p = (async () => {
+      try {
+        await this.refreshView.call(this.db);
+      } catch {
+        // A failed refresh (a closed handle, a storage error) leaves the view as it was: the
+        // read that follows reports its own error, or a later notice refreshes again.
+      }
+    })();
+    this.running = p;
+    p.then(() => {
+      if (this.running === p) this.running = null;
     });
+    return p;
   }
 
   close() {
@@ -102,15 +118,23 @@ export function announcingCommit(commit, dbOf) {
 /** A read `method` of a handle that first waits for a refresh a notice started. */
 export function afterNotices(method) {
   return function read(...args) {
-    const pending = this?.[SHARE]?.refreshing;
+    const pending = this?.[SHARE]?.pending;
     return pending ? pending.then(() => method.apply(this, args)) : method.apply(this, args);
   };
 }
 
-/** `close`, also leaving the table's channel. */
+/**
+ * `close`, then a notice (with `commitAckMode: "fast"` the close publishes what the handle's
+ * puts left unpublished), then leaving the table's channel.
+ */
 export function closing(close) {
   return function closed(...args) {
-    this?.[SHARE]?.close();
-    return close.apply(this, args);
+    const s = this?.[SHARE];
+    const out = close.apply(this, args);
+    if (!s) return out;
+    return Promise.resolve(out).finally(() => {
+      s.notify();
+      s.close();
+    });
   };
 }

@@ -121,3 +121,19 @@ test("a page closed mid-write and a page reloaded mid-write lose no acknowledged
     await p.close();
   }
 });
+
+test("a handle with the write-ahead log and shared handles refuse each other at open, whichever comes first", async () => {
+  const path = tablePath("modes");
+  const [a, b] = [await tab(), await tab()];
+  assert.equal(await call(a, "open", path), true);
+  // A WAL handle would write rows the shared ones never see: refused while they are open.
+  assert.equal(await call(b, "open", path, { wal: true }), "CONFLICT");
+  await call(a, "put", [{ id: "shared-row", n: 1, payload: "ok" }]);
+  await call(a, "close");
+  // Once they are closed, the WAL handle opens, and then refuses shared ones.
+  assert.equal(await call(b, "open", path, { wal: true }), true);
+  assert.equal(await call(a, "open", path), "CONFLICT");
+  assert.equal((await call(b, "get", "shared-row"))?.n, 1);
+  await call(b, "close");
+  for (const p of [a, b]) await p.close();
+});

@@ -68,7 +68,7 @@ impl DbBuilder {
                 // Without a log every commit is a compare-and-swap of the manifest, so tabs and
                 // workers share the table as Workers share a bucket: no writer lock.
                 let opfs = if matches!(self.durability, Some(Durability::SealEveryBatch)) {
-                    crate::storage::Opfs::open_shared(&path).await?
+                    crate::storage::Opfs::open_shared(&path, wait).await?
                 } else {
                     crate::storage::Opfs::open_waiting(&path, wait).await?
                 };

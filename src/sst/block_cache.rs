@@ -18,6 +18,9 @@ use arrow_array::RecordBatch;
 /// what a Worker's 128 MB can spare beside a 16 MiB value's put.
 pub const DEFAULT_BUDGET: usize = 8 << 20;
 
+/// The least a block is charged against the budget.
+const MIN_CHARGE: usize = 8 << 10;
+
 /// A block's place: SST id, file size, row group, first and last block row.
 pub(crate) type Key = (u64, u64, usize, usize, usize);
 
@@ -30,8 +33,9 @@ struct Cache {
     tick: u64,
     hits: u64,
     misses: u64,
-    /// A few hundred blocks at most (the budget over a block's ~40 KB): a scan of them costs
-    /// less than a microsecond, and a map would cost the shipped wasm kilobytes.
+    /// At most budget / MIN_CHARGE blocks (1,024 at the default; a few hundred of a table's
+    /// usual ~40 KB blocks): a scan of them costs a few microseconds, and a map would cost the
+    /// shipped wasm kilobytes.
     entries: Vec<Entry>,
 }
 
@@ -93,6 +97,9 @@ pub(crate) fn lookup(key: &Key) -> Option<RecordBatch> {
 /// recently used blocks to stay within the budget. A block larger than an eighth of the budget
 /// is not kept: it would push out many others for one lookup's sake.
 pub(crate) fn insert(key: Key, batch: RecordBatch, bytes: usize) {
+    // Charged at least MIN_CHARGE: blocks of one-row commits are a few hundred bytes, and the
+    // list must stay short enough to scan (at most budget / MIN_CHARGE entries).
+    let bytes = bytes.max(MIN_CHARGE);
     with(|c| {
         if bytes > c.budget / 8 || c.entries.iter().any(|e| e.0 == key) {
             return;

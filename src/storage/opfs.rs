@@ -76,6 +76,10 @@ struct Appender {
     size: f64,
 }
 
+/// The object other tabs swap new content into while this one may be looking it up (see
+/// `Opfs::read`); the manifest's name for its head.
+const SWAPPED: &str = "manifest/HEAD";
+
 /// OPFS storage rooted at a directory path (e.g. `"anax/mydb"`).
 #[derive(Debug)]
 pub struct Opfs {
@@ -112,17 +116,20 @@ impl Opfs {
     /// before `CONFLICT`; 0 does not wait.
     pub async fn open_waiting(path: &str, lock_wait_ms: u32) -> Result<Self> {
         let me = Self::open_dir(path).await?;
-        me.take_writer_lock(lock_wait_ms).await?;
+        me.take_writer_lock(lock_wait_ms, false).await?;
         Ok(me)
     }
 
-    /// Opens (creating) the directory `path` without the writer lock, for a table every tab
-    /// and worker of the origin writes at once: one with no write-ahead log (seal every
-    /// batch), whose commits are compare-and-swaps of the manifest under its Web Lock, as on a
-    /// bucket shared by several Workers.
-    pub async fn open_shared(path: &str) -> Result<Self> {
+    /// Opens (creating) the directory `path` for a table every tab and worker of the origin
+    /// writes at once: one with no write-ahead log (seal every batch), whose commits are
+    /// compare-and-swaps of the manifest under its Web Lock, as on a bucket shared by several
+    /// Workers. The writer lock is held shared: shared handles coexist, and a handle with a
+    /// WAL (which takes it exclusively) and shared ones refuse each other (`CONFLICT`, after
+    /// `lock_wait_ms`).
+    pub async fn open_shared(path: &str, lock_wait_ms: u32) -> Result<Self> {
         let mut me = Self::open_dir(path).await?;
         me.shared = true;
+        me.take_writer_lock(lock_wait_ms, true).await?;
         Ok(me)
     }
 
@@ -169,11 +176,11 @@ impl Opfs {
         Ok(me)
     }
 
-    /// Holds `anax-writer:{path}` until this storage is dropped, waiting up to `wait_ms` for
-    /// it.
-    async fn take_writer_lock(&self, wait_ms: u32) -> Result<()> {
+    /// Holds `anax-writer:{path}` (exclusively, or `shared` with other shared handles) until
+    /// this storage is dropped, waiting up to `wait_ms` for it.
+    async fn take_writer_lock(&self, wait_ms: u32, shared: bool) -> Result<()> {
         let name = format!("anax-writer:{}", self.name);
-        match super::web_locks::hold(&name, wait_ms).await? {
+        match super::web_locks::hold(&name, wait_ms, shared).await? {
             Hold::Unsupported => Ok(()),
             Hold::Granted(release) => {
                 *self.release.borrow_mut() = Some(release);
@@ -185,11 +192,21 @@ impl Opfs {
                 } else {
                     format!(" (still after waiting {wait_ms} ms)")
                 };
-                Err(Error::Conflict(format!(
-                    "the database at OPFS '{}' is open for writing in another tab or worker{waited}; \
-                     close it there first, or give storage.lockWaitMs to wait for it",
-                    self.name
-                )))
+                Err(Error::Conflict(if shared {
+                    format!(
+                        "the database at OPFS '{}' is open with its write-ahead log in another tab \
+                         or worker{waited}; open it there with durability \"sealEveryBatch\" too \
+                         (then every tab can), or close it there first",
+                        self.name
+                    )
+                } else {
+                    format!(
+                        "the database at OPFS '{}' is open in another tab or worker{waited}; close \
+                         it there first, give storage.lockWaitMs to wait for it, or open it with \
+                         durability \"sealEveryBatch\" in every tab to share it",
+                        self.name
+                    )
+                }))
             }
         }
     }
@@ -244,21 +261,23 @@ impl Opfs {
         loop {
             let handle = match self.file(path, false).await {
                 // Chromium swaps a writable's content in by replacing the file, and another
-                // tab looking the file up at that moment may find none: on a shared table a
-                // missing file is looked up again before it counts as missing (a manifest head
-                // that "disappeared" mid-commit was this). The retries cost a truly missing
-                // file about 15 ms, which only a new table's first open meets.
-                Err(Error::NotFound(_)) if self.shared && tries < 3 => {
+                // tab looking the file up at that moment may find none: on a shared table the
+                // manifest head, the file rewritten in place that must never read as missing,
+                // is looked up again before it counts as missing (a head that "disappeared"
+                // mid-commit was this). The retries (2 + 4 + 8 ms) cost only a new table's
+                // first open, which finds no head. Reads under the object's Web Lock (a
+                // conditional put's) never retry: every writer of the object holds it.
+                Err(Error::NotFound(_)) if self.shared && path == SWAPPED && tries < 3 => {
                     tries += 1;
-                    crate::runtime::timer::sleep(1 << (tries + 1)).await;
+                    crate::runtime::timer::sleep(1 << tries).await;
                     continue;
                 }
                 other => other?,
             };
             let file: File = match settle(handle.get_file(), "getFile", path).await {
-                Err(Error::NotFound(_)) if self.shared && tries < 3 => {
+                Err(Error::NotFound(_)) if self.shared && path == SWAPPED && tries < 3 => {
                     tries += 1;
-                    crate::runtime::timer::sleep(1 << (tries + 1)).await;
+                    crate::runtime::timer::sleep(1 << tries).await;
                     continue;
                 }
                 other => other?,
@@ -345,7 +364,8 @@ impl Storage for Opfs {
                 root,
                 name: self.name.clone(),
                 sync_handles: false,
-                shared: self.shared,
+                // Under the object's lock nothing swaps it: a missing file is missing.
+                shared: false,
                 appender: RefCell::new(None),
                 release: RefCell::new(None),
             };

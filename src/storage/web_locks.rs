@@ -93,9 +93,10 @@ pub(super) enum Hold {
     Refused,
 }
 
-/// Takes the exclusive lock `name` and keeps it until the returned function is called,
-/// waiting up to `wait_ms` for its holder (0: granted now or never).
-pub(super) async fn hold(name: &str, wait_ms: u32) -> Result<Hold> {
+/// Takes the lock `name` (exclusive, or `shared` with other shared holders) and keeps it until
+/// the returned function is called, waiting up to `wait_ms` for its holder (0: granted now or
+/// never).
+pub(super) async fn hold(name: &str, wait_ms: u32, shared: bool) -> Result<Hold> {
     let Some(locks) = locks() else {
         return Ok(Hold::Unsupported);
     };
@@ -116,12 +117,13 @@ pub(super) async fn hold(name: &str, wait_ms: u32) -> Result<Hold> {
     });
     // Without a wait: granted now or never (`ifAvailable`). With one: queued behind the
     // holder until a timeout signal aborts the request, which then never calls `cb`.
+    let mode: JsValue = if shared { "shared" } else { "exclusive" }.into();
     let options = if wait_ms == 0 {
-        object(&[("ifAvailable", true.into())])
+        object(&[("ifAvailable", true.into()), ("mode", mode)])
     } else {
         let signal = super::js::timeout_signal(wait_ms)
             .ok_or_else(|| Error::storage("AbortSignal.timeout is missing: lockWaitMs needs it"))?;
-        object(&[("signal", signal.into())])
+        object(&[("signal", signal.into()), ("mode", mode)])
     };
     let held = locks
         .request_with(name, &options, &cb)

@@ -6,10 +6,16 @@ const schema = { id: "utf8", n: "int64", payload: "utf8" };
 let db;
 
 window.tab = {
-  async open(path, { worker = false } = {}) {
-    const options = { schema, key: "id", durability: "sealEveryBatch", storage: { kind: "opfs", path } };
-    db = worker ? await Anax.openInWorker(options) : await Anax.open(options);
-    return true;
+  // Opens the table shared (or, with `wal`, with its write-ahead log): true, or the error's code.
+  async open(path, { worker = false, wal = false } = {}) {
+    const options = { schema, key: "id", storage: { kind: "opfs", path } };
+    if (!wal) options.durability = "sealEveryBatch";
+    try {
+      db = worker ? await Anax.openInWorker(options) : await Anax.open(options);
+      return true;
+    } catch (e) {
+      return e.code ?? String(e);
+    }
   },
   async put(rows) {
     await db.put(rows);
