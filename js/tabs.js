@@ -11,6 +11,10 @@
 
 const SHARE = Symbol("anax.share");
 
+// A handle dropped without close() leaves its channel when it is collected: the channel's
+// listener keeps the Share alive, so the Share holds its handle weakly.
+const dropped = typeof FinalizationRegistry === "function" ? new FinalizationRegistry((share) => share.close()) : null;
+
 /** The channel name of a table opened with `options`, or null when it is not shared this way. */
 export function shareName(options) {
   const storage = options?.storage;
@@ -20,9 +24,15 @@ export function shareName(options) {
   return `anax-table:${storage.path.split("/").filter(Boolean).join("/")}`;
 }
 
+// Made apart from Share's constructor: a closure over `db` there would share its scope with the
+// channel's listener, which would then hold the handle strongly.
+function weakly(db) {
+  return typeof WeakRef === "function" ? new WeakRef(db) : { deref: () => db };
+}
+
 class Share {
   constructor(db, name, refresh) {
-    this.db = db;
+    this.db = weakly(db);
     this.refreshView = refresh;
     /** The refresh under way; null when none is. */
     this.running = null;
@@ -65,7 +75,9 @@ class Share {
   run() {
     const p = (async () => {
       try {
-        await this.refreshView.call(this.db);
+        const db = this.db.deref();
+        if (!db) return this.close();
+        await this.refreshView.call(db);
       } catch {
         // A failed refresh (a closed handle, a storage error) leaves the view as it was: the
         // read that follows reports its own error, or a later notice refreshes again.
@@ -80,12 +92,16 @@ class Share {
 
   close() {
     this.channel.close();
+    dropped?.unregister(this);
   }
 }
 
 /** Shares `db` with the other handles of the table `name` names (see shareName). */
 export function share(db, name, refresh) {
-  if (name && db && !db[SHARE]) db[SHARE] = new Share(db, name, refresh);
+  if (name && db && !db[SHARE]) {
+    db[SHARE] = new Share(db, name, refresh);
+    dropped?.register(db, db[SHARE], db[SHARE]);
+  }
   return db;
 }
 
