@@ -8,7 +8,7 @@
 import { AnaxError } from "./error.js";
 import { isTrap, setTrapHandler } from "./tasks.js";
 import { withPackedRows } from "./pack.js";
-import { afterNotices, announcing, announcingCommit, closing, share, shareName } from "./tabs.js";
+import { afterNotices, announcing, announcingCommit, closing, share, shareName, sharedOptions } from "./tabs.js";
 
 export { AnaxError, ErrorCodes } from "./error.js";
 export { filter } from "./filter.js";
@@ -511,8 +511,10 @@ export function makeAnax(ready, Raw, classes, extra = {}) {
       await ready();
       installDispose(classes.Db);
       const storage = extra.withStorage?.(options?.storage);
-      const db = await withAbortCause(Raw.open(storage === undefined ? options : { ...options, storage }), options);
-      return share(db, shareName(options), classes.Db.prototype.refresh);
+      const name = shareName(options);
+      const [opened, compacts] = name ? sharedOptions(options) : [options, false];
+      const db = await withAbortCause(Raw.open(storage === undefined ? opened : { ...opened, storage }), options);
+      return share(db, name, classes.Db.prototype.refresh, compacts);
     }),
     /** Checks a storage backend against Anax's contract; see index.d.ts. */
     checkStorage: guardAsync(async (storage) => {

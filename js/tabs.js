@@ -30,9 +30,26 @@ function weakly(db) {
   return typeof WeakRef === "function" ? new WeakRef(db) : { deref: () => db };
 }
 
+/**
+ * `options` for opening a shared table: unless the caller chose `compaction.automatic`, the
+ * handle's automatic jobs are turned off and run here instead (see Share.maintain), one tab
+ * at a time. Returns [options, whether this file runs the jobs].
+ */
+export function sharedOptions(options) {
+  if (options?.compaction?.automatic !== undefined) return [options, false];
+  return [{ ...options, compaction: { ...options?.compaction, automatic: false } }, true];
+}
+
 class Share {
-  constructor(db, name, refresh) {
+  constructor(db, name, refresh, compacts = false) {
     this.db = weakly(db);
+    /** Whether this file runs the handle's compaction jobs (sharedOptions). */
+    this.compacts = compacts;
+    this.compactLock = `anax-compact:${name}`;
+    /** The job round under way; null when none is. */
+    this.maintaining = null;
+    /** A commit came while a round ran: run another after it. */
+    this.maintainAgain = false;
     this.refreshView = refresh;
     /** The refresh under way; null when none is. */
     this.running = null;
@@ -90,16 +107,55 @@ class Share {
     return p;
   }
 
+  /**
+   * After a commit: the compaction jobs the strategy wants, run by one tab at a time. Every tab
+   * sees the same files, so without this each would merge the same L0 files and all but one
+   * would lose its compare-and-swap (the work and the OPFS writes wasted). A tab that finds
+   * the lock taken skips: the holder's round, and the next commit's, cover the files. Runs
+   * after the commit resolved, so a put never waits for a merge.
+   */
+  maintain() {
+    if (!this.compacts) return;
+    if (this.maintaining) {
+      this.maintainAgain = true;
+      return;
+    }
+    const locks = globalThis.navigator?.locks;
+    this.maintaining = (async () => {
+      do {
+        this.maintainAgain = false;
+        const db = this.db.deref();
+        if (!db) return;
+        try {
+          if (typeof locks?.request === "function") {
+            await locks.request(this.compactLock, { ifAvailable: true }, async (lock) => {
+              if (lock) await db.compactPending(4);
+            });
+          } else {
+            await db.compactPending(4);
+          }
+        } catch {
+          // A job that lost its race or a handle closing: the next commit tries again.
+        }
+      } while (this.maintainAgain);
+    })().finally(() => {
+      this.maintaining = null;
+    });
+  }
+
   close() {
     this.channel.close();
     dropped?.unregister(this);
   }
 }
 
-/** Shares `db` with the other handles of the table `name` names (see shareName). */
-export function share(db, name, refresh) {
+/**
+ * Shares `db` with the other handles of the table `name` names (see shareName); `compacts`:
+ * this file runs its compaction jobs (see sharedOptions).
+ */
+export function share(db, name, refresh, compacts = false) {
   if (name && db && !db[SHARE]) {
-    db[SHARE] = new Share(db, name, refresh);
+    db[SHARE] = new Share(db, name, refresh, compacts);
     dropped?.register(db, db[SHARE], db[SHARE]);
   }
   return db;
@@ -113,6 +169,7 @@ export function announcing(method) {
     if (!s || typeof out?.then !== "function") return out;
     return out.then((v) => {
       s.notify();
+      s.maintain();
       return v;
     });
   };
@@ -126,6 +183,7 @@ export function announcingCommit(commit, dbOf) {
     if (!s || typeof out?.then !== "function") return out;
     return out.then((v) => {
       s.notify();
+      s.maintain();
       return v;
     });
   };

@@ -88,6 +88,8 @@ pub struct Opfs {
     sync_handles: bool,
     /// Opened by [`Opfs::open_shared`]: other tabs and workers write here at the same time.
     shared: bool,
+    /// This handle has read or written the manifest head: the table exists (see `read`).
+    head_seen: std::rc::Rc<std::cell::Cell<bool>>,
     appender: RefCell<Option<Appender>>,
     /// Resolving this releases the root's writer lock.
     release: RefCell<Option<Function>>,
@@ -170,6 +172,7 @@ impl Opfs {
             name: path.to_owned(),
             sync_handles,
             shared: false,
+            head_seen: Default::default(),
             appender: RefCell::new(None),
             release: RefCell::new(None),
         };
@@ -255,29 +258,34 @@ impl Opfs {
         Ok(())
     }
 
+    /// Whether a missing `path` is to be looked up again after `tries` (see `read`).
+    fn retry_head(&self, path: &str, tries: u32) -> bool {
+        self.shared && path == SWAPPED && tries < 10 && self.head_seen.get()
+    }
+
     async fn read(&self, path: &str, range: Option<Range<u64>>) -> Result<Bytes> {
         self.release_appender(path).await?;
         let mut tries = 0;
         loop {
             let handle = match self.file(path, false).await {
-                // Chromium swaps a writable's content in by replacing the file, and another
-                // tab looking the file up at that moment may find none: on a shared table the
-                // manifest head, the file rewritten in place that must never read as missing,
-                // is looked up again before it counts as missing (a head that "disappeared"
-                // mid-commit was this). The retries (2 + 4 + 8 ms) cost only a new table's
-                // first open, which finds no head. Reads under the object's Web Lock (a
-                // conditional put's) never retry: every writer of the object holds it.
-                Err(Error::NotFound(_)) if self.shared && path == SWAPPED && tries < 3 => {
+                // Chromium swaps a writable's content in by replacing the file with its swap
+                // file (`{name}.crswap`), and another tab looking the file up meanwhile may
+                // find neither: the manifest head, rewritten in place, must never read as
+                // missing on a shared table ("the head disappeared during a commit", seen
+                // under load even after the writer's lock was released). Once this handle has
+                // seen the head, a missing one is looked up again for up to ~0.6 s; a new
+                // table's head, never seen, is missing at once.
+                Err(Error::NotFound(_)) if self.retry_head(path, tries) => {
                     tries += 1;
-                    crate::runtime::timer::sleep(1 << tries).await;
+                    crate::runtime::timer::sleep(1 << tries.min(7)).await;
                     continue;
                 }
                 other => other?,
             };
             let file: File = match settle(handle.get_file(), "getFile", path).await {
-                Err(Error::NotFound(_)) if self.shared && path == SWAPPED && tries < 3 => {
+                Err(Error::NotFound(_)) if self.retry_head(path, tries) => {
                     tries += 1;
-                    crate::runtime::timer::sleep(1 << tries).await;
+                    crate::runtime::timer::sleep(1 << tries.min(7)).await;
                     continue;
                 }
                 other => other?,
@@ -291,14 +299,22 @@ impl Opfs {
                 None => file.into(),
             };
             match JsFuture::from(blob.array_buffer()).await {
-                Ok(buf) => return Ok(Bytes::from(Uint8Array::new(&buf).to_vec())),
+                Ok(buf) => {
+                    if path == SWAPPED {
+                        self.head_seen.set(true);
+                    }
+                    return Ok(Bytes::from(Uint8Array::new(&buf).to_vec()));
+                }
                 // A `File` is a snapshot: when another tab swaps a new content in (a manifest
                 // commit) or deletes the file (GC) before its bytes are read, reading it
-                // fails with `NotReadableError`. Look the file up again: the new content, or
-                // NOT_FOUND, is the answer.
+                // fails (`NotReadableError`, or `NotFoundError` for the replaced file). Look
+                // the file up again: the new content, or NOT_FOUND, is the answer.
                 Err(e)
                     if tries < 3
-                        && get(&e, "name").as_string().as_deref() == Some("NotReadableError") =>
+                        && matches!(
+                            get(&e, "name").as_string().as_deref(),
+                            Some("NotReadableError" | "NotFoundError")
+                        ) =>
                 {
                     tries += 1;
                 }
@@ -364,8 +380,10 @@ impl Storage for Opfs {
                 root,
                 name: self.name.clone(),
                 sync_handles: false,
-                // Under the object's lock nothing swaps it: a missing file is missing.
-                shared: false,
+                // Chromium may finish a swap after the writer's close() resolved and its lock
+                // was released: a conditional put's check looks the head up the same way.
+                shared: self.shared,
+                head_seen: self.head_seen.clone(),
                 appender: RefCell::new(None),
                 release: RefCell::new(None),
             };
@@ -391,6 +409,9 @@ impl Storage for Opfs {
                 Ok(JsValue::UNDEFINED)
             })
             .await?;
+            if path == SWAPPED {
+                self.head_seen.set(true);
+            }
             Ok(meta)
         })
     }
