@@ -8,7 +8,7 @@
 import { AnaxError } from "./error.js";
 import { isTrap, setTrapHandler } from "./tasks.js";
 import { withPackedRows } from "./pack.js";
-import { afterNotices, announcing, announcingCommit, closing, share, shareName, sharedOptions } from "./tabs.js";
+import { afterNotices, announcing, closing, share, shareName, sharedOptions } from "./tabs.js";
 
 export { AnaxError, ErrorCodes } from "./error.js";
 export { filter } from "./filter.js";
@@ -396,7 +396,7 @@ function extend({ Db, Snapshot, Transaction, ScanCursor }) {
       if (txn && typeof txn === "object") dbOf.set(txn, this);
       return txn;
     };
-    Transaction.prototype.commit = announcingCommit(Transaction.prototype.commit, (t) => dbOf.get(t));
+    Transaction.prototype.commit = announcing(Transaction.prototype.commit, (t) => dbOf.get(t));
   }
   for (const C of [Db, Transaction]) {
     if (!C) continue;

@@ -161,25 +161,14 @@ export function share(db, name, refresh, compacts = false) {
   return db;
 }
 
-/** `method` of a handle, announcing to the table's other handles once its commit resolved. */
-export function announcing(method) {
+/**
+ * `method` of a handle (or, with `handleOf`, of an object made by one: a transaction),
+ * announcing to the table's other handles once its commit resolved.
+ */
+export function announcing(method, handleOf = (self) => self) {
   return function announced(...args) {
     const out = method.apply(this, args);
-    const s = this?.[SHARE];
-    if (!s || typeof out?.then !== "function") return out;
-    return out.then((v) => {
-      s.notify();
-      s.maintain();
-      return v;
-    });
-  };
-}
-
-/** A transaction's `commit`, announcing on the handle the transaction came from. */
-export function announcingCommit(commit, dbOf) {
-  return function committed(...args) {
-    const out = commit.apply(this, args);
-    const s = dbOf(this)?.[SHARE];
+    const s = handleOf(this)?.[SHARE];
     if (!s || typeof out?.then !== "function") return out;
     return out.then((v) => {
       s.notify();

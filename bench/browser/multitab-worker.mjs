@@ -1,7 +1,7 @@
 // The worker of one multi-tab benchmark tab: the table, the rows (bench/browser/data.mjs, as
 // B1 and B2 use them) and the timed loops run here, next to the wasm.
 import { Anax } from "/pkg/anax.browser.js";
-import { makeRows } from "./data.mjs";
+import { makeRows, prng } from "./data.mjs";
 
 const SCHEMA = { id: "utf8", v: "int32", payload: "utf8" };
 const BATCH = 1000;
@@ -25,15 +25,12 @@ const ops = {
   },
   // Point gets of random existing rows for `ms`: gets per second.
   async gets({ ms, seed }) {
-    let x = seed >>> 0 || 1;
+    const rnd = prng(seed);
     let n = 0;
     const t0 = performance.now();
     while (performance.now() - t0 < ms) {
       for (let k = 0; k < 64; k++) {
-        x ^= x << 13;
-        x ^= x >>> 17;
-        x ^= x << 5;
-        const r = await db.get(rows[(x >>> 0) % rows.length].id);
+        const r = await db.get(rows[Math.floor(rnd() * rows.length)].id);
         if (r === null) throw new Error("a row of the data set is missing");
         n++;
       }

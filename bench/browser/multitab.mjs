@@ -12,6 +12,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { serveStatic } from "../../js/test/serve.mjs";
+import { pct } from "./data.mjs";
 
 const argv = process.argv.slice(2);
 const arg = (name, dflt) => {
@@ -28,10 +29,6 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 
 const { server, base } = await serveStatic(root);
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", headless: true, args: ["--no-sandbox"] });
-const pct = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-};
 try {
   const context = await browser.newContext();
   const tab = async () => {
@@ -78,6 +75,7 @@ try {
   for (const t of tabs) await t("close");
   if (process.env.MULTITAB_LAGS) console.log("lag ms (the probe's put ms):", lags.map((x, i) => `${x.toFixed(0)}(${putMs[i].toFixed(0)})`).join(" "));
 
+  lags.sort((a, b) => a - b);
   const figures = {
     tabs4_write_ratio: { value: tabs4 / b1, target: ">= 0.8", rows: N, tabs4_rows_per_s: tabs4, b1_rows_per_s: b1, note: "4 tabs, each a dedicated worker, inserting a quarter of the rows each in 1,000-row puts at once on one OPFS table (sealEveryBatch), aggregate rows/s over one tab's B1 (default WAL) in the same run" },
     tabs4_read_ratio: { value: Math.min(...perTab) / b2, target: ">= 0.9", block_cache_bytes: CACHE === undefined ? "default (8 MiB)" : Number(CACHE), per_tab_gets_per_s: perTab, b2_gets_per_s: b2, concurrent_gets_per_s: concurrent, note: "each of 4 tabs' point gets/s on the shared table, one tab at a time with the others open, over one tab's B2 on its own WAL table in the same run (the lowest tab); concurrent_gets_per_s: all four at once on this machine's 2 cores" },

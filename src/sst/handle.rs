@@ -91,15 +91,12 @@ impl SstHandle {
         }
         let seeded = self.seeded.lock().ok().and_then(|mut s| s.take());
         let sst = match seeded.map(|tail| Sst::from_tail(table, self.meta.clone(), tail)) {
-            Some(Ok(sst)) => Arc::new(sst.caching_blocks(cache_blocks)),
+            Some(Ok(sst)) => Arc::new(sst),
             // A tail that matched its checksum and still fails to parse is damaged in the file
             // too; the ranged read below reports it as the file's, not the pack's.
-            Some(Err(_)) | None => Arc::new(
-                Sst::open(storage, table, self.meta.clone())
-                    .await?
-                    .caching_blocks(cache_blocks),
-            ),
+            Some(Err(_)) | None => Arc::new(Sst::open(storage, table, self.meta.clone()).await?),
         };
+        sst.set_cache_blocks(cache_blocks);
         if let Ok(mut o) = self.opened.lock() {
             *o = Some(sst.clone());
         }

@@ -104,12 +104,6 @@ pub struct Sst {
 }
 
 impl Sst {
-    /// This file, its point reads going through the process's block cache or not.
-    pub(crate) fn caching_blocks(self, on: bool) -> Self {
-        self.set_cache_blocks(on);
-        self
-    }
-
     /// Whether point reads of this file go through the process's block cache.
     pub(crate) fn set_cache_blocks(&self, on: bool) {
         self.cache_blocks

@@ -258,6 +258,12 @@ impl Opfs {
         Ok(())
     }
 
+    /// The file at `path` as it is now (a `File` is a snapshot of it).
+    async fn snapshot(&self, path: &str) -> Result<File> {
+        let handle = self.file(path, false).await?;
+        settle(handle.get_file(), "getFile", path).await
+    }
+
     /// Whether a missing `path` is to be looked up again after `tries` (see `read`).
     fn retry_head(&self, path: &str, tries: u32) -> bool {
         self.shared && path == SWAPPED && tries < 10 && self.head_seen.get()
@@ -267,22 +273,13 @@ impl Opfs {
         self.release_appender(path).await?;
         let mut tries = 0;
         loop {
-            let handle = match self.file(path, false).await {
-                // Chromium swaps a writable's content in by replacing the file with its swap
-                // file (`{name}.crswap`), and another tab looking the file up meanwhile may
-                // find neither: the manifest head, rewritten in place, must never read as
-                // missing on a shared table ("the head disappeared during a commit", seen
-                // under load even after the writer's lock was released). Once this handle has
-                // seen the head, a missing one is looked up again for up to ~0.6 s; a new
-                // table's head, never seen, is missing at once.
-                Err(Error::NotFound(_)) if self.retry_head(path, tries) => {
-                    tries += 1;
-                    crate::runtime::timer::sleep(1 << tries.min(7)).await;
-                    continue;
-                }
-                other => other?,
-            };
-            let file: File = match settle(handle.get_file(), "getFile", path).await {
+            let file = match self.snapshot(path).await {
+                // The manifest head, rewritten in place (a writable's close() replaces the file
+                // with its swap file, `{name}.crswap`), must never read as missing on a shared
+                // table. Once this handle has seen the head, a missing one is looked up again
+                // for up to ~0.6 s; a new table's head, never seen, is missing at once. (A
+                // guard: the "head disappeared during a commit" the Chromium tests met was the
+                // snapshot read below, not a lookup.)
                 Err(Error::NotFound(_)) if self.retry_head(path, tries) => {
                     tries += 1;
                     crate::runtime::timer::sleep(1 << tries.min(7)).await;
@@ -380,8 +377,7 @@ impl Storage for Opfs {
                 root,
                 name: self.name.clone(),
                 sync_handles: false,
-                // Chromium may finish a swap after the writer's close() resolved and its lock
-                // was released: a conditional put's check looks the head up the same way.
+                // A conditional put's check reads the head as any read does (see `read`).
                 shared: self.shared,
                 head_seen: self.head_seen.clone(),
                 appender: RefCell::new(None),
